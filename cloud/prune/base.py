@@ -1,0 +1,153 @@
+"""The TokenPruner interface: which visual tokens go on to the language model.
+
+A pruner sits between the vision encoder/projector and the language model
+(the kvpress shape: a tiny base class, one small file per method). The model
+adapter builds a :class:`PruneContext` for one image (or one frame of a
+video), asks ``pruner.select(ctx)`` for the kept visual-token indices, and
+drops the others with :func:`apply_pruning`, which keeps every surviving
+token's ORIGINAL position id (1-D for LLaVA, 3×B×L M-RoPE for Qwen) so the
+language model sees the kept tokens exactly where they were.
+
+Importance signals are optional and may be lazy: text→visual attention needs
+a shallow LLM pass, so the adapter passes a callable and only methods that
+need it (FastV, ID-Selection with ``importance="text"``) pay for it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from cloud.prune.config import PrunerConfig, resolve_budget
+from cloud.prune.reuse import SelectionReuse
+
+Importance = torch.Tensor | Callable[[], torch.Tensor]
+
+
+@dataclass
+class PruneContext:
+    """Everything a pruner may look at for one image's visual tokens.
+
+    visual_embeds:   (N, D) projected visual tokens (the LM's input space), in original order.
+    text_attention:  (N,) attention the text pays to each visual token at an early LM layer
+                     (already reduced over heads and query tokens), or a zero-argument
+                     callable computing it lazily (see cloud/prune/attention.py).
+    cls_attention:   (N,) the vision encoder's [CLS] attention to each patch, if it has a CLS.
+    keys:            (N, Dk) features for similarity (e.g. early-layer keys); default visual_embeds.
+    box_prior:       (N,) fraction of each token's patch covered by the edge's boxes, in [0, 1]
+                     (see cloud/prune/box_prior.py).
+    budget:          per-request override of the configured budget (count or ratio).
+    stream_id:       camera id; enables selection reuse across consecutive frames.
+    """
+
+    visual_embeds: torch.Tensor
+    text_embeds: torch.Tensor | None = None
+    text_ids: torch.Tensor | None = None
+    text_attention: Importance | None = None
+    cls_attention: torch.Tensor | None = None
+    keys: torch.Tensor | None = None
+    box_prior: torch.Tensor | None = None
+    budget: int | float | None = None
+    stream_id: str | None = None
+    _text_attention_cache: torch.Tensor | None = field(default=None, init=False, repr=False)
+
+    @property
+    def n_visual(self) -> int:
+        return int(self.visual_embeds.shape[0])
+
+    def text_importance(self) -> torch.Tensor | None:
+        """The (N,) text→visual attention, computing it on first use if it is lazy."""
+        if self._text_attention_cache is None and self.text_attention is not None:
+            att = self.text_attention() if callable(self.text_attention) else self.text_attention
+            self._text_attention_cache = att.detach().float().reshape(-1)
+        return self._text_attention_cache
+
+
+class TokenPruner(ABC):
+    """Chooses which visual tokens survive. Stateless except for optional per-camera reuse."""
+
+    name: str = "base"
+    needs_text_attention: bool = False  # adapters may skip the shallow pass when False
+
+    def __init__(self, config: PrunerConfig | None = None):
+        self.config = config or PrunerConfig(method=self.name)  # type: ignore[arg-type]
+        self.reuse = (SelectionReuse(self.config.reuse_similarity, self.config.reuse_max_frames)
+                      if self.config.reuse_across_frames else None)
+        self.last_reused = False  # whether the last select() reused a previous frame's selection
+
+    def budget_for(self, ctx: PruneContext) -> int:
+        budget = ctx.budget if ctx.budget is not None else self.config.budget
+        return resolve_budget(budget, ctx.n_visual)
+
+    def select(self, ctx: PruneContext) -> torch.LongTensor:
+        """Sorted (ascending, i.e. original order) indices of the kept visual tokens."""
+        k = self.budget_for(ctx)
+        self.last_reused = False
+        if k >= ctx.n_visual:
+            return torch.arange(ctx.n_visual, dtype=torch.long, device=ctx.visual_embeds.device)
+        use_reuse = self.reuse is not None and ctx.stream_id is not None
+        if use_reuse:
+            cached = self.reuse.lookup(ctx.stream_id, ctx.visual_embeds, k)
+            if cached is not None:
+                self.last_reused = True
+                return cached
+        kept = torch.sort(self._select(ctx, k).to(torch.long)).values
+        if use_reuse:
+            self.reuse.store(ctx.stream_id, ctx.visual_embeds, k, kept)
+        return kept
+
+    @abstractmethod
+    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:
+        """Return exactly k distinct indices in [0, N) (any order); k < N here."""
+
+
+@dataclass
+class PrunedInputs:
+    inputs_embeds: torch.Tensor        # (B, L', D)
+    position_ids: torch.Tensor         # (B, L') or (3, B, L'): original positions of kept tokens
+    attention_mask: torch.Tensor | None  # (B, L') or None
+    keep_mask: torch.Tensor            # (B, L) bool over the unpruned sequence
+    next_position: torch.Tensor        # (B,) position id of the first generated token
+
+
+def apply_pruning(
+    inputs_embeds: torch.Tensor,
+    position_ids: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    visual_mask: torch.Tensor,
+    kept: torch.Tensor | list[torch.Tensor],
+) -> PrunedInputs:
+    """Drop the unkept visual tokens; text tokens and original position ids are kept.
+
+    inputs_embeds (B, L, D); position_ids (B, L), (L,) or (3, B, L) for M-RoPE;
+    visual_mask (B, L) bool marking visual tokens; kept: indices into each row's visual
+    tokens (a tensor shared by all rows, or one tensor per row). Rows must end with the
+    same length (same kept count per row).
+    """
+    bsz, seq_len, _ = inputs_embeds.shape
+    if visual_mask.dim() == 1:
+        visual_mask = visual_mask.unsqueeze(0).expand(bsz, -1)
+    if position_ids.dim() == 1:
+        position_ids = position_ids.unsqueeze(0).expand(bsz, -1)
+    keep = ~visual_mask.bool()
+    for b in range(bsz):
+        idx = kept[b] if isinstance(kept, (list, tuple)) else kept
+        vis_pos = torch.nonzero(visual_mask[b], as_tuple=False).squeeze(-1)
+        if idx.numel() and (int(idx.max()) >= vis_pos.numel() or int(idx.min()) < 0):
+            raise IndexError("kept index outside this row's visual tokens")
+        keep[b, vis_pos[idx.to(vis_pos.device)]] = True
+    lengths = keep.sum(dim=1)
+    if not bool((lengths == lengths[0]).all()):
+        raise ValueError("rows keep different numbers of tokens; prune rows separately")
+    new_len = int(lengths[0])
+    embeds = inputs_embeds[keep].view(bsz, new_len, -1)
+    if position_ids.dim() == 3:  # M-RoPE (3, B, L)
+        pos = position_ids[:, keep].view(position_ids.shape[0], bsz, new_len)
+        next_pos = position_ids.amax(dim=(0, 2)) + 1
+    else:
+        pos = position_ids[keep].view(bsz, new_len)
+        next_pos = position_ids.amax(dim=1) + 1
+    mask = attention_mask[keep].view(bsz, new_len) if attention_mask is not None else None
+    return PrunedInputs(embeds, pos, mask, keep, next_pos)
