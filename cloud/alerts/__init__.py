@@ -1,0 +1,1 @@
+"""Alerts: two stages under one alert id (detected -> described), delivered to sinks."""

@@ -1,0 +1,118 @@
+"""Two-stage alert lifecycle under one alert id.
+
+``detected`` goes out the moment the first packet of an event reaches the
+cloud; ``described`` goes out exactly once: with the model's description, or
+with ``description_status`` ``timeout`` when the describe deadline passes
+first, or ``error`` when the model failed. A description that arrives after
+its timeout is logged and dropped (the user already got the fallback).
+
+The manager is plain bookkeeping: it is driven by calls (``on_packet``,
+``on_description``, ``expire``) and hands alerts to an emitter callable, so it
+is tested without sockets, threads or timers.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cloud.alerts.alert import Alert
+
+log = logging.getLogger("vigil.alerts")
+
+
+def alert_id_for(edge_id: str, camera_id: str, event_id: str) -> str:
+    """Deterministic id: a replayed or re-routed packet maps to the same alert."""
+    return hashlib.sha1(f"{edge_id}/{camera_id}/{event_id}".encode()).hexdigest()[:20]
+
+
+@dataclass
+class _Open:
+    alert: Alert
+    deadline: float
+    describing: bool = False
+    finished: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AlertManager:
+    def __init__(self, emit: Callable[[Alert], None], describe_deadline_s: float = 30.0,
+                 clock: Callable[[], float] = time.time, retain_s: float = 3600.0):
+        self._emit = emit
+        self.describe_deadline_s = describe_deadline_s
+        self._clock = clock
+        self._retain_s = retain_s
+        self._alerts: dict[str, _Open] = {}
+
+    def on_packet(self, *, edge_id: str, camera_id: str, event_id: str, event_onset: float,
+                  labels: dict[str, int], detections: list[dict], severity: float,
+                  hints: dict | None = None) -> tuple[str, bool]:
+        """Record a packet of an event; emits ``detected`` for a new event. Returns (alert_id, is_new)."""
+        aid = alert_id_for(edge_id, camera_id, event_id)
+        if aid in self._alerts:
+            return aid, False
+        now = self._clock()
+        alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
+                      event_id=event_id, event_onset=event_onset, labels=dict(labels),
+                      detections=list(detections), severity=severity, hints=dict(hints or {}),
+                      emitted_at=now)
+        self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s)
+        self._emit(alert)
+        return aid, True
+
+    def claim_description(self, alert_id: str) -> bool:
+        """True exactly once per alert: the caller should start describing it."""
+        rec = self._alerts.get(alert_id)
+        if rec is None or rec.describing or rec.finished:
+            return False
+        rec.describing = True
+        return True
+
+    def is_open(self, alert_id: str) -> bool:
+        rec = self._alerts.get(alert_id)
+        return rec is not None and not rec.finished
+
+    def on_description(self, alert_id: str, description: dict) -> bool:
+        return self._finish(alert_id, "ok", description=description)
+
+    def on_description_failed(self, alert_id: str, error: str) -> bool:
+        return self._finish(alert_id, "error", error=error)
+
+    def expire(self) -> int:
+        """Emit ``timeout`` for every open alert past its deadline; returns how many."""
+        now = self._clock()
+        due = [aid for aid, rec in self._alerts.items() if not rec.finished and rec.deadline <= now]
+        for aid in due:
+            self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s")
+        self._forget_old(now)
+        return len(due)
+
+    def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "") -> bool:
+        rec = self._alerts.get(alert_id)
+        if rec is None:
+            log.warning("description for unknown alert %s dropped", alert_id)
+            return False
+        if rec.finished:
+            if status == "ok":
+                log.info("late description for alert %s dropped (already %s)", alert_id,
+                         rec.alert.description_status)
+            return False
+        rec.finished = True
+        base = rec.alert
+        described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
+                             "description_status": status, "description_error": error,
+                             "emitted_at": self._clock()})
+        rec.alert = described
+        self._emit(described)
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        old = [aid for aid, rec in self._alerts.items() if rec.finished and now - rec.alert.emitted_at > self._retain_s]
+        for aid in old:
+            del self._alerts[aid]
+
+    @property
+    def open_count(self) -> int:
+        return sum(1 for rec in self._alerts.values() if not rec.finished)

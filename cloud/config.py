@@ -1,0 +1,71 @@
+"""The cloud service's one typed configuration tree.
+
+Loaded from YAML (``--config``) plus ``VIGIL_CLOUD__*`` environment overrides
+(``VIGIL_CLOUD__SERVER__PORT=50052``). Unknown keys are errors that name the key.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+
+from cloud.engine.config import EngineConfig
+from vigil.settings import load_config
+
+ENV_PREFIX = "VIGIL_CLOUD"
+DEMO_EDGE_ID = "demo-edge"
+DEMO_TOKEN = "vigil-demo-token"
+MIB = 1024 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(_Strict):
+    host: str = "0.0.0.0"
+    port: int = Field(50051, ge=0, le=65535)  # 0 = pick a free port
+    max_packet_bytes: int = Field(4 * MIB, ge=1024, description="largest FramePacket accepted; larger ones get OVERSIZED")
+    transport_headroom_bytes: int = Field(4 * MIB, ge=0, description="gRPC limit = max_packet_bytes + this, so an oversized packet still reaches us and gets a per-packet error")
+    dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered per edge")
+    hint_interval_s: float = Field(1.0, gt=0)
+
+
+class AuthConfig(_Strict):
+    # edge_id -> shared token. The demo default is replaced by any real config.
+    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN})
+
+    @field_validator("tokens")
+    @classmethod
+    def _non_empty(cls, v: dict[str, str]) -> dict[str, str]:
+        for edge, tok in v.items():
+            if not tok:
+                raise ValueError(f"empty token for edge {edge!r}")
+        return v
+
+
+class WebhookConfig(_Strict):
+    url: HttpUrl
+    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver")
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class AlertsConfig(_Strict):
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
+    max_attempts: int = Field(8, ge=1)
+    backoff_initial_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(30.0, gt=0)
+    dead_letter_path: Path | None = Path("var/dead_letter.jsonl")
+
+
+class CloudConfig(_Strict):
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    log_level: str = "INFO"
+
+
+def load_cloud_config(path: str | Path | None = None, environ=None, overrides: dict | None = None) -> CloudConfig:
+    return load_config(CloudConfig, path, env_prefix=ENV_PREFIX, environ=environ, overrides=overrides)

@@ -1,0 +1,29 @@
+"""De-duplication of (camera, sequence) pairs.
+
+Store-and-forward replays and reconnects can resend packets the cloud already
+has; the cloud acknowledges them again (so the edge can drop them) but does
+not process them twice. Bounded: the oldest pairs are forgotten first.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+
+class SeenWindow:
+    def __init__(self, capacity: int = 100_000):
+        self.capacity = capacity
+        self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+
+    def check_and_add(self, edge_id: str, camera_id: str, sequence: int) -> bool:
+        """True if this pair is new (and remembers it); False for a duplicate."""
+        key = (edge_id, camera_id, sequence)
+        if key in self._seen:
+            self._seen.move_to_end(key)
+            return False
+        self._seen[key] = None
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)

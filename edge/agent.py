@@ -1,0 +1,159 @@
+"""The edge agent: cameras -> gate cascade -> events -> transmission policy -> cloud.
+
+Each camera runs in its own thread (decode + gate + events are CPU work and
+must never stall the others or the network loop); the gRPC client and the
+transmission policy live on one asyncio loop, and camera threads hand items
+over with ``call_soon_threadsafe`` so the policy stays single-threaded.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from edge.config import EdgeConfig, resolve_camera_url
+from edge.events.tracker import EventTracker
+from edge.events.hints import semantic_hints
+from edge.gate.cascade import GateCascade
+from edge.client import EdgeClient
+from edge.sources import open_source
+from edge.sources.base import SourceError
+from edge.transmit.base import OutgoingItem, TransmissionPolicy
+from edge.transmit.registry import make_policy
+from vigil.v1 import vigil_pb2 as pb
+
+log = logging.getLogger("vigil.edge")
+
+
+@dataclass
+class AgentSummary:
+    frames_read: int
+    frames_gated: int
+    events: int
+    packets_sent: int
+    bytes_sent: int
+    descriptions: int
+    camera_errors: int
+
+    def line(self) -> str:
+        return (f"frames read {self.frames_read}, gated {self.frames_gated}, events {self.events}, "
+                f"packets sent {self.packets_sent}, bytes sent {self.bytes_sent}, "
+                f"descriptions received {self.descriptions}, camera errors {self.camera_errors}")
+
+
+def check_file_sources(cameras) -> None:
+    """Fail fast, naming the camera and path, when a file source is missing or unreadable."""
+    from pathlib import Path
+    for cam in cameras:
+        if cam.source_kind != "file":
+            continue
+        p = Path(str(cam.url))
+        if not p.is_file():
+            raise SourceError(f"camera {cam.id}: video file not found: {p}")
+        try:
+            with p.open("rb") as fh:
+                fh.read(1)
+        except OSError as exc:
+            raise SourceError(f"camera {cam.id}: video file not readable: {p} ({exc.strerror})") from None
+
+
+class EdgeAgent:
+    def __init__(self, cfg: EdgeConfig, policy: TransmissionPolicy | None = None):
+        self.cfg = cfg
+        self.cameras = [resolve_camera_url(c) for c in cfg.cameras if c.enabled]
+        check_file_sources(self.cameras)
+        self.policy = policy or make_policy(cfg.transmit)
+        self.stats: Counter[str] = Counter()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running = 0
+        self._lock = threading.Lock()
+        infos = [pb.CameraInfo(camera_id=c.id, name=c.name, fps=c.fps) for c in self.cameras]
+        self.client = EdgeClient(cfg.cloud, self.policy, infos, capabilities=(self.policy.name,))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _offer(self, item: OutgoingItem) -> None:  # on the loop thread
+        self.policy.offer(item, time.time())
+        self.client.notify()
+
+    def _camera_worker(self, cam, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            source = open_source(cam)
+            source.open()
+        except SourceError as exc:
+            log.error("camera %s: %s", cam.id, exc)
+            self._count("camera_errors")
+            self._worker_done()
+            return
+        cascade = GateCascade(self.cfg.gate, cam)
+        tracker = EventTracker(self.cfg.events, cam)
+        try:
+            while not self._stop.is_set():
+                try:
+                    frame = source.read()
+                except SourceError as exc:
+                    log.error("camera %s: %s", cam.id, exc)
+                    self._count("camera_errors")
+                    break
+                if frame is None:
+                    break
+                self._count("frames_read")
+                result = cascade.process(frame)
+                if result.passed:
+                    self._count("frames_gated")
+                for upd in tracker.update(frame, result):
+                    self._hand_over(upd, loop)
+            for upd in tracker.flush(time.time()):
+                self._hand_over(upd, loop)
+        finally:
+            source.close()
+            self._worker_done()
+
+    def _hand_over(self, upd, loop: asyncio.AbstractEventLoop) -> None:
+        ev = upd.event
+        if upd.stage == "new":
+            self._count("events")
+        if upd.stage == "end" or not upd.detections:
+            return
+        item = OutgoingItem(camera_id=ev.camera_id, event_id=ev.event_id, priority=pb.SEMANTIC_FRAME,
+                            image=upd.frame.image, capture_time=upd.frame.capture_time, event_onset=ev.onset,
+                            detections=list(upd.detections), hints=semantic_hints(ev), severity=ev.severity)
+        loop.call_soon_threadsafe(self._offer, item)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] += n
+
+    def _worker_done(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    def _cameras_finished(self) -> bool:
+        with self._lock:
+            return self._running == 0
+
+    async def run(self) -> AgentSummary:
+        loop = asyncio.get_running_loop()
+        self._running = len(self.cameras)
+        for cam in self.cameras:
+            t = threading.Thread(target=self._camera_worker, args=(cam, loop), name=f"camera-{cam.id}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        try:
+            await self.client.run(self._cameras_finished)
+        finally:
+            self._stop.set()
+            for t in self._threads:
+                await asyncio.to_thread(t.join, 5.0)
+        return self.summary()
+
+    def summary(self) -> AgentSummary:
+        s, c = self.stats, self.client.stats
+        return AgentSummary(frames_read=s["frames_read"], frames_gated=s["frames_gated"], events=s["events"],
+                            packets_sent=c["packets_sent"], bytes_sent=c["bytes_sent"], descriptions=c["results"],
+                            camera_errors=s["camera_errors"])

@@ -1,0 +1,169 @@
+"""The edge's gRPC client: one bidirectional stream to the cloud.
+
+It opens the stream with a Hello, then asks the transmission policy for the
+next packet whenever the link can take one, and feeds every Ack and Hint back
+to the policy. When the stream breaks it tells the policy (which requeues
+what was not acknowledged) and reconnects with backoff and jitter. A wrong
+token is final: the client stops with a clear error instead of retrying.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from typing import Callable
+
+import grpc
+
+from edge.link_config import CloudLinkConfig
+from edge.transmit.base import TransmissionPolicy
+from vigil import __version__
+from vigil.v1 import vigil_pb2 as pb
+from vigil.v1 import vigil_pb2_grpc as pb_grpc
+
+log = logging.getLogger("vigil.edge.client")
+
+TRANSPORT_HEADROOM = 1024 * 1024  # gRPC frame overhead above our own packet limit
+
+
+class AuthenticationError(RuntimeError):
+    """The cloud rejected this edge's id or token."""
+
+
+class EdgeClient:
+    def __init__(self, cfg: CloudLinkConfig, policy: TransmissionPolicy, cameras: list[pb.CameraInfo],
+                 capabilities: tuple[str, ...] = (), on_result: Callable[[pb.Result], None] | None = None):
+        self.cfg = cfg
+        self.policy = policy
+        self.cameras = cameras
+        self.capabilities = list(capabilities)
+        self.on_result = on_result
+        self.stats: Counter[str] = Counter()
+        self.results: list[pb.Result] = []
+        self.errors: list[pb.PacketError] = []
+        self._wake = asyncio.Event()
+        self.connected = False
+        # Events whose frames went out and whose description has not come back yet.
+        self.awaiting_results: set[str] = set()
+        self._drained_since: float | None = None
+
+    def notify(self) -> None:
+        """New work for the policy (call on the client's event loop)."""
+        self._wake.set()
+
+    def _hello(self) -> pb.EdgeMessage:
+        return pb.EdgeMessage(hello=pb.Hello(edge_id=self.cfg.edge_id, auth_token=self.cfg.token,
+                                             agent_version=__version__, cameras=self.cameras,
+                                             capabilities=self.capabilities))
+
+    async def run(self, finished: Callable[[], bool]) -> None:
+        """Send until ``finished()`` and everything is acknowledged; reconnect on failure."""
+        attempt = 0
+        while True:
+            try:
+                done = await self._session(finished)
+                attempt = 0
+                if done:
+                    return
+            except AuthenticationError:
+                raise
+            except (grpc.aio.AioRpcError, ConnectionError, OSError) as exc:
+                code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+                if code == grpc.StatusCode.UNAUTHENTICATED:
+                    raise AuthenticationError(f"cloud {self.cfg.target} rejected edge {self.cfg.edge_id!r}: "
+                                              f"{exc.details()}") from None
+                log.warning("cloud link %s down: %s", self.cfg.target,
+                            exc.details() if isinstance(exc, grpc.aio.AioRpcError) else exc)
+            self.connected = False
+            self.policy.on_disconnect(time.time())
+            attempt += 1
+            self.stats["reconnects"] += 1
+            ceiling = min(self.cfg.reconnect_max_s, self.cfg.reconnect_initial_s * 2 ** (attempt - 1))
+            await asyncio.sleep(ceiling * (0.5 + 0.5 * random.random()))
+
+    async def _session(self, finished: Callable[[], bool]) -> bool:
+        limit = self.cfg.max_packet_bytes + TRANSPORT_HEADROOM
+        async with grpc.aio.insecure_channel(self.cfg.target, options=[
+                ("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]) as channel:
+            stub = pb_grpc.IngestStub(channel)
+            call = stub.Stream()
+            await call.write(self._hello())
+            first = await call.read()
+            if first is grpc.aio.EOF:
+                await call.wait_for_connection()
+                raise ConnectionError("stream closed before Welcome")
+            if first.WhichOneof("body") != "welcome":
+                raise ConnectionError(f"expected Welcome, got {first.WhichOneof('body')}")
+            self.connected = True
+            log.info("connected to cloud %s (session %s)", self.cfg.target, first.welcome.session_id)
+            reader = asyncio.create_task(self._read_loop(call))
+            try:
+                while True:
+                    if reader.done():
+                        reader.result()  # re-raise the stream error
+                        raise ConnectionError("cloud closed the stream")
+                    now = time.time()
+                    pkt = self.policy.next_packet(now)
+                    if pkt is not None:
+                        size = pkt.ByteSize()
+                        if size > self.cfg.max_packet_bytes:
+                            self.stats["oversized_not_sent"] += 1
+                            log.error("packet %s/%d is %d bytes, over max_packet_bytes=%d: not sent",
+                                      pkt.camera_id, pkt.sequence, size, self.cfg.max_packet_bytes)
+                            continue
+                        await call.write(pb.EdgeMessage(frame=pkt))
+                        self.stats["packets_sent"] += 1
+                        self.stats["bytes_sent"] += size
+                        if pkt.jpeg and pkt.event_id and pkt.priority in (pb.ALERT_METADATA, pb.SEMANTIC_FRAME):
+                            self.awaiting_results.add(pkt.event_id)
+                        continue
+                    if self._all_done(finished, now):
+                        await call.done_writing()
+                        await reader
+                        return True
+                    self._wake.clear()
+                    wait = self.policy.wake_after(now)
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), timeout=wait if wait is not None else 0.1)
+                    except asyncio.TimeoutError:
+                        pass
+            finally:
+                if not reader.done():
+                    reader.cancel()
+
+    def _all_done(self, finished: Callable[[], bool], now: float) -> bool:
+        if not (finished() and self.policy.pending() == 0 and self.policy.unacked() == 0):
+            self._drained_since = None
+            return False
+        if self._drained_since is None:
+            self._drained_since = now
+        return not self.awaiting_results or now - self._drained_since >= self.cfg.results_grace_s
+
+    async def _read_loop(self, call) -> None:
+        while True:
+            msg = await call.read()
+            if msg is grpc.aio.EOF:
+                return
+            now = time.time()
+            kind = msg.WhichOneof("body")
+            if kind == "ack":
+                self.stats["acks"] += 1
+                self.policy.on_ack(msg.ack, now)
+                self._wake.set()
+            elif kind == "result":
+                self.stats["results"] += 1
+                self.results.append(msg.result)
+                self.awaiting_results.discard(msg.result.event_id)
+                self._wake.set()
+                if self.on_result:
+                    self.on_result(msg.result)
+            elif kind == "hint":
+                self.policy.on_hint(msg.hint, now)
+                self._wake.set()
+            elif kind == "error":
+                self.stats["packet_errors"] += 1
+                self.errors.append(msg.error)
+                log.warning("cloud rejected %s/%d: %s %s", msg.error.camera_id, msg.error.sequence,
+                            msg.error.code, msg.error.message)

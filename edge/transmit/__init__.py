@@ -1,0 +1,1 @@
+"""Transmission policies: what leaves the site, in which order, at which quality."""

@@ -1,0 +1,55 @@
+from cloud.alerts.manager import AlertManager
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def _packet(m, event="e1"):
+    return m.on_packet(edge_id="edge", camera_id="cam", event_id=event, event_onset=99.0,
+                       labels={"person": 1}, detections=[], severity=0.8)
+
+
+def test_detected_then_described_once():
+    out, clock = [], Clock()
+    m = AlertManager(out.append, describe_deadline_s=5, clock=clock)
+    aid, new = _packet(m)
+    assert new and [a.stage for a in out] == ["detected"]
+    assert _packet(m) == (aid, False)                    # same event: no second alert
+    assert m.claim_description(aid) and not m.claim_description(aid)
+    assert m.on_description(aid, {"summary": "x"})
+    assert not m.on_description(aid, {"summary": "again"})
+    assert [(a.stage, a.alert_id) for a in out] == [("detected", aid), ("described", aid)]
+    assert out[1].description_status == "ok"
+
+
+def test_deadline_gives_timeout_and_late_description_is_dropped():
+    out, clock = [], Clock()
+    m = AlertManager(out.append, describe_deadline_s=5, clock=clock)
+    aid, _ = _packet(m)
+    clock.t += 4.9
+    assert m.expire() == 0
+    clock.t += 0.2
+    assert m.expire() == 1
+    assert out[-1].stage == "described" and out[-1].description_status == "timeout"
+    assert not m.on_description(aid, {"summary": "late"})
+    assert len(out) == 2
+
+
+def test_error_status():
+    out = []
+    m = AlertManager(out.append, describe_deadline_s=5, clock=Clock())
+    aid, _ = _packet(m)
+    m.on_description_failed(aid, "RuntimeError: boom")
+    assert out[-1].description_status == "error" and "boom" in out[-1].description_error
+
+
+def test_alert_ids_are_per_event():
+    m = AlertManager(lambda a: None, clock=Clock())
+    a1, _ = _packet(m, "e1")
+    a2, _ = _packet(m, "e2")
+    assert a1 != a2

@@ -1,0 +1,144 @@
+"""The gRPC ingest service over a real loopback port, with a fake engine (the real one has its own tests)."""
+import asyncio
+import time
+
+import cv2
+import grpc
+import numpy as np
+import pytest
+
+from cloud.config import load_cloud_config
+from cloud.schema import EventDescription
+from cloud.server import CloudService
+from cloud.engine.request import DescribeResult
+from vigil.v1 import vigil_pb2 as pb
+from vigil.v1 import vigil_pb2_grpc as pb_grpc
+
+
+class FakeEngine:
+    model_name = "fake"
+
+    def __init__(self, delay=0.0, fail=False):
+        self.delay, self.fail, self.requests = delay, fail, []
+
+    async def describe(self, req):
+        self.requests.append(req)
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("model exploded")
+        d = EventDescription(summary="a person", threat_level=1, objects=[{"label": "person", "count": 1}])
+        return DescribeResult(req.request_id, d.model_dump_json(), d, 10, 4, 5, 0, 1, 1)
+
+    def backpressure(self):
+        return 0.0
+
+
+class Collect:
+    name = "collect"
+
+    def __init__(self):
+        self.alerts = []
+
+    async def send(self, alert):
+        self.alerts.append(alert)
+
+    async def close(self):
+        pass
+
+
+def _jpeg(w=64, h=48):
+    img = np.zeros((h, w, 3), np.uint8)
+    cv2.rectangle(img, (10, 10), (40, 40), (0, 200, 0), -1)
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def _frame(seq, event="ev1", jpeg=None, camera="cam-1"):
+    return pb.EdgeMessage(frame=pb.FramePacket(
+        camera_id=camera, sequence=seq, capture_time=time.time(), event_onset=time.time(), event_id=event,
+        priority=pb.SEMANTIC_FRAME, jpeg=_jpeg() if jpeg is None else jpeg, width=64, height=48,
+        source_width=64, source_height=48,
+        detections=[pb.Detection(box=pb.Box(x1=10, y1=10, x2=40, y2=40), label="person", score=0.9, track_id=1)],
+        hints=pb.SemanticHints(counts={"person": 1}, severity=0.7, camera_name="door")))
+
+
+HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token", agent_version="t"))
+
+
+async def _session(engine, messages, *, max_packet=64 * 1024, deadline=5.0, settle=0.5):
+    cfg = load_cloud_config(environ={}, overrides={
+        "server": {"host": "127.0.0.1", "port": 0, "max_packet_bytes": max_packet, "transport_headroom_bytes": 4 * 1024 * 1024},
+        "alerts": {"describe_deadline_s": deadline, "dead_letter_path": None}})
+    sink = Collect()
+    svc = CloudService(cfg, engine=engine, sinks=[sink])
+    port = await svc.start()
+    replies = []
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+            call = pb_grpc.IngestStub(ch).Stream()
+            for m in messages:
+                await call.write(m)
+            await asyncio.sleep(settle)
+            await svc.drain(deadline + 2)
+            await asyncio.sleep(0.1)
+            await call.done_writing()
+            async for r in call:
+                replies.append(r)
+    finally:
+        await svc.stop()
+    return replies, sink.alerts, svc
+
+
+def _kinds(replies):
+    return [r.WhichOneof("body") for r in replies]
+
+
+def test_happy_path_two_stages_and_result():
+    replies, alerts, _ = asyncio.run(_session(FakeEngine(), [HELLO, _frame(1), _frame(2)]))
+    kinds = _kinds(replies)
+    assert kinds[0] == "welcome" and kinds.count("ack") == 2 and "result" in kinds
+    assert [a.stage for a in alerts] == ["detected", "described"]
+    assert alerts[0].alert_id == alerts[1].alert_id and alerts[1].description["summary"] == "a person"
+
+
+def test_wrong_token_is_unauthenticated():
+    bad = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="nope"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        asyncio.run(_session(FakeEngine(), [bad]))
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "wrong token" in err.value.details()
+
+
+def test_corrupt_jpeg_gets_error_and_stream_goes_on():
+    replies, alerts, svc = asyncio.run(_session(FakeEngine(), [HELLO, _frame(1, jpeg=b"\xff\xd8garbage"), _frame(2)]))
+    errors = [r.error for r in replies if r.WhichOneof("body") == "error"]
+    assert [e.code for e in errors] == ["CORRUPT_JPEG"] and errors[0].sequence == 1
+    assert sum(1 for r in replies if r.WhichOneof("body") == "ack") == 2
+    assert [a.stage for a in alerts] == ["detected", "described"]     # the good frame was described
+
+
+def test_oversized_packet_gets_error_and_stream_goes_on():
+    big = _frame(1, jpeg=b"\xff" * 100_000)
+    replies, alerts, _ = asyncio.run(_session(FakeEngine(), [HELLO, big, _frame(2)]))
+    errors = [r.error for r in replies if r.WhichOneof("body") == "error"]
+    assert errors[0].code == "OVERSIZED" and "max_packet_bytes" in errors[0].message
+    acks = [r.ack.sequence for r in replies if r.WhichOneof("body") == "ack"]
+    assert acks == [2]
+
+
+def test_duplicates_are_acked_but_processed_once():
+    engine = FakeEngine()
+    replies, alerts, svc = asyncio.run(_session(engine, [HELLO, _frame(1), _frame(1), _frame(1)]))
+    acks = [r.ack for r in replies if r.WhichOneof("body") == "ack"]
+    assert [a.duplicate for a in acks] == [False, True, True]
+    assert len(engine.requests) == 1 and svc.service.stats["duplicates"] == 2
+
+
+def test_slow_model_gives_timeout_stage():
+    replies, alerts, _ = asyncio.run(_session(FakeEngine(delay=3.0), [HELLO, _frame(1)], deadline=0.5))
+    assert [a.stage for a in alerts] == ["detected", "described"]
+    assert alerts[1].description_status == "timeout"
+
+
+def test_model_error_gives_error_stage():
+    replies, alerts, _ = asyncio.run(_session(FakeEngine(fail=True), [HELLO, _frame(1)]))
+    assert alerts[1].description_status == "error" and "model exploded" in alerts[1].description_error

