@@ -1,0 +1,70 @@
+"""Event rules and tracker settings (per agent; zones themselves belong to each camera)."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge.detection import COCO_CLASSES
+
+
+class RuleConfig(BaseModel):
+    """When does a tracked object (or a crowd of them) become an event, and how much does it matter.
+
+    kind: ``object`` any tracked object of interest; ``zone`` an object inside ``zone``;
+    ``dwell`` an object that stayed ``dwell_s`` seconds (inside ``zone`` if given: loitering);
+    ``count`` at least ``min_count`` objects at once (inside ``zone`` if given).
+    ``severity`` is the event's semantic weight, which transmission uses to rank streams.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    kind: Literal["object", "zone", "dwell", "count"]
+    objects: list[str] = Field(default_factory=list, description="empty = the camera's objects of interest")
+    zone: Optional[str] = None
+    dwell_s: float = Field(0.0, ge=0.0)
+    min_count: int = Field(1, ge=1)
+    severity: float = Field(0.5, ge=0.0)
+    cameras: list[str] = Field(default_factory=list, description="empty = every camera")
+
+    @field_validator("objects")
+    @classmethod
+    def _objects(cls, v: list[str]) -> list[str]:
+        unknown = [o for o in v if o not in COCO_CLASSES]
+        if unknown:
+            raise ValueError(f"unknown object class {unknown}; use COCO class names such as 'person', 'car'")
+        return v
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> "RuleConfig":
+        if self.kind == "zone" and not self.zone:
+            raise ValueError(f"rule {self.name!r}: kind 'zone' needs a zone name")
+        if self.kind == "dwell" and self.dwell_s <= 0:
+            raise ValueError(f"rule {self.name!r}: kind 'dwell' needs dwell_s > 0")
+        if self.kind == "count" and self.min_count < 2:
+            raise ValueError(f"rule {self.name!r}: kind 'count' needs min_count >= 2 (1 is the 'object' rule)")
+        return self
+
+
+class TrackerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    match_iou: float = Field(0.2, gt=0.0, le=1.0, description="minimum IoU (after motion prediction) to continue a track")
+    high_score: float = Field(0.6, ge=0.0, le=1.0, description="ByteTrack split: detections above start tracks, below only continue them")
+    min_hits: int = Field(2, ge=1, description="detections before a track is confirmed (suppresses one-frame false hits)")
+    max_age_s: float = Field(2.0, gt=0.0, description="a track unseen this long is over, and so is its event")
+
+
+class EventsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[RuleConfig] = Field(default_factory=lambda: [RuleConfig(name="object", kind="object", severity=0.5)])
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    update_interval_s: float = Field(2.0, gt=0.0, description="an open event sends an update at most this often unless it escalates")
+    crop_margin: float = Field(0.15, ge=0.0, description="ROI crops grow the box by this fraction per side")
+    max_crops: int = Field(4, ge=0)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "EventsConfig":
+        names = [r.name for r in self.rules]
+        if len(names) != len(set(names)):
+            raise ValueError(f"rule names must be unique, got {names}")
+        return self

@@ -1,0 +1,88 @@
+"""The edge gate: DAT's small-large cascade, edge half (motion -> small detector).
+
+DAT (arXiv 2604.05375) lets a lightweight edge model filter non-target frames so
+the cloud MLLM only sees suspicious ones. We read "lightweight model" as two
+stages, the way NVRs do it (Frigate): stage 0 motion on a tiny grey frame for
+every processed frame; stage 1 a detector only when stage 0 fires, on the motion
+crops when they cover less than ``max_crop_fraction`` of the frame (otherwise one
+full-frame pass is cheaper than several overlapping crops).
+
+A frame *passes* when the detector finds an object of interest that survives this
+camera's filters (class, ``min_score``, ``min_area``). To bridge single-frame
+detector misses (HOG flickers on cyclists), a frame with motion also passes for
+``track_hold_s`` after the last positive frame; its result says ``reason="held"``
+and carries no new detections (the tracker coasts its tracks).
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from edge.detection import Detection
+from edge.frame import Frame
+from edge.gate.base import DetectorStage, GateResult, MotionStage
+from edge.gate.config import GateConfig
+from edge.gate.factory import build_detector
+from edge.gate.motion import MotionGate
+from edge.gate.regions import union_area
+from edge.sources.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+
+class GateCascade:
+    def __init__(self, gate_cfg: GateConfig | None = None, camera_cfg: CameraConfig | None = None,
+                 detector: DetectorStage | None = None, motion: MotionStage | None = None):
+        self.cfg = gate_cfg or GateConfig()
+        self.camera = camera_cfg or CameraConfig(id="camera", url="")
+        self.motion: MotionStage | None = motion if motion is not None else (
+            MotionGate(self.cfg.motion, self.camera.masks) if self.cfg.motion.enabled else None)
+        self.detector = detector if detector is not None else build_detector(self.cfg)
+        self._objects = set(self.camera.objects)
+        missing = self._objects - set(self.detector.labels)
+        if missing:
+            log.warning("camera %s: detector %s cannot see %s (only %s)", self.camera.id, self.detector.name,
+                        sorted(missing), sorted(self._objects & set(self.detector.labels)) or "none of its objects")
+        self._last_positive: float | None = None
+        self.stats = {"frames": 0, "motion": 0, "detector_runs": 0, "passed": 0}
+
+    def reset(self) -> None:
+        if self.motion is not None:
+            self.motion.reset()
+        self._last_positive = None
+
+    def _keep(self, d: Detection, W: int, H: int) -> bool:
+        return (d.label in self._objects and d.score >= self.camera.min_score
+                and d.area >= self.camera.min_area * W * H)
+
+    def _run_detector(self, frame: Frame, regions: list[tuple] | None) -> list[Detection]:
+        det = self.detector
+        if hasattr(det, "class_ids"):        # YOLO: let the model drop other classes itself
+            return det.detect(frame.image, regions, conf=min(self.camera.min_score, 0.25) or 0.01,
+                              classes=det.class_ids(list(self._objects)))
+        return det.detect(frame.image, regions)
+
+    def process(self, frame: Frame) -> GateResult:
+        H, W = frame.height, frame.width
+        self.stats["frames"] += 1
+        t0 = time.perf_counter()
+        regions = self.motion.detect(frame.image) if self.motion is not None else [(0, 0, W, H)]
+        motion_ms = (time.perf_counter() - t0) * 1000.0
+        if not regions:
+            return GateResult(False, [], [], motion_ms, 0.0, reason="no-motion")
+        self.stats["motion"] += 1
+        crop = self.cfg.crop_to_motion and union_area(regions, W, H) < self.cfg.max_crop_fraction
+        t1 = time.perf_counter()
+        raw = self._run_detector(frame, regions if crop else None)
+        detect_ms = (time.perf_counter() - t1) * 1000.0
+        self.stats["detector_runs"] += 1
+        dets = [d for d in raw if self._keep(d, W, H)]
+        if dets:
+            self._last_positive = frame.capture_time
+            self.stats["passed"] += 1
+            return GateResult(True, dets, list(regions), motion_ms, detect_ms, reason="detected")
+        held = (self._last_positive is not None
+                and 0.0 <= frame.capture_time - self._last_positive <= self.cfg.track_hold_s)
+        if held:
+            self.stats["passed"] += 1
+        return GateResult(held, [], list(regions), motion_ms, detect_ms, reason="held" if held else "nothing-detected")

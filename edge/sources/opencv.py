@@ -1,0 +1,139 @@
+"""OpenCV ``VideoCapture`` behind the ``FrameSource`` interface: files, RTSP, HTTP MJPEG, USB.
+
+Files are sub-sampled to the camera's processing fps by *clip time* (every
+``clip_fps / fps``-th frame is decoded, the rest are only grabbed), so a 25 fps
+clip processed at 5 fps yields every 5th frame whether or not reads are paced.
+``capture_time`` of a file frame is the open time plus its position in the clip,
+which keeps dwell times and event onsets meaningful when a file is read faster
+than real time. Live sources stamp wall-clock time; dropping stale live frames
+is the worker's job (``edge/sources/worker.py``), not this class's.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import cv2
+
+from edge.frame import Frame
+from edge.sources.base import FrameSource, SourceError
+from edge.sources.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+# Files whose container reports no fps are read as if they were 25 fps (PAL; the usual CCTV rate).
+_FALLBACK_FPS = 25.0
+
+
+class OpenCVSource(FrameSource):
+    def __init__(self, cfg: CameraConfig):
+        self.cfg = cfg
+        self.camera_id = cfg.id
+        self._cap: cv2.VideoCapture | None = None
+        self._clip_fps = _FALLBACK_FPS
+        self._pos = 0               # index of the next source frame
+        self._emitted = 0
+        self._opened_at = 0.0
+        self._loops = 0
+        self._frames_per_loop = 0
+
+    # -- lifecycle ---------------------------------------------------------
+    def describe(self) -> str:
+        return f"camera {self.cfg.id!r} ({self.cfg.source_kind} {self.cfg.url!r})"
+
+    def check(self) -> None:
+        """Fail early, naming the path, when a file source cannot possibly work."""
+        if self.cfg.source_kind == "file":
+            path = str(self.cfg.url)
+            if not os.path.isfile(path):
+                raise SourceError(f"{self.describe()}: video file not found: {path}")
+            if not os.access(path, os.R_OK):
+                raise SourceError(f"{self.describe()}: video file is not readable: {path}")
+
+    def open(self) -> None:
+        if self._cap is not None:
+            return
+        kind = self.cfg.source_kind
+        if kind == "file":
+            self.check()
+            cap = cv2.VideoCapture(str(self.cfg.url))
+        elif kind == "usb":
+            cap = cv2.VideoCapture(int(self.cfg.url))
+        else:
+            rc = self.cfg.reconnect
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(rc.open_timeout_s * 1000),
+                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(rc.read_timeout_s * 1000)]
+            cap = cv2.VideoCapture(str(self.cfg.url), cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"{self.describe()}: could not open (unreadable file, unsupported codec or unreachable stream)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        self._clip_fps = float(fps) if fps and 1.0 <= fps <= 240.0 else _FALLBACK_FPS
+        self._cap = cap
+        self._pos = 0
+        self._opened_at = time.time()
+        log.info("%s opened (%.2f fps)", self.describe(), self._clip_fps)
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    @property
+    def clip_fps(self) -> float:
+        return self._clip_fps
+
+    # -- reading -----------------------------------------------------------
+    def _step(self) -> int:
+        """Source frames per emitted frame (>= 1) for files; live streams deliver every frame."""
+        if self.cfg.is_live:
+            return 1
+        return max(1, round(self._clip_fps / self.cfg.fps))
+
+    def _rewind(self) -> bool:
+        assert self._cap is not None
+        self._loops += 1
+        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        self._pos = 0
+        return True
+
+    def read(self) -> Frame | None:
+        if self._cap is None:
+            self.open()
+        assert self._cap is not None
+        step = self._step()
+        # Skip to the next sampled frame: grab() demuxes without colour conversion.
+        while self._pos % step != 0:
+            if not self._cap.grab():
+                return self._end_of_stream()
+            self._pos += 1
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            return self._end_of_stream()
+        index = self._pos
+        self._pos += 1
+        if self.cfg.is_live:
+            capture_time = time.time()
+        else:
+            capture_time = self._opened_at + self._loop_offset() + index / self._clip_fps
+            if self.cfg.paced:
+                delay = capture_time - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+        self._emitted += 1
+        return Frame(camera_id=self.cfg.id, index=index, capture_time=capture_time, image=image,
+                     meta={"source_fps": self._clip_fps, "loop": self._loops})
+
+    def _loop_offset(self) -> float:
+        # Each loop continues the clock where the previous pass ended.
+        return self._loops * self._frames_per_loop / self._clip_fps
+
+    def _end_of_stream(self) -> Frame | None:
+        if self.cfg.is_live:
+            raise SourceError(f"{self.describe()}: stream ended or read timed out")
+        if self.cfg.loop and self._pos > 0:
+            self._frames_per_loop = self._pos
+            self._rewind()
+            return self.read()
+        return None
