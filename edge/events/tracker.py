@@ -1,132 +1,199 @@
-"""A small multi-object tracker in the spirit of ByteTrack (Zhang et al., ECCV 2022).
+"""Per-camera event lifecycle: tracks -> rules -> events with new / update / end.
 
-Detector-agnostic (works with HOG as well as YOLO), pure numpy/scipy, no threads,
-so it is tested with plain boxes. Choices where ByteTrack's recipe does not fit
-a 5-fps gate:
-- Motion model: a constant-velocity box (in pixels per second, smoothed), not a
-  Kalman filter; at 5 fps the prediction only needs to keep IoU above
-  ``match_iou`` for a walking or cycling person.
-- Two-stage association as in ByteTrack: detections at or above ``high_score``
-  are matched first (Hungarian on IoU), then the weaker ones may only *continue*
-  leftover tracks, never start one.
-- Ages are in seconds of capture time, not frames, because the gate may skip
-  frames (no motion) and cameras run at different rates.
-- Labels must agree for a match.
+Frigate keeps one event per tracked object; DAT additionally ranks streams by an
+event's *semantic weight*. We combine both:
+- Track rules (``object``, ``zone``, ``dwell``) give one event per track. The event
+  opens ("new") on the first frame a confirmed track satisfies any rule, carries
+  the most severe rule it has satisfied so far, sends an "update" when it
+  escalates to a more severe rule or zone, or at most every ``update_interval_s``
+  otherwise, and "end"s when its track expires (unseen ``max_age_s``).
+- Count rules give one event per rule: open while at least ``min_count`` matching
+  tracks are present (in the zone if given), updated when the count changes,
+  ended when it drops below.
+- Dwell in a zone is continuous presence: leaving the zone restarts the clock.
+Severity = rule severity x the camera's ``severity_scale``.
 """
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import replace
 
-import numpy as np
-from scipy.optimize import linear_sum_assignment
+from edge.detection import Detection
+from edge.events.config import EventsConfig, RuleConfig
+from edge.events.event import Event, EventUpdate
+from edge.events.keyframe import frame_quality
+from edge.events.iou_tracker import IouTracker, Track
+from edge.events.zones import in_zone
+from edge.frame import Frame
+from edge.gate.base import GateResult
+from edge.sources.config import CameraConfig
 
-from edge.detection import Detection, iou
-from edge.events.config import TrackerConfig
 
-# Weight of the newest velocity estimate in the running average.
-_VELOCITY_SMOOTHING = 0.5
+class EventTracker:
+    def __init__(self, events_cfg: EventsConfig | None = None, camera_cfg: CameraConfig | None = None,
+                 tracker: IouTracker | None = None):
+        self.cfg = events_cfg or EventsConfig()
+        self.camera = camera_cfg or CameraConfig(id="camera", url="")
+        self.tracker = tracker or IouTracker(self.cfg.tracker)
+        self._zones = {z.name: z for z in self.camera.zones}
+        for i, r in enumerate(self.cfg.rules):
+            if r.zone and r.zone not in self._zones and (not r.cameras or self.camera.id in r.cameras):
+                raise ValueError(f"events.rules[{i}].zone: rule {r.name!r} names zone {r.zone!r}, "
+                                 f"but camera {self.camera.id!r} has zones {sorted(self._zones) or 'none'}")
+        self.rules = [r for r in self.cfg.rules if not r.cameras or self.camera.id in r.cameras]
+        self._track_rules = [r for r in self.rules if r.kind != "count"]
+        self._count_rules = [r for r in self.rules if r.kind == "count"]
+        self._track_events: dict[int, Event] = {}
+        self._count_events: dict[str, Event] = {}
+        self._zone_entry: dict[tuple[int, str], float] = {}
+        self._seq = itertools.count(1)
+        self._run = uuid.uuid4().hex[:8]      # event ids stay unique across agent restarts
 
+    # -- helpers -------------------------------------------------------------
+    def _objects(self, rule: RuleConfig) -> list[str]:
+        return rule.objects or self.camera.objects
 
-@dataclass
-class Track:
-    track_id: int
-    label: str
-    box: tuple[float, float, float, float]
-    score: float
-    first_seen: float
-    last_seen: float
-    hits: int = 1
-    velocity: tuple[float, float] = (0.0, 0.0)     # px/s of the box centre
-    detection: Detection | None = None              # the detection that last updated it (None when coasting)
-    history: list[tuple[float, tuple[float, float]]] = field(default_factory=list)
+    def _new_event(self, rule: RuleConfig, t: float, zone: str) -> Event:
+        eid = f"{self.camera.id}-{self._run}-{next(self._seq)}"
+        return Event(event_id=eid, camera_id=self.camera.id, camera_name=self.camera.name, onset=t, rule=rule.name,
+                     severity=rule.severity * self.camera.severity_scale, zone=zone, last_update=t, last_seen=t)
 
-    def predict(self, t: float) -> tuple[float, float, float, float]:
-        dt = max(0.0, t - self.last_seen)
-        vx, vy = self.velocity
-        x1, y1, x2, y2 = self.box
-        return (x1 + vx * dt, y1 + vy * dt, x2 + vx * dt, y2 + vy * dt)
+    def _zones_of(self, tr: Track, W: int, H: int) -> list[str]:
+        return [name for name, z in self._zones.items()
+                if (not z.objects or tr.label in z.objects) and in_zone(tr.box, z.polygon, W, H)]
+
+    def _match(self, rule: RuleConfig, tr: Track, zones: list[str], t: float) -> tuple[bool, str, float]:
+        """(matches, zone, dwell seconds) of ``rule`` for track ``tr``."""
+        if tr.label not in self._objects(rule):
+            return False, "", 0.0
+        if rule.zone:
+            if rule.zone not in zones:
+                return False, "", 0.0
+            dwell = t - self._zone_entry.get((tr.track_id, rule.zone), t)
+            zone = rule.zone
+        else:
+            dwell = t - tr.first_seen
+            zone = zones[0] if zones else ""
+        if rule.kind == "dwell" and dwell < rule.dwell_s:
+            return False, "", dwell
+        return True, zone, dwell
+
+    @staticmethod
+    def _detection_of(tr: Track, t: float) -> Detection:
+        if tr.detection is not None:
+            return tr.detection
+        x1, y1, x2, y2 = tr.predict(t)      # coasting: where we expect it
+        return Detection(x1, y1, x2, y2, tr.label, tr.score, tr.track_id)
+
+    def _consider_key(self, ev: Event, frame: Frame, dets: list[Detection]) -> None:
+        fresh = [d for d in dets if d.track_id in ev.track_ids]
+        if not fresh:
+            return
+        q = frame_quality(frame.image, fresh)
+        if q > ev.key_quality or ev.key_frame is None:
+            ev.key_quality, ev.key_frame, ev.key_detections = q, frame, [replace(d) for d in fresh]
+
+    def _emit(self, ev: Event, stage: str, frame: Frame | None, dets: list[Detection], t: float) -> EventUpdate:
+        ev.stage = stage  # type: ignore[assignment]
+        if stage != "end":
+            ev.last_update = t
+        return EventUpdate(ev, stage, frame, [replace(d) for d in dets])  # type: ignore[arg-type]
+
+    # -- main loop -----------------------------------------------------------
+    def update(self, frame: Frame, gate_result: GateResult) -> list[EventUpdate]:
+        t = frame.capture_time
+        W, H = frame.width, frame.height
+        tracks = self.tracker.update(list(gate_result.detections) if gate_result.passed else [], t)
+        fresh = [tr.detection for tr in tracks if tr.detection is not None]
+        out: list[EventUpdate] = []
+
+        zones_by_track: dict[int, list[str]] = {}
+        live_keys = set()
+        for tr in tracks:
+            zs = self._zones_of(tr, W, H)
+            zones_by_track[tr.track_id] = zs
+            for z in zs:
+                self._zone_entry.setdefault((tr.track_id, z), t)
+                live_keys.add((tr.track_id, z))
+        self._zone_entry = {k: v for k, v in self._zone_entry.items() if k in live_keys}
+
+        for tr in tracks:
+            best: tuple[RuleConfig, str, float] | None = None
+            for rule in self._track_rules:
+                ok, zone, dwell = self._match(rule, tr, zones_by_track[tr.track_id], t)
+                if ok and (best is None or rule.severity > best[0].severity):
+                    best = (rule, zone, dwell)
+            ev = self._track_events.get(tr.track_id)
+            det = self._detection_of(tr, t)
+            if ev is None:
+                if best is None:
+                    continue
+                rule, zone, dwell = best
+                ev = self._new_event(rule, t, zone)
+                ev.track_ids, ev.labels, ev.dwell_seconds = [tr.track_id], {tr.label: 1}, dwell
+                self._track_events[tr.track_id] = ev
+                self._consider_key(ev, frame, fresh)
+                out.append(self._emit(ev, "new", frame, [det], t))
+                continue
+            ev.last_seen = t
+            self._consider_key(ev, frame, fresh)
+            escalated = False
+            if best is not None:
+                rule, zone, dwell = best
+                ev.dwell_seconds = dwell
+                sev = rule.severity * self.camera.severity_scale
+                if sev > ev.severity or (zone and zone != ev.zone and rule.name == ev.rule):
+                    ev.rule, ev.severity, ev.zone, escalated = rule.name, max(sev, ev.severity), zone or ev.zone, True
+            else:
+                ev.dwell_seconds = t - tr.first_seen
+            if escalated or (tr.detection is not None and t - ev.last_update >= self.cfg.update_interval_s):
+                out.append(self._emit(ev, "update", frame, [det], t))
+
+        for rule in self._count_rules:
+            objs = self._objects(rule)
+            members = [tr for tr in tracks if tr.label in objs and (not rule.zone or rule.zone in zones_by_track[tr.track_id])]
+            ev = self._count_events.get(rule.name)
+            counts: dict[str, int] = {}
+            for tr in members:
+                counts[tr.label] = counts.get(tr.label, 0) + 1
+            dets = [self._detection_of(tr, t) for tr in members]
+            if len(members) >= rule.min_count:
+                if ev is None:
+                    ev = self._new_event(rule, t, rule.zone or "")
+                    ev.labels, ev.track_ids = counts, [tr.track_id for tr in members]
+                    self._count_events[rule.name] = ev
+                    self._consider_key(ev, frame, fresh)
+                    out.append(self._emit(ev, "new", frame, dets, t))
+                else:
+                    changed = counts != ev.labels
+                    ev.labels, ev.track_ids, ev.last_seen = counts, [tr.track_id for tr in members], t
+                    ev.dwell_seconds = t - ev.onset
+                    self._consider_key(ev, frame, fresh)
+                    if changed or t - ev.last_update >= self.cfg.update_interval_s:
+                        out.append(self._emit(ev, "update", frame, dets, t))
+            elif ev is not None:
+                out.append(self._end(self._count_events.pop(rule.name), t))
+
+        for tr in self.tracker.removed:
+            ev = self._track_events.pop(tr.track_id, None)
+            if ev is not None:
+                out.append(self._end(ev, t))
+        return out
+
+    def _end(self, ev: Event, t: float) -> EventUpdate:
+        ev.ended_at = t
+        return self._emit(ev, "end", ev.key_frame, ev.key_detections, t)
+
+    def flush(self, now: float) -> list[EventUpdate]:
+        """End every open event (end of a file, camera removed, agent stopping)."""
+        self.tracker.flush()
+        out = [self._end(ev, now) for ev in list(self._track_events.values()) + list(self._count_events.values())]
+        self._track_events.clear()
+        self._count_events.clear()
+        self._zone_entry.clear()
+        return out
 
     @property
-    def age(self) -> float:
-        return self.last_seen - self.first_seen
-
-
-class IouTracker:
-    def __init__(self, cfg: TrackerConfig | None = None):
-        self.cfg = cfg or TrackerConfig()
-        self.tracks: list[Track] = []
-        self._ids = itertools.count(1)
-        self.removed: list[Track] = []      # tracks that ended in the last update()
-
-    def confirmed(self) -> list[Track]:
-        return [t for t in self.tracks if t.hits >= self.cfg.min_hits]
-
-    def _match(self, tracks: list[Track], dets: list[Detection], t: float) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-        if not tracks or not dets:
-            return [], list(range(len(tracks))), list(range(len(dets)))
-        cost = np.ones((len(tracks), len(dets)))
-        for i, tr in enumerate(tracks):
-            pb = tr.predict(t)
-            for j, d in enumerate(dets):
-                if d.label == tr.label:
-                    cost[i, j] = 1.0 - iou(pb, d.box())
-        rows, cols = linear_sum_assignment(cost)
-        pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= 1.0 - self.cfg.match_iou]
-        mt = {r for r, _ in pairs}
-        md = {c for _, c in pairs}
-        return pairs, [i for i in range(len(tracks)) if i not in mt], [j for j in range(len(dets)) if j not in md]
-
-    def _apply(self, tr: Track, d: Detection, t: float) -> None:
-        dt = t - tr.last_seen
-        if dt > 0:
-            (ox, oy), (nx, ny) = _centre(tr.box), d.center
-            v = ((nx - ox) / dt, (ny - oy) / dt)
-            a = _VELOCITY_SMOOTHING if tr.hits > 1 else 1.0
-            tr.velocity = (a * v[0] + (1 - a) * tr.velocity[0], a * v[1] + (1 - a) * tr.velocity[1])
-        tr.box, tr.score, tr.last_seen, tr.detection = d.box(), d.score, t, d
-        tr.hits += 1
-        tr.history.append((t, d.bottom_center))
-        d.track_id = tr.track_id
-
-    def update(self, detections: list[Detection], t: float) -> list[Track]:
-        """Associate ``detections`` seen at time ``t``; returns the confirmed live tracks.
-
-        Sets ``track_id`` on each associated detection (-1 stays on unconfirmed ones).
-        """
-        for tr in self.tracks:
-            tr.detection = None
-        high = [d for d in detections if d.score >= self.cfg.high_score]
-        low = [d for d in detections if d.score < self.cfg.high_score]
-        pairs, free_tracks, free_high = self._match(self.tracks, high, t)
-        for i, j in pairs:
-            self._apply(self.tracks[i], high[j], t)
-        rest = [self.tracks[i] for i in free_tracks]
-        pairs2, _, _ = self._match(rest, low, t)
-        for i, j in pairs2:
-            self._apply(rest[i], low[j], t)
-        for j in free_high:
-            d = high[j]
-            tr = Track(next(self._ids), d.label, d.box(), d.score, t, t, detection=d, history=[(t, d.bottom_center)])
-            self.tracks.append(tr)
-        alive, self.removed = [], []
-        for tr in self.tracks:
-            expired = t - tr.last_seen > self.cfg.max_age_s
-            stale_tentative = tr.hits < self.cfg.min_hits and tr.last_seen < t and tr.detection is None \
-                and t - tr.last_seen > self.cfg.max_age_s / 2
-            (self.removed if expired or stale_tentative else alive).append(tr)
-        self.tracks = alive
-        for tr in self.tracks:
-            if tr.detection is not None and tr.hits >= self.cfg.min_hits:
-                tr.detection.track_id = tr.track_id
-            elif tr.detection is not None:
-                tr.detection.track_id = -1
-        return self.confirmed()
-
-    def flush(self) -> list[Track]:
-        self.removed, self.tracks = self.tracks, []
-        return self.removed
-
-
-def _centre(b: tuple[float, float, float, float]) -> tuple[float, float]:
-    return ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0)
+    def open_events(self) -> list[Event]:
+        return list(self._track_events.values()) + list(self._count_events.values())
