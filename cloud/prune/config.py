@@ -45,13 +45,18 @@ class PrunerConfig(BaseModel):
     box_prior_weight: float = Field(default=0.0, ge=0.0)
     seed: int = 0
 
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _no_bool_budget(cls, v):
+        if isinstance(v, bool):
+            raise ValueError("budget must be an int count or a float ratio, not a boolean")
+        return v
+
     @field_validator("budget")
     @classmethod
     def _check_budget(cls, v):
         if v is None:
             return v
-        if isinstance(v, bool):
-            raise ValueError("budget must be an int count or a float ratio")
         if isinstance(v, int):
             if v < 1:
                 raise ValueError("a count budget must be >= 1")
