@@ -1,0 +1,314 @@
+"""DAT transmission policy: semantics- and bandwidth-aware multi-stream transmission (arXiv 2604.05375).
+
+How an offered item becomes packets (the paper gives the classes, not the mapping; ours):
+
+* first item of an event  -> ALERT_METADATA (event, labels, boxes, hints; no image unless
+  ``alert_thumbnail``, so the cloud describes from the semantic frame, not a thumbnail)
+  + SEMANTIC_FRAME (ROI crop with boxes drawn, encoded to cross the link in ``semantic_target_s``)
+  + EVIDENCE (the same key frame, full frame, as good as fits ``evidence_deadline_s`` after the
+  semantic frame; deadline-ordered in the scheduler);
+* an item whose hints say ``event_stage == "end"`` -> a tiny ALERT_METADATA (the end notice);
+* an explicit EVIDENCE item of a known event -> EVIDENCE without deadline;
+* any other item -> CONTEXT, coalesced per camera (only the newest waits).
+
+Encoding is late-bound: a message is encoded when it is chosen, with the budget of that moment
+(:mod:`edge.transmit.dat.encoder`). Sending is window- and pace-limited by the Ack-driven
+:class:`BandwidthEstimator`, so the queue stays in the policy, where it can be reordered, instead
+of in TCP buffers, where it cannot. Offline (``on_disconnect``), everything queued or in flight is
+encoded and written to the :class:`Spool`; the next ``next_packet`` call (the client reconnected)
+replays the spool through the scheduler. Cloud ``Hint``s cap the rate (``target_bitrate_bps``;
+0 = no opinion), scale budgets down (``backpressure``), request evidence
+(``evidence_event_ids``) and raise the weight of labels of interest (``classes_of_interest``).
+"""
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
+from edge.transmit.dat import encoder as enc
+from edge.transmit.dat.config import DatConfig
+from edge.transmit.dat.estimator import BandwidthEstimator, Pacer
+from edge.transmit.dat.scheduler import Message, MultiStreamScheduler
+from edge.transmit.dat.size_model import SizeModelBank
+from edge.transmit.dat.spool import Spool
+from vigil.v1 import vigil_pb2 as pb
+
+INTEREST_BOOST = 2.0   # severity multiplier for labels the cloud asked about
+ALERT_BYTES = 400      # typical alert metadata packet without thumbnail
+
+
+@dataclass
+class _Recipe:
+    kind: str              # alert | alert_end | semantic | evidence | context
+    item: OutgoingItem
+
+
+@dataclass
+class _EventState:
+    item: OutgoingItem                      # latest frame of the event (for evidence on request)
+    severity: float
+    evidence_msg: Message | None = None
+    anchor: tuple[float, int] | None = None  # (semantic sent time, in-flight bytes after it)
+    labels: set[str] = field(default_factory=set)
+
+
+class DatPolicy(TransmissionPolicy):
+    name = "dat"
+
+    def __init__(self, cfg: DatConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or DatConfig()
+        self.estimator = BandwidthEstimator(self.cfg.estimator)
+        self.scheduler = MultiStreamScheduler(self.cfg.promote_after_s)
+        self.sizes = SizeModelBank()
+        self.spool = Spool(self.cfg.spool_dir, self.cfg.spool_max_bytes)
+        self._events: OrderedDict[tuple[str, str], _EventState] = OrderedDict()
+        self._inflight: dict[tuple[str, int], tuple[pb.FramePacket, Message]] = {}
+        self._offline = len(self.spool) > 0      # leftovers of a previous run are replayed first
+        self.pacer = Pacer(self.cfg.pacing_gain)
+        self._rate_cap: float | None = None      # bytes/s, from the cloud
+        self._backpressure = 0.0
+        self._interest: set[str] = set()
+        self.stats: Counter[str] = Counter()
+
+    # ----------------------------------------------------------------- helpers
+    def _new_sequence(self, camera_id: str) -> int:
+        seq = self._next_seq.get(camera_id, 0) + 1
+        self._next_seq[camera_id] = seq
+        return seq
+
+    def rate(self, now: float) -> float:
+        """Bytes/s the policy plans with: estimate, capped by the cloud's hint."""
+        r = self.estimator.rate(now)
+        if self._rate_cap is not None:
+            r = min(r, self._rate_cap)
+        return r
+
+    def _budget_rate(self, now: float) -> float:
+        return self.rate(now) * (1.0 - self.cfg.backpressure_gain * self._backpressure)
+
+    def _weight(self, severity: float, labels: set[str]) -> float:
+        return severity * INTEREST_BOOST if labels & self._interest else severity
+
+    def _push(self, msg: Message, now: float) -> None:
+        replaced = self.scheduler.push(msg)
+        if replaced is not None:
+            self.stats[f"coalesced_{pb.PriorityClass.Name(replaced.priority)}"] += 1
+        if self._offline:
+            self._spool_queue(now)
+
+    def _msg(self, kind: str, priority: int, item: OutgoingItem, severity: float, now: float,
+             est: int, coalesce=None) -> Message:
+        return Message(priority=priority, camera_id=item.camera_id, event_id=item.event_id, severity=severity,
+                       created=now, est_bytes=est, payload=_Recipe(kind, item), coalesce_key=coalesce)
+
+    def _estimate(self, priority: int, item: OutgoingItem, budget: float) -> int:
+        h, w = item.image.shape[:2]
+        return int(enc.choose_rung(priority, w, h, budget, self.sizes.for_camera(item.camera_id)).predicted_bytes)
+
+    # ------------------------------------------------------------------ inputs
+    def offer(self, item: OutgoingItem, now: float) -> None:
+        self.stats["offered"] += 1
+        rate = self._budget_rate(now)
+        key = (item.camera_id, item.event_id)
+        stage = str(item.hints.get("event_stage") or "")
+        if item.event_id and key not in self._events:
+            labels = {d.label for d in item.detections} | set((item.hints.get("counts") or {}).keys())
+            st = _EventState(item=item, severity=item.severity, labels=labels)
+            self._events[key] = st
+            while len(self._events) > self.cfg.max_events:
+                self._events.popitem(last=False)
+            sev = self._weight(item.severity, labels)
+            self._push(self._msg("alert", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
+            self._push(self._msg("semantic", pb.SEMANTIC_FRAME, item, sev, now,
+                                 self._estimate(pb.SEMANTIC_FRAME, item, rate * self.cfg.semantic_target_s)), now)
+            ev = self._msg("evidence", pb.EVIDENCE, item, sev, now,
+                           self._estimate(pb.EVIDENCE, item, rate * self.cfg.evidence_deadline_s))
+            st.evidence_msg = ev
+            self._push(ev, now)
+            self.stats["events"] += 1
+            return
+        st = self._events.get(key) if item.event_id else None
+        if st is not None:
+            st.item = item
+            sev = self._weight(st.severity, st.labels)
+            if stage == "end":
+                self._push(self._msg("alert_end", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
+                return
+            if item.priority == pb.EVIDENCE:
+                self._push(self._msg("evidence", pb.EVIDENCE, item, sev, now,
+                                     self._estimate(pb.EVIDENCE, item, rate * self.cfg.evidence_deadline_s)), now)
+                return
+        sev = self._weight(item.severity, {d.label for d in item.detections}) if item.event_id else 0.0
+        self._push(self._msg("context", pb.CONTEXT, item, sev, now,
+                             self._estimate(pb.CONTEXT, item, rate * self.cfg.context_target_s),
+                             coalesce=("context", item.camera_id)), now)
+
+    def on_ack(self, ack: pb.Ack, now: float) -> None:
+        key = (ack.camera_id, ack.sequence)
+        rec = self._inflight.pop(key, None)
+        if rec is None:
+            return
+        self.estimator.on_ack(key, now, edge_sent_time=ack.edge_sent_time or None)
+        self.stats["acked"] += 1
+        self.stats["acked_bytes"] += rec[0].ByteSize()
+        if ack.duplicate:
+            self.stats["acked_duplicate"] += 1
+
+    def on_hint(self, hint: pb.Hint, now: float) -> None:
+        if hint.target_bitrate_bps:
+            self._rate_cap = hint.target_bitrate_bps / 8.0
+            self.stats["hint_budget"] += 1
+        self._backpressure = min(1.0, max(0.0, float(hint.backpressure)))
+        if hint.classes_of_interest:
+            self._interest = set(hint.classes_of_interest)
+        for event_id in hint.evidence_event_ids:
+            st = next((s for (cam, eid), s in self._events.items() if eid == event_id), None)
+            if st is None:
+                self.stats["evidence_request_unknown"] += 1
+                continue
+            sev = self._weight(st.severity, st.labels)
+            rate = self._budget_rate(now)
+            self._push(self._msg("evidence", pb.EVIDENCE, st.item, sev, now,
+                                 self._estimate(pb.EVIDENCE, st.item, rate * self.cfg.evidence_deadline_s)), now)
+            self.stats["evidence_requested"] += 1
+
+    def on_disconnect(self, now: float) -> None:
+        """Link lost: requeue what was in flight (same sequence numbers) and spool everything."""
+        for key, (pkt, msg) in list(self._inflight.items()):
+            pkt.replayed = True
+            msg.payload = pkt
+            msg.est_bytes = pkt.ByteSize()
+            self.scheduler.push(msg)
+        self._inflight.clear()
+        self.estimator.reset_inflight()
+        self._offline = True
+        self._spool_queue(now)
+        self.stats["disconnects"] += 1
+
+    def _spool_queue(self, now: float) -> None:
+        for msg in self.scheduler.drain_all():
+            pkt = self._materialize(msg, now)
+            for ev in self.spool.put(pkt):
+                self.stats[f"spool_evicted_{pb.PriorityClass.Name(ev.priority)}"] += 1
+
+    # ----------------------------------------------------------------- output
+    def next_packet(self, now: float) -> pb.FramePacket | None:
+        if self._offline:  # called again: the client is connected
+            self._offline = False
+            for pkt in self.spool.replay_all():
+                self.scheduler.push(Message(priority=pkt.priority or pb.CONTEXT, camera_id=pkt.camera_id,
+                                            event_id=pkt.event_id, severity=pkt.hints.severity, created=now,
+                                            est_bytes=pkt.ByteSize(), payload=pkt))
+                self.stats["replayed"] += 1
+        if not len(self.scheduler):
+            return None
+        if not self.pacer.ready(now):
+            return None
+        window = self.estimator.window_bytes(now)
+        if self._rate_cap is not None:
+            window = min(window, max(self.cfg.estimator.min_window_bytes,
+                                     int(self.cfg.estimator.cwnd_gain * self._rate_cap * self.estimator.min_rtt())))
+        if self.estimator.inflight_bytes >= window:
+            return None
+        rate = self.rate(now)
+        for victim in self.scheduler.shed(now, rate, self.cfg.horizon_s):
+            self.stats[f"shed_{pb.PriorityClass.Name(victim.priority)}"] += 1
+        msg = self.scheduler.pop(now)
+        if msg is None:
+            return None
+        pkt = self._materialize(msg, now)
+        pkt.sent_time = now
+        size = pkt.ByteSize()
+        key = (pkt.camera_id, pkt.sequence)
+        app_limited = not len(self.scheduler) and self.estimator.inflight_bytes + size < window
+        self.estimator.on_sent(key, size, now, app_limited=app_limited)
+        self._inflight[key] = (pkt, msg)
+        self.pacer.on_sent(size, rate, now)
+        if isinstance(msg.payload, _Recipe) and msg.payload.kind == "semantic":
+            st = self._events.get((pkt.camera_id, pkt.event_id))
+            if st is not None:
+                st.anchor = (now, self.estimator.inflight_bytes)
+                if st.evidence_msg is not None:
+                    st.evidence_msg.deadline = now + self.cfg.evidence_deadline_s
+        self.stats[f"sent_{pb.PriorityClass.Name(pkt.priority)}"] += 1
+        self.stats["sent_bytes"] += size
+        return pkt
+
+    def _materialize(self, msg: Message, now: float) -> pb.FramePacket:
+        """Encode a message with the budget of this moment (pre-encoded packets pass through)."""
+        if isinstance(msg.payload, pb.FramePacket):
+            return msg.payload
+        r: _Recipe = msg.payload
+        item = r.item
+        src_h, src_w = item.image.shape[:2]
+        rate = self._budget_rate(now)
+        model = self.sizes.for_camera(item.camera_id)
+        crop = None
+        if r.kind in ("alert", "alert_end"):
+            jpeg, w, h = b"", 0, 0
+            if r.kind == "alert" and self.cfg.alert_thumbnail:
+                rung = enc.choose_rung(pb.ALERT_METADATA, src_w, src_h, rate * 0.05, model)
+                jpeg, w, h = enc.encode(item.image, rung, model), rung.width, rung.height
+        else:
+            image = item.image
+            if r.kind == "semantic":
+                boxes = [d.box() for d in item.detections]
+                crop = enc.roi_crop(src_w, src_h, boxes)
+                image = enc.draw_boxes(image, boxes)
+                if crop is not None:
+                    image = image[crop[1]:crop[3], crop[0]:crop[2]]
+                budget = rate * self.cfg.semantic_target_s
+                priority = pb.SEMANTIC_FRAME
+            elif r.kind == "evidence":
+                budget = self._evidence_budget(msg, rate, now)
+                priority = pb.EVIDENCE
+            else:
+                budget = rate * self.cfg.context_target_s
+                priority = pb.CONTEXT
+            ih, iw = image.shape[:2]
+            rung = enc.choose_rung(priority, iw, ih, budget, model)
+            jpeg, w, h = enc.encode(image, rung, model), rung.width, rung.height
+            self.stats[f"predicted_bytes_{pb.PriorityClass.Name(priority)}"] += int(rung.predicted_bytes)
+            self.stats[f"encoded_bytes_{pb.PriorityClass.Name(priority)}"] += len(jpeg)
+        pkt = build_packet(item, jpeg, w, h, crop=crop)
+        pkt.priority = msg.priority
+        pkt.sequence = self._new_sequence(item.camera_id)
+        if r.kind == "alert_end":
+            pkt.hints.event_stage = "end"
+        pkt.hints.severity = float(msg.severity)
+        return pkt
+
+    def _evidence_budget(self, msg: Message, rate: float, now: float) -> float:
+        """Bytes that still arrive within the deadline after this event's semantic frame.
+
+        Arrival of the semantic frame ~ t_s + I_s / rate (+ one-way delay); arrival of this message
+        ~ now + (I_now + size) / rate (+ the same delay). Requiring the gap <= D gives
+        size <= rate * (D + t_s - now) + I_s - I_now.
+        """
+        d = self.cfg.evidence_deadline_s + self.cfg.expected_model_latency_s
+        st = self._events.get((msg.camera_id, msg.event_id))
+        if st is None or st.anchor is None or st.evidence_msg is not msg:
+            return self.cfg.evidence_safety * rate * d
+        t_s, i_s = st.anchor
+        room = rate * (d + t_s - now) + i_s - self.estimator.inflight_bytes
+        return self.cfg.evidence_safety * room
+
+    # ------------------------------------------------------------------ state
+    def pending(self) -> int:
+        return len(self.scheduler) + len(self.spool)
+
+    def unacked(self) -> int:
+        return len(self._inflight)
+
+    def wake_after(self, now: float) -> float | None:
+        if self._offline:
+            return 0.0
+        if not len(self.scheduler):
+            return None
+        if not self.pacer.ready(now):
+            return self.pacer.next_send_at - now
+        if self.estimator.inflight_bytes >= self.estimator.window_bytes(now):
+            return None  # window full: the next Ack wakes the client
+        return 0.0
