@@ -51,6 +51,10 @@ class LlavaAdapter:
         self.tokens_per_image = self.config.image_seq_length
         self.grid = int(round(self.tokens_per_image ** 0.5))
         self.lm = model.model.language_model
+        if self.config.vision_feature_select_strategy == "default":
+            # [CLS] attention is read from the tower's attention weights, which only eager
+            # attention returns; the tower is a few % of the cost, so we always run it eager.
+            model.model.vision_tower.config._attn_implementation = "eager"
 
     # ---- prompt -----------------------------------------------------------------------------
     def build_prompt(self, question: str, n_images: int = 1, system: str | None = None) -> str:
@@ -74,13 +78,12 @@ class LlavaAdapter:
         tower = self.model.model.vision_tower
         layer = self.config.vision_feature_layer
         want_cls = self.config.vision_feature_select_strategy == "default"
-        want_attn = want_cls and getattr(tower.config, "_attn_implementation", None) == "eager"
-        out = tower(pixel_values.to(self.model.dtype), output_hidden_states=True, output_attentions=want_attn)
+        out = tower(pixel_values.to(self.model.dtype), output_hidden_states=True, output_attentions=want_cls)
         feats = out.hidden_states[layer]
         cls_att = None
         if want_cls:
             feats = feats[:, 1:]
-            if want_attn:
+            if out.attentions is not None:
                 # attentions[i] produces hidden_states[i + 1]; hidden_states[layer] comes from attentions[layer].
                 att = out.attentions[layer if layer < 0 else layer - 1]
                 cls_att = att[:, :, 0, 1:].mean(dim=1).float()
@@ -100,7 +103,7 @@ class LlavaAdapter:
         embeds[0, visual_mask] = visual.reshape(-1, visual.shape[-1]).to(embeds.dtype)
         positions = torch.arange(input_ids.shape[0])[None]
         t0 = time.perf_counter()
-        if pruner is None or pruner.name == "none":
+        if pruner is None or pruner.name == "none" or n_img == 0:
             kept = torch.arange(n_img * n_tok)
         else:
             shallow = _LazyShallowPass(self, embeds, positions, input_ids, visual_mask, pruner.config.importance_layer,
@@ -129,7 +132,10 @@ class LlavaAdapter:
 
         t0 = time.perf_counter()
         input_ids = self.tokenize(prompt)
-        visual, cls_att = self.encode_images(self.pixel_values(images))
+        if images:
+            visual, cls_att = self.encode_images(self.pixel_values(images))
+        else:  # text-only request
+            visual, cls_att = torch.zeros(0, self.tokens_per_image, self.lm.config.hidden_size), None
         t1 = time.perf_counter()
         pruned, select_s = self.prune_inputs(input_ids, visual, cls_att, pruner, stream_id, box_prior)
         t2 = time.perf_counter()
@@ -195,3 +201,37 @@ class _LazyShallowPass:
 
     def keys_for(self, i: int, n_tok: int) -> torch.Tensor:
         return self._run().visual_keys[i * n_tok:(i + 1) * n_tok]
+
+
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def build_tiny_llava(seed: int = 0, image_size: int = 56, patch_size: int = 14, text_layers: int = 3):
+    """Random-init LLaVA (Llama text, CLIP vision with [CLS]) + byte-level tokenizer, for code-path tests."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration, PreTrainedTokenizerFast)
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    bpe = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(sorted(alphabet))}, merges=[]))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    bpe.decoder = decoders.ByteLevel()
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|end|>", pad_token="<|pad|>")
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    tok.chat_template = TINY_CHAT_TEMPLATE
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=text_layers,
+                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=2, num_attention_heads=2)
+    vision._attn_implementation = "eager"
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                      vision_feature_layer=-2, vision_feature_select_strategy="default",
+                      image_seq_length=(image_size // patch_size) ** 2)
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    proc = CLIPImageProcessor(size={"height": image_size, "width": image_size}, do_center_crop=False,
+                              crop_size={"height": image_size, "width": image_size})
+    return model, tok, proc

@@ -95,7 +95,6 @@ def _assemble(seed: int):
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(cfg).eval()
 
-    old_vocab = lm.config.vocab_size if lm.get_input_embeddings().weight.shape[0] == lm.config.vocab_size else None
     lm_sd = lm.model.state_dict()
     emb = lm_sd.pop("embed_tokens.weight")
     n_old = emb.shape[0]
@@ -109,7 +108,7 @@ def _assemble(seed: int):
         model.lm_head.weight.data[:n_old] = lm.lm_head.weight.data
     else:
         model.tie_weights()
-    del lm, old_vocab
+    del lm
 
     _match_projector_rms(model, image_processor())
     model.generation_config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
