@@ -1,0 +1,172 @@
+"""JSON-schema constrained decoding with xgrammar (DAT's "output consistency").
+
+The alert schema (`cloud.schema.EventDescription`) is compiled once per
+tokenizer into an xgrammar grammar; every sequence in a batch gets its own
+`GrammarMatcher`, and each decoding step masks the batch's logits row by row
+with the matchers' token bitmasks. Whatever the weights, the only tokens a
+sequence can emit are those that keep its answer a valid prefix of a
+schema-conforming JSON object, so a finished answer always parses.
+
+Choices where the papers are vague:
+- Compact JSON (`any_whitespace=False`, separators without spaces): fewer
+  tokens per answer and no whitespace loops (FACTS.md).
+- The schema is bounded (maxItems, maxLength, integer ranges), but bounds in
+  characters do not bound tokens. So a sequence that nears its token budget is
+  steered to close: within `close_reserve` tokens of the limit, tokens made only
+  of closing characters get a large logit bonus, ranked by their first
+  character: `"` (ends a string) over `]` (ends the array) over `}` (a brace
+  is also an ordinary character inside a string, so it must not win there). Grammar masking
+  still applies first, so a closer is chosen only where it is legal, and the
+  remaining keys are forced by the grammar. Every answer then terminates inside
+  the budget as long as the reserve covers the forced tail (tested with random
+  weights and a byte-level vocabulary, the worst case).
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import xgrammar as xgr
+
+from cloud.schema import EventDescription, description_json_schema
+
+JSON_SEPARATORS = (",", ":")
+CLOSING_CHARS = frozenset('"]}')
+CLOSER_RANK = {'"': 3.0, "]": 2.0, "}": 1.0}
+# Logit bonus for closing tokens near the budget: larger than any logit spread.
+CLOSE_BONUS = 1e4
+# Tokens kept back for the forced tail of the schema (`","threat_level":0,"objects":[]}`
+# is 32 single-byte tokens, the worst case).
+DEFAULT_CLOSE_RESERVE = 48
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class AnswerError(ValueError):
+    """A generated answer is not a valid EventDescription (budget cut it off)."""
+
+
+@dataclass(frozen=True)
+class JsonGrammar:
+    """A compiled JSON-schema grammar for one tokenizer and vocabulary size."""
+
+    compiled: xgr.CompiledGrammar
+    vocab_size: int
+    closer_ids: torch.Tensor     # token ids made only of closing characters
+    closer_bonus: torch.Tensor   # their logit bonus (by first character)
+    stop_token_ids: tuple[int, ...]
+
+    @classmethod
+    def compile(cls, tokenizer: Any, vocab_size: int | None = None,
+                schema: dict | None = None, stop_token_ids: Sequence[int] | None = None
+                ) -> "JsonGrammar":
+        vocab_size = vocab_size or len(tokenizer)
+        info = xgr.TokenizerInfo.from_huggingface(
+            tokenizer, vocab_size=vocab_size,
+            stop_token_ids=list(stop_token_ids) if stop_token_ids else None)
+        compiler = xgr.GrammarCompiler(info)
+        compiled = compiler.compile_json_schema(
+            json.dumps(schema or description_json_schema()),
+            any_whitespace=False, separators=JSON_SEPARATORS)
+        closer_ids, closer_bonus = _closers(tokenizer)
+        return cls(compiled=compiled, vocab_size=vocab_size,
+                   closer_ids=closer_ids, closer_bonus=closer_bonus,
+                   stop_token_ids=tuple(info.stop_token_ids))
+
+    def matcher(self) -> xgr.GrammarMatcher:
+        return xgr.GrammarMatcher(self.compiled)
+
+
+_GRAMMAR_CACHE: dict[tuple[int, int], JsonGrammar] = {}
+_GRAMMAR_LOCK = threading.Lock()
+
+
+def grammar_for(tokenizer: Any, vocab_size: int | None = None,
+                stop_token_ids: Sequence[int] | None = None) -> JsonGrammar:
+    """The alert-schema grammar for this tokenizer, compiled once per process."""
+    key = (id(tokenizer), vocab_size or len(tokenizer))
+    with _GRAMMAR_LOCK:
+        if key not in _GRAMMAR_CACHE:
+            _GRAMMAR_CACHE[key] = JsonGrammar.compile(tokenizer, vocab_size,
+                                                      stop_token_ids=stop_token_ids)
+        return _GRAMMAR_CACHE[key]
+
+
+def _closers(tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, bonus = [], []
+    for token_id in range(len(tokenizer)):
+        text = tokenizer.decode([token_id])
+        if text and set(text) <= CLOSING_CHARS:
+            ids.append(token_id)
+            bonus.append(CLOSE_BONUS * CLOSER_RANK[text[0]])
+    return torch.tensor(ids, dtype=torch.long), torch.tensor(bonus, dtype=torch.float32)
+
+
+class BatchConstraint:
+    """Masks a batch of logits with one matcher per row; one bitmask buffer reused."""
+
+    def __init__(self, grammar: JsonGrammar, close_reserve: int = DEFAULT_CLOSE_RESERVE):
+        self.grammar = grammar
+        self.close_reserve = close_reserve
+        self._bitmask = xgr.allocate_token_bitmask(1, grammar.vocab_size)
+
+    def _ensure(self, rows: int) -> torch.Tensor:
+        if self._bitmask.shape[0] < rows:
+            self._bitmask = xgr.allocate_token_bitmask(rows, self.grammar.vocab_size)
+        return self._bitmask[:rows]
+
+    def mask(self, logits: torch.Tensor, matchers: Sequence[xgr.GrammarMatcher],
+             remaining: Sequence[int]) -> torch.Tensor:
+        """Mask `logits` [B, V] in place (float32 CPU view returned) for the next token.
+
+        `remaining[i]` is how many tokens row i may still emit, this one included.
+        """
+        rows = len(matchers)
+        bitmask = self._ensure(rows)
+        for i, matcher in enumerate(matchers):
+            matcher.fill_next_token_bitmask(bitmask, i)
+        logits = logits[:, : self.grammar.vocab_size].float()
+        if logits.device.type != "cpu":
+            bitmask_dev = bitmask.to(logits.device, non_blocking=True)
+        else:
+            bitmask_dev = bitmask
+        closing = [i for i, r in enumerate(remaining) if r <= self.close_reserve]
+        if closing and len(self.grammar.closer_ids):
+            idx = torch.tensor(closing, device=logits.device)
+            cols = self.grammar.closer_ids.to(logits.device)
+            bonus = self.grammar.closer_bonus.to(logits.device)
+            logits[idx.unsqueeze(1), cols.unsqueeze(0)] += bonus.unsqueeze(0)
+        xgr.apply_token_bitmask_inplace(logits, bitmask_dev)
+        return logits
+
+
+def parse_answer(text: str) -> EventDescription:
+    """Parse a constrained answer; raise AnswerError naming why it failed."""
+    try:
+        # xgrammar's JSON strings admit raw control characters (only quote, backslash and
+        # newlines are excluded), which strict json rejects; accept them, then blank them.
+        data = json.loads(text, strict=False)
+    except json.JSONDecodeError as exc:
+        raise AnswerError(f"answer is not complete JSON ({exc.msg}): {text[:80]!r}") from exc
+    data = _clean_strings(data)
+    try:
+        return EventDescription.model_validate(data)
+    except ValueError as exc:
+        raise AnswerError(f"answer does not fit the alert schema: {exc}") from exc
+
+
+def _clean_strings(value: Any) -> Any:
+    # JSON escapes can encode lone surrogates, which no UTF-8 wire (protobuf) accepts.
+    if isinstance(value, str):
+        value = _CONTROL.sub(" ", value)
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [_clean_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean_strings(v) for k, v in value.items()}
+    return value

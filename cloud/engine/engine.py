@@ -1,0 +1,273 @@
+"""DescriptionEngine: the asyncio face of the engine and its one step() loop.
+
+describe(req) runs the CPU-side preparation (boxes drawn, prompt, image
+processor, tokenizer) in a worker thread, queues the request with the
+scheduler and awaits its future. One model thread runs `step()` in a loop:
+
+    plan = scheduler.schedule(now)            # pure bookkeeping, no torch
+    outputs = runner.prefill(admitted)        # or: runner.decode() for every running row
+    for each finished row: parse the constrained JSON, resolve its future,
+                           scheduler.finish(id), runner.release(id)
+
+The asyncio loop never runs model code; the model thread never touches the
+loop except through call_soon_threadsafe.
+"""
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.constrained import AnswerError, grammar_for, parse_answer
+from cloud.engine.config import EngineConfig
+from cloud.engine.request import DescribeRequest, DescribeResult
+from cloud.engine.runner import ModelRunner, PrefillItem
+from cloud.engine.scheduler import QueueFull, Scheduler, SeqInfo
+from cloud.models.base import ModelAdapter, PreparedInputs
+from cloud.prompting import build_prompt
+
+log = logging.getLogger(__name__)
+IDLE_WAIT_S = 0.05   # how long the idle model thread sleeps between checks for work
+
+
+class EngineError(RuntimeError):
+    """A request could not be described (the message says why)."""
+
+
+class EngineOverloaded(EngineError):
+    """The queue is full: shed the request (or retry later) and slow the edge down."""
+
+
+class DeadlineExceeded(EngineError):
+    """The request's deadline passed before it could be served."""
+
+
+@dataclass
+class _Pending:
+    req: DescribeRequest
+    prepared: PreparedInputs
+    future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
+    submitted: float
+    admitted: float = 0.0
+    prefill_ms: float = 0.0
+    first_token_at: float = 0.0
+
+
+class DescriptionEngine:
+    def __init__(self, config: EngineConfig, adapter: ModelAdapter | None = None,
+                 pruner: Any | None = None):
+        self.config = config
+        self.adapter = adapter
+        self.pruner = pruner
+        self.runner: ModelRunner | None = None
+        self.scheduler = Scheduler(config.scheduling, max_batch_size=config.max_batch_size,
+                                   max_prefill_tokens=config.max_prefill_tokens,
+                                   max_queue=config.max_queue)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._loaded: concurrent.futures.Future = concurrent.futures.Future()
+        self._pending: dict[str, _Pending] = {}
+        self._cancelled: set[str] = set()
+        self.steps = {"prefill": 0, "decode": 0}
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> "DescriptionEngine":
+        """An engine for `config`; the model loads in the model thread on start()."""
+        return cls(config)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self, wait: bool = False) -> "DescriptionEngine":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._main, name="vigil-engine", daemon=True)
+            self._thread.start()
+        if wait:
+            self._loaded.result()
+        return self
+
+    async def ready(self) -> None:
+        await asyncio.wrap_future(self._loaded)
+
+    def _load(self) -> None:
+        import torch
+
+        if self.config.torch_threads:
+            torch.set_num_threads(self.config.torch_threads)
+        if self.adapter is None:
+            from cloud.models.registry import load_adapter
+            self.adapter = load_adapter(self.config)
+        if self.pruner is None and self.config.pruner.method != "none":
+            from cloud.prune import build_pruner
+            self.pruner = build_pruner(self.config.pruner)
+        grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
+                              stop_token_ids=self.adapter.stop_token_ids)
+        self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
+                                  close_reserve=self.config.close_reserve,
+                                  temperature=self.config.temperature, seed=self.config.seed)
+
+    def _main(self) -> None:
+        try:
+            self._load()
+        except BaseException as exc:  # surfaced to every describe() and start(wait=True)
+            log.exception("engine failed to load its model")
+            self._loaded.set_exception(EngineError(f"model failed to load: {exc}"))
+            return
+        self._loaded.set_result(True)
+        while not self._stop:
+            if not self.step():
+                self._wake.wait(IDLE_WAIT_S)
+                self._wake.clear()
+
+    async def close(self) -> None:
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+            self._thread = None
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for p in pending.values():
+            self._resolve(p, error=EngineError("engine closed"))
+
+    # -- the asyncio side ----------------------------------------------------------------
+    def backpressure(self) -> float:
+        """0..1 from queue depth vs capacity (1 = describe() refuses new requests)."""
+        with self._lock:
+            return self.scheduler.backpressure()
+
+    async def describe(self, req: DescribeRequest) -> DescribeResult:
+        if self._thread is None:
+            raise EngineError("engine not started")
+        await self.ready()
+        if not req.images:
+            raise EngineError(f"{req.request_id}: no image")
+        if len(req.images) > self.config.max_images_per_request:
+            req.images = req.images[-self.config.max_images_per_request:]
+        loop = asyncio.get_running_loop()
+        submitted = time.time()
+        try:
+            prepared = await loop.run_in_executor(None, self._prepare, req)
+        except Exception as exc:
+            raise EngineError(f"{req.request_id}: bad request: {exc}") from exc
+        pending = _Pending(req, prepared, loop.create_future(), loop, submitted)
+        with self._lock:
+            if req.request_id in self._pending:
+                raise EngineError(f"{req.request_id}: already being described")
+            try:
+                self.scheduler.add(SeqInfo(
+                    seq_id=req.request_id, camera_id=req.camera_id,
+                    prompt_tokens=int(prepared.input_ids.numel()), arrival=submitted,
+                    severity=float(req.severity), deadline=req.deadline))
+            except QueueFull as exc:
+                raise EngineOverloaded(str(exc)) from exc
+            self._pending[req.request_id] = pending
+        self._wake.set()
+        try:
+            return await pending.future
+        except asyncio.CancelledError:
+            with self._lock:
+                if self._pending.pop(req.request_id, None) is not None:
+                    if req.request_id in self.scheduler.waiting:
+                        self.scheduler.cancel(req.request_id)
+                    else:
+                        self._cancelled.add(req.request_id)
+            raise
+
+    def _prepare(self, req: DescribeRequest) -> PreparedInputs:
+        guided = build_prompt(req, draw_boxes=self.config.draw_boxes)
+        return self.adapter.prepare(guided.images, guided.user, guided.system)
+
+    # -- the model thread ----------------------------------------------------------------
+    def step(self) -> bool:
+        """One engine step; False when there was nothing to do."""
+        now = time.time()
+        with self._lock:
+            plan = self.scheduler.schedule(now)
+            expired = [self._pending.pop(i) for i in plan.expired if i in self._pending]
+            batch = plan.batch
+            cancelled, self._cancelled = self._cancelled, set()
+        for p in expired:
+            self._resolve(p, error=DeadlineExceeded(f"{p.req.request_id}: deadline passed in queue"))
+        if cancelled:
+            self._retire(sorted(cancelled))
+        if batch is None:
+            return bool(expired or cancelled)
+        self.steps[batch.kind] += 1
+        try:
+            if batch.kind == "prefill":
+                with self._lock:
+                    items = [self._pending[i] for i in batch.seq_ids if i in self._pending]
+                for p in items:
+                    p.admitted = now
+                outputs = self.runner.prefill([
+                    PrefillItem(p.req.request_id, p.prepared, self.config.max_new_tokens,
+                                camera_id=p.req.camera_id,
+                                boxes=[d["box"] for d in p.req.detections if "box" in d])
+                    for p in items])
+                done_at = time.time()
+                for p in items:
+                    p.prefill_ms = (done_at - now) * 1e3
+                    p.first_token_at = done_at
+            else:
+                outputs = self.runner.decode()
+        except Exception as exc:
+            log.exception("engine step failed (%s of %d)", batch.kind, len(batch.seq_ids))
+            self._retire(list(batch.seq_ids), error=EngineError(f"model step failed: {exc}"))
+            return True
+        finished = [o.seq_id for o in outputs if o.finished]
+        if finished:
+            self._retire(finished)
+        return True
+
+    def _retire(self, seq_ids: list[str], error: Exception | None = None) -> None:
+        """Release rows, tell the scheduler, resolve futures (result or error)."""
+        states = {s.seq_id: s for s in self.runner.release(seq_ids)}
+        now = time.time()
+        for seq_id in seq_ids:
+            with self._lock:
+                if seq_id in self.scheduler.running:
+                    self.scheduler.finish(seq_id)
+                else:
+                    self.scheduler.cancel(seq_id)
+                pending = self._pending.pop(seq_id, None)
+            state = states.get(seq_id)
+            if pending is None:
+                continue
+            if error is not None or state is None:
+                self._resolve(pending, error=error or EngineError(f"{seq_id}: lost its batch row"))
+                continue
+            text = self.runner.text_of(state)
+            try:
+                description = parse_answer(text)
+            except AnswerError as exc:
+                self._resolve(pending, error=EngineError(f"{seq_id}: {exc}"))
+                continue
+            self._resolve(pending, result=DescribeResult(
+                request_id=seq_id, text=text, description=description,
+                prompt_tokens=state.prompt_tokens, visual_tokens=state.visual_tokens,
+                generated_tokens=len(state.tokens),
+                queue_ms=(pending.admitted - pending.submitted) * 1e3,
+                prefill_ms=pending.prefill_ms,
+                decode_ms=(now - pending.first_token_at) * 1e3,
+                visual_tokens_before_prune=state.visual_tokens_before_prune))
+
+    @staticmethod
+    def _resolve(p: _Pending, result: DescribeResult | None = None,
+                 error: Exception | None = None) -> None:
+        def settle():
+            if p.future.done():
+                return
+            if error is not None:
+                p.future.set_exception(error)
+            else:
+                p.future.set_result(result)
+        try:
+            p.loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the caller's loop is closed; nobody is waiting
+            pass

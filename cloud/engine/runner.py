@@ -1,0 +1,185 @@
+"""ModelRunner: batched prefill and batched decode steps under the JSON grammar.
+
+The runner owns the model (through a ModelAdapter), the running batch's KV
+(`BatchKV`, left-padded rows) and one xgrammar matcher per sequence. It
+makes no scheduling decisions: the engine tells it which requests to prefill,
+when to run a decode step, and which finished rows to release.
+
+prefill(items): per request, vision tower + projector (`adapter.embed`), then
+  the optional token pruner between projector and LM (kept visual tokens keep
+  their original positions), then ONE language-model forward over all new
+  requests, left-padded; the first answer token of each comes from that pass.
+  The new rows then join the running batch's cache.
+decode(): ONE forward over every running row (its last token, its next
+  position), the batch's logits masked row by row by the matchers, one token
+  per row.
+Padding-based batching is the CPU-friendly form of continuous batching: no
+paged attention, but one weight read serves every running request, which is
+what makes batched decode faster than one-at-a-time generate() on a
+memory-bound machine.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from cloud.constrained import BatchConstraint, JsonGrammar
+from cloud.engine.kv import BatchKV
+from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
+
+
+class KVPress(Protocol):
+    """Hook for KV compression (HybridKV, later issue): shrink a prefill batch's cache."""
+
+    def after_prefill(self, cache: Any, mask: torch.Tensor, prefills: list[PrefillInputs]) -> torch.Tensor:
+        """Compress `cache` in place; return the (possibly shorter) [B, T] mask."""
+
+
+@dataclass
+class PrefillItem:
+    seq_id: str
+    prepared: PreparedInputs
+    max_new_tokens: int
+    camera_id: str | None = None
+    boxes: list[list[float]] = field(default_factory=list)  # edge boxes (visual-guidance prior)
+
+
+@dataclass
+class RowState:
+    seq_id: str
+    matcher: Any
+    next_position: int
+    max_new_tokens: int
+    tokens: list[int] = field(default_factory=list)
+    prompt_tokens: int = 0
+    visual_tokens: int = 0
+    visual_tokens_before_prune: int = 0
+    done: bool = False
+
+
+@dataclass
+class StepOutput:
+    seq_id: str
+    token: int
+    finished: bool
+
+
+class ModelRunner:
+    def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
+                 close_reserve: int = 48, temperature: float = 0.0, seed: int = 0,
+                 kv_press: KVPress | None = None):
+        self.adapter = adapter
+        self.grammar = grammar
+        self.constraint = BatchConstraint(grammar, close_reserve=close_reserve)
+        self.pruner = pruner
+        self.temperature = temperature
+        self.generator = torch.Generator().manual_seed(seed)
+        self.kv_press = kv_press
+        self.kv = BatchKV(adapter.new_cache)
+        self.rows: list[RowState] = []        # row i of the KV batch
+        self.stop_ids = set(grammar.stop_token_ids) | set(adapter.stop_token_ids)
+
+    # -- helpers -------------------------------------------------------------------------
+    def row(self, seq_id: str) -> RowState:
+        for r in self.rows:
+            if r.seq_id == seq_id:
+                return r
+        raise KeyError(seq_id)
+
+    def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
+        if self.pruner is None or pre.n_visual == 0:
+            return pre
+        ctx = self.adapter.prune_context(pre, item.prepared, pruner=self.pruner,
+                                         stream_id=item.camera_id, boxes=item.boxes)
+        kept_visual = self.pruner.select(ctx)
+        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
+        text_pos = torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)
+        keep = torch.cat([text_pos, visual_pos[kept_visual.to(visual_pos.device)]])
+        return pre.select(keep)
+
+    def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
+        remaining = [r.max_new_tokens - len(r.tokens) for r in rows]
+        logits = self.constraint.mask(logits, [r.matcher for r in rows], remaining)
+        if self.temperature > 0:
+            probs = torch.softmax(logits / self.temperature, dim=-1)
+            return torch.multinomial(probs.cpu(), 1, generator=self.generator).squeeze(1).tolist()
+        return logits.argmax(dim=-1).tolist()
+
+    def _accept(self, rows: list[RowState], tokens: list[int]) -> list[StepOutput]:
+        out = []
+        for r, tok in zip(rows, tokens):
+            if tok not in self.stop_ids:
+                if not r.matcher.accept_token(tok):
+                    raise RuntimeError(f"grammar rejected token {tok} for {r.seq_id}")
+                r.tokens.append(tok)
+            r.done = (tok in self.stop_ids or r.matcher.is_completed()
+                      or len(r.tokens) >= r.max_new_tokens)
+            out.append(StepOutput(r.seq_id, tok, r.done))
+        return out
+
+    # -- prefill -------------------------------------------------------------------------
+    @torch.inference_mode()
+    def prefill(self, items: list[PrefillItem]) -> list[StepOutput]:
+        pres, states = [], []
+        for item in items:
+            pre = self.adapter.embed(item.prepared)
+            n_before = pre.n_visual
+            pre = self._prune(pre, item)
+            pres.append(pre)
+            states.append(RowState(
+                seq_id=item.seq_id, matcher=self.grammar.matcher(),
+                next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
+                prompt_tokens=pre.length, visual_tokens=pre.n_visual,
+                visual_tokens_before_prune=n_before))
+        embeds, positions, mask = _left_pad_batch(pres)
+        cache = self.adapter.new_cache()
+        logits = self.adapter.forward(embeds, positions, mask, cache)
+        if self.kv_press is not None:
+            mask = self.kv_press.after_prefill(cache, mask, pres)
+        tokens = self._sample(logits, states)
+        self.kv.merge(cache, mask)
+        self.rows.extend(states)
+        return self._accept(states, tokens)
+
+    # -- decode --------------------------------------------------------------------------
+    @torch.inference_mode()
+    def decode(self) -> list[StepOutput]:
+        if not self.rows:
+            return []
+        device = self.adapter.device
+        last = torch.tensor([[r.tokens[-1]] for r in self.rows], device=device)
+        positions = torch.tensor([r.next_position + len(r.tokens) - 1 for r in self.rows],
+                                 device=device)
+        positions = positions.view(1, -1, 1).expand(self.adapter.position_rows, -1, 1)
+        mask = self.kv.grow()
+        logits = self.adapter.forward(self.adapter.embed_tokens(last), positions, mask, self.kv.cache)
+        tokens = self._sample(logits, self.rows)
+        return self._accept(self.rows, tokens)
+
+    def release(self, seq_ids: list[str]) -> list[RowState]:
+        """Drop finished rows from the batch; return their states."""
+        gone = set(seq_ids)
+        keep = [i for i, r in enumerate(self.rows) if r.seq_id not in gone]
+        released = [r for r in self.rows if r.seq_id in gone]
+        if len(keep) != len(self.rows):
+            self.kv.select(keep)
+            self.rows = [self.rows[i] for i in keep]
+        return released
+
+    def text_of(self, state: RowState) -> str:
+        return self.adapter.tokenizer.decode(state.tokens, skip_special_tokens=True)
+
+
+def _left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Stack one-row prefills into [B, L, D] embeds, [P, B, L] positions, [B, L] mask."""
+    length = max(p.length for p in pres)
+    embeds, positions, masks = [], [], []
+    for p in pres:
+        pad = length - p.length
+        embeds.append(torch.nn.functional.pad(p.inputs_embeds, (0, 0, pad, 0)))
+        positions.append(torch.nn.functional.pad(p.position_ids, (pad, 0)))
+        masks.append(torch.nn.functional.pad(p.attention_mask, (pad, 0)))
+    return torch.cat(embeds), torch.cat(positions, dim=1), torch.cat(masks)

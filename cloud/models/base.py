@@ -1,0 +1,189 @@
+"""ModelAdapter: the one small interface between the engine and a VLM family.
+
+An adapter turns (images, prompt) into token ids and pixels (`prepare`, CPU,
+any thread), runs the vision tower and projector and scatters the visual
+embeddings into the text embeddings (`embed`), and runs the language model on
+embeddings with explicit position ids and an explicit cache (`forward`).
+
+The pruning hook sits between `embed` and the first `forward`: `embed`
+returns a `PrefillInputs` (inputs_embeds, position_ids, visual_token_mask,
+attention_mask); a `TokenPruner` (cloud/prune/) returns the indices to keep and
+`PrefillInputs.select` gathers them, keeping the original order and the
+original position ids (M-RoPE rows included), so the kept tokens sit where they
+sat in the image.
+
+Position ids always have shape [P, B, L]: P = 3 for M-RoPE (temporal, height,
+width; Qwen2-VL / Qwen2.5-VL), P = 1 for 1-D RoPE (LLaVA). A decoded token's
+position is (largest position so far) + 1 in every row of P, which is what
+Qwen's rope_deltas compute and stays right after pruning.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+
+@dataclass
+class PreparedInputs:
+    """CPU tensors for one request, built off the model thread."""
+
+    input_ids: torch.Tensor          # [L] long
+    model_inputs: dict[str, Any]     # family-specific: pixel_values, image_grid_thw, ...
+    n_visual: int                    # visual tokens in input_ids
+    image_sizes: list[tuple[int, int]] = field(default_factory=list)   # (H, W) the model saw
+    source_sizes: list[tuple[int, int]] = field(default_factory=list)  # (H, W) as received
+
+
+@dataclass
+class PrefillInputs:
+    """One request's prompt as the language model will see it (batch dim 1)."""
+
+    inputs_embeds: torch.Tensor      # [1, L, D]
+    position_ids: torch.Tensor       # [P, 1, L] long
+    visual_token_mask: torch.Tensor  # [1, L] bool
+    attention_mask: torch.Tensor     # [1, L] long (all ones before batching)
+    input_ids: torch.Tensor          # [1, L] long (image placeholder ids at visual slots)
+    # Vision-encoder [CLS] attention over the visual tokens, where the model has a [CLS].
+    cls_attention: torch.Tensor | None = None   # [n_visual]
+
+    @property
+    def length(self) -> int:
+        return int(self.inputs_embeds.shape[1])
+
+    @property
+    def n_visual(self) -> int:
+        return int(self.visual_token_mask.sum())
+
+    def select(self, keep: torch.Tensor) -> "PrefillInputs":
+        """Keep sequence positions `keep` (sorted, so order is preserved)."""
+        keep = torch.sort(keep.to(self.inputs_embeds.device)).values
+        cls = self.cls_attention
+        if cls is not None:
+            visual_positions = torch.nonzero(self.visual_token_mask[0]).squeeze(1)
+            kept_visual = torch.isin(visual_positions, keep)
+            cls = cls[kept_visual]
+        return replace(
+            self,
+            inputs_embeds=self.inputs_embeds[:, keep],
+            position_ids=self.position_ids[..., keep],
+            visual_token_mask=self.visual_token_mask[:, keep],
+            attention_mask=self.attention_mask[:, keep],
+            input_ids=self.input_ids[:, keep],
+            cls_attention=cls,
+        )
+
+
+class ModelAdapter(ABC):
+    """A loaded VLM behind the calls the engine and the pruners need."""
+
+    family: ClassVar[str]
+    position_rows: ClassVar[int] = 1        # P in position_ids [P, B, L]
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Any, *, image_max_side: int = 448):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.image_max_side = image_max_side
+
+    # -- facts -------------------------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.model.parameters()).dtype
+
+    @property
+    def vocab_size(self) -> int:
+        return int(self.model.get_output_embeddings().weight.shape[0])
+
+    @property
+    def stop_token_ids(self) -> list[int]:
+        eos = self.tokenizer.eos_token_id
+        return [eos] if eos is not None else []
+
+    @property
+    @abstractmethod
+    def language_model(self) -> torch.nn.Module:
+        """The decoder stack (for pruners that read early-layer attention)."""
+
+    # -- the three calls ---------------------------------------------------------------------
+    @abstractmethod
+    def prepare(self, images: list[np.ndarray], prompt: str, system: str) -> PreparedInputs:
+        """Token ids and pixels for RGB uint8 `images` followed by `prompt` (thread-safe, CPU)."""
+
+    @abstractmethod
+    def embed(self, prepared: PreparedInputs) -> PrefillInputs:
+        """Vision tower + projector, visual embeddings scattered into the prompt, positions."""
+
+    @abstractmethod
+    def forward(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor,
+                attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
+        """Run the LM on [B, T, D] embeddings with [P, B, T] positions and a [B, past+T]
+        mask, appending to `cache`; return the logits of the last position, [B, V]."""
+
+    def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
+        return self.model.get_input_embeddings()(token_ids)
+
+    def new_cache(self) -> Any:
+        from transformers import DynamicCache
+        return DynamicCache()
+
+    def token_grids(self, prepared: PreparedInputs) -> list[tuple[int, int]]:
+        """(rows, cols) of visual tokens per image, row-major; [] if the family can't say."""
+        return []
+
+    def prune_context(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
+                      stream_id: str | None = None, boxes: list | None = None) -> Any:
+        """The `cloud.prune.PruneContext` for this prompt's visual tokens.
+
+        Text attention is lazy (one shallow LM pass, only for pruners that ask); the
+        edge's boxes become a coverage prior when the pruner weighs them and the
+        prompt holds one image (box coordinates are in that image's pixels).
+        """
+        from cloud.prune.attention import early_text_attention
+        from cloud.prune.base import PruneContext
+
+        cfg = pruner.config
+        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
+        text_pos = torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)
+        after = text_pos[text_pos > visual_pos.max()] if len(visual_pos) else text_pos
+        query = after[-1:] if cfg.text_query == "last" or len(after) == 0 else after
+        positions = pre.position_ids if self.position_rows > 1 else pre.position_ids[0]
+        shallow: dict[str, Any] = {}
+
+        def attention():
+            if "att" not in shallow:
+                shallow["att"] = early_text_attention(
+                    self.language_model, pre.inputs_embeds, positions, query, visual_pos,
+                    cfg.importance_layer)
+            return shallow["att"]
+
+        wants_text = cfg.importance == "text" or (cfg.importance == "auto" and pre.cls_attention is None)
+        keys = attention().visual_keys if cfg.similarity == "keys" else None
+        box_prior = None
+        grids = self.token_grids(prepared)
+        if boxes and cfg.box_prior_weight > 0 and len(grids) == 1 and prepared.source_sizes:
+            from cloud.prune.box_prior import box_coverage
+            h, w = prepared.source_sizes[0]
+            box_prior = box_coverage(boxes, (w, h), grids[0], mode="stretch")
+        return PruneContext(
+            visual_embeds=pre.inputs_embeds[0, visual_pos],
+            text_attention=(lambda: attention().text_to_visual) if wants_text else None,
+            cls_attention=pre.cls_attention, keys=keys, box_prior=box_prior,
+            stream_id=stream_id if len(grids) <= 1 else None)
+
+    # -- helpers shared by families ----------------------------------------------------------
+    def fit_image(self, image: np.ndarray) -> np.ndarray:
+        """Downscale so the longer side is at most image_max_side (aspect kept)."""
+        h, w = image.shape[:2]
+        scale = self.image_max_side / max(h, w)
+        if scale >= 1.0:
+            return image
+        import cv2
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

@@ -1,0 +1,90 @@
+"""Typed registry of model adapters: family name -> ModelAdapter class.
+
+`load_adapter(cfg)` resolves `EngineConfig.model`:
+- None: the tiny random Qwen2.5-VL (offline default; logged as noise),
+- "tiny:<family>": a tiny random model of that family,
+- "smollm_llava": SmolLM2-135M language weights + random vision tower
+  (cloud/models/smollm_llava.py, the CPU benchmark model),
+- a local checkpoint directory or hub id: the family comes from `cfg.family`
+  or, with "auto", from the checkpoint's config.json `model_type`.
+Family modules are imported lazily so a process imports only what it loads.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from cloud.engine.config import EngineConfig
+    from cloud.models.base import ModelAdapter
+
+log = logging.getLogger(__name__)
+
+_ADAPTERS: dict[str, type] = {}
+_MODEL_TYPES: dict[str, str] = {}       # HF config model_type -> family
+# Where each family's adapter lives (imported on first use).
+FAMILY_MODULES = {
+    "qwen2_5_vl": "cloud.models.qwen2_5_vl",
+    "qwen2_vl": "cloud.models.qwen2_vl",
+    "llava": "cloud.models.llava",
+    "smollm_llava": "cloud.models.smollm_llava",
+}
+MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava",
+                       "llava_onevision": "llava", "llava_next": "llava"}
+RANDOM_WEIGHTS_WARNING = "random weights: descriptions are not meaningful"
+
+
+def register(family: str, model_types: tuple[str, ...] = ()) -> Callable[[type], type]:
+    def deco(cls: type) -> type:
+        _ADAPTERS[family] = cls
+        for mt in model_types:
+            _MODEL_TYPES[mt] = family
+        return cls
+    return deco
+
+
+def adapter_class(family: str) -> type:
+    if family not in _ADAPTERS:
+        module = FAMILY_MODULES.get(family)
+        if module is None:
+            raise ValueError(f"unknown model family {family!r}; known: {sorted(FAMILY_MODULES)}")
+        importlib.import_module(module)
+    if family not in _ADAPTERS:
+        raise ValueError(f"module {FAMILY_MODULES[family]} did not register family {family!r}")
+    return _ADAPTERS[family]
+
+
+def detect_family(model: str) -> str:
+    """Family of a checkpoint directory from its config.json (model_type)."""
+    cfg_path = Path(model) / "config.json"
+    if not cfg_path.is_file():
+        raise ValueError(f"cannot detect the family of {model!r} (no config.json); "
+                         "set engine.family")
+    model_type = json.loads(cfg_path.read_text()).get("model_type", "")
+    family = _MODEL_TYPES.get(model_type) or MODEL_TYPE_FAMILIES.get(model_type)
+    if family is None:
+        raise ValueError(f"{model!r} has model_type {model_type!r}, which no adapter serves; "
+                         f"set engine.family to one of {sorted(FAMILY_MODULES)}")
+    return family
+
+
+def load_adapter(cfg: "EngineConfig") -> "ModelAdapter":
+    import torch
+
+    dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
+             "float16": torch.float16}[cfg.dtype]
+    kw = dict(dtype=dtype, device=cfg.device, image_max_side=cfg.image_max_side)
+    if cfg.model is None or cfg.model.startswith("tiny:"):
+        family = "qwen2_5_vl" if cfg.model is None else cfg.model.split(":", 1)[1]
+        log.warning("engine model %s: tiny %s built in code, %s", cfg.model, family,
+                    RANDOM_WEIGHTS_WARNING)
+        return adapter_class(family).tiny(seed=cfg.seed, **kw)
+    if cfg.model == "smollm_llava" or cfg.family == "smollm_llava":
+        log.warning("engine model smollm_llava: real SmolLM2 language weights, random vision "
+                    "tower: %s", RANDOM_WEIGHTS_WARNING)
+        return adapter_class("smollm_llava").build(seed=cfg.seed, **kw)
+    family = cfg.family if cfg.family != "auto" else detect_family(cfg.model)
+    return adapter_class(family).from_pretrained(cfg.model, **kw)
