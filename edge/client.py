@@ -5,6 +5,13 @@ next packet whenever the link can take one, and feeds every Ack and Hint back
 to the policy. When the stream breaks it tells the policy (which requeues
 what was not acknowledged) and reconnects with backoff and jitter. A wrong
 token is final: the client stops with a clear error instead of retrying.
+
+A link that goes down rarely breaks a TCP connection quickly: the kernel keeps
+retransmitting for minutes while writes block. A watchdog therefore ends the
+session when packets are outstanding and no Ack has come for
+``stall_timeout_s`` (or no Welcome within ``connect_timeout_s``); the policy is
+told, spools, and the client reconnects. Acks, not HTTP/2 pings, are the
+signal because pings queue behind the data a saturated uplink is carrying.
 """
 from __future__ import annotations
 
@@ -26,6 +33,9 @@ from vigil.v1 import vigil_pb2_grpc as pb_grpc
 log = logging.getLogger("vigil.edge.client")
 
 TRANSPORT_HEADROOM = 1024 * 1024  # gRPC frame overhead above our own packet limit
+STALL_TIMEOUT_S = 8.0    # > the longest single packet at 256 kbit/s (a ~100 kB full-quality frame: ~3 s)
+CONNECT_TIMEOUT_S = 5.0  # Hello -> Welcome
+WATCHDOG_PERIOD_S = 0.25
 
 
 class AuthenticationError(RuntimeError):
@@ -34,8 +44,14 @@ class AuthenticationError(RuntimeError):
 
 class EdgeClient:
     def __init__(self, cfg: CloudLinkConfig, policy: TransmissionPolicy, cameras: list[pb.CameraInfo],
-                 capabilities: tuple[str, ...] = (), on_result: Callable[[pb.Result], None] | None = None):
+                 capabilities: tuple[str, ...] = (), on_result: Callable[[pb.Result], None] | None = None,
+                 stall_timeout_s: float = STALL_TIMEOUT_S, connect_timeout_s: float = CONNECT_TIMEOUT_S,
+                 on_ack: Callable[[pb.Ack, float], None] | None = None):
         self.cfg = cfg
+        self.stall_timeout_s = stall_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.on_ack = on_ack
+        self._last_progress = 0.0
         self.policy = policy
         self.cameras = cameras
         self.capabilities = list(capabilities)
@@ -47,6 +63,7 @@ class EdgeClient:
         self.connected = False
         # Events whose frames went out and whose description has not come back yet.
         self.awaiting_results: set[str] = set()
+        self._described: set[str] = set()
         self._drained_since: float | None = None
 
     def notify(self) -> None:
@@ -63,13 +80,13 @@ class EdgeClient:
         attempt = 0
         while True:
             try:
-                done = await self._session(finished)
+                done = await self._watched_session(finished)
                 attempt = 0
                 if done:
                     return
             except AuthenticationError:
                 raise
-            except (grpc.aio.AioRpcError, ConnectionError, OSError) as exc:
+            except (grpc.aio.AioRpcError, ConnectionError, OSError, asyncio.InvalidStateError) as exc:
                 code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
                 if code == grpc.StatusCode.UNAUTHENTICATED:
                     raise AuthenticationError(f"cloud {self.cfg.target} rejected edge {self.cfg.edge_id!r}: "
@@ -82,6 +99,34 @@ class EdgeClient:
             self.stats["reconnects"] += 1
             ceiling = min(self.cfg.reconnect_max_s, self.cfg.reconnect_initial_s * 2 ** (attempt - 1))
             await asyncio.sleep(ceiling * (0.5 + 0.5 * random.random()))
+
+    async def _watched_session(self, finished: Callable[[], bool]) -> bool:
+        """Run one session; end it when the link stalls (see module docstring)."""
+        self._last_progress = time.time()
+        session = asyncio.ensure_future(self._session(finished))
+        try:
+            while not session.done():
+                await asyncio.wait({session}, timeout=WATCHDOG_PERIOD_S)
+                if session.done():
+                    break
+                quiet = time.time() - self._last_progress
+                if not self.connected and quiet > self.connect_timeout_s:
+                    reason = f"no Welcome within {self.connect_timeout_s:g}s"
+                elif self.connected and self.policy.unacked() > 0 and quiet > self.stall_timeout_s:
+                    reason = f"no Ack for {quiet:.1f}s with {self.policy.unacked()} packets outstanding"
+                else:
+                    continue
+                self.stats["stalls"] += 1
+                session.cancel()
+                try:
+                    await session
+                except (asyncio.CancelledError, Exception):
+                    pass
+                raise ConnectionError(f"link stalled: {reason}")
+            return session.result()
+        finally:
+            if not session.done():
+                session.cancel()
 
     async def _session(self, finished: Callable[[], bool]) -> bool:
         limit = self.cfg.max_packet_bytes + TRANSPORT_HEADROOM
@@ -97,6 +142,7 @@ class EdgeClient:
             if first.WhichOneof("body") != "welcome":
                 raise ConnectionError(f"expected Welcome, got {first.WhichOneof('body')}")
             self.connected = True
+            self._last_progress = time.time()
             log.info("connected to cloud %s (session %s)", self.cfg.target, first.welcome.session_id)
             reader = asyncio.create_task(self._read_loop(call))
             try:
@@ -116,7 +162,8 @@ class EdgeClient:
                         await call.write(pb.EdgeMessage(frame=pkt))
                         self.stats["packets_sent"] += 1
                         self.stats["bytes_sent"] += size
-                        if pkt.jpeg and pkt.event_id and pkt.priority in (pb.ALERT_METADATA, pb.SEMANTIC_FRAME):
+                        if (pkt.jpeg and pkt.event_id and pkt.event_id not in self._described
+                                and pkt.priority in (pb.ALERT_METADATA, pb.SEMANTIC_FRAME)):
                             self.awaiting_results.add(pkt.event_id)
                         continue
                     if self._all_done(finished, now):
@@ -148,14 +195,18 @@ class EdgeClient:
                 return
             now = time.time()
             kind = msg.WhichOneof("body")
+            self._last_progress = now
             if kind == "ack":
                 self.stats["acks"] += 1
                 self.policy.on_ack(msg.ack, now)
+                if self.on_ack:
+                    self.on_ack(msg.ack, now)
                 self._wake.set()
             elif kind == "result":
                 self.stats["results"] += 1
                 self.results.append(msg.result)
                 self.awaiting_results.discard(msg.result.event_id)
+                self._described.add(msg.result.event_id)
                 self._wake.set()
                 if self.on_result:
                     self.on_result(msg.result)
