@@ -44,10 +44,10 @@ def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict
         if not name.upper().startswith(marker):
             continue
         path = [p.lower() for p in name[len(marker):].split("__") if p]
-        if not path:
-            continue
+        if not path or raw == "":
+            continue  # an empty variable means "not set" (compose passes ${VAR:-} through as "")
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
         _set_path(tree, path, value)
