@@ -32,7 +32,7 @@ async def run_demo(clip: str, policy: str, deadline_s: float, quiet_logs: bool) 
                    "dead_letter_path": None}})
     service = CloudService(cloud_cfg)
     port = await service.start()
-    print(f"demo: cloud listening on 127.0.0.1:{port} (model: {getattr(service.engine, "model_name", "configured engine")})", flush=True)
+    print(f"demo: cloud listening on 127.0.0.1:{port} (model: {getattr(service.engine, 'model_name', 'configured engine')})", flush=True)
     edge_cfg = load_edge_config(overrides={
         "cameras": [{"id": "cam-1", "name": f"Sample: {clip}", "url": f"sample:{clip}", "fps": 5}],
         "cloud": {"target": f"127.0.0.1:{port}", "results_grace_s": deadline_s},
