@@ -42,6 +42,10 @@ CLOSE_BONUS = 1e4
 # Tokens kept back for the forced tail of the schema (`","threat_level":0,"objects":[]}`
 # is 32 single-byte tokens, the worst case).
 DEFAULT_CLOSE_RESERVE = 48
+# The longest forced tail: closing the summary, then the required keys with shortest values.
+FORCED_TAIL = '","threat_level":0,"objects":[]}'
+# Slack over the tokenized tail: an escape or a multi-byte character may have to finish first.
+TAIL_SLACK_TOKENS = 8
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -60,6 +64,7 @@ class JsonGrammar:
     closer_ids: torch.Tensor     # token ids made only of closing characters
     closer_bonus: torch.Tensor   # their logit bonus (by first character)
     stop_token_ids: tuple[int, ...]
+    min_reserve: int             # tokens the forced tail needs in this vocabulary, with slack
 
     @classmethod
     def compile(cls, tokenizer: Any, vocab_size: int | None = None,
@@ -76,7 +81,9 @@ class JsonGrammar:
         closer_ids, closer_bonus = _closers(tokenizer)
         return cls(compiled=compiled, vocab_size=vocab_size,
                    closer_ids=closer_ids, closer_bonus=closer_bonus,
-                   stop_token_ids=tuple(info.stop_token_ids))
+                   stop_token_ids=tuple(info.stop_token_ids),
+                   min_reserve=len(tokenizer.encode(FORCED_TAIL, add_special_tokens=False))
+                   + TAIL_SLACK_TOKENS)
 
     def matcher(self) -> xgr.GrammarMatcher:
         return xgr.GrammarMatcher(self.compiled)
@@ -112,7 +119,8 @@ class BatchConstraint:
 
     def __init__(self, grammar: JsonGrammar, close_reserve: int = DEFAULT_CLOSE_RESERVE):
         self.grammar = grammar
-        self.close_reserve = close_reserve
+        # Never less than the forced tail needs, or closing would start too late.
+        self.close_reserve = max(close_reserve, grammar.min_reserve)
         self._bitmask = xgr.allocate_token_bitmask(1, grammar.vocab_size)
 
     def _ensure(self, rows: int) -> torch.Tensor:

@@ -1,0 +1,144 @@
+"""DescriptionEngine end to end on the tiny random Qwen2.5-VL (async API, model thread)."""
+import asyncio
+import logging
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np
+import pytest
+
+from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
+from cloud.engine.engine import DeadlineExceeded, EngineError, EngineOverloaded
+from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
+from cloud.schema import EventDescription
+
+
+@pytest.fixture(scope="module")
+def adapter():
+    return Qwen2_5_VLAdapter.tiny(seed=2)
+
+
+def _req(i, cam="cam0", **kw):
+    img = np.random.default_rng(i).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    return DescribeRequest(request_id=f"r{i}", camera_id=cam, event_id=f"e{i}", images=[img],
+                           detections=[{"label": "person", "score": 0.8, "box": [5, 5, 60, 90]}],
+                           hints={"zone": "gate", "dwell_seconds": 4}, **kw)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_concurrent_requests_are_batched_and_all_answers_parse(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=96, max_batch_size=8), adapter=adapter)
+        eng.start()
+        try:
+            results = await asyncio.gather(*[eng.describe(_req(i, cam=f"c{i % 3}")) for i in range(8)])
+        finally:
+            await eng.close()
+        return eng, results
+
+    eng, results = _run(main())
+    assert {r.request_id for r in results} == {f"r{i}" for i in range(8)}
+    for r in results:
+        assert isinstance(r.description, EventDescription)
+        assert 0 < r.generated_tokens <= 96 and r.visual_tokens > 0
+        assert r.prompt_tokens > r.visual_tokens and r.queue_ms >= 0 and r.decode_ms >= 0
+    # Batching: far fewer decode steps than tokens generated one request at a time.
+    assert eng.steps["decode"] < sum(r.generated_tokens for r in results) / 2
+
+
+def test_overload_is_refused_and_backpressure_reaches_one(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=64, max_batch_size=1, max_queue=2),
+                                adapter=adapter)
+        forward = adapter.forward
+
+        def slow_forward(*a, **k):
+            time.sleep(0.02)
+            return forward(*a, **k)
+
+        adapter.forward = slow_forward
+        eng.start()
+        levels = []
+
+        async def watch():
+            for _ in range(50):
+                levels.append(eng.backpressure())
+                await asyncio.sleep(0.01)
+
+        try:
+            out = await asyncio.gather(watch(), *[eng.describe(_req(i)) for i in range(6)],
+                                       return_exceptions=True)
+            levels.append(eng.backpressure())  # drained
+        finally:
+            del adapter.forward
+            await eng.close()
+        return out[1:], levels
+
+    out, levels = _run(main())
+    refused = [o for o in out if isinstance(o, EngineOverloaded)]
+    served = [o for o in out if not isinstance(o, Exception)]
+    assert refused and served and len(refused) + len(served) == 6
+    assert max(levels) == 1.0 and levels[-1] == 0.0
+
+
+def test_expired_deadline_and_bad_input_raise_clear_errors(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=64), adapter=adapter).start()
+        try:
+            with pytest.raises(DeadlineExceeded):
+                await eng.describe(_req(1, deadline=time.time() - 1))
+            bad = _req(2)
+            bad.images = [np.zeros((10, 10), dtype=np.float32)]
+            with pytest.raises(EngineError, match="RGB uint8"):
+                await eng.describe(bad)
+            ok = await eng.describe(_req(3))  # still serving after errors
+            assert ok.description.summary
+        finally:
+            await eng.close()
+
+    _run(main())
+
+
+def test_cancelled_request_frees_its_slot(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=200, max_batch_size=1), adapter=adapter)
+        eng.start()
+        try:
+            task = asyncio.create_task(eng.describe(_req(1)))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            second = await asyncio.wait_for(eng.describe(_req(2)), timeout=30)
+            assert second.request_id == "r2"
+            assert not eng.scheduler.has_work and not eng.runner.rows
+        finally:
+            await eng.close()
+
+    _run(main())
+
+
+def test_default_config_builds_tiny_model_and_warns(caplog):
+    async def main():
+        eng = DescriptionEngine.from_config(EngineConfig(max_new_tokens=64)).start()
+        try:
+            return await eng.describe(_req(4))
+        finally:
+            await eng.close()
+
+    with caplog.at_level(logging.WARNING):
+        result = _run(main())
+    assert "random weights: descriptions are not meaningful" in caplog.text
+    assert result.description.threat_level in (0, 1, 2)
+
+
+def test_config_rejects_typos_and_bad_reserve():
+    with pytest.raises(ValueError):
+        EngineConfig(max_batch=4)
+    with pytest.raises(ValueError):
+        EngineConfig(max_new_tokens=32, close_reserve=40)
