@@ -16,6 +16,7 @@ class DatConfig(BaseModel):
     expected_model_latency_s: float = Field(0.0, ge=0, description="cloud model time the evidence may also use (0 = conservative)")
     evidence_safety: float = Field(0.8, gt=0, le=1, description="share of the deadline budget evidence may fill")
     context_target_s: float = Field(0.25, gt=0, description="a context frame's share of link time")
+    context_window_share: float = Field(0.5, gt=0, le=1, description="context is sent only while in-flight bytes are below this share of the window")
     horizon_s: float = Field(2.0, gt=0, description="drop context when the backlog needs longer than this")
     promote_after_s: float = Field(10.0, gt=0, description="a waiting message competes one class higher after this")
     pacing_gain: float = Field(1.25, ge=1.0, description="pace at gain x estimated rate (probes for more, BBR-like)")

@@ -22,13 +22,15 @@ from vigil.v1 import vigil_pb2 as pb
 
 ROI_MARGIN = 0.3          # grow the detections' union by 30 % per side: context around the object
 ROI_MIN_FRACTION = 0.35   # a crop never narrower/shorter than 35 % of the frame
+ROI_MIN_PX = 224          # ... nor below the smallest common vision-encoder input (or the frame)
 BOX_COLOUR = (0, 255, 255)  # BGR yellow: visible on most scenes
 
 # (width, quality) from best to cheapest; width 0 = the source's own width.
 LADDERS: dict[int, tuple[tuple[int, int], ...]] = {
     pb.ALERT_METADATA: ((96, 50), (64, 35)),
+    # the model needs >= 224 px: below that a semantic frame is degraded in quality, not in size
     pb.SEMANTIC_FRAME: ((448, 85), (448, 70), (336, 70), (336, 55), (288, 50), (224, 50), (224, 35),
-                        (160, 35), (128, 30)),
+                        (224, 25)),
     pb.EVIDENCE: ((0, 90), (0, 80), (960, 80), (800, 75), (640, 75), (640, 60), (512, 60), (480, 50),
                   (400, 50), (320, 45), (256, 40), (224, 35)),
     pb.CONTEXT: ((480, 60), (320, 50), (320, 35), (224, 35), (160, 30)),
@@ -77,7 +79,8 @@ def roi_crop(src_w: int, src_h: int, boxes: list[tuple[float, float, float, floa
     bw, bh = max(1.0, x2 - x1), max(1.0, y2 - y1)
     x1 -= ROI_MARGIN * bw; x2 += ROI_MARGIN * bw
     y1 -= ROI_MARGIN * bh; y2 += ROI_MARGIN * bh
-    min_w, min_h = ROI_MIN_FRACTION * src_w, ROI_MIN_FRACTION * src_h
+    min_w = max(ROI_MIN_FRACTION * src_w, min(src_w, ROI_MIN_PX))
+    min_h = max(ROI_MIN_FRACTION * src_h, min(src_h, ROI_MIN_PX))
     if x2 - x1 < min_w:
         cx = (x1 + x2) / 2; x1, x2 = cx - min_w / 2, cx + min_w / 2
     if y2 - y1 < min_h:

@@ -10,7 +10,12 @@ nothing but acknowledgements and stays honest when the edge has little to send:
   drop is followed within about one second). A max over *measured* samples can never exceed what
   the path has shown: the estimator never assumes more than it has seen.
 * Samples taken while the sender was application-limited (nothing queued, window not full) only
-  count when they raise the estimate; a quiet camera must not talk the estimate down.
+  count when they raise the estimate; a quiet camera must not talk the estimate down. A packet
+  sent while less than one estimated BDP was in flight counts as application-limited too: a
+  short burst from an idle pipe spends a round trip filling it and under-measures. Until a
+  backlogged sample exists, the estimate is ``initial_rate_bps`` (the weakest uplink we plan for),
+  which is the one assumption made without measuring; a slower path corrects it with its first
+  backlogged samples.
 * RTT is ``now - edge_sent_time`` (the Ack echoes our own clock, so no clock sync is needed);
   ``min_rtt`` is a windowed minimum (10 s) like BBR's.
 * Probing up is done by the user of the estimate: ``window_bytes()`` allows ``cwnd_gain`` x BDP in
@@ -80,6 +85,10 @@ class BandwidthEstimator:
         if self._delivered_time is None or not self._inflight:
             # Idle restart: the first packet after silence must not measure the silence.
             self._delivered_time = now
+        # A packet sent while less than one BDP was in flight cannot show the bottleneck's rate
+        # (its sample includes a round trip of an unfilled pipe): treat it as application-limited.
+        if self._inflight_bytes < self._estimate * self.min_rtt():
+            app_limited = True
         self._inflight[key] = _SendRecord(size, now, self._delivered, self._delivered_time, app_limited)
         self._inflight_bytes += size
 
@@ -104,8 +113,8 @@ class BandwidthEstimator:
         if interval <= 0:
             return None
         rate = (self._delivered - rec.delivered) / interval
-        if rec.app_limited and self._have_sample and rate < self.bandwidth_max():
-            return rate
+        if rec.app_limited and rate < self.bandwidth_max():
+            return rate  # a quiet sender measures its own demand, not the path
         self._samples.append((now, rate))
         self._max_seen = max(self._max_seen, rate)
         self._have_sample = True

@@ -215,14 +215,20 @@ class DatPolicy(TransmissionPolicy):
         rate = self.rate(now)
         for victim in self.scheduler.shed(now, rate, self.cfg.horizon_s):
             self.stats[f"shed_{pb.PriorityClass.Name(victim.priority)}"] += 1
-        msg = self.scheduler.pop(now)
-        if msg is None:
+        head = self.scheduler.peek(now)
+        if head is None:
             return None
+        if head.priority == pb.CONTEXT and self.estimator.inflight_bytes > self.cfg.context_window_share * window:
+            return None  # keep headroom in the pipe: a new alert must not queue behind context
+        msg = self.scheduler.pop(now)
         pkt = self._materialize(msg, now)
         pkt.sent_time = now
         size = pkt.ByteSize()
         key = (pkt.camera_id, pkt.sequence)
-        app_limited = not len(self.scheduler) and self.estimator.inflight_bytes + size < window
+        # Only context left (which we hold back on purpose) is not a backlog: such samples measure
+        # our own restraint, not the path, and must not lower the estimate.
+        backlog = len(self.scheduler) - self.scheduler.count(pb.CONTEXT)
+        app_limited = backlog == 0 and self.estimator.inflight_bytes + size < window
         self.estimator.on_sent(key, size, now, app_limited=app_limited)
         self._inflight[key] = (pkt, msg)
         self.pacer.on_sent(size, rate, now)
@@ -309,6 +315,6 @@ class DatPolicy(TransmissionPolicy):
             return None
         if not self.pacer.ready(now):
             return self.pacer.next_send_at - now
-        if self.estimator.inflight_bytes >= self.estimator.window_bytes(now):
-            return None  # window full: the next Ack wakes the client
+        if self.estimator.inflight_bytes >= self.cfg.context_window_share * self.estimator.window_bytes(now):
+            return None  # window (or context headroom) full: the next Ack wakes the client
         return 0.0

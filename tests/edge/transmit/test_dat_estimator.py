@@ -59,22 +59,24 @@ def test_never_assumes_more_than_it_has_seen():
 
 
 def test_rtt_from_ack_echo_and_app_limited_samples_do_not_lower_estimate():
-    est = BandwidthEstimator(EstimatorConfig(initial_rate_bps=8_000_000))
+    est = BandwidthEstimator(EstimatorConfig())
     link = BottleneckLink(lambda t: 125_000.0, 0.05)
-    t = 0.0
-    for i in range(200):  # backlogged phase: learn 125 kB/s
-        est.on_sent(i, 5000, t)
-        link.send(t, 5000, i)
-        t += 0.041  # just under the link rate: no standing queue
+    t, i = 0.0, 0
+    while t < 4.0:  # window-limited sender (18 kB in flight > 1 BDP of 12.5 kB): learns 125 kB/s
         for at_, key, _ in link.acks_until(t):
             est.on_ack(key, at_)
+        if est.inflight_bytes < 18_000:
+            est.on_sent(i, 5000, t)
+            link.send(t, 5000, i)
+            i += 1
+        t += 0.002
     learned = est.rate(t)
     assert 0.8 * 125_000 <= learned <= 1.05 * 125_000
     assert 0.099 <= est.min_rtt() <= 0.2
-    for i in range(200, 210):  # a quiet camera: small app-limited packets, far apart
-        est.on_sent(i, 300, t, app_limited=True)
-        link.send(t, 300, i)
-        t += 0.09
+    for j in range(10):  # a quiet camera: small app-limited packets, far apart
+        est.on_sent(i + j, 300, t, app_limited=True)
+        link.send(t, 300, i + j)
+        t += 0.3
         for at_, key, _ in link.acks_until(t):
             est.on_ack(key, at_)
     assert est.rate(t) >= 0.8 * learned

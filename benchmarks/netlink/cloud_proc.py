@@ -1,0 +1,107 @@
+"""The cloud side of the DAT benchmark: the real ``CloudService`` (gRPC ingest, auth, dedup, Acks,
+two-stage AlertManager, dispatcher) with a fixed-latency engine and a sink that records alerts.
+
+Why a fixed-latency engine: on this 2-core machine the real SmolLM2-LLaVA engine needs several
+seconds per description and shares the CPU with the edge and the link emulation, so its queueing
+would swamp (and randomise) the network effect being measured. The engine here waits
+``model_latency_s`` per request (concurrently, like a batched server) and answers a schema-valid
+description built from the edge's hints. The alert delay measured is therefore: network +
+cloud ingest + this fixed model time, ending at the real AlertManager's ``described`` stage.
+
+Writes ``--out`` (JSON lines, one per emitted alert stage) and ``--stats`` at SIGTERM.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import time
+
+from cloud.alerts.sinks.base import AlertSink
+from cloud.config import CloudConfig
+from cloud.engine.request import DescribeRequest, DescribeResult
+from cloud.schema import EventDescription, ObjectCount
+from cloud.server import CloudService
+
+
+class FixedLatencyEngine:
+    def __init__(self, latency_s: float) -> None:
+        self.latency_s = latency_s
+        self.requests = 0
+
+    def backpressure(self) -> float:
+        return 0.0
+
+    async def describe(self, req: DescribeRequest) -> DescribeResult:
+        self.requests += 1
+        await asyncio.sleep(self.latency_s)
+        counts = req.hints.get("counts") or {}
+        objs = [ObjectCount(label=k[:24], count=min(99, int(v))) for k, v in list(counts.items())[:4]]
+        desc = EventDescription(summary=f"{sum(o.count for o in objs)} object(s) on {req.camera_id}"[:160],
+                                threat_level=2 if req.severity >= 0.7 else (1 if req.severity >= 0.3 else 0),
+                                objects=objs, action="moving")
+        text = desc.model_dump_json()
+        return DescribeResult(request_id=req.request_id, text=text, description=desc, prompt_tokens=0,
+                              visual_tokens=0, generated_tokens=0, queue_ms=0.0,
+                              prefill_ms=0.0, decode_ms=self.latency_s * 1000)
+
+
+class RecordingSink(AlertSink):
+    name = "bench-recorder"
+
+    def __init__(self, path: str) -> None:
+        self.f = open(path, "a", buffering=1)
+
+    async def send(self, alert) -> None:
+        self.f.write(json.dumps({"alert_id": alert.alert_id, "stage": alert.stage, "camera_id": alert.camera_id,
+                                 "event_id": alert.event_id, "event_onset": alert.event_onset,
+                                 "severity": alert.severity, "status": alert.description_status,
+                                 "emitted_at": alert.emitted_at, "recorded_at": time.time()}) + "\n")
+
+    async def close(self) -> None:
+        self.f.close()
+
+
+async def run(a) -> None:
+    cfg = CloudConfig.model_validate({
+        "server": {"host": a.host, "port": a.port, "hint_interval_s": 1.0},
+        "alerts": {"describe_deadline_s": a.describe_deadline_s, "dead_letter_path": None},
+        "log_level": "WARNING"})
+    engine = FixedLatencyEngine(a.model_latency_s)
+    svc = CloudService(cfg, engine=engine, sinks=[RecordingSink(a.out)])
+    port = await svc.start()
+    if a.ready_file:
+        with open(a.ready_file, "w") as f:
+            f.write(str(port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    await stop.wait()
+    await svc.drain(timeout_s=2.0)
+    if a.stats:
+        with open(a.stats, "w") as f:
+            json.dump({"server": dict(svc.service.stats), "emitted": dict(svc.emitted),
+                       "engine_requests": engine.requests}, f)
+    await svc.stop(0.5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--model-latency-s", type=float, default=0.3)
+    ap.add_argument("--describe-deadline-s", type=float, default=600.0)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--stats")
+    ap.add_argument("--ready-file")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(a))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
