@@ -21,6 +21,8 @@ class GateStage(ABC):
 
 
 class MotionStage(GateStage):
+    scene_change: bool = False      # set by detect(): the last frame changed almost everywhere
+
     @abstractmethod
     def detect(self, image: np.ndarray) -> list[Region]:
         """Regions that changed since the background; during warm-up the whole frame."""
@@ -41,7 +43,8 @@ class GateResult:
     motion_regions: list[tuple] = field(default_factory=list)
     motion_ms: float = 0.0
     detect_ms: float = 0.0
-    reason: str = ""            # why it passed or not: "no-motion", "detected", "held", "nothing-detected"
+    reason: str = ""            # no-motion | detected | nothing-detected | held | tracked | stationary
+    detector_ran: bool = False
 
     @property
     def cost_ms(self) -> float:

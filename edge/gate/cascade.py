@@ -8,10 +8,9 @@ crops when they cover less than ``max_crop_fraction`` of the frame (otherwise on
 full-frame pass is cheaper than several overlapping crops).
 
 A frame *passes* when the detector finds an object of interest that survives this
-camera's filters (class, ``min_score``, ``min_area``). To bridge single-frame
-detector misses (HOG flickers on cyclists), a frame with motion also passes for
-``track_hold_s`` after the last positive frame; its result says ``reason="held"``
-and carries no new detections (the tracker coasts its tracks).
+camera's filters (class, ``min_score``, ``min_area``). When stage 1 runs, when it
+is skipped because tracked objects explain the motion, and how detector misses
+are bridged is decided by ``GatePolicy`` (policy.py), which is pure bookkeeping.
 """
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from edge.gate.base import DetectorStage, GateResult, MotionStage
 from edge.gate.config import GateConfig
 from edge.gate.factory import build_detector
 from edge.gate.motion import MotionGate
+from edge.gate.policy import Action, GatePolicy
 from edge.gate.regions import union_area
 from edge.sources.config import CameraConfig
 
@@ -38,18 +38,19 @@ class GateCascade:
         self.motion: MotionStage | None = motion if motion is not None else (
             MotionGate(self.cfg.motion, self.camera.masks) if self.cfg.motion.enabled else None)
         self.detector = detector if detector is not None else build_detector(self.cfg)
+        self.policy = GatePolicy(self.cfg.hold_s, self.cfg.detect_interval_s, self.cfg.coast_margin)
         self._objects = set(self.camera.objects)
         missing = self._objects - set(self.detector.labels)
         if missing:
-            log.warning("camera %s: detector %s cannot see %s (only %s)", self.camera.id, self.detector.name,
-                        sorted(missing), sorted(self._objects & set(self.detector.labels)) or "none of its objects")
-        self._last_positive: float | None = None
+            log.warning("camera %s: detector %s cannot see %s (it knows %s)", self.camera.id, self.detector.name,
+                        sorted(missing), sorted(self._objects & set(self.detector.labels)) or "none of them")
         self.stats = {"frames": 0, "motion": 0, "detector_runs": 0, "passed": 0}
 
     def reset(self) -> None:
+        """Forget background and memory (the camera reconnected or the file looped)."""
         if self.motion is not None:
             self.motion.reset()
-        self._last_positive = None
+        self.policy.reset()
 
     def _keep(self, d: Detection, W: int, H: int) -> bool:
         return (d.label in self._objects and d.score >= self.camera.min_score
@@ -58,7 +59,7 @@ class GateCascade:
     def _run_detector(self, frame: Frame, regions: list[tuple] | None) -> list[Detection]:
         det = self.detector
         if hasattr(det, "class_ids"):        # YOLO: let the model drop other classes itself
-            return det.detect(frame.image, regions, conf=min(self.camera.min_score, 0.25) or 0.01,
+            return det.detect(frame.image, regions, conf=max(0.01, min(self.camera.min_score, 0.25)),
                               classes=det.class_ids(list(self._objects)))
         return det.detect(frame.image, regions)
 
@@ -67,22 +68,22 @@ class GateCascade:
         self.stats["frames"] += 1
         t0 = time.perf_counter()
         regions = self.motion.detect(frame.image) if self.motion is not None else [(0, 0, W, H)]
+        scene_change = bool(self.motion is not None and self.motion.scene_change)
         motion_ms = (time.perf_counter() - t0) * 1000.0
-        if not regions:
-            return GateResult(False, [], [], motion_ms, 0.0, reason="no-motion")
-        self.stats["motion"] += 1
+        if regions:
+            self.stats["motion"] += 1
+        decision = self.policy.decide(frame.capture_time, regions, scene_change)
+        if decision.action != Action.DETECT:
+            if decision.passed:
+                self.stats["passed"] += 1
+            return GateResult(decision.passed, decision.detections, list(regions), motion_ms, 0.0, reason=decision.reason)
         crop = self.cfg.crop_to_motion and union_area(regions, W, H) < self.cfg.max_crop_fraction
         t1 = time.perf_counter()
         raw = self._run_detector(frame, regions if crop else None)
         detect_ms = (time.perf_counter() - t1) * 1000.0
         self.stats["detector_runs"] += 1
         dets = [d for d in raw if self._keep(d, W, H)]
-        if dets:
-            self._last_positive = frame.capture_time
+        passed, reason = self.policy.after_detect(frame.capture_time, dets)
+        if passed:
             self.stats["passed"] += 1
-            return GateResult(True, dets, list(regions), motion_ms, detect_ms, reason="detected")
-        held = (self._last_positive is not None
-                and 0.0 <= frame.capture_time - self._last_positive <= self.cfg.track_hold_s)
-        if held:
-            self.stats["passed"] += 1
-        return GateResult(held, [], list(regions), motion_ms, detect_ms, reason="held" if held else "nothing-detected")
+        return GateResult(passed, dets, list(regions), motion_ms, detect_ms, reason=reason, detector_ran=True)

@@ -11,9 +11,9 @@ class MotionConfig(BaseModel):
     enabled: bool = True
     frame_height: int = Field(120, ge=32, description="motion runs on a grey frame downscaled to this height")
     blur: int = Field(5, ge=1, description="Gaussian blur kernel (odd) against sensor noise")
-    threshold: int = Field(20, ge=1, le=255, description="per-pixel grey difference that counts as change")
+    threshold: int = Field(30, ge=1, le=255, description="per-pixel grey difference that counts as change (Frigate's default)")
     min_area: float = Field(0.002, ge=0.0, le=1.0, description="smallest motion region, fraction of the frame")
-    alpha: float = Field(0.2, gt=0.0, le=1.0, description="background running-average rate per processed frame")
+    alpha: float = Field(1.0, gt=0.0, le=1.0, description="background update rate per processed frame; 1.0 = difference with the previous processed frame")
     warmup_frames: int = Field(2, ge=0, description="frames used only to learn the background")
     margin: float = Field(0.15, ge=0.0, description="grow each region by this fraction of its size before cropping")
     merge_gap: float = Field(0.05, ge=0.0, description="merge regions closer than this fraction of the frame")
@@ -26,7 +26,9 @@ class HogConfig(BaseModel):
     scale: float = Field(1.05, gt=1.0)
     hit_threshold: float = Field(0.0, description="SVM margin a window needs (OpenCV's hitThreshold)")
     min_height: int = Field(256, ge=64, description="upscale smaller frames/crops: the 64x128 window is larger than a person in a 176x144 frame")
-    haar: bool = Field(True, description="also run OpenCV's shipped Haar cascades (frontal face, upper body) for people too close or too seated for HOG")
+    haar_min_size: float = Field(0.12, gt=0.0, le=1.0, description="smallest Haar window as a fraction of the frame height (a close-up face or torso)")
+    haar_rotations: list[float] = Field(default_factory=lambda: [-20.0, 20.0], description="degrees; retry the face cascade on rotated frames (tilted heads)")
+    haar: bool = Field(True, description="when HOG finds nobody, try OpenCV's shipped Haar cascades (frontal face, upper body): people too close, seated or cut by the frame edge")
 
 
 class YoloConfig(BaseModel):
@@ -44,7 +46,9 @@ class GateConfig(BaseModel):
     weights: str = Field("yolov8n.pt", description="path or name: *.pt, *.onnx, *_openvino_model/, or *.yaml (random init, tests)")
     crop_to_motion: bool = Field(True, description="run the detector on motion crops when they cover less of the frame than max_crop_fraction")
     max_crop_fraction: float = Field(0.6, gt=0.0, le=1.0)
-    track_hold_s: float = Field(1.0, ge=0.0, description="keep passing frames this long after the last detection while motion continues")
+    hold_s: float = Field(1.0, ge=0.0, description="a detector miss or a motionless frame this soon after a positive still passes (bridges detector flicker)")
+    detect_interval_s: float = Field(0.5, ge=0.0, description="while found objects are being tracked and motion stays on them, rerun the detector at most this often (0 = every frame with motion)")
+    coast_margin: float = Field(0.5, ge=0.0, description="motion within this fraction of a tracked box's size counts as that object's motion")
     motion: MotionConfig = Field(default_factory=MotionConfig)
     hog: HogConfig = Field(default_factory=HogConfig)
     yolo: YoloConfig = Field(default_factory=YoloConfig)

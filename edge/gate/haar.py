@@ -1,0 +1,101 @@
+"""OpenCV's shipped Haar cascades (Viola & Jones 2001) as a person detector for close-ups.
+
+HOG's 64x128 window needs an upright full body; a person filling the frame (a
+driver, a face at a door camera, a cyclist cut by the frame edge) shows a face or
+a torso instead. Choices:
+- Cascades: frontal face, then upper body, whichever the OpenCV build ships in
+  ``cv2.data.haarcascades`` (none: the detector finds nothing and says so once).
+- Tilted heads defeat the upright face cascade; like multi-view Viola-Jones we
+  rerun the face cascade on the image rotated by each of ``haar_rotations``
+  degrees, but only while nothing has been found yet (first hit wins).
+- The smallest window is ``haar_min_size`` x frame height: this detector is for
+  close-ups, and small windows are where both its cost and its false hits are.
+- A face box is grown to an approximate head-and-shoulders box.
+- Cascades report no calibrated confidence; a hit gets a fixed score per cascade,
+  above the default ``min_score`` so a stricter camera can turn them off.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+# cascade file -> score given to its hits
+CASCADES = {
+    "haarcascade_frontalface_default.xml": 0.6,
+    "haarcascade_upperbody.xml": 0.55,
+}
+_MIN_NEIGHBORS = 4
+_SCALE_FACTOR = 1.1
+_MIN_PX = 24            # the cascades' training windows are about this size
+
+Hit = tuple[float, float, float, float, float]    # x1, y1, x2, y2, score
+
+
+class HaarPersonFinder:
+    def __init__(self, min_size: float = 0.12, rotations: tuple[float, ...] = (-20.0, 20.0)):
+        self.min_size = min_size
+        self.rotations = tuple(rotations)
+        self.cascades = _load()
+
+    def __bool__(self) -> bool:
+        return bool(self.cascades)
+
+    def find(self, image: np.ndarray, frame_h: float) -> list[Hit]:
+        h, w = image.shape[:2]
+        m = max(_MIN_PX, int(self.min_size * frame_h))
+        if min(h, w) < m:
+            return []
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        grey = cv2.equalizeHist(grey)
+        hits: list[Hit] = []
+        for name, cascade, score in self.cascades:
+            for x, y, bw, bh in cascade.detectMultiScale(grey, scaleFactor=_SCALE_FACTOR, minNeighbors=_MIN_NEIGHBORS,
+                                                         minSize=(m, m)):
+                hits.append(_to_person(name, float(x), float(y), float(bw), float(bh), w, h, score))
+            if hits:
+                return hits
+        face = next(((n, c, s) for n, c, s in self.cascades if "face" in n), None)
+        if face is None:
+            return hits
+        name, cascade, score = face
+        centre = (w / 2.0, h / 2.0)
+        for angle in self.rotations:
+            rot = cv2.getRotationMatrix2D(centre, angle, 1.0)
+            turned = cv2.warpAffine(grey, rot, (w, h), borderMode=cv2.BORDER_REPLICATE)
+            back = cv2.invertAffineTransform(rot)
+            for x, y, bw, bh in cascade.detectMultiScale(turned, scaleFactor=_SCALE_FACTOR, minNeighbors=_MIN_NEIGHBORS + 2,
+                                                         minSize=(m, m)):
+                corners = np.array([[x, y, 1], [x + bw, y, 1], [x, y + bh, 1], [x + bw, y + bh, 1]], np.float64)
+                pts = corners @ back.T
+                x1, y1 = pts.min(axis=0)
+                x2, y2 = pts.max(axis=0)
+                hits.append(_to_person(name, x1, y1, x2 - x1, y2 - y1, w, h, score))
+            if hits:
+                return hits
+        return hits
+
+
+def _to_person(name: str, x: float, y: float, bw: float, bh: float, w: int, h: int, score: float) -> Hit:
+    if "face" in name:      # head -> head and shoulders
+        x, y, bw, bh = x - 0.5 * bw, y - 0.2 * bh, 2.0 * bw, 2.4 * bh
+    return (max(0.0, x), max(0.0, y), min(float(w), x + bw), min(float(h), y + bh), score)
+
+
+def _load() -> list[tuple[str, "cv2.CascadeClassifier", float]]:
+    base = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not base or not hasattr(cv2, "CascadeClassifier"):
+        log.info("this OpenCV build ships no Haar cascades; HOG only")
+        return []
+    out = []
+    for fname, score in CASCADES.items():
+        path = os.path.join(base, fname)
+        if os.path.isfile(path):
+            c = cv2.CascadeClassifier(path)
+            if not c.empty():
+                out.append((fname, c, score))
+    return out

@@ -1,0 +1,85 @@
+"""When does stage 1 run, and does a frame pass — pure bookkeeping, no OpenCV, no clock.
+
+The cascade asks ``decide`` before running the detector and reports back with
+``after_detect``. Three ideas, all from deployed NVRs rather than from DAT, which
+says nothing about scheduling:
+- *Skip* (stage 0 closes the gate): no motion and nothing recently seen.
+- *Coast* (DeepStream's ``interval``): while objects of interest were found less
+  than ``detect_interval_s`` ago and every motion region touches one of them, the
+  detector is not run again; the frame passes with the remembered boxes and the
+  tracker keeps the ids. A scene change (most of the frame changed at once: a
+  cut, a pan, lights) always forces a fresh detection because old boxes are stale.
+- *Hold* (Frigate's ``max_disappeared``): a detector miss within ``hold_s`` of the
+  last positive still passes (without boxes), and so does a motionless frame
+  (a person standing still makes no motion); this bridges the fallback
+  detector's single-frame misses. Precision pays for at most ``hold_s`` per exit.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from edge.detection import Detection
+
+Box = tuple[float, float, float, float]
+
+
+class Action(str, Enum):
+    SKIP = "skip"        # gate closed, detector not run
+    DETECT = "detect"    # run stage 1
+    COAST = "coast"      # pass on remembered detections, detector not run
+
+
+@dataclass
+class Decision:
+    action: Action
+    reason: str
+    detections: list[Detection] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.action == Action.COAST
+
+
+def _touches(region: Box, box: Box, margin: float) -> bool:
+    mx, my = (box[2] - box[0]) * margin, (box[3] - box[1]) * margin
+    return not (region[2] < box[0] - mx or region[0] > box[2] + mx or region[3] < box[1] - my or region[1] > box[3] + my)
+
+
+class GatePolicy:
+    def __init__(self, hold_s: float = 1.0, detect_interval_s: float = 0.0, coast_margin: float = 0.5):
+        self.hold_s = hold_s
+        self.detect_interval_s = detect_interval_s
+        self.coast_margin = coast_margin
+        self.reset()
+
+    def reset(self) -> None:
+        self.memory: list[Detection] = []
+        self.last_positive: float | None = None     # capture time of the last frame the detector confirmed
+        self.last_run: float | None = None          # capture time of the last detector run
+
+    def _recent(self, t: float) -> bool:
+        return self.last_positive is not None and 0.0 <= t - self.last_positive <= self.hold_s
+
+    def decide(self, t: float, regions: list[Box], scene_change: bool = False) -> Decision:
+        if not regions:
+            if self._recent(t):
+                return Decision(Action.COAST, "stationary", list(self.memory))
+            return Decision(Action.SKIP, "no-motion")
+        if (not scene_change and self.memory and self.last_run is not None
+                and 0.0 <= t - self.last_run < self.detect_interval_s
+                and all(any(_touches(r, d.box(), self.coast_margin) for d in self.memory) for r in regions)):
+            return Decision(Action.COAST, "tracked", list(self.memory))
+        return Decision(Action.DETECT, "motion")
+
+    def after_detect(self, t: float, detections: list[Detection]) -> tuple[bool, str]:
+        """Record a detector run on the frame at ``t``; returns (passed, reason)."""
+        self.last_run = t
+        if detections:
+            self.memory = list(detections)
+            self.last_positive = t
+            return True, "detected"
+        self.memory = []
+        if self._recent(t):
+            return True, "held"
+        return False, "nothing-detected"
