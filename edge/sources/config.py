@@ -93,7 +93,7 @@ class CameraConfig(BaseModel):
     @field_validator("masks")
     @classmethod
     def _masks(cls, v: list[list[Point]]) -> list[list[Point]]:
-        return [_check_polygon(p, "mask polygon") for p in v]
+        return [_check_polygon(p, f"masks[{i}] polygon") for i, p in enumerate(v)]
 
     @model_validator(mode="after")
     def _defaults(self) -> "CameraConfig":

@@ -1,0 +1,153 @@
+"""Per-camera connection state machine: connecting -> streaming -> stalled -> reconnecting.
+
+Pure logic (no sockets, no threads, no clock: callers pass ``now``), so every
+transition is tested directly. The worker (worker.py) feeds it events.
+
+    connecting --open ok--> streaming --frame--> streaming
+    connecting --open failed--> reconnecting --delay elapsed--> connecting
+    streaming --no frame for read_timeout_s / read error--> stalled --> reconnecting
+    any --end of file--> ended;  any --stop()--> stopped
+
+Backoff is exponential (``backoff_initial_s`` x ``backoff_factor``^failures, capped
+at ``backoff_max_s``) with +/- ``jitter`` so a site's cameras, dropped together by
+one switch reboot, do not retry in lockstep (the AWS "exponential backoff and
+jitter" recipe, "equal jitter" flavour). A camera that delivers a frame is healthy
+again and its failure count resets.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from enum import Enum
+
+from edge.sources.config import ReconnectConfig
+
+
+class CameraState(str, Enum):
+    CONNECTING = "connecting"
+    STREAMING = "streaming"
+    STALLED = "stalled"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"          # a file source reached its end (not an error)
+    STOPPED = "stopped"
+
+
+@dataclass
+class Transition:
+    at: float
+    old: CameraState
+    new: CameraState
+    why: str
+
+
+@dataclass
+class CameraStateMachine:
+    cfg: ReconnectConfig = field(default_factory=ReconnectConfig)
+    rng: random.Random = field(default_factory=random.Random)
+    state: CameraState = CameraState.CONNECTING
+    failures: int = 0              # consecutive failed opens/reads since the last good frame
+    reconnects: int = 0            # reconnection attempts (connecting again after a failure)
+    connections: int = 0           # successful opens; connections - 1 = recoveries
+    stalls: int = 0
+    frames: int = 0
+    last_frame_at: float | None = None
+    streaming_since: float | None = None
+    retry_at: float | None = None
+    state_since: float = 0.0
+    transitions: int = 0           # total ever made (history keeps only the last 50)
+    last_error: str = ""
+    history: list[Transition] = field(default_factory=list)
+
+    # -- transitions -----------------------------------------------------------
+    def _go(self, new: CameraState, now: float, why: str) -> None:
+        if new != self.state:
+            self.history.append(Transition(now, self.state, new, why))
+            del self.history[:-50]
+            self.state = new
+            self.state_since = now
+            self.transitions += 1
+
+    def backoff_delay(self) -> float:
+        """Delay before the next attempt after ``failures`` consecutive failures (>= 1)."""
+        n = max(0, self.failures - 1)
+        base = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * self.cfg.backoff_factor ** n)
+        return max(0.0, base * (1.0 + self.cfg.jitter * self.rng.uniform(-1.0, 1.0)))
+
+    def _fail(self, now: float, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+        self.retry_at = now + self.backoff_delay()
+        self.streaming_since = None
+        self._go(CameraState.RECONNECTING, now, error)
+
+    def begin(self, now: float) -> None:
+        """The first connection attempt starts now (the open timeout counts from here)."""
+        self.state = CameraState.CONNECTING
+        self.state_since = now
+
+    def opened(self, now: float) -> None:
+        self.connections += 1
+        self._go(CameraState.STREAMING, now, "opened" if self.connections == 1 else "reconnected")
+        self.streaming_since = now
+        self.last_frame_at = now      # the read timeout counts from the open
+
+    def open_failed(self, now: float, error: str) -> None:
+        self._fail(now, f"open failed: {error}")
+
+    def frame(self, now: float) -> None:
+        if self.state in (CameraState.STOPPED, CameraState.ENDED):
+            return
+        self.frames += 1
+        self.last_frame_at = now
+        self.failures = 0
+        if self.state != CameraState.STREAMING:
+            self.streaming_since = now
+            self._go(CameraState.STREAMING, now, "frame")
+
+    def read_failed(self, now: float, error: str) -> None:
+        if self.state in (CameraState.STOPPED, CameraState.ENDED):
+            return
+        self.stalls += 1
+        self._go(CameraState.STALLED, now, error)
+        self._fail(now, f"read failed: {error}")
+
+    def check(self, now: float) -> bool:
+        """Call periodically; True when the current attempt was just given up on: a stream with no
+        frame for ``read_timeout_s`` (stalled), or an open hanging past ``open_timeout_s``."""
+        if self.state == CameraState.CONNECTING and now - self.state_since > self.cfg.open_timeout_s:
+            self._fail(now, f"open timed out after {self.cfg.open_timeout_s:g} s")
+            return True
+        if self.state == CameraState.STREAMING and self.last_frame_at is not None \
+                and now - self.last_frame_at > self.cfg.read_timeout_s:
+            self.stalls += 1
+            self._go(CameraState.STALLED, now, f"no frame for {now - self.last_frame_at:.1f} s")
+            self._fail(now, f"stalled: no frame for {self.cfg.read_timeout_s:g} s")
+            return True
+        return False
+
+    @property
+    def done(self) -> bool:
+        return self.state in (CameraState.ENDED, CameraState.STOPPED)
+
+    def should_retry(self, now: float) -> bool:
+        return self.state == CameraState.RECONNECTING and self.retry_at is not None and now >= self.retry_at
+
+    def retrying(self, now: float) -> None:
+        self.reconnects += 1
+        self.retry_at = None
+        self._go(CameraState.CONNECTING, now, f"retry #{self.reconnects}")
+
+    def ended(self, now: float) -> None:
+        self._go(CameraState.ENDED, now, "end of file")
+
+    def stop(self, now: float) -> None:
+        self._go(CameraState.STOPPED, now, "stopped")
+
+    @property
+    def last_reason(self) -> str:
+        return self.history[-1].why if self.history else ""
+
+    def snapshot(self) -> dict:
+        return {"state": self.state.value, "reconnects": self.reconnects, "recoveries": max(0, self.connections - 1),
+                "stalls": self.stalls, "frames": self.frames,
+                "failures": self.failures, "last_error": self.last_error}

@@ -1,0 +1,248 @@
+"""One camera = one worker: a reader thread that owns the source, a supervisor that watches it.
+
+Why two threads per camera: OpenCV's ``read()`` can block inside FFmpeg (a camera
+that keeps the TCP connection open but stops sending). The supervisor notices by
+timeout (``CameraStateMachine.check``), abandons that reader — it bumps a
+generation number, so whatever the stuck thread returns later is discarded — and
+schedules a fresh connection with backoff. One stuck camera therefore never
+blocks another camera or the agent.
+
+Frame hand-over (``FrameSlot``):
+- live sources (and files paced in real time): *latest-frame semantics*. The
+  reader drains the stream as fast as it arrives, the slot keeps only the newest
+  frame, and ``get()`` hands out at most ``fps`` frames per second; frames the
+  processing could not take in time are counted as dropped, never queued.
+- files read as fast as possible: a hand-over with back-pressure, so every
+  sampled frame is processed exactly once (benchmarks and tests are repeatable).
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Callable, Iterator
+
+from edge.frame import Frame
+from edge.sources.base import FrameSource, SourceError
+from edge.sources.config import CameraConfig
+from edge.sources.state import CameraState, CameraStateMachine
+
+log = logging.getLogger(__name__)
+
+# Supervisor tick: how often the read timeout and retry timers are looked at (seconds).
+_TICK_S = 0.05
+
+
+class FrameSlot:
+    """Latest-frame slot (``keep_all=False``) or a one-place hand-over with back-pressure."""
+
+    def __init__(self, keep_all: bool, min_interval_s: float = 0.0):
+        self.keep_all = keep_all
+        self.min_interval_s = min_interval_s
+        self._cond = threading.Condition()
+        self._frame: Frame | None = None
+        self._closed = False
+        self._last_get = -1e18
+        self.dropped = 0
+        self.delivered = 0
+
+    def put(self, frame: Frame, cancelled: Callable[[], bool] = lambda: False) -> None:
+        with self._cond:
+            if self.keep_all:
+                while self._frame is not None and not self._closed and not cancelled():
+                    self._cond.wait(0.1)
+            elif self._frame is not None:
+                self.dropped += 1
+            self._frame = frame
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def reopen(self) -> None:
+        with self._cond:
+            self._closed = False
+
+    @property
+    def finished(self) -> bool:
+        with self._cond:
+            return self._closed and self._frame is None
+
+    def get(self, timeout: float | None = None) -> Frame | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            wait_until = self._last_get + self.min_interval_s
+            while True:
+                now = time.monotonic()
+                ready = self._frame is not None and now >= wait_until
+                if ready:
+                    break
+                if self._closed and self._frame is None:
+                    return None
+                left = None if deadline is None else deadline - now
+                if left is not None and left <= 0:
+                    return None
+                pace = wait_until - now if self._frame is not None else None
+                step = min(x for x in (left, pace, 0.5) if x is not None and x > 0) if (left or pace) else 0.5
+                self._cond.wait(step)
+            frame, self._frame = self._frame, None
+            self._last_get = time.monotonic()
+            self.delivered += 1
+            self._cond.notify_all()
+            return frame
+
+
+class CameraWorker:
+    def __init__(self, cfg: CameraConfig, source_factory: Callable[[CameraConfig], FrameSource] | None = None,
+                 rng: random.Random | None = None):
+        from edge.sources import open_source as _default_factory
+        self.cfg = cfg
+        self._factory = source_factory or _default_factory
+        self.machine = CameraStateMachine(cfg.reconnect, rng or random.Random())
+        paced = cfg.paced
+        self.slot = FrameSlot(keep_all=not paced, min_interval_s=(1.0 / cfg.fps) if paced else 0.0)
+        self._watch = paced            # a file read flat out waits on back-pressure, which is not a stall
+        self._lock = threading.Lock()
+        self._gen = 0
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self.readers_started = 0
+        self._logged = 0
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> "CameraWorker":
+        self._supervisor = threading.Thread(target=self._supervise, name=f"cam-{self.cfg.id}-supervisor", daemon=True)
+        with self._lock:
+            self.machine.begin(time.monotonic())
+            self._spawn_reader()
+        self._supervisor.start()
+        return self
+
+    def stop(self, join_s: float = 2.0) -> None:
+        self._stop.set()
+        with self._lock:
+            self._gen += 1
+            self.machine.stop(time.monotonic())
+        self.slot.close()
+        if self._supervisor is not None:
+            self._supervisor.join(join_s)
+
+    def __enter__(self) -> "CameraWorker":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- consumer side ---------------------------------------------------------
+    def get(self, timeout: float | None = None) -> Frame | None:
+        """The next frame to process, or None on timeout / when the camera is finished."""
+        return self.slot.get(timeout)
+
+    @property
+    def finished(self) -> bool:
+        return self.slot.finished
+
+    def frames(self, stop: threading.Event | None = None, poll_s: float = 0.5) -> Iterator[Frame]:
+        while not (stop is not None and stop.is_set()):
+            frame = self.get(poll_s)
+            if frame is not None:
+                yield frame
+            elif self.finished:
+                return
+
+    @property
+    def state(self) -> CameraState:
+        return self.machine.state
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            snap = self.machine.snapshot()
+        snap.update(camera_id=self.cfg.id, frames_dropped=self.slot.dropped, frames_delivered=self.slot.delivered)
+        return snap
+
+    # -- internals -------------------------------------------------------------
+    def _log_transition(self, before: CameraState | None = None) -> None:   # caller holds the lock
+        m = self.machine
+        new = min(m.transitions - self._logged, len(m.history))
+        for tr in m.history[len(m.history) - new:] if new > 0 else []:
+            lvl = logging.WARNING if tr.new in (CameraState.STALLED, CameraState.RECONNECTING) else logging.INFO
+            extra = f" (retry in {m.retry_at - tr.at:.1f} s)" if tr.new == CameraState.RECONNECTING and m.retry_at else ""
+            log.log(lvl, "camera %s: %s -> %s: %s%s [reconnects=%d]", self.cfg.id, tr.old.value, tr.new.value,
+                    tr.why, extra, m.reconnects)
+        self._logged = m.transitions
+
+    def _spawn_reader(self) -> None:        # caller holds the lock
+        self._gen += 1
+        gen = self._gen
+        self.readers_started += 1
+        threading.Thread(target=self._read_loop, args=(gen,), name=f"cam-{self.cfg.id}-reader-{gen}", daemon=True).start()
+
+    def _supervise(self) -> None:
+        while not self._stop.is_set():
+            now = time.monotonic()
+            with self._lock:
+                before = self.machine.state
+                if self.machine.done:
+                    return
+                if self._watch or self.machine.state == CameraState.CONNECTING:
+                    if self.machine.check(now):
+                        self._gen += 1           # abandon the stuck reader
+                if self.machine.should_retry(now):
+                    self.machine.retrying(now)
+                    self._spawn_reader()
+                self._log_transition(before)
+            self._stop.wait(_TICK_S)
+
+    def _current(self, gen: int) -> bool:
+        return gen == self._gen and not self._stop.is_set()
+
+    def _read_loop(self, gen: int) -> None:
+        source: FrameSource | None = None
+        try:
+            try:
+                source = self._factory(self.cfg)
+                source.open()
+            except Exception as exc:  # noqa: BLE001 - any open failure is a reason to back off and retry
+                with self._lock:
+                    if self._current(gen):
+                        before = self.machine.state
+                        self.machine.open_failed(time.monotonic(), str(exc))
+                        self._log_transition(before)
+                return
+            with self._lock:
+                if not self._current(gen):
+                    return
+                before = self.machine.state
+                self.machine.opened(time.monotonic())
+                self._log_transition(before)
+            while self._current(gen):
+                try:
+                    frame = source.read()
+                except SourceError as exc:
+                    with self._lock:
+                        if self._current(gen):
+                            before = self.machine.state
+                            self.machine.read_failed(time.monotonic(), str(exc))
+                            self._log_transition(before)
+                    return
+                with self._lock:
+                    if not self._current(gen):
+                        return
+                    if frame is None:
+                        before = self.machine.state
+                        self.machine.ended(time.monotonic())
+                        self._log_transition(before)
+                        self.slot.close()
+                        return
+                    self.machine.frame(time.monotonic())
+                    frame.meta["connection"] = gen
+                self.slot.put(frame, cancelled=lambda: not self._current(gen))
+        finally:
+            if source is not None:
+                try:
+                    source.close()
+                except Exception:  # noqa: BLE001 - closing a broken capture must not kill the worker
+                    log.debug("camera %s: close failed", self.cfg.id, exc_info=True)
