@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detection import Detection
+from edge.detection import COCO_CLASSES, Detection
 from edge.gate.base import DetectorStage, Region
 from edge.gate.config import YoloConfig
 from edge.gate.regions import expand_to_min
@@ -58,6 +58,9 @@ class YoloDetector(DetectorStage):
         self.weights = local or weights
         names = getattr(self.model, "names", None) or {}
         self.names: dict[int, str] = dict(names) if isinstance(names, dict) else dict(enumerate(names))
+        if len(self.names) == len(COCO_CLASSES) and all(str(v) == str(k) for k, v in self.names.items()):
+            # A model built from a .yaml has placeholder names; the stock yaml files are COCO-shaped.
+            self.names = dict(enumerate(COCO_CLASSES))
         self.labels = frozenset(self.names.values())
         self.name = f"yolo:{Path(self.weights).name}"
 
