@@ -9,7 +9,8 @@ event's *semantic weight*. We combine both:
   otherwise, and "end"s when its track expires (unseen ``max_age_s``).
 - Count rules give one event per rule: open while at least ``min_count`` matching
   tracks are present (in the zone if given), updated when the count changes,
-  ended when it drops below.
+  ended when it drops below. A track counts until it expires (``max_age_s``), so
+  one missed detection does not end and reopen a crowd event.
 - Dwell in a zone is continuous presence: leaving the zone restarts the clock.
 Severity = rule severity x the camera's ``severity_scale``.
 """
@@ -98,7 +99,9 @@ class EventTracker:
         ev.stage = stage  # type: ignore[assignment]
         if stage != "end":
             ev.last_update = t
-        return EventUpdate(ev, stage, frame, [replace(d) for d in dets])  # type: ignore[arg-type]
+        # The update carries a snapshot: the live Event keeps changing while the update waits in a queue.
+        snap = replace(ev, labels=dict(ev.labels), track_ids=list(ev.track_ids), key_detections=list(ev.key_detections))
+        return EventUpdate(snap, stage, frame, [replace(d) for d in dets])  # type: ignore[arg-type]
 
     # -- main loop -----------------------------------------------------------
     def update(self, frame: Frame, gate_result: GateResult) -> list[EventUpdate]:
