@@ -74,7 +74,7 @@ class JsonGrammar:
         info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size,
             stop_token_ids=list(stop_token_ids) if stop_token_ids else None)
-        compiler = xgr.GrammarCompiler(info)
+        compiler = xgr.GrammarCompiler(info, max_threads=1)
         compiled = compiler.compile_json_schema(
             json.dumps(schema or description_json_schema()),
             any_whitespace=False, separators=JSON_SEPARATORS)
