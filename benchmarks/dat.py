@@ -48,10 +48,16 @@ PROFILES = {
     "severe": {"rate_bps": 256_000, "delay_ms": 100},
     "outage": {"rate_bps": 1_000_000, "delay_ms": 50, "outage_s": 60.0},
 }
-FULL = {"duration": 40.0, "events_per_camera": 2, "outage_duration": 110.0, "outage_events": 4,
-        "outage_at": 25.0, "max_drain": 150.0}
-QUICK = {"duration": 16.0, "events_per_camera": 1, "outage_duration": 30.0, "outage_events": 2,
-         "outage_at": 8.0, "outage_s": 10.0, "max_drain": 60.0}
+FULL = {"duration": 40.0, "events_per_camera": 2, "outage_duration": 110.0, "outage_at": 25.0,
+        "max_drain": 150.0}
+QUICK = {"duration": 16.0, "events_per_camera": 1, "outage_duration": 34.0, "outage_at": 8.0, "outage_s": 12.0,
+         "max_drain": 60.0}
+
+
+def _outage_onsets(scenario: dict, outage_s: float) -> list[float]:
+    """Events before, early in, late in, and after the outage (all cameras, staggered)."""
+    start = scenario["outage_at"]
+    return [4.0, start + 3.0, start + max(4.0, outage_s - 10.0), start + outage_s + 5.0]
 
 
 def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 30.0) -> str:
@@ -109,8 +115,10 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
         edge = subprocess.Popen(pre_e + py + [
             "benchmarks.netlink.edge_proc", "--policy", policy, "--target", target, "--start-at", str(start_at),
             "--duration", str(duration),
-            "--events-per-camera", str(scenario["outage_events"] if outage else scenario["events_per_camera"]),
-            "--max-drain", str(scenario["max_drain"]), "--spool-dir", str(work / "spool"),
+            "--events-per-camera", str(scenario["events_per_camera"]),
+            "--onsets", ",".join(f"{x:g}" for x in _outage_onsets(scenario, outage)) if outage else "",
+            "--max-drain", str(scenario["max_drain"]), "--gate-fps", str(scenario.get("gate_fps", 4.0)),
+            "--event-len", str(scenario.get("event_len", 6.0)), "--spool-dir", str(work / "spool"),
             "--out", str(work / "edge.json")], cwd=ROOT, env=env, stdout=log, stderr=log)
         procs.append(edge)
         down_at = up_at = None

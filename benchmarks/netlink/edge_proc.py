@@ -93,7 +93,8 @@ def make_item(frames: ClipFrames, it, t0: float) -> OutgoingItem:
 
 async def run(a) -> dict:
     frames = ClipFrames()
-    events = build_events(a.duration, a.events_per_camera, a.event_len)
+    onsets = [float(x) for x in a.onsets.split(",")] if a.onsets else None
+    events = build_events(a.duration, a.events_per_camera, a.event_len, onsets=onsets)
     items = build_items(events, a.duration, a.gate_fps, a.context_every)
     if a.policy == "fifo":
         inner: TransmissionPolicy = FifoPolicy(jpeg_quality=90, max_queue=100_000)
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=40.0)
     ap.add_argument("--events-per-camera", type=int, default=2)
     ap.add_argument("--event-len", type=float, default=6.0)
+    ap.add_argument("--onsets", default="", help="comma-separated event onsets (s); default: spread")
     ap.add_argument("--gate-fps", type=float, default=4.0)
     ap.add_argument("--context-every", type=float, default=10.0)
     ap.add_argument("--max-drain", type=float, default=120.0)

