@@ -154,7 +154,7 @@ async def run_arm(describe, streams: list[list[DescribeRequest]]) -> dict:
 async def bench(args) -> dict:
     model = None if args.model == "tiny" else args.model
     base_cfg = dict(model=model, max_new_tokens=args.max_new_tokens, max_batch_size=16,
-                    max_queue=256, seed=0)
+                    max_queue=256, seed=0, torch_threads=args.threads)
     engine = DescriptionEngine.from_config(EngineConfig(**base_cfg)).start()
     await engine.ready()
     adapter = engine.adapter
@@ -248,6 +248,8 @@ def main(argv=None) -> int:
     p.add_argument("--frames-per-stream", type=int, default=0, help="0: per-level default")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--pruner", default="id_selection:64", help="METHOD:BUDGET for the pruned arm, '' for none")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for both arms (1: skinny GEMMs collapse with 2 contended threads)")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     if args.model is None:
@@ -257,6 +259,7 @@ def main(argv=None) -> int:
         args.streams = [s for s in args.streams if s <= 4] + ([16] if 16 in args.streams else [])
         args.frames_per_stream = args.frames_per_stream or 1
     logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
     result = asyncio.run(bench(args))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -39,9 +39,6 @@ CLOSING_CHARS = frozenset('"]}')
 CLOSER_RANK = {'"': 3.0, "]": 2.0, "}": 1.0}
 # Logit bonus for closing tokens near the budget: larger than any logit spread.
 CLOSE_BONUS = 1e4
-# Tokens kept back for the forced tail of the schema (`","threat_level":0,"objects":[]}`
-# is 32 single-byte tokens, the worst case).
-DEFAULT_CLOSE_RESERVE = 48
 # The longest forced tail: closing the summary, then the required keys with shortest values.
 FORCED_TAIL = '","threat_level":0,"objects":[]}'
 # Slack over the tokenized tail: an escape or a multi-byte character may have to finish first.
@@ -117,7 +114,7 @@ def _closers(tokenizer: Any) -> tuple[torch.Tensor, torch.Tensor]:
 class BatchConstraint:
     """Masks a batch of logits with one matcher per row; one bitmask buffer reused."""
 
-    def __init__(self, grammar: JsonGrammar, close_reserve: int = DEFAULT_CLOSE_RESERVE):
+    def __init__(self, grammar: JsonGrammar, close_reserve: int = 0):
         self.grammar = grammar
         # Never less than the forced tail needs, or closing would start too late.
         self.close_reserve = max(close_reserve, grammar.min_reserve)

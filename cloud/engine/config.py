@@ -42,8 +42,9 @@ class EngineConfig(BaseModel):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "cpu"
     max_new_tokens: int = Field(default=256, ge=8)
-    # Tokens kept back so a long answer is steered to close inside max_new_tokens.
-    close_reserve: int = Field(default=48, ge=0)
+    # Tokens kept back so a long answer is steered to close inside max_new_tokens;
+    # 0 = what the schema's forced tail needs in this tokenizer (cloud/constrained.py).
+    close_reserve: int = Field(default=0, ge=0)
     max_batch_size: int = Field(default=16, ge=1)
     # Prompt tokens one prefill step may process (bounds the time decode waits on prefill).
     max_prefill_tokens: int = Field(default=8192, ge=1)
@@ -54,6 +55,8 @@ class EngineConfig(BaseModel):
     draw_boxes: bool = True
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
+    # None keeps torch's default. On a small shared CPU, 1 is often faster: OpenMP barriers
+    # between 2 contended threads make skinny (batch-row) GEMMs 10-50x slower.
     torch_threads: int | None = Field(default=None, ge=1)
     scheduling: SchedulingPolicy = SchedulingPolicy()
     pruner: PrunerConfig = PrunerConfig()

@@ -19,7 +19,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cloud.constrained import AnswerError, grammar_for, parse_answer
@@ -147,8 +147,11 @@ class DescriptionEngine:
         await self.ready()
         if not req.images:
             raise EngineError(f"{req.request_id}: no image")
-        if len(req.images) > self.config.max_images_per_request:
-            req.images = req.images[-self.config.max_images_per_request:]
+        if len(req.images) > self.config.max_images_per_request:  # keep the latest frames
+            dropped = len(req.images) - self.config.max_images_per_request
+            req = replace(req, images=req.images[dropped:],
+                          detections=[{**d, "frame": int(d.get("frame", 0)) - dropped}
+                                      for d in req.detections if int(d.get("frame", 0)) >= dropped])
         loop = asyncio.get_running_loop()
         submitted = time.time()
         try:

@@ -69,7 +69,7 @@ class StepOutput:
 
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
-                 close_reserve: int = 48, temperature: float = 0.0, seed: int = 0,
+                 close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
                  kv_press: KVPress | None = None):
         self.adapter = adapter
         self.grammar = grammar

@@ -107,6 +107,13 @@ def test_expired_deadline_and_bad_input_raise_clear_errors(adapter):
 def test_cancelled_request_frees_its_slot(adapter):
     async def main():
         eng = DescriptionEngine(EngineConfig(max_new_tokens=200, max_batch_size=1), adapter=adapter)
+        forward = adapter.forward
+
+        def slow_forward(*a, **k):
+            time.sleep(0.01)  # 200 tokens take >= 2 s: the cancel lands mid-decode
+            return forward(*a, **k)
+
+        adapter.forward = slow_forward
         eng.start()
         try:
             task = asyncio.create_task(eng.describe(_req(1)))
@@ -118,6 +125,7 @@ def test_cancelled_request_frees_its_slot(adapter):
             assert second.request_id == "r2"
             assert not eng.scheduler.has_work and not eng.runner.rows
         finally:
+            del adapter.forward
             await eng.close()
 
     _run(main())
