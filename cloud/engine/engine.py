@@ -208,12 +208,14 @@ class DescriptionEngine:
                     items = [self._pending[i] for i in batch.seq_ids if i in self._pending]
                 for p in items:
                     p.admitted = now
-                outputs = self.runner.prefill([
+                outputs, failed = self.runner.prefill([
                     PrefillItem(p.req.request_id, p.prepared, self.config.max_new_tokens,
                                 camera_id=p.req.camera_id,
                                 boxes=[d["box"] for d in p.req.detections if "box" in d])
                     for p in items])
                 done_at = time.time()
+                for seq_id, exc in failed.items():
+                    self._retire([seq_id], error=EngineError(f"{seq_id}: could not encode: {exc}"))
                 for p in items:
                     p.prefill_ms = (done_at - now) * 1e3
                     p.first_token_at = done_at

@@ -122,18 +122,26 @@ class ModelRunner:
 
     # -- prefill -------------------------------------------------------------------------
     @torch.inference_mode()
-    def prefill(self, items: list[PrefillItem]) -> list[StepOutput]:
-        pres, states = [], []
+    def prefill(self, items: list[PrefillItem]) -> tuple[list[StepOutput], dict[str, Exception]]:
+        """Prefill `items` in one LM pass; a request whose images fail to encode is
+        returned in the error dict instead of failing the whole batch."""
+        pres, states, failed = [], [], {}
         for item in items:
-            pre = self.adapter.embed(item.prepared)
-            n_before = pre.n_visual
-            pre = self._prune(pre, item)
+            try:
+                pre = self.adapter.embed(item.prepared)
+                n_before = pre.n_visual
+                pre = self._prune(pre, item)
+            except Exception as exc:  # this request only
+                failed[item.seq_id] = exc
+                continue
             pres.append(pre)
             states.append(RowState(
                 seq_id=item.seq_id, matcher=self.grammar.matcher(),
                 next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
                 prompt_tokens=pre.length, visual_tokens=pre.n_visual,
                 visual_tokens_before_prune=n_before))
+        if not pres:
+            return [], failed
         embeds, positions, mask = _left_pad_batch(pres)
         cache = self.adapter.new_cache()
         logits = self.adapter.forward(embeds, positions, mask, cache)
@@ -142,7 +150,7 @@ class ModelRunner:
         tokens = self._sample(logits, states)
         self.kv.merge(cache, mask)
         self.rows.extend(states)
-        return self._accept(states, tokens)
+        return self._accept(states, tokens), failed
 
     # -- decode --------------------------------------------------------------------------
     @torch.inference_mode()

@@ -26,7 +26,8 @@ def _images(n, seed=0):
 
 
 def _run(runner, items):
-    outs = runner.prefill(items)
+    outs, failed = runner.prefill(items)
+    assert not failed
     texts = {}
     while True:
         finished = [o.seq_id for o in outs if o.finished]

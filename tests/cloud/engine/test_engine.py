@@ -150,3 +150,29 @@ def test_config_rejects_typos_and_bad_reserve():
         EngineConfig(max_batch=4)
     with pytest.raises(ValueError):
         EngineConfig(max_new_tokens=32, close_reserve=40)
+
+
+def test_one_request_failing_to_encode_does_not_fail_its_batch(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=64), adapter=adapter)
+        embed = adapter.embed
+
+        def flaky_embed(prepared):
+            if len(prepared.image_sizes) == 2:
+                raise RuntimeError("vision tower exploded")
+            return embed(prepared)
+
+        adapter.embed = flaky_embed
+        eng.start()
+        bad = _req(9)
+        bad.images = bad.images * 2
+        try:
+            return await asyncio.gather(eng.describe(_req(8)), eng.describe(bad), eng.describe(_req(7)),
+                                        return_exceptions=True)
+        finally:
+            del adapter.embed
+            await eng.close()
+
+    good1, bad, good2 = _run(main())
+    assert isinstance(bad, EngineError) and "vision tower exploded" in str(bad)
+    assert good1.description and good2.description

@@ -91,7 +91,7 @@ def test_batched_decode_equals_one_at_a_time_reference(adapter):
     max_new = 24
     runner = ModelRunner(adapter, grammar, close_reserve=0)
     # r0 prefills alone, decodes a few steps, then r1 + r2 join the running batch.
-    outs = runner.prefill([PrefillItem("r0", prepared[0], max_new)])
+    outs, _ = runner.prefill([PrefillItem("r0", prepared[0], max_new)])
     for _ in range(3):
         outs = runner.decode()
     runner.prefill([PrefillItem("r1", prepared[1], max_new), PrefillItem("r2", prepared[2], max_new)])
@@ -110,7 +110,7 @@ def test_full_budget_pruning_equals_no_pruning_and_small_budget_is_respected(ada
 
     def run(pruner):
         runner = ModelRunner(adapter, grammar, pruner=pruner, close_reserve=20)
-        outs = runner.prefill([PrefillItem("x", prepared, 48, camera_id="cam")])
+        outs, _ = runner.prefill([PrefillItem("x", prepared, 48, camera_id="cam")])
         while not outs[0].finished:
             outs = runner.decode()
         return runner.release(["x"])[0]

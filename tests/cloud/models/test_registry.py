@@ -68,7 +68,8 @@ def test_llava_bridge_batched_answers_parse_with_cls_pruning(llava):
     rng = np.random.default_rng(1)
     items = [PrefillItem(f"r{i}", llava.prepare([rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)],
                                                 f"q{i}", "s"), 80) for i in range(3)]
-    outs = runner.prefill(items)
+    outs, failed = runner.prefill(items)
+    assert not failed
     done = []
     while runner.rows:
         done += runner.release([o.seq_id for o in outs if o.finished])
