@@ -90,7 +90,7 @@ class FrameRecord:
 def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict) -> list[FrameRecord]:
     cam = CameraConfig(id=name, url=str(clip(name)), fps=FPS, **camera_kw)
     cascade = GateCascade(gate_cfg, cam)
-    ungated = cascade.detector            # same detector object, full frame, every frame
+    ungated = build_detector(gate_cfg)    # same detector kind, own instance (the Haar finder keeps per-camera state)
     keep = cascade._keep
     out = []
     src = open_source(cam)
@@ -127,8 +127,9 @@ def accuracy(records: list[FrameRecord], labels: dict, attr: str) -> dict:
         tp_any += passed and anyone
         fn_any += (not passed) and anyone
     return {
-        "recall": tp / max(1, tp + fn), "recall_any_person": tp_any / max(1, tp_any + fn_any),
-        "precision": tp / max(1, tp + fp), "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+        "recall": tp / (tp + fn) if tp + fn else None,
+        "recall_any_person": tp_any / (tp_any + fn_any) if tp_any + fn_any else None,
+        "precision": tp / (tp + fp) if tp + fp else None, "tp": tp, "fn": fn, "fp": fp, "tn": tn,
         "forwarded_fraction": sum(getattr(r, attr) for r in records) / max(1, len(records)),
     }
 
@@ -160,16 +161,19 @@ def capacity(n: int, duration: float, gate_cfg: GateConfig, clips: list[str]) ->
                       "busy_s": busy})
 
     threads = [threading.Thread(target=camera, args=(i,), daemon=True) for i in range(n)]
+    cpu0, wall0 = time.process_time(), time.monotonic()
     for t in threads:
         t.start()
     time.sleep(duration)
     stop.set()
     for t in threads:
         t.join(10)
+    cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
     expected = duration * FPS
     # the first frame arrives after the open; allow one frame of slack for start-up
     ok = all(s["processed"] >= SUSTAINED * expected - 1 for s in stats) and len(stats) == n
     return {"cameras": n, "sustained": ok, "expected_frames_per_camera": expected,
+            "cores_per_camera": cpu_s / wall_s / n, "loadavg_1m": os.getloadavg()[0],
             "min_processed": min((s["processed"] for s in stats), default=0), "per_camera": stats}
 
 
@@ -216,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             break
 
+    # CPU seconds per camera-second from the runs (process CPU time, so other processes' load does not count).
+    cores_per_camera = max(r["cores_per_camera"] for r in cap_runs) if cap_runs else None
     result = {
         "benchmark": "edge_gate", "quick": args.quick, "detector": det.name,
         "clips": clips, "labelled_frames": sum(1 for r in records if (r.clip, r.index) in labels),
@@ -228,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
         "gated_cost_ratio": gated_ms / ungated_ms if ungated_ms else None,
         "decode_ms_per_frame": statistics.fmean(r.decode_ms for r in records),
         "cameras_at_5fps": best, "capacity_tried": tries, "capacity_duration_s": duration,
+        "cores_per_camera": cores_per_camera,
+        "cameras_at_5fps_cpu_estimate": int((os.cpu_count() or 1) / cores_per_camera) if cores_per_camera else None,
         "per_clip": per_clip, "capacity_runs": cap_runs,
         "gate_config": gate_cfg.model_dump(),
         "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version(),
@@ -260,8 +268,11 @@ def print_table(r: dict) -> None:
           f"{r['target_frames']} with a target)")
     print(f"{'clip':24s} {'frames':>6s} {'recall':>7s} {'prec':>6s} {'fwd':>6s} {'gated ms':>9s} {'ungated ms':>10s} "
           f"{'ratio':>6s}")
+    def f3(v, w):
+        return f"{v:{w}.3f}" if v is not None else f"{'n/a':>{w}s}"
+
     for name, c in r["per_clip"].items():
-        print(f"{name:24s} {c['frames']:6d} {c['gate']['recall']:7.3f} {c['gate']['precision']:6.3f} "
+        print(f"{name:24s} {c['frames']:6d} {f3(c['gate']['recall'], 7)} {f3(c['gate']['precision'], 6)} "
               f"{c['gate']['forwarded_fraction']:6.3f} {c['gated_ms_per_frame']:9.1f} {c['ungated_ms_per_frame']:10.1f} "
               f"{c['gated_ms_per_frame'] / c['ungated_ms_per_frame']:6.3f}")
     print(f"{'all (gate)':24s} {'':6s} {r['gate_recall']:7.3f} {r['gate_precision']:6.3f} {r['forwarded_fraction']:6.3f} "
@@ -270,7 +281,9 @@ def print_table(r: dict) -> None:
           f"{r['ungated_forwarded_fraction']:6.3f}")
     for run in r["capacity_runs"]:
         print(f"capacity: {run['cameras']} cameras at 5 fps -> min processed {run['min_processed']}"
-              f"/{run['expected_frames_per_camera']:.0f} {'sustained' if run['sustained'] else 'NOT sustained'}")
+              f"/{run['expected_frames_per_camera']:.0f} {'sustained' if run['sustained'] else 'NOT sustained'} "
+              f"({run['cores_per_camera']:.2f} cores/camera, load {run['loadavg_1m']:.1f})")
+    print(f"CPU-time estimate: {r['cameras_at_5fps_cpu_estimate']} cameras at 5 fps on {r['machine']['cpus']} cores")
     for k, f in r["floors"].items():
         print(f"floor {k}: {f['value']:.3f} vs {f['floor']} -> {'met' if f['met'] else 'MISSED'}")
 

@@ -28,6 +28,7 @@ class HogConfig(BaseModel):
     min_height: int = Field(256, ge=64, description="upscale smaller frames/crops: the 64x128 window is larger than a person in a 176x144 frame")
     haar_min_size: float = Field(0.18, gt=0.0, le=1.0, description="smallest Haar window as a fraction of the frame height (a close-up face or torso)")
     haar_rotations: list[float] = Field(default_factory=lambda: [-20.0, 20.0], description="degrees; retry the face cascade on rotated frames (tilted heads)")
+    haar_follow_frames: int = Field(5, ge=0, description="rotated retries only within this many detector runs of the last face hit")
     haar: bool = Field(True, description="when HOG finds nobody, try OpenCV's shipped Haar cascades (frontal face, upper body): people too close, seated or cut by the frame edge")
 
 

@@ -7,7 +7,11 @@ a torso instead. Choices:
   ``cv2.data.haarcascades`` (none: the detector finds nothing and says so once).
 - Tilted heads defeat the upright face cascade; like multi-view Viola-Jones we
   rerun the face cascade on the image rotated by each of ``haar_rotations``
-  degrees, but only while nothing has been found yet (first hit wins).
+  degrees, but only while nothing has been found yet (first hit wins) and only
+  while *following* a face: within ``follow_frames`` detector runs of the last
+  face hit. A face that tilts away is kept; a scene with nobody in it does not pay
+  for two extra passes on every frame. This makes the finder stateful, so each
+  camera has its own (the cascade builds one detector per camera).
 - The smallest window is ``haar_min_size`` x frame height: this detector is for
   close-ups, and small windows are where both its cost and its false hits are.
   The image is shrunk so that this smallest window is the cascades' own 24 px
@@ -40,10 +44,16 @@ Hit = tuple[float, float, float, float, float]    # x1, y1, x2, y2, score
 
 
 class HaarPersonFinder:
-    def __init__(self, min_size: float = 0.12, rotations: tuple[float, ...] = (-20.0, 20.0)):
+    def __init__(self, min_size: float = 0.18, rotations: tuple[float, ...] = (-20.0, 20.0), follow_frames: int = 5):
         self.min_size = min_size
         self.rotations = tuple(rotations)
+        self.follow_frames = follow_frames
         self.cascades = _load()
+        self._follow = 0           # detector runs left in which rotated retries are tried
+
+    def new_frame(self) -> None:
+        """Called once per detector run (a frame may have several crops)."""
+        self._follow = max(0, self._follow - 1)
 
     def __bool__(self) -> bool:
         return bool(self.cascades)
@@ -71,9 +81,11 @@ class HaarPersonFinder:
                                                          minSize=(m, m)):
                 hits.append(_to_person(name, float(x), float(y), float(bw), float(bh), w, h, score))
             if hits:
+                if "face" in name:
+                    self._follow = self.follow_frames
                 return hits
         face = next(((n, c, s) for n, c, s in self.cascades if "face" in n), None)
-        if face is None:
+        if face is None or self._follow <= 0:
             return hits
         name, cascade, score = face
         centre = (w / 2.0, h / 2.0)
@@ -89,6 +101,7 @@ class HaarPersonFinder:
                 x2, y2 = pts.max(axis=0)
                 hits.append(_to_person(name, x1, y1, x2 - x1, y2 - y1, w, h, score))
             if hits:
+                self._follow = self.follow_frames
                 return hits
         return hits
 

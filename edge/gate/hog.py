@@ -43,7 +43,8 @@ class HogPersonDetector(DetectorStage):
         self.cfg = cfg or HogConfig()
         self._hog = cv2.HOGDescriptor()
         self._hog.setSVMDetector(cv2.HOGDescriptor_getDefaultPeopleDetector())
-        self.haar = HaarPersonFinder(self.cfg.haar_min_size, tuple(self.cfg.haar_rotations)) if self.cfg.haar else None
+        self.haar = HaarPersonFinder(self.cfg.haar_min_size, tuple(self.cfg.haar_rotations),
+                                     self.cfg.haar_follow_frames) if self.cfg.haar else None
         if self.haar:
             self.name = "hog+haar"
 
@@ -58,6 +59,8 @@ class HogPersonDetector(DetectorStage):
         need_h = int(math.ceil((_WIN_H + 2 * pad) / f))
         crops = [(0, 0, W, H)] if not regions else [expand_to_min(r, need_w, need_h, W, H) for r in regions]
         out: list[Detection] = []
+        if self.haar:
+            self.haar.new_frame()
         for x1, y1, x2, y2 in crops:
             crop = image[y1:y2, x1:x2]
             if f > 1.0:
