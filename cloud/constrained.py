@@ -15,7 +15,12 @@ Choices where the papers are vague:
   steered to close: within `close_reserve` tokens of the limit, tokens made only
   of closing characters get a large logit bonus, ranked by their first
   character: `"` (ends a string) over `]` (ends the array) over `}` (a brace
-  is also an ordinary character inside a string, so it must not win there). Grammar masking
+  is also an ordinary character inside a string, so it must not win there).
+  Where the grammar forces a run of text (the keys after a closed string), a
+  closing row takes the first token of that text's canonical tokenization
+  (xgrammar's jump-forward string), not whatever split the model prefers: a
+  model may spell `","threat_level":` in twice the tokens, and the reserve
+  is sized for the canonical spelling. Grammar masking
   still applies first, so a closer is chosen only where it is legal, and the
   remaining keys are forced by the grammar. Every answer then terminates inside
   the budget as long as the reserve covers the forced tail (tested with random
@@ -39,6 +44,7 @@ CLOSING_CHARS = frozenset('"]}')
 CLOSER_RANK = {'"': 3.0, "]": 2.0, "}": 1.0}
 # Logit bonus for closing tokens near the budget: larger than any logit spread.
 CLOSE_BONUS = 1e4
+FORCED_BONUS = 1e6   # the canonical token of a forced run beats every closer
 # The longest forced tail: closing the summary, then the required keys with shortest values.
 FORCED_TAIL = '","threat_level":0,"objects":[]}'
 # Slack over the tokenized tail: an escape or a multi-byte character may have to finish first.
@@ -62,6 +68,7 @@ class JsonGrammar:
     closer_bonus: torch.Tensor   # their logit bonus (by first character)
     stop_token_ids: tuple[int, ...]
     min_reserve: int             # tokens the forced tail needs in this vocabulary, with slack
+    encode: Any                  # text -> token ids (no special tokens), for forced runs
 
     @classmethod
     def compile(cls, tokenizer: Any, vocab_size: int | None = None,
@@ -80,7 +87,8 @@ class JsonGrammar:
                    closer_ids=closer_ids, closer_bonus=closer_bonus,
                    stop_token_ids=tuple(info.stop_token_ids),
                    min_reserve=len(tokenizer.encode(FORCED_TAIL, add_special_tokens=False))
-                   + TAIL_SLACK_TOKENS)
+                   + TAIL_SLACK_TOKENS,
+                   encode=lambda text: tokenizer.encode(text, add_special_tokens=False))
 
     def matcher(self) -> xgr.GrammarMatcher:
         return xgr.GrammarMatcher(self.compiled)
@@ -146,6 +154,12 @@ class BatchConstraint:
             cols = self.grammar.closer_ids.to(logits.device)
             bonus = self.grammar.closer_bonus.to(logits.device)
             logits[idx.unsqueeze(1), cols.unsqueeze(0)] += bonus.unsqueeze(0)
+            for i in closing:
+                forced = matchers[i].find_jump_forward_string()
+                if forced:
+                    ids = self.grammar.encode(forced)
+                    if ids and ids[0] < logits.shape[1]:
+                        logits[i, ids[0]] += FORCED_BONUS  # masked out below if illegal
         xgr.apply_token_bitmask_inplace(logits, bitmask_dev)
         return logits
 
@@ -157,7 +171,7 @@ def parse_answer(text: str) -> EventDescription:
         # newlines are excluded), which strict json rejects; accept them, then blank them.
         data = json.loads(text, strict=False)
     except json.JSONDecodeError as exc:
-        raise AnswerError(f"answer is not complete JSON ({exc.msg}): {text[:80]!r}") from exc
+        raise AnswerError(f"answer is not complete JSON ({exc.msg}): ...{text[-120:]!r}") from exc
     data = _clean_strings(data)
     try:
         return EventDescription.model_validate(data)
