@@ -59,7 +59,7 @@ class GateCascade:
     def _run_detector(self, frame: Frame, regions: list[tuple] | None) -> list[Detection]:
         det = self.detector
         if hasattr(det, "class_ids"):        # YOLO: let the model drop other classes itself
-            return det.detect(frame.image, regions, conf=max(0.01, min(self.camera.min_score, 0.25)),
+            return det.detect(frame.image, regions, conf=max(1e-4, min(self.camera.min_score, 0.25)),
                               classes=det.class_ids(list(self._objects)))
         return det.detect(frame.image, regions)
 

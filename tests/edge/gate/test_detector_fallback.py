@@ -51,3 +51,17 @@ def test_yolo_code_path_runs_with_a_random_init_model():
         assert d.label in det.labels
     full = det.detect(img, None, conf=0.0001)
     assert all(0 <= d.x1 <= d.x2 <= 640 and 0 <= d.y1 <= d.y2 <= 272 for d in full)
+
+
+def test_cascade_with_yolo_keeps_only_the_cameras_objects():
+    from edge.frame import Frame
+    from edge.gate import GateCascade
+    from edge.sources import CameraConfig
+
+    cam = CameraConfig(id="c", url="", objects=["person"], min_score=0.0, min_area=0.0)
+    g = GateCascade(GateConfig(detector="yolo", weights="yolov8n.yaml", yolo={"imgsz": 160}), cam)
+    img = np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    r = g.process(Frame("c", 0, 0.0, img))
+    assert r.detector_ran
+    assert len(r.detections) > 0                  # random weights fire everywhere at this threshold...
+    assert {d.label for d in r.detections} == {"person"}   # ...but only the camera's class gets through
