@@ -145,12 +145,13 @@ def capacity(n: int, duration: float, gate_cfg: GateConfig, clips: list[str]) ->
         cascade = GateCascade(gate_cfg, cam)
         events = EventTracker(EventsConfig(), cam)
         worker = CameraWorker(cam).start()
-        done, lags, busy = 0, [], 0.0
+        done, lags, busy, cpu = 0, [], 0.0, 0.0
         try:
             for frame in worker.frames(stop, poll_s=0.2):
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 events.update(frame, cascade.process(frame))
                 busy += time.perf_counter() - t
+                cpu += time.thread_time() - c
                 done += 1
                 lags.append(time.time() - frame.capture_time)
         finally:
@@ -158,7 +159,7 @@ def capacity(n: int, duration: float, gate_cfg: GateConfig, clips: list[str]) ->
             worker.stop()
         stats.append({"camera": cam.id, "clip": name, "processed": done, "dropped": snap["frames_dropped"],
                       "lag_ms_p95": 1000 * sorted(lags)[int(0.95 * (len(lags) - 1))] if lags else None,
-                      "busy_s": busy})
+                      "busy_s": busy, "cpu_ms_per_frame": 1000 * cpu / done if done else None})
 
     threads = [threading.Thread(target=camera, args=(i,), daemon=True) for i in range(n)]
     cpu0, wall0 = time.process_time(), time.monotonic()
@@ -220,8 +221,17 @@ def main(argv: list[str] | None = None) -> int:
         else:
             break
 
-    # CPU seconds per camera-second from the runs (process CPU time, so other processes' load does not count).
-    cores_per_camera = max(r["cores_per_camera"] for r in cap_runs) if cap_runs else None
+    # Load-independent estimate: per clip, CPU per processed frame in the capacity runs (the processing
+    # thread's own CPU time) plus decoding (accuracy run), times 5 fps = cores one such camera needs.
+    proc_cpu: dict[str, list[float]] = {}
+    for run in cap_runs:
+        for c in run["per_camera"]:
+            if c["cpu_ms_per_frame"] is not None:
+                proc_cpu.setdefault(c["clip"], []).append(c["cpu_ms_per_frame"])
+    decode = {name: statistics.fmean(r.decode_ms for r in records if r.clip == name) for name in clips}
+    cores_by_clip = {name: FPS * (statistics.fmean(proc_cpu[name]) + decode[name]) / 1000 for name in proc_cpu}
+    mix = [cores_by_clip[clips[i % len(clips)]] for i in range(len(clips)) if clips[i % len(clips)] in cores_by_clip]
+    cores_per_camera = statistics.fmean(mix) if mix else None
     result = {
         "benchmark": "edge_gate", "quick": args.quick, "detector": det.name,
         "clips": clips, "labelled_frames": sum(1 for r in records if (r.clip, r.index) in labels),
@@ -234,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "gated_cost_ratio": gated_ms / ungated_ms if ungated_ms else None,
         "decode_ms_per_frame": statistics.fmean(r.decode_ms for r in records),
         "cameras_at_5fps": best, "capacity_tried": tries, "capacity_duration_s": duration,
-        "cores_per_camera": cores_per_camera,
+        "cores_per_camera": cores_per_camera, "cores_per_camera_by_clip": cores_by_clip,
         "cameras_at_5fps_cpu_estimate": int((os.cpu_count() or 1) / cores_per_camera) if cores_per_camera else None,
         "per_clip": per_clip, "capacity_runs": cap_runs,
         "gate_config": gate_cfg.model_dump(),
