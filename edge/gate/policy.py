@@ -13,6 +13,8 @@ says nothing about scheduling:
   last positive still passes (without boxes), and so does a motionless frame
   (a person standing still makes no motion); this bridges the fallback
   detector's single-frame misses. Precision pays for at most ``hold_s`` per exit.
+  While holding, the remembered boxes stay, so the frames between detector runs
+  coast as above instead of re-running a detector that just missed.
 """
 from __future__ import annotations
 
@@ -66,7 +68,7 @@ class GatePolicy:
             if self._recent(t):
                 return Decision(Action.COAST, "stationary", list(self.memory))
             return Decision(Action.SKIP, "no-motion")
-        if (not scene_change and self.memory and self.last_run is not None
+        if (not scene_change and self.memory and self._recent(t) and self.last_run is not None
                 and 0.0 <= t - self.last_run < self.detect_interval_s
                 and all(any(_touches(r, d.box(), self.coast_margin) for d in self.memory) for r in regions)):
             return Decision(Action.COAST, "tracked", list(self.memory))
@@ -79,7 +81,9 @@ class GatePolicy:
             self.memory = list(detections)
             self.last_positive = t
             return True, "detected"
-        self.memory = []
         if self._recent(t):
+            # Keep the boxes: the next frame may coast on them, so a flickering detector is asked
+            # at most every detect_interval_s while we hold, not on every frame.
             return True, "held"
+        self.memory = []
         return False, "nothing-detected"

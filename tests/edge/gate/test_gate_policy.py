@@ -58,3 +58,16 @@ def test_interval_zero_detects_on_every_motion_frame():
     p = GatePolicy(hold_s=1.0, detect_interval_s=0.0)
     p.after_detect(0.0, [PERSON])
     assert p.decide(0.2, [(95, 95, 175, 275)]).action == Action.DETECT
+
+
+def test_while_holding_frames_between_detector_runs_coast_on_the_last_boxes():
+    p = GatePolicy(hold_s=1.0, detect_interval_s=0.5)
+    near = [(95, 95, 175, 275)]
+    p.after_detect(0.0, [PERSON])
+    assert p.decide(0.6, near).action == Action.DETECT
+    assert p.after_detect(0.6, []) == (True, "held")          # the detector flickered
+    d = p.decide(0.8, near)
+    assert d.action == Action.COAST and d.detections == [PERSON]
+    assert p.decide(1.2, near).action == Action.DETECT          # hold over: ask the detector again
+    assert p.after_detect(1.2, []) == (False, "nothing-detected")
+    assert p.decide(1.4, near).action == Action.DETECT and not p.memory
