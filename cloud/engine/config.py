@@ -53,6 +53,8 @@ class EngineConfig(BaseModel):
     image_max_side: int = Field(default=448, ge=28)
     max_images_per_request: int = Field(default=4, ge=1)
     draw_boxes: bool = True
+    # Reuse the KV of the shared system prompt across requests (cloud/engine/prefix.py).
+    prefix_cache: bool = True
     temperature: float = Field(default=0.0, ge=0.0)
     seed: int = 0
     # None keeps torch's default. On a small shared CPU, 1 is often faster: OpenMP barriers

@@ -109,7 +109,8 @@ class DescriptionEngine:
                               stop_token_ids=self.adapter.stop_token_ids)
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
                                   close_reserve=self.config.close_reserve,
-                                  temperature=self.config.temperature, seed=self.config.seed)
+                                  temperature=self.config.temperature, seed=self.config.seed,
+                                  prefix_cache=self.config.prefix_cache)
 
     def _main(self) -> None:
         try:

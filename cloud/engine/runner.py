@@ -9,7 +9,9 @@ prefill(items): per request, vision tower + projector (`adapter.embed`), then
   the optional token pruner between projector and LM (kept visual tokens keep
   their original positions), then ONE language-model forward over all new
   requests, left-padded; the first answer token of each comes from that pass.
-  The new rows then join the running batch's cache.
+  Prompts starting with the shared system prompt prefill only their suffix on
+  top of its cached KV (prefix.py). The new rows then join the running batch's
+  cache.
 decode(): ONE forward over every running row (its last token, its next
   position), the batch's logits masked row by row by the matchers, one token
   per row.
@@ -28,6 +30,7 @@ import torch
 
 from cloud.constrained import BatchConstraint, JsonGrammar
 from cloud.engine.kv import BatchKV
+from cloud.engine.prefix import PrefixCache, build_prefix
 from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
 
 
@@ -70,7 +73,7 @@ class StepOutput:
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
-                 kv_press: KVPress | None = None):
+                 kv_press: KVPress | None = None, prefix_cache: bool = True):
         self.adapter = adapter
         self.grammar = grammar
         self.constraint = BatchConstraint(grammar, close_reserve=close_reserve)
@@ -79,6 +82,8 @@ class ModelRunner:
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
         self.kv = BatchKV(adapter.new_cache)
+        self.use_prefix_cache = prefix_cache
+        self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch
         self.stop_ids = set(grammar.stop_token_ids) | set(adapter.stop_token_ids)
 
@@ -142,15 +147,40 @@ class ModelRunner:
                 visual_tokens_before_prune=n_before))
         if not pres:
             return [], failed
-        embeds, positions, mask = _left_pad_batch(pres)
-        cache = self.adapter.new_cache()
-        logits = self.adapter.forward(embeds, positions, mask, cache)
-        if self.kv_press is not None:
-            mask = self.kv_press.after_prefill(cache, mask, pres)
-        tokens = self._sample(logits, states)
-        self.kv.merge(cache, mask)
+        if self.use_prefix_cache and self.prefix is None:
+            self.prefix = build_prefix(self.adapter, pres[0])
+        # Prompts that start with the cached prefix prefill only their suffix.
+        shared = [i for i, p in enumerate(pres) if self.prefix is not None and self.prefix.matches(p)]
+        alone = [i for i in range(len(pres)) if i not in set(shared)]
+        order, logits_parts = [], []
+        for group, prefix in ((shared, self.prefix), (alone, None)):
+            if not group:
+                continue
+            group_pres = [pres[i] for i in group]
+            logits, cache, mask = self._prefill_group(group_pres, prefix)
+            if self.kv_press is not None:
+                mask = self.kv_press.after_prefill(cache, mask, group_pres)
+            self.kv.merge(cache, mask)
+            order += group
+            logits_parts.append(logits)
+        states = [states[i] for i in order]
+        tokens = self._sample(torch.cat(logits_parts), states)
         self.rows.extend(states)
         return self._accept(states, tokens), failed
+
+    def _prefill_group(self, pres: list[PrefillInputs], prefix: PrefixCache | None):
+        """One LM forward over `pres` (left-padded), on top of `prefix` if given."""
+        if prefix is None:
+            embeds, positions, mask = _left_pad_batch(pres)
+            cache = self.adapter.new_cache()
+            return self.adapter.forward(embeds, positions, mask, cache), cache, mask
+        p = prefix.length
+        suffixes = [pre.select(torch.arange(p, pre.length, device=pre.inputs_embeds.device))
+                    for pre in pres]
+        embeds, positions, suffix_mask = _left_pad_batch(suffixes)
+        cache = prefix.cache_for(len(pres), self.adapter.new_cache)
+        mask = torch.cat([suffix_mask.new_ones(len(pres), p), suffix_mask], dim=1)
+        return self.adapter.forward(embeds, positions, mask, cache), cache, mask
 
     # -- decode --------------------------------------------------------------------------
     @torch.inference_mode()
