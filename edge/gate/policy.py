@@ -18,7 +18,7 @@ says nothing about scheduling:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from edge.detection import Detection
@@ -63,15 +63,19 @@ class GatePolicy:
     def _recent(self, t: float) -> bool:
         return self.last_positive is not None and 0.0 <= t - self.last_positive <= self.hold_s
 
+    def _recall(self) -> list[Detection]:
+        # copies: downstream (the tracker) writes track ids into the detections it is given
+        return [replace(d) for d in self.memory]
+
     def decide(self, t: float, regions: list[Box], scene_change: bool = False) -> Decision:
         if not regions:
             if self._recent(t):
-                return Decision(Action.COAST, "stationary", list(self.memory))
+                return Decision(Action.COAST, "stationary", self._recall())
             return Decision(Action.SKIP, "no-motion")
         if (not scene_change and self.memory and self._recent(t) and self.last_run is not None
                 and 0.0 <= t - self.last_run < self.detect_interval_s
                 and all(any(_touches(r, d.box(), self.coast_margin) for d in self.memory) for r in regions)):
-            return Decision(Action.COAST, "tracked", list(self.memory))
+            return Decision(Action.COAST, "tracked", self._recall())
         return Decision(Action.DETECT, "motion")
 
     def after_detect(self, t: float, detections: list[Detection]) -> tuple[bool, str]:
