@@ -8,7 +8,7 @@ names the key.
 """
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -74,6 +74,7 @@ class CameraConfig(BaseModel):
     loop: bool = False
     realtime: Optional[bool] = Field(None, description="pace file reads to the clip's own fps; default False for files, live sources are always real time")
     enabled: bool = True
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTP over the RTSP TCP connection (robust through NAT) or UDP")
     # What this camera looks for.
     objects: list[str] = Field(default_factory=lambda: ["person"])
     min_score: float = Field(0.5, ge=0.0, le=1.0)

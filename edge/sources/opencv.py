@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 
 import cv2
@@ -22,6 +23,8 @@ from edge.sources.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
+_FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+_FFMPEG_ENV_LOCK = threading.Lock()
 # Files whose container reports no fps are read as if they were 25 fps (PAL; the usual CCTV rate).
 _FALLBACK_FPS = 25.0
 
@@ -64,7 +67,20 @@ class OpenCVSource(FrameSource):
             rc = self.cfg.reconnect
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(rc.open_timeout_s * 1000),
                       cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(rc.read_timeout_s * 1000)]
-            cap = cv2.VideoCapture(str(self.cfg.url), cv2.CAP_FFMPEG, params)
+            if kind == "rtsp":
+                # OpenCV takes FFmpeg options only from this (process-wide) variable, read during the open.
+                with _FFMPEG_ENV_LOCK:
+                    old = os.environ.get(_FFMPEG_ENV)
+                    os.environ[_FFMPEG_ENV] = f"rtsp_transport;{self.cfg.rtsp_transport}"
+                    try:
+                        cap = cv2.VideoCapture(str(self.cfg.url), cv2.CAP_FFMPEG, params)
+                    finally:
+                        if old is None:
+                            os.environ.pop(_FFMPEG_ENV, None)
+                        else:
+                            os.environ[_FFMPEG_ENV] = old
+            else:
+                cap = cv2.VideoCapture(str(self.cfg.url), cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"{self.describe()}: could not open (unreadable file, unsupported codec or unreachable stream)")
