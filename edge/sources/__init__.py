@@ -5,6 +5,8 @@ from __future__ import annotations
 from edge.sources.base import FrameSource, SourceError
 from edge.sources.config import CameraConfig, ReconnectConfig, ZoneConfig
 from edge.sources.opencv import OpenCVSource
+from edge.sources.state import CameraState, CameraStateMachine
+from edge.sources.worker import CameraWorker, FrameSlot
 
 
 def open_source(camera_cfg: CameraConfig) -> FrameSource:
@@ -18,5 +20,6 @@ def open_source(camera_cfg: CameraConfig) -> FrameSource:
     return source
 
 
-__all__ = ["CameraConfig", "FrameSource", "OpenCVSource", "ReconnectConfig", "SourceError",
+__all__ = ["CameraConfig", "CameraState", "CameraStateMachine", "CameraWorker", "FrameSlot", "FrameSource",
+           "OpenCVSource", "ReconnectConfig", "SourceError",
            "ZoneConfig", "open_source"]
