@@ -260,7 +260,10 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
                   f"Alert delay = event onset at the edge -> the cloud AlertManager's 'described' alert, with a "
                   f"fixed {MODEL_LATENCY_S}s model time (fixed-latency engine inside the real CloudService). "
                   "Evidence within 0.5 s = evidence packet received by the cloud no later than 0.5 s after the "
-                  "described alert (FIFO: its first full-quality frame). Scripted events; gate passes 4 fps."),
+                  "described alert (FIFO: its first full-quality frame). Alerts lost = scripted events with no "
+                  "described alert at the cloud by the end of the run (scenario + drain window). Scripted events; "
+                  "the gate passes 4 fps during events; every camera offers a context frame every 10 s; both "
+                  "policies get the same items. gRPC over TCP; the edge's stall watchdog reconnects after an outage."),
         "model_latency_s": MODEL_LATENCY_S,
         "scenario": scenario,
         "profiles": results,

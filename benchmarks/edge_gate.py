@@ -91,7 +91,7 @@ def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict) -> list[FrameReco
     cam = CameraConfig(id=name, url=str(clip(name)), fps=FPS, **camera_kw)
     cascade = GateCascade(gate_cfg, cam)
     ungated = build_detector(gate_cfg)    # same detector kind, own instance (the Haar finder keeps per-camera state)
-    keep = cascade._keep
+    keep = cascade.accepts
     out = []
     src = open_source(cam)
     src.open()

@@ -36,6 +36,7 @@ TRANSPORT_HEADROOM = 1024 * 1024  # gRPC frame overhead above our own packet lim
 STALL_TIMEOUT_S = 8.0    # > the longest single packet at 256 kbit/s (a ~100 kB full-quality frame: ~3 s)
 CONNECT_TIMEOUT_S = 5.0  # Hello -> Welcome
 WATCHDOG_PERIOD_S = 0.25
+GRPC_RECONNECT_BACKOFF_MS = 500  # gRPC's own retry inside one session; sessions back off in run()
 
 
 class AuthenticationError(RuntimeError):
@@ -130,8 +131,15 @@ class EdgeClient:
 
     async def _session(self, finished: Callable[[], bool]) -> bool:
         limit = self.cfg.max_packet_bytes + TRANSPORT_HEADROOM
+        # A fresh subchannel per session: gRPC otherwise shares subchannels between channels to the
+        # same target, and their internal connect backoff (up to 120 s) survives our reconnects, so
+        # after a long outage the link came back ~20 s before gRPC tried again. Our own backoff rules.
         async with grpc.aio.insecure_channel(self.cfg.target, options=[
-                ("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)]) as channel:
+                ("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit),
+                ("grpc.use_local_subchannel_pool", 1),
+                ("grpc.initial_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
+                ("grpc.min_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
+                ("grpc.max_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS)]) as channel:
             stub = pb_grpc.IngestStub(channel)
             call = stub.Stream()
             await call.write(self._hello())

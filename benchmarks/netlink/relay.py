@@ -25,7 +25,8 @@ from collections import deque
 
 CHUNK = 16 * 1024            # read size; small enough that delay stays smooth at low rates
 MAX_BUFFER = 4 * 1024 * 1024  # per direction; reading pauses above it (backpressure)
-BUCKET_S = 0.02              # emulator token-bucket depth in seconds of rate
+BUCKET_S = 0.02              # emulator token-bucket depth in seconds of rate ...
+MTU = 1500                   # ... but at least two packets; bytes move in packet-sized steps
 
 
 class Relay:
@@ -62,10 +63,10 @@ class Relay:
                     n = CHUNK
                     if meter and self.rate:
                         now = time.monotonic()
-                        tokens = min(self.rate * BUCKET_S, tokens + (now - last) * self.rate)
+                        tokens = min(max(self.rate * BUCKET_S, 2 * MTU), tokens + (now - last) * self.rate)
                         last = now
-                        if tokens < 1500:
-                            await asyncio.sleep((1500 - tokens) / self.rate)
+                        if tokens < MTU:
+                            await asyncio.sleep((MTU - tokens) / self.rate)
                             continue
                         n = int(min(CHUNK, tokens))
                     data = await reader.read(n)
@@ -131,6 +132,8 @@ class Relay:
         try:
             await asyncio.gather(self._pipe(c_reader, u_writer, meter=True),
                                  self._pipe(u_reader, c_writer, meter=False), return_exceptions=True)
+        except asyncio.CancelledError:  # relay shutting down
+            pass
         finally:
             self._conns.difference_update((c_writer, u_writer))
 
