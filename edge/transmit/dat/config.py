@@ -24,4 +24,5 @@ class DatConfig(BaseModel):
     backpressure_gain: float = Field(0.5, ge=0, le=1, description="budget x (1 - gain x cloud backpressure)")
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
-    max_events: int = Field(1000, ge=10, description="events remembered for evidence requests")
+    max_events: int = Field(10_000, ge=10, description="events remembered (so a known event never re-alerts)")
+    evidence_cache_events: int = Field(32, ge=0, description="newest events whose latest frame is kept for evidence requests")

@@ -46,7 +46,7 @@ class _Recipe:
 
 @dataclass
 class _EventState:
-    item: OutgoingItem                      # latest frame of the event (for evidence on request)
+    item: OutgoingItem | None               # latest frame of the event (for evidence on request)
     severity: float
     evidence_msg: Message | None = None
     anchor: tuple[float, int] | None = None  # (semantic sent time, in-flight bytes after it)
@@ -119,6 +119,7 @@ class DatPolicy(TransmissionPolicy):
             self._events[key] = st
             while len(self._events) > self.cfg.max_events:
                 self._events.popitem(last=False)
+            self._forget_old_frames()
             sev = self._weight(item.severity, labels)
             self._push(self._msg("alert", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
             self._push(self._msg("semantic", pb.SEMANTIC_FRAME, item, sev, now,
@@ -131,7 +132,8 @@ class DatPolicy(TransmissionPolicy):
             return
         st = self._events.get(key) if item.event_id else None
         if st is not None:
-            st.item = item
+            if st.item is not None:
+                st.item = item
             sev = self._weight(st.severity, st.labels)
             if stage == "end":
                 self._push(self._msg("alert_end", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
@@ -144,6 +146,18 @@ class DatPolicy(TransmissionPolicy):
         self._push(self._msg("context", pb.CONTEXT, item, sev, now,
                              self._estimate(pb.CONTEXT, item, rate * self.cfg.context_target_s),
                              coalesce=("context", item.camera_id)), now)
+
+    def _forget_old_frames(self) -> None:
+        """Keep frames only for the newest ``evidence_cache_events`` events (memory is bounded)."""
+        keep = self.cfg.evidence_cache_events
+        if len(self._events) <= keep:
+            return
+        for i, st in enumerate(reversed(self._events.values())):
+            if i < keep:
+                continue
+            if st.item is None:
+                break  # everything older was already forgotten
+            st.item = None
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
         key = (ack.camera_id, ack.sequence)
@@ -165,8 +179,8 @@ class DatPolicy(TransmissionPolicy):
             self._interest = set(hint.classes_of_interest)
         for event_id in hint.evidence_event_ids:
             st = next((s for (cam, eid), s in self._events.items() if eid == event_id), None)
-            if st is None:
-                self.stats["evidence_request_unknown"] += 1
+            if st is None or st.item is None:
+                self.stats["evidence_request_unknown" if st is None else "evidence_request_expired"] += 1
                 continue
             sev = self._weight(st.severity, st.labels)
             rate = self._budget_rate(now)

@@ -119,7 +119,10 @@ class Spool:
         return pkt
 
     def replay_all(self) -> list[pb.FramePacket]:
+        """Every spooled packet in replay order (one sort, not a scan per packet)."""
         out = []
-        while (p := self.pop_next()) is not None:
-            out.append(p)
+        for e in sorted(self._entries.values(), key=_replay_key):
+            pkt = self._take(e)
+            pkt.replayed = True
+            out.append(pkt)
         return out

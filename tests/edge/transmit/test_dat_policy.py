@@ -128,3 +128,13 @@ def test_outage_spools_to_disk_and_replays_alerts_first_with_same_sequences(tmp_
     resent = [p for p in pkts if p.camera_id == "c1" and p.priority == pb.ALERT_METADATA]
     assert [p.sequence for p in resent] == [first.sequence]  # same (camera, sequence): the cloud de-duplicates
     assert {p.event_id for p in pkts if p.priority == pb.SEMANTIC_FRAME} == {"e1", "out0", "out1", "out2"}
+
+
+def test_frames_kept_for_evidence_requests_are_bounded(tmp_path, image):
+    pol = policy(tmp_path, evidence_cache_events=2)
+    for k in range(5):
+        pol.offer(item(image, "c1", f"e{k}", float(k)), float(k))
+    pol.on_hint(pb.Hint(evidence_event_ids=["e0", "e4"]), 10.0)
+    assert pol.stats["evidence_request_expired"] == 1 and pol.stats["evidence_requested"] == 1
+    pol.offer(item(image, "c1", "e0", 11.0, stage="update"), 11.0)   # a known event never re-alerts
+    assert pol.stats["events"] == 5
