@@ -52,7 +52,8 @@ class GateCascade:
             self.motion.reset()
         self.policy.reset()
 
-    def _keep(self, d: Detection, W: int, H: int) -> bool:
+    def accepts(self, d: Detection, W: int, H: int) -> bool:
+        """Does this camera care about ``d`` (class, min_score, min_area)?"""
         return (d.label in self._objects and d.score >= self.camera.min_score
                 and d.area >= self.camera.min_area * W * H)
 
@@ -82,7 +83,7 @@ class GateCascade:
         raw = self._run_detector(frame, regions if crop else None)
         detect_ms = (time.perf_counter() - t1) * 1000.0
         self.stats["detector_runs"] += 1
-        dets = [d for d in raw if self._keep(d, W, H)]
+        dets = [d for d in raw if self.accepts(d, W, H)]
         passed, reason = self.policy.after_detect(frame.capture_time, dets)
         if passed:
             self.stats["passed"] += 1
