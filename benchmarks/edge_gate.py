@@ -19,6 +19,10 @@ Three measurements, all in one run on this machine:
    ``duration`` seconds; a camera is sustained when it processed >= 95 % of its
    frames. ``cameras_at_5fps`` is the largest N tried at which every camera was.
 
+4. Policy sweep (full mode): the same accuracy/cost for the pure cascade (detector on
+   every motion frame, no hold, no coasting: ``detect_interval_s=0, hold_s=0``) and for
+   longer intervals/holds, so the trade-off behind the defaults is visible.
+
 Floors (issue 4): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
 The JSON says which were met; a missed floor is reported, not hidden.
 
@@ -56,6 +60,7 @@ RESULT = ROOT / "benchmarks" / "results" / "edge_gate.json"
 FPS = 5.0
 FLOORS = {"gate_recall": 0.98, "gated_cost_ratio": 0.25, "cameras_at_5fps": 4}
 SUSTAINED = 0.95            # share of a camera's frames that must be processed
+SWEEP = [(0.0, 0.0), (1.0, 1.0), (1.0, 1.5)]   # (detect_interval_s, hold_s) besides the defaults
 
 
 def clip(name: str) -> Path:
@@ -209,6 +214,19 @@ def main(argv: list[str] | None = None) -> int:
     gated_ms = statistics.fmean(r.gated_ms for r in records)
     ungated_ms = statistics.fmean(r.ungated_ms for r in records)
 
+    # Sensitivity of the policy knobs (full mode): the pure cascade (detector on every motion frame, no
+    # hold, no coasting) and longer intervals/holds; same clips, ungated cost re-measured in each run.
+    sweep = []
+    if not args.quick:
+        for interval, hold in SWEEP:
+            cfg_i = gate_cfg.model_copy(update={"detect_interval_s": interval, "hold_s": hold})
+            recs_i = [rec for name in clips for rec in run_clip(name, cfg_i, {})]
+            acc = accuracy(recs_i, labels, "passed")
+            g_ms, u_ms = statistics.fmean(r.gated_ms for r in recs_i), statistics.fmean(r.ungated_ms for r in recs_i)
+            sweep.append({"detect_interval_s": interval, "hold_s": hold, "gate_recall": acc["recall"],
+                          "gate_precision": acc["precision"], "forwarded_fraction": acc["forwarded_fraction"],
+                          "gated_cost_ratio": g_ms / u_ms, "gated_ms_per_frame": g_ms})
+
     duration = 4.0 if args.quick else 10.0
     tries = [4] if args.quick else [1, 2, 4, 6, 8]
     cap_runs = []
@@ -246,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "cameras_at_5fps": best, "capacity_tried": tries, "capacity_duration_s": duration,
         "cores_per_camera": cores_per_camera, "cores_per_camera_by_clip": cores_by_clip,
         "cameras_at_5fps_cpu_estimate": int((os.cpu_count() or 1) / cores_per_camera) if cores_per_camera else None,
-        "per_clip": per_clip, "capacity_runs": cap_runs,
+        "per_clip": per_clip, "capacity_runs": cap_runs, "policy_sweep": sweep,
         "gate_config": gate_cfg.model_dump(),
         "machine": {"cpus": os.cpu_count(), "loadavg_at_end": os.getloadavg(), "python": platform.python_version(),
                     "opencv": cv2.__version__},
@@ -293,6 +311,10 @@ def print_table(r: dict) -> None:
         print(f"capacity: {run['cameras']} cameras at 5 fps -> min processed {run['min_processed']}"
               f"/{run['expected_frames_per_camera']:.0f} {'sustained' if run['sustained'] else 'NOT sustained'} "
               f"({run['cores_per_camera']:.2f} cores/camera, load {run['loadavg_1m']:.1f})")
+    for sw in r.get("policy_sweep", []):
+        print(f"policy interval {sw['detect_interval_s']:.1f} s, hold {sw['hold_s']:.1f} s: recall {sw['gate_recall']:.3f} "
+              f"precision {sw['gate_precision']:.3f} forwarded {sw['forwarded_fraction']:.3f} "
+              f"cost ratio {sw['gated_cost_ratio']:.3f}")
     print(f"CPU-time estimate: {r['cameras_at_5fps_cpu_estimate']} cameras at 5 fps on {r['machine']['cpus']} cores")
     for k, f in r["floors"].items():
         print(f"floor {k}: {f['value']:.3f} vs {f['floor']} -> {'met' if f['met'] else 'MISSED'}")
