@@ -142,6 +142,12 @@ class DescriptionEngine:
         with self._lock:
             return self.scheduler.backpressure()
 
+    def stats(self) -> dict:
+        """Queue and batch occupancy, for logs and metrics."""
+        with self._lock:
+            return {"waiting": len(self.scheduler.waiting), "running": len(self.scheduler.running),
+                    "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps)}
+
     async def describe(self, req: DescribeRequest) -> DescribeResult:
         if self._thread is None:
             raise EngineError("engine not started")

@@ -81,7 +81,7 @@ class ModelRunner:
         self.temperature = temperature
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
-        self.kv = BatchKV(adapter.new_cache)
+        self.kv = BatchKV()
         self.use_prefix_cache = prefix_cache
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch
