@@ -7,6 +7,7 @@ transition is tested directly. The worker (worker.py) feeds it events.
     connecting --open failed--> reconnecting --delay elapsed--> connecting
     streaming --no frame for read_timeout_s / read error--> stalled --> reconnecting
     any --end of file--> ended;  any --stop()--> stopped
+    connecting --a *file* cannot be opened--> failed (no retries: it will not get better)
 
 Backoff is exponential (``backoff_initial_s`` x ``backoff_factor``^failures, capped
 at ``backoff_max_s``) with +/- ``jitter`` so a site's cameras, dropped together by
@@ -29,6 +30,7 @@ class CameraState(str, Enum):
     STALLED = "stalled"
     RECONNECTING = "reconnecting"
     ENDED = "ended"          # a file source reached its end (not an error)
+    FAILED = "failed"        # a file that cannot be opened: retrying would not help
     STOPPED = "stopped"
 
 
@@ -95,7 +97,7 @@ class CameraStateMachine:
         self._fail(now, f"open failed: {error}")
 
     def frame(self, now: float) -> None:
-        if self.state in (CameraState.STOPPED, CameraState.ENDED):
+        if self.done:
             return
         self.frames += 1
         self.last_frame_at = now
@@ -105,7 +107,7 @@ class CameraStateMachine:
             self._go(CameraState.STREAMING, now, "frame")
 
     def read_failed(self, now: float, error: str) -> None:
-        if self.state in (CameraState.STOPPED, CameraState.ENDED):
+        if self.done:
             return
         self.stalls += 1
         self._go(CameraState.STALLED, now, error)
@@ -127,7 +129,7 @@ class CameraStateMachine:
 
     @property
     def done(self) -> bool:
-        return self.state in (CameraState.ENDED, CameraState.STOPPED)
+        return self.state in (CameraState.ENDED, CameraState.STOPPED, CameraState.FAILED)
 
     def should_retry(self, now: float) -> bool:
         return self.state == CameraState.RECONNECTING and self.retry_at is not None and now >= self.retry_at
@@ -139,6 +141,10 @@ class CameraStateMachine:
 
     def ended(self, now: float) -> None:
         self._go(CameraState.ENDED, now, "end of file")
+
+    def failed(self, now: float, error: str) -> None:
+        self.last_error = error
+        self._go(CameraState.FAILED, now, error)
 
     def stop(self, now: float) -> None:
         self._go(CameraState.STOPPED, now, "stopped")

@@ -164,7 +164,7 @@ class CameraWorker:
         return snap
 
     # -- internals -------------------------------------------------------------
-    def _log_transition(self, before: CameraState | None = None) -> None:   # caller holds the lock
+    def _log_transition(self) -> None:   # caller holds the lock
         m = self.machine
         new = min(m.transitions - self._logged, len(m.history))
         for tr in m.history[len(m.history) - new:] if new > 0 else []:
@@ -184,7 +184,6 @@ class CameraWorker:
         while not self._stop.is_set():
             now = time.monotonic()
             with self._lock:
-                before = self.machine.state
                 if self.machine.done:
                     return
                 if self._watch or self.machine.state == CameraState.CONNECTING:
@@ -193,7 +192,7 @@ class CameraWorker:
                 if self.machine.should_retry(now):
                     self.machine.retrying(now)
                     self._spawn_reader()
-                self._log_transition(before)
+                self._log_transition()
             self._stop.wait(_TICK_S)
 
     def _current(self, gen: int) -> bool:
@@ -208,33 +207,33 @@ class CameraWorker:
             except Exception as exc:  # noqa: BLE001 - any open failure is a reason to back off and retry
                 with self._lock:
                     if self._current(gen):
-                        before = self.machine.state
-                        self.machine.open_failed(time.monotonic(), str(exc))
-                        self._log_transition(before)
+                        if self.cfg.source_kind == "file":
+                            self.machine.failed(time.monotonic(), str(exc))
+                            self.slot.close()
+                        else:
+                            self.machine.open_failed(time.monotonic(), str(exc))
+                        self._log_transition()
                 return
             with self._lock:
                 if not self._current(gen):
                     return
-                before = self.machine.state
                 self.machine.opened(time.monotonic())
-                self._log_transition(before)
+                self._log_transition()
             while self._current(gen):
                 try:
                     frame = source.read()
                 except SourceError as exc:
                     with self._lock:
                         if self._current(gen):
-                            before = self.machine.state
                             self.machine.read_failed(time.monotonic(), str(exc))
-                            self._log_transition(before)
+                            self._log_transition()
                     return
                 with self._lock:
                     if not self._current(gen):
                         return
                     if frame is None:
-                        before = self.machine.state
                         self.machine.ended(time.monotonic())
-                        self._log_transition(before)
+                        self._log_transition()
                         self.slot.close()
                         return
                     self.machine.frame(time.monotonic())

@@ -90,3 +90,12 @@ def test_misspelt_key_is_an_error_naming_it(tmp_path):
 def test_mask_points_must_be_relative(tmp_path):
     with pytest.raises(ConfigError, match=r"masks\[0\] polygon point \(320"):
         _load(tmp_path, "id: a\nurl: x.mp4\nmasks: [[[0, 0], [320, 0], [320, 40]]]\n")
+
+
+def test_worker_on_a_file_that_cannot_be_opened_fails_once_and_finishes(tmp_path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"\x00" * 1000)
+    with CameraWorker(CameraConfig(id="cam", url=str(bad))) as w:
+        assert list(w.frames(poll_s=0.2)) == []
+        snap = w.snapshot()
+    assert snap["state"] == "failed" and "broken.mp4" in snap["last_error"] and snap["reconnects"] == 0
