@@ -152,7 +152,7 @@ class ModelRunner:
         # Prompts that start with the cached prefix prefill only their suffix.
         shared = [i for i, p in enumerate(pres) if self.prefix is not None and self.prefix.matches(p)]
         alone = [i for i in range(len(pres)) if i not in set(shared)]
-        order, logits_parts = [], []
+        order, logits_parts, caches = [], [], []
         for group, prefix in ((shared, self.prefix), (alone, None)):
             if not group:
                 continue
@@ -160,11 +160,14 @@ class ModelRunner:
             logits, cache, mask = self._prefill_group(group_pres, prefix)
             if self.kv_press is not None:
                 mask = self.kv_press.after_prefill(cache, mask, group_pres)
-            self.kv.merge(cache, mask)
             order += group
             logits_parts.append(logits)
+            caches.append((cache, mask))
         states = [states[i] for i in order]
         tokens = self._sample(torch.cat(logits_parts), states)
+        # Rows join the batch only once every forward succeeded (KV rows == self.rows).
+        for cache, mask in caches:
+            self.kv.merge(cache, mask)
         self.rows.extend(states)
         return self._accept(states, tokens), failed
 
