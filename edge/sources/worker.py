@@ -222,10 +222,14 @@ class CameraWorker:
             while self._current(gen):
                 try:
                     frame = source.read()
-                except SourceError as exc:
+                except Exception as exc:  # noqa: BLE001 - SourceError, or cv2.error from a broken decoder
                     with self._lock:
                         if self._current(gen):
-                            self.machine.read_failed(time.monotonic(), str(exc))
+                            if self.cfg.source_kind == "file" and not isinstance(exc, SourceError):
+                                self.machine.failed(time.monotonic(), f"{type(exc).__name__}: {exc}")
+                                self.slot.close()
+                            else:
+                                self.machine.read_failed(time.monotonic(), str(exc))
                             self._log_transition()
                     return
                 with self._lock:
