@@ -8,7 +8,9 @@ Three measurements, all in one run on this machine:
    ``gate_recall``: passed / target frames (a person >= 32 px); ``gate_recall_any_person``
    counts the tiny distant pedestrian too; ``gate_precision``: target frames among
    passed ones; ``forwarded_fraction``: passed / processed frames. The same metrics
-   for the detector alone on every frame are reported as ``ungated_*``.
+   for the detector alone on every frame are reported as ``ungated_*``. Events opened
+   by the tracker on the gated stream (and the frames they would send) are counted
+   per clip: only those frames leave the site.
 2. Cost. For every processed frame, the gate's own time (motion + detector when it
    runs) and the detector on the full frame (the ungated baseline) are timed back to
    back on the same frame, so load from other processes hits both alike.
@@ -95,9 +97,10 @@ class FrameRecord:
     decode_ms: float
 
 
-def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict) -> list[FrameRecord]:
+def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict, events: list | None = None) -> list[FrameRecord]:
     cam = CameraConfig(id=name, url=str(clip(name)), fps=FPS, **camera_kw)
     cascade = GateCascade(gate_cfg, cam)
+    tracker = EventTracker(EventsConfig(), cam)
     ungated = build_detector(gate_cfg)    # same detector kind, own instance (the Haar finder keeps per-camera state)
     keep = cascade.accepts
     out = []
@@ -111,6 +114,9 @@ def run_clip(name: str, gate_cfg: GateConfig, camera_kw: dict) -> list[FrameReco
             if frame is None:
                 break
             r = cascade.process(frame)
+            updates = tracker.update(frame, r)
+            if events is not None:
+                events += [(u.stage, frame.index, u.event.event_id) for u in updates]
             t1 = time.perf_counter()
             dets = [d for d in ungated.detect(frame.image) if keep(d, frame.width, frame.height)]
             ungated_ms = (time.perf_counter() - t1) * 1000
@@ -210,9 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     records: list[FrameRecord] = []
     per_clip = {}
     for name in clips:
-        recs = run_clip(name, gate_cfg, {})
+        evs: list = []
+        recs = run_clip(name, gate_cfg, {}, evs)
         records += recs
         per_clip[name] = {
+            "events_opened": sum(1 for st, _, _ in evs if st == "new"),
+            "event_frames_sent": sum(1 for st, _, _ in evs if st in ("new", "update")),
             "frames": len(recs), "gate": accuracy(recs, labels, "passed"), "ungated": accuracy(recs, labels, "ungated"),
             "gated_ms_per_frame": statistics.fmean(r.gated_ms for r in recs),
             "ungated_ms_per_frame": statistics.fmean(r.ungated_ms for r in recs),
@@ -305,14 +314,14 @@ def print_table(r: dict) -> None:
     print(f"edge gate ({r['detector']}, {'quick' if r['quick'] else 'full'}; {r['labelled_frames']} labelled frames, "
           f"{r['target_frames']} with a target)")
     print(f"{'clip':24s} {'frames':>6s} {'recall':>7s} {'prec':>6s} {'fwd':>6s} {'gated ms':>9s} {'ungated ms':>10s} "
-          f"{'ratio':>6s}")
+          f"{'ratio':>6s} {'events':>6s}")
     def f3(v, w):
         return f"{v:{w}.3f}" if v is not None else f"{'n/a':>{w}s}"
 
     for name, c in r["per_clip"].items():
         print(f"{name:24s} {c['frames']:6d} {f3(c['gate']['recall'], 7)} {f3(c['gate']['precision'], 6)} "
               f"{c['gate']['forwarded_fraction']:6.3f} {c['gated_ms_per_frame']:9.1f} {c['ungated_ms_per_frame']:10.1f} "
-              f"{c['gated_ms_per_frame'] / c['ungated_ms_per_frame']:6.3f}")
+              f"{c['gated_ms_per_frame'] / c['ungated_ms_per_frame']:6.3f} {c['events_opened']:6d}")
     print(f"{'all (gate)':24s} {'':6s} {r['gate_recall']:7.3f} {r['gate_precision']:6.3f} {r['forwarded_fraction']:6.3f} "
           f"{r['gated_ms_per_frame']:9.1f} {r['ungated_ms_per_frame']:10.1f} {r['gated_cost_ratio']:6.3f}")
     print(f"{'all (detector, ungated)':24s} {'':6s} {r['ungated_recall']:7.3f} {r['ungated_precision']:6.3f} "
