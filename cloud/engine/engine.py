@@ -58,6 +58,14 @@ class _Pending:
     first_token_at: float = 0.0
 
 
+def _boxes_by_frame(detections: list[dict]) -> dict[int, list[list[float]]]:
+    out: dict[int, list[list[float]]] = {}
+    for d in detections:
+        if "box" in d and len(d["box"]) == 4:
+            out.setdefault(int(d.get("frame", 0)), []).append([float(v) for v in d["box"]])
+    return out
+
+
 class DescriptionEngine:
     def __init__(self, config: EngineConfig, adapter: ModelAdapter | None = None,
                  pruner: Any | None = None):
@@ -218,7 +226,7 @@ class DescriptionEngine:
                 outputs, failed = self.runner.prefill([
                     PrefillItem(p.req.request_id, p.prepared, self.config.max_new_tokens,
                                 camera_id=p.req.camera_id,
-                                boxes=[d["box"] for d in p.req.detections if "box" in d])
+                                boxes_by_frame=_boxes_by_frame(p.req.detections))
                     for p in items])
                 done_at = time.time()
                 for seq_id, exc in failed.items():

@@ -47,7 +47,8 @@ class PrefillItem:
     prepared: PreparedInputs
     max_new_tokens: int
     camera_id: str | None = None
-    boxes: list[list[float]] = field(default_factory=list)  # edge boxes (visual-guidance prior)
+    # The edge's boxes per frame index, in that frame's pixels (importance prior for pruning).
+    boxes_by_frame: dict[int, list[list[float]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -97,13 +98,16 @@ class ModelRunner:
     def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
         if self.pruner is None or pre.n_visual == 0:
             return pre
-        ctx = self.adapter.prune_context(pre, item.prepared, pruner=self.pruner,
-                                         stream_id=item.camera_id, boxes=item.boxes)
-        kept_visual = self.pruner.select(ctx)
+        contexts = self.adapter.prune_contexts(pre, item.prepared, pruner=self.pruner,
+                                               stream_id=item.camera_id,
+                                               boxes_by_frame=item.boxes_by_frame)
         visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-        text_pos = torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)
-        keep = torch.cat([text_pos, visual_pos[kept_visual.to(visual_pos.device)]])
-        return pre.select(keep)
+        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+        for ctx in contexts:   # one per image; the budget applies per image
+            kept = self.pruner.select(ctx).to(visual_pos.device)
+            keep.append(visual_pos[offset + kept])
+            offset += ctx.n_visual
+        return pre.select(torch.cat(keep))
 
     def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
         remaining = [r.max_new_tokens - len(r.tokens) for r in rows]

@@ -137,13 +137,16 @@ class ModelAdapter(ABC):
         """(rows, cols) of visual tokens per image, row-major; [] if the family can't say."""
         return []
 
-    def prune_context(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
-                      stream_id: str | None = None, boxes: list | None = None) -> Any:
-        """The `cloud.prune.PruneContext` for this prompt's visual tokens.
+    def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
+                       stream_id: str | None = None,
+                       boxes_by_frame: dict[int, list] | None = None) -> list[Any]:
+        """One `cloud.prune.PruneContext` per image, in prompt order.
 
-        Text attention is lazy (one shallow LM pass, only for pruners that ask); the
-        edge's boxes become a coverage prior when the pruner weighs them and the
-        prompt holds one image (box coordinates are in that image's pixels).
+        The budget applies per image (as the papers prune each image's tokens). Text
+        attention is lazy: one shallow LM pass for the whole prompt, only if the pruner
+        asks, sliced per image. The edge's boxes of frame i become image i's coverage
+        prior when the pruner weighs boxes. Frame i of a camera reuses its selection
+        from frame i of the camera's previous request (stream id "camera#i").
         """
         from cloud.prune.attention import early_text_attention
         from cloud.prune.base import PruneContext
@@ -164,18 +167,29 @@ class ModelAdapter(ABC):
             return shallow["att"]
 
         wants_text = cfg.importance == "text" or (cfg.importance == "auto" and pre.cls_attention is None)
-        keys = attention().visual_keys if cfg.similarity == "keys" else None
-        box_prior = None
         grids = self.token_grids(prepared)
-        if boxes and cfg.box_prior_weight > 0 and len(grids) == 1 and prepared.source_sizes:
-            from cloud.prune.box_prior import box_coverage
-            h, w = prepared.source_sizes[0]
-            box_prior = box_coverage(boxes, (w, h), grids[0], mode="stretch")
-        return PruneContext(
-            visual_embeds=pre.inputs_embeds[0, visual_pos],
-            text_attention=(lambda: attention().text_to_visual) if wants_text else None,
-            cls_attention=pre.cls_attention, keys=keys, box_prior=box_prior,
-            stream_id=stream_id if len(grids) <= 1 else None)
+        counts = [r * c for r, c in grids]
+        if sum(counts) != len(visual_pos):      # unknown geometry: one context for all tokens
+            grids, counts = [], [len(visual_pos)]
+        contexts, start = [], 0
+        for i, n in enumerate(counts):
+            sl = slice(start, start + n)
+            start += n
+            box_prior = None
+            boxes = (boxes_by_frame or {}).get(i)
+            if boxes and grids and cfg.box_prior_weight > 0 and i < len(prepared.source_sizes):
+                from cloud.prune.box_prior import box_coverage
+                h, w = prepared.source_sizes[i]
+                box_prior = box_coverage(boxes, (w, h), grids[i], mode="stretch")
+            contexts.append(PruneContext(
+                visual_embeds=pre.inputs_embeds[0, visual_pos[sl]],
+                text_attention=(lambda sl=sl: attention().text_to_visual[sl]) if wants_text else None,
+                cls_attention=pre.cls_attention[sl] if pre.cls_attention is not None else None,
+                keys=attention().visual_keys[sl] if cfg.similarity == "keys" else None,
+                box_prior=box_prior,
+                stream_id=None if stream_id is None else
+                (stream_id if len(counts) == 1 else f"{stream_id}#{i}")))
+        return contexts
 
     # -- helpers shared by families ----------------------------------------------------------
     def fit_image(self, image: np.ndarray) -> np.ndarray:

@@ -58,12 +58,20 @@ def adapter_class(family: str) -> type:
 
 
 def detect_family(model: str) -> str:
-    """Family of a checkpoint directory from its config.json (model_type)."""
+    """Family of a checkpoint directory or hub id from its config's model_type."""
     cfg_path = Path(model) / "config.json"
-    if not cfg_path.is_file():
+    if cfg_path.is_file():
+        model_type = json.loads(cfg_path.read_text()).get("model_type", "")
+    elif Path(model).exists() or "/" not in model:
         raise ValueError(f"cannot detect the family of {model!r} (no config.json); "
                          "set engine.family")
-    model_type = json.loads(cfg_path.read_text()).get("model_type", "")
+    else:  # a hub id: its config (fails fast offline, HF_HUB_OFFLINE=1)
+        try:
+            from transformers import AutoConfig
+            model_type = AutoConfig.from_pretrained(model).model_type
+        except Exception as exc:
+            raise ValueError(f"cannot detect the family of {model!r}: {exc}; "
+                             "set engine.family or use a local checkpoint") from exc
     family = _MODEL_TYPES.get(model_type) or MODEL_TYPE_FAMILIES.get(model_type)
     if family is None:
         raise ValueError(f"{model!r} has model_type {model_type!r}, which no adapter serves; "

@@ -122,3 +122,36 @@ def test_full_budget_pruning_equals_no_pruning_and_small_budget_is_respected(ada
     assert small.visual_tokens == 6 and small.visual_tokens_before_prune == base.visual_tokens
     assert small.prompt_tokens == base.prompt_tokens - (base.visual_tokens - 6)
     parse_answer(adapter.tokenizer.decode(small.tokens))
+
+
+def _kept_visual_positions(adapter, prepared, pruner, boxes_by_frame=None):
+    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, adapter.stop_token_ids)
+    runner = ModelRunner(adapter, grammar, pruner=pruner)
+    pre = adapter.embed(prepared)
+    pruned = runner._prune(pre, PrefillItem("x", prepared, 8, camera_id=None,
+                                            boxes_by_frame=boxes_by_frame or {}))
+    return pre, pruned
+
+
+def test_budget_applies_per_image(adapter):
+    prepared = adapter.prepare([_img(112, 168, 5), _img(84, 84, 6)], "x", "s")
+    pre, pruned = _kept_visual_positions(
+        adapter, prepared, build_pruner(PrunerConfig(method="random", budget=3)))
+    assert pruned.n_visual == 6
+    # each image's tokens share one temporal M-RoPE index, distinct per image
+    t_all = pre.position_ids[0, 0][pre.visual_token_mask[0]]
+    t_kept = pruned.position_ids[0, 0][pruned.visual_token_mask[0]]
+    per_image = {int(t): int((t_kept == t).sum()) for t in torch.unique(t_all)}
+    assert sorted(per_image.values()) == [3, 3]
+
+
+def test_edge_boxes_steer_selection_into_the_box(adapter):
+    prepared = adapter.prepare([_img(112, 168, 7)], "x", "s")   # 4 x 6 token grid, 28 px cells
+    cfg = dict(method="fastv", budget=4, importance="text", importance_layer=1)
+    pre, pruned = _kept_visual_positions(
+        adapter, prepared, build_pruner(PrunerConfig(**cfg, box_prior_weight=1e6)),
+        boxes_by_frame={0: [[0, 0, 56, 56]]})                   # top-left 2 x 2 tokens
+    vis = pre.visual_token_mask[0]
+    origin = pre.position_ids[1:, 0][:, vis].min(dim=1).values
+    kept_hw = pruned.position_ids[1:, 0][:, pruned.visual_token_mask[0]] - origin[:, None]
+    assert kept_hw.shape[1] == 4 and int(kept_hw.max()) <= 1   # all inside rows 0-1, cols 0-1

@@ -31,12 +31,16 @@ def test_checkpoint_dir_family_is_detected_and_loads(tmp_path):
     Qwen2_5_VLProcessor(image_processor=Qwen2VLImageProcessor(), tokenizer=tok,
                         video_processor=Qwen2VLVideoProcessor()).save_pretrained(tmp_path)
     assert detect_family(str(tmp_path)) == "qwen2_5_vl"
+    empty = tmp_path / "empty"
+    empty.mkdir()
     a = load_adapter(EngineConfig(model=str(tmp_path)))
     assert a.family == "qwen2_5_vl"
     for p_ours, p_ref in zip(a.model.parameters(), model.parameters()):
         assert torch.equal(p_ours, p_ref)
     with pytest.raises(ValueError, match="config.json"):
-        detect_family(str(tmp_path / "missing"))
+        detect_family(str(empty))  # exists but holds no checkpoint
+    with pytest.raises(ValueError, match="cannot detect"):
+        detect_family("no-such-org/no-such-model")  # hub id, offline
 
 
 @pytest.fixture(scope="module")
