@@ -11,7 +11,8 @@ a 5-fps gate:
   leftover tracks, never start one.
 - Ages are in seconds of capture time, not frames, because the gate may skip
   frames (no motion) and cameras run at different rates.
-- Labels must agree for a match.
+- Labels must agree for a match. Boxes that nest (a face-derived box inside a body
+  box) match at half weight even when their IoU is low (``_similarity``).
 """
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ class IouTracker:
             pb = tr.predict(t)
             for j, d in enumerate(dets):
                 if d.label == tr.label:
-                    cost[i, j] = 1.0 - iou(pb, d.box())
+                    cost[i, j] = 1.0 - _similarity(pb, d.box())
         rows, cols = linear_sum_assignment(cost)
         pairs = [(int(r), int(c)) for r, c in zip(rows, cols) if cost[r, c] <= 1.0 - self.cfg.match_iou]
         mt = {r for r, _ in pairs}
@@ -126,6 +127,20 @@ class IouTracker:
     def flush(self) -> list[Track]:
         self.removed, self.tracks = self.tracks, []
         return self.removed
+
+
+def _similarity(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """IoU, or half the overlap-over-smaller-box when one box sits inside the other.
+
+    The fallback detectors describe one person with boxes of different extent (HOG: the
+    body; a face hit: head and shoulders), so a person's consecutive boxes can nest
+    with an IoU below ``match_iou``; nesting still counts as the same object, at half weight.
+    """
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return max(iou(a, b), 0.5 * inter / smaller if smaller > 0 else 0.0)
 
 
 def _centre(b: tuple[float, float, float, float]) -> tuple[float, float]:

@@ -60,3 +60,12 @@ def test_tracks_expire_after_max_age():
     assert len(tr.tracks) == 1 and not tr.removed
     tr.update([], 1.2)
     assert not tr.tracks and len(tr.removed) == 1
+
+
+def test_a_body_box_then_a_nested_head_box_is_the_same_person():
+    tr = IouTracker(TrackerConfig(min_hits=1, match_iou=0.2))
+    body = Detection(10, 13, 146, 144, "person", 0.9)
+    tr.update([body], 0.0)
+    head = Detection(45, 40, 86, 122, "person", 0.9)       # IoU with the body box ~0.19
+    tr.update([head], 0.2)
+    assert head.track_id == body.track_id
