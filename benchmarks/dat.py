@@ -47,6 +47,8 @@ PROFILES = {
     "congested": {"rate_bps": 1_000_000, "delay_ms": 50},
     "severe": {"rate_bps": 256_000, "delay_ms": 100},
     "outage": {"rate_bps": 1_000_000, "delay_ms": 50, "outage_s": 60.0},
+    # sensitivity: the severe link with a gate that passes 1 fps instead of 4 (FIFO less overloaded)
+    "severe_gate1fps": {"rate_bps": 256_000, "delay_ms": 100, "gate_fps": 1.0},
 }
 FULL = {"duration": 40.0, "events_per_camera": 2, "outage_duration": 110.0, "outage_at": 25.0,
         "max_drain": 150.0}
@@ -117,7 +119,8 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
             "--duration", str(duration),
             "--events-per-camera", str(scenario["events_per_camera"]),
             "--onsets", ",".join(f"{x:g}" for x in _outage_onsets(scenario, outage)) if outage else "",
-            "--max-drain", str(scenario["max_drain"]), "--gate-fps", str(scenario.get("gate_fps", 4.0)),
+            "--max-drain", str(scenario["max_drain"]),
+            "--gate-fps", str(profile.get("gate_fps", scenario.get("gate_fps", 4.0))),
             "--event-len", str(scenario.get("event_len", 6.0)), "--spool-dir", str(work / "spool"),
             "--out", str(work / "edge.json")], cwd=ROOT, env=env, stdout=log, stderr=log)
         procs.append(edge)
@@ -177,6 +180,16 @@ def summarize(run: dict) -> dict:
     for p in edge["packets"]:
         if p["priority"] == pb.EVIDENCE or (fifo and p["event_id"] and p["jpeg_bytes"] > 0):
             ev_sizes.append(p["jpeg_bytes"])
+    down, up = run.get("outage_window") or (None, None)
+    outage = {}
+    if down is not None and up is not None:
+        in_outage = [e for e in edge["events"] if down <= e["onset"] < up]
+        outage = {"outage_window_s": [round(down - edge["t0"], 2), round(up - edge["t0"], 2)],
+                  "events_during_outage": len(in_outage),
+                  # an alert described while the link was down would mean the outage was not real
+                  "described_while_down": sum(1 for e in in_outage
+                                              if (a := described.get((e["camera_id"], e["event_id"])))
+                                              and a["emitted_at"] < up)}
     d = np.array(delays) if delays else np.array([np.nan])
     w = np.array(weights) if weights else np.array([1.0])
     ok_status = sum(1 for a in described.values() if a["status"] == "ok")
@@ -199,6 +212,7 @@ def summarize(run: dict) -> dict:
         "edge_timed_out": bool(edge["timed_out"]),
         "pending_at_end": edge["pending_at_end"],
         "delays_s": [round(x, 4) for x in delays],
+        **outage,
         "policy_stats": {k: v for k, v in edge.get("policy_stats", {}).items()
                          if k.startswith(("shed", "spool", "replayed", "disconnects", "sent_", "coalesced"))},
     }
@@ -300,7 +314,7 @@ def print_table(out: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="DAT vs FIFO on a shaped link")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--profiles", default="normal,congested,severe,outage")
+    ap.add_argument("--profiles", default="normal,congested,severe,outage,severe_gate1fps")
     ap.add_argument("--emulator", action="store_true", help="force the in-process link emulator")
     ap.add_argument("--out", default=str(RESULTS / "dat.json"))
     a = ap.parse_args(argv)

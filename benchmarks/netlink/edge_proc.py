@@ -119,7 +119,8 @@ async def run(a) -> dict:
     feeder = asyncio.ensure_future(feed())
     timed_out = False
     try:
-        await asyncio.wait_for(client.run(lambda: state["fed"]), timeout=max(1.0, t0 + a.duration + a.max_drain - time.time()))
+        budget = max(1.0, t0 + a.duration + a.max_drain - time.time())
+        await asyncio.wait_for(client.run(lambda: state["fed"]), timeout=budget)
     except asyncio.TimeoutError:
         timed_out = True
     feeder.cancel()

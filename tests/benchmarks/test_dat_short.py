@@ -28,4 +28,5 @@ def test_dat_beats_fifo_on_a_shaped_link_and_loses_no_alert(tmp_path):
     assert sev["dat"]["bytes_sent"] < sev["fifo"]["bytes_sent"]
     assert sev["dat"]["evidence_within_0_5s"] >= 0.75
     outage = out["profiles"]["outage"]["dat"]
-    assert outage["reconnects"] >= 1, "the outage was not noticed"
+    assert outage["events_during_outage"] >= 4 and outage["described_while_down"] == 0, "the link was not down"
+    assert outage["described"] == outage["events"]

@@ -70,7 +70,10 @@ def choose_rung(priority: int, src_w: int, src_h: int, budget_bytes: float,
     return last
 
 
-def roi_crop(src_w: int, src_h: int, boxes: list[tuple[float, float, float, float]]) -> tuple[int, int, int, int] | None:
+Box = tuple[float, float, float, float]
+
+
+def roi_crop(src_w: int, src_h: int, boxes: list[Box]) -> tuple[int, int, int, int] | None:
     """Crop (x1, y1, x2, y2) around the boxes, or None for the full frame."""
     if not boxes:
         return None

@@ -44,7 +44,8 @@ def test_size_model_learns_online_and_choices_fit_budget(clip):
 
 def test_smaller_budget_never_gives_a_larger_choice():
     model = JpegSizeModel()
-    sizes = [enc.choose_rung(pb.SEMANTIC_FRAME, 640, 272, b, model).predicted_bytes for b in (50_000, 10_000, 3_000, 500)]
+    sizes = [enc.choose_rung(pb.SEMANTIC_FRAME, 640, 272, b, model).predicted_bytes
+             for b in (50_000, 10_000, 3_000, 500)]
     assert sizes == sorted(sizes, reverse=True)
     # nothing fits: the cheapest rung, never nothing
     cheapest = enc.choose_rung(pb.SEMANTIC_FRAME, 640, 272, 1, model)
