@@ -222,20 +222,34 @@ def plot_cdf(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
     names = list(results)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    for ax, prof in zip(axes[0], names):
+    cols = min(3, len(names))
+    rows = (len(names) + cols - 1) // cols
+    all_d = [x for p in names for pol in ("fifo", "dat") for x in results[p][pol]["delays_s"]]
+    lo, hi = (0.8 * min(all_d), 1.2 * max(all_d)) if all_d else (0.1, 10.0)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, sharex=True)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, prof in zip(axes.flat, names):
         for pol, style in (("fifo", "--"), ("dat", "-")):
             d = sorted(results[prof][pol]["delays_s"])
             if d:
-                ax.step(d, np.arange(1, len(d) + 1) / len(d), style, where="post", label=pol.upper())
+                ax.step([lo] + d, [0.0] + list(np.arange(1, len(d) + 1) / len(d)), style, where="post",
+                        label=f"{pol.upper()} (weighted {results[prof][pol]['weighted_delay_s']:.2f} s)")
         ax.set_xscale("log")
-        ax.set_title(prof)
-        ax.set_xlabel("onset -> described alert (s)")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("share of events")
-    axes[0][0].legend()
-    fig.suptitle("Alert delay CDF on a tbf-shaped link (packet loss not emulated)")
+        ax.set_xlim(lo, hi)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_title(f"{prof}: {results[prof]['profile']['rate_bps'] / 1e6:g} Mbit/s, "
+                     f"{results[prof]['profile']['delay_ms']} ms"
+                     + (f", {results[prof]['profile']['outage_s']:g} s outage" if "outage_s" in results[prof]['profile'] else ""),
+                     fontsize=9)
+        ax.set_xlabel("event onset -> described alert (s)")
+        ax.tick_params(labelbottom=True)
+        ax.set_ylabel("share of events")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle("DAT vs FIFO: alert delay CDF on a tbf-shaped link (packet loss not emulated)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
