@@ -142,3 +142,26 @@ def test_bad_rules_are_rejected_at_load_time():
         RuleConfig(name="r", kind="dwell")
     with pytest.raises(ValidationError, match="unknown object class"):
         RuleConfig(name="r", kind="object", objects=["persn"])
+
+
+def test_the_end_update_carries_the_sharpest_frame_of_the_event():
+    import cv2
+    rng = np.random.default_rng(0)
+    sharp_img = rng.integers(0, 255, (H, W, 3), dtype=np.uint8)
+    blurred_img = cv2.GaussianBlur(sharp_img, (21, 21), 8)
+    et = EventTracker(cfg(), cam())
+    imgs = [blurred_img, blurred_img, sharp_img, blurred_img, blurred_img]
+    for i, img in enumerate(imgs):
+        f = Frame("cam", i, i * 0.2, img)
+        et.update(f, GateResult(True, [person(100 + 2 * i)]))
+    (end,) = et.flush(1.0)
+    assert end.stage == "end" and end.frame.index == 2
+
+
+def test_a_zone_for_cars_ignores_people_standing_in_it():
+    lot = {"name": "lot", "polygon": DOOR["polygon"], "objects": ["car"]}
+    rule = RuleConfig(name="in-lot", kind="zone", zone="lot", objects=["person", "car"], severity=0.6)
+    et = EventTracker(cfg(rule), cam(zones=[lot], objects=["person", "car"]))
+    assert run(et, [(i * 0.2, [person(300)]) for i in range(5)]) == []
+    out = run(et, [(1.0 + i * 0.2, [person(300, label="car")]) for i in range(3)])
+    assert [s for _, s, _, _ in out] == ["new"] and out[0][2].zone == "lot"
