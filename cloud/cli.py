@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 
-from vigil.settings import ConfigError
+from vigil.settings import load_for_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,12 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["alerts"] = {"webhooks": [{"url": u, "secret": secret} for u in args.webhook]}
     if args.model:
         overrides["engine"] = {"model": args.model}
-    try:
-        cfg = load_cloud_config(args.config, overrides=overrides)
-    except ConfigError as exc:
-        print(f"vigil-cloud: {exc}", file=sys.stderr)
+    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides)
+    if cfg is None:
         return 2
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.check_config:
         print("configuration OK")
         return 0

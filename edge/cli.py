@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 
-from vigil.settings import ConfigError
+from vigil.settings import load_for_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,12 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["cloud"] = {"target": args.cloud}
     if args.policy:
         overrides["transmit"] = {"policy": args.policy}
-    try:
-        cfg = load_edge_config(args.config, overrides=overrides)
-    except ConfigError as exc:
-        print(f"vigil-edge: {exc}", file=sys.stderr)
+    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides)
+    if cfg is None:
         return 2
-    logging.basicConfig(level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.check_config:
         print("configuration OK")
         return 0
