@@ -5,7 +5,6 @@ import argparse
 import asyncio
 import logging
 import signal
-import sys
 
 from vigil.settings import load_for_cli
 
