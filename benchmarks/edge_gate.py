@@ -290,7 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         "caveats": ["detector settings (Haar close-up fallback, tilted-face retries) were chosen while looking at "
                     "these clips; no held-out footage, so recall is optimistic for unseen cameras",
                     "YOLO is not measured: no pretrained weights can be fetched here (random-init yaml tests the code path only)",
-                    "the machine's 2 cores are shared with other work; timings are noisy, ratios are measured frame by frame"],
+                    "the machine's 2 cores are shared with other work; timings are noisy, ratios are measured frame by frame",
+                    "cameras_at_5fps is measured while other work loads the cores (loadavg in each capacity run); "
+                    "cameras_at_5fps_cpu_estimate divides the cores by each camera's own CPU time per frame (+ decoding)",
+                    "gated_cost_ratio is total gated ms / total ungated ms over all processed frames, so the 1280x720 clip "
+                    "weighs most; per-clip ratios are in per_clip",
+                    "bikes.mp4 is a film montage (moving camera, cuts): motion fires on nearly every frame, so stage 0 "
+                    "saves little there; tracks can also survive a cut (no cut detection)"],
         "wall_s": time.time() - t_start,
     }
     floors = {}
