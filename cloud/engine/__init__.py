@@ -2,16 +2,27 @@
 
 `DescriptionEngine` (engine.py) is the entry point; `Scheduler` (scheduler.py)
 is pure bookkeeping; `ModelRunner` (runner.py) owns the model and the KV.
+Names are resolved lazily so `import cloud.engine.scheduler` pulls in neither
+torch nor transformers.
 """
-from cloud.engine.config import EngineConfig
-from cloud.engine.request import DescribeRequest, DescribeResult
+from __future__ import annotations
 
-__all__ = ["EngineConfig", "DescribeRequest", "DescribeResult", "DescriptionEngine",
-           "EngineError", "EngineOverloaded"]
+import importlib
+
+_EXPORTS = {
+    "EngineConfig": "cloud.engine.config",
+    "SchedulingPolicy": "cloud.engine.scheduler",
+    "DescribeRequest": "cloud.engine.request",
+    "DescribeResult": "cloud.engine.request",
+    "DescriptionEngine": "cloud.engine.engine",
+    "EngineError": "cloud.engine.engine",
+    "EngineOverloaded": "cloud.engine.engine",
+    "DeadlineExceeded": "cloud.engine.engine",
+}
+__all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name):  # the engine pulls torch; keep `import cloud.engine` light
-    if name in ("DescriptionEngine", "EngineError", "EngineOverloaded"):
-        from cloud.engine import engine
-        return getattr(engine, name)
-    raise AttributeError(name)
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'cloud.engine' has no attribute {name!r}")

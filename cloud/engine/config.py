@@ -9,26 +9,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cloud.engine.scheduler import SchedulingPolicy
 from cloud.prune.config import PrunerConfig
 
 ModelFamily = Literal["auto", "qwen2_5_vl", "qwen2_vl", "llava", "smollm_llava"]
-
-
-class SchedulingPolicy(BaseModel):
-    """How waiting requests are ranked (see cloud/engine/scheduler.py)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    # Priority = severity + aging * seconds waited + urgency (deadline within horizon)
-    #            - camera_share * requests of the same camera already running.
-    severity_weight: float = Field(default=1.0, ge=0.0)
-    # A request waiting 10 s gains as much as one full severity point: nothing starves.
-    aging_per_second: float = Field(default=0.1, ge=0.0)
-    deadline_horizon_s: float = Field(default=5.0, gt=0.0)
-    urgency_weight: float = Field(default=1.0, ge=0.0)
-    camera_share: float = Field(default=0.25, ge=0.0)
-    # Requests whose deadline has passed before admission are rejected, not served late.
-    drop_expired: bool = True
 
 
 class EngineConfig(BaseModel):

@@ -29,7 +29,24 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
-from cloud.engine.config import SchedulingPolicy
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SchedulingPolicy(BaseModel):
+    """How waiting requests are ranked (the priority in the module docstring)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Priority = severity + aging * seconds waited + urgency (deadline within horizon)
+    #            - camera_share * requests of the same camera already running.
+    severity_weight: float = Field(default=1.0, ge=0.0)
+    # A request waiting 10 s gains as much as one full severity point: nothing starves.
+    aging_per_second: float = Field(default=0.1, ge=0.0)
+    deadline_horizon_s: float = Field(default=5.0, gt=0.0)
+    urgency_weight: float = Field(default=1.0, ge=0.0)
+    camera_share: float = Field(default=0.25, ge=0.0)
+    # Requests whose deadline has passed before admission are rejected, not served late.
+    drop_expired: bool = True
 
 
 class SeqStatus(Enum):

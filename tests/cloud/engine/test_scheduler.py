@@ -1,7 +1,7 @@
 """Scheduler properties, as plain data (no torch, no threads, no clock)."""
 import pytest
 
-from cloud.engine.config import SchedulingPolicy
+from cloud.engine.scheduler import SchedulingPolicy
 from cloud.engine.scheduler import QueueFull, Scheduler, SeqInfo, SeqStatus
 
 
@@ -158,3 +158,11 @@ def test_finished_requests_release_their_slot():
     s.finish("r1")
     assert s.schedule(0.2).batch.seq_ids == ("r2",)
     assert s.running["r2"].status is SeqStatus.RUNNING
+
+
+def test_scheduler_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, cloud.engine.scheduler; assert 'torch' not in sys.modules, 'torch imported'"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
