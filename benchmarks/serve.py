@@ -173,7 +173,7 @@ async def bench(args) -> dict:
 
     async def via_engine(eng, req):
         res = await eng.describe(req)
-        return res.text, res.generated_tokens
+        return res.raw_text, res.generated_tokens
 
     async def via_plain(req):
         return await loop.run_in_executor(None, plain, req)

@@ -269,7 +269,8 @@ class DescriptionEngine:
                 self._resolve(pending, error=EngineError(f"{seq_id}: {exc}"))
                 continue
             self._resolve(pending, result=DescribeResult(
-                request_id=seq_id, text=text, description=description,
+                request_id=seq_id, text=description.model_dump_json(), raw_text=text,
+                description=description,
                 prompt_tokens=state.prompt_tokens, visual_tokens=state.visual_tokens,
                 generated_tokens=len(state.tokens),
                 queue_ms=(pending.admitted - pending.submitted) * 1e3,

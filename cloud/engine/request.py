@@ -37,7 +37,9 @@ class DescribeResult:
     """The constrained answer and where the time went (milliseconds)."""
 
     request_id: str
-    text: str                        # the JSON exactly as the model produced it
+    # The answer as strict JSON: the model's constrained output, validated and re-serialized
+    # (raw output may hold control characters inside strings, which strict parsers reject).
+    text: str
     description: EventDescription    # `text`, parsed and validated
     prompt_tokens: int               # tokens prefilled (after visual-token pruning)
     visual_tokens: int               # visual tokens kept in the prompt
@@ -46,6 +48,7 @@ class DescribeResult:
     prefill_ms: float                # the prefill step that produced the first token
     decode_ms: float                 # first token -> answer complete
     visual_tokens_before_prune: int = 0
+    raw_text: str = ""               # the model's output exactly as generated
 
     @property
     def total_ms(self) -> float:

@@ -122,9 +122,15 @@ class ModelAdapter(ABC):
 
     @abstractmethod
     def forward(self, inputs_embeds: torch.Tensor, position_ids: torch.Tensor,
-                attention_mask: torch.Tensor, cache: Any) -> torch.Tensor:
+                attention_mask: torch.Tensor, cache: Any, last: int = 1) -> torch.Tensor:
         """Run the LM on [B, T, D] embeddings with [P, B, T] positions and a [B, past+T]
-        mask, appending to `cache`; return the logits of the last position, [B, V]."""
+        mask, appending to `cache`; return the logits of the last position, [B, V], or
+        of the last `last` positions, [B, last, V] (a speculative verifier scores k
+        drafted tokens in one pass)."""
+
+    def _head(self, hidden: torch.Tensor, last: int) -> torch.Tensor:
+        head = self.model.get_output_embeddings()
+        return head(hidden[:, -1]) if last == 1 else head(hidden[:, -last:])
 
     def embed_tokens(self, token_ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(token_ids)

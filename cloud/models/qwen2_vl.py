@@ -114,10 +114,10 @@ class QwenVLAdapter(ModelAdapter):
 
     # -- forward -----------------------------------------------------------------------------
     @torch.inference_mode()
-    def forward(self, inputs_embeds, position_ids, attention_mask, cache) -> torch.Tensor:
+    def forward(self, inputs_embeds, position_ids, attention_mask, cache, last: int = 1) -> torch.Tensor:
         out = self.language_model(inputs_embeds=inputs_embeds, position_ids=position_ids,
                                   attention_mask=attention_mask, cache=cache, use_cache=True)
-        return self.model.lm_head(out.last_hidden_state[:, -1])
+        return self._head(out.last_hidden_state, last)
 
 
 register("qwen2_vl", ("qwen2_vl",))(QwenVLAdapter)

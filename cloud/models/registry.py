@@ -189,9 +189,10 @@ def _llava_bridge_class() -> type:
                                  cls_attention=None if cls is None else cls.reshape(-1))
 
         @torch.inference_mode()
-        def forward(self, inputs_embeds, position_ids, attention_mask, cache) -> torch.Tensor:
+        def forward(self, inputs_embeds, position_ids, attention_mask, cache,
+                    last: int = 1) -> torch.Tensor:
             out = self.inner.lm(inputs_embeds=inputs_embeds, position_ids=position_ids[0],
                                 attention_mask=attention_mask, cache=cache, use_cache=True)
-            return self.model.lm_head(out.last_hidden_state[:, -1])
+            return self._head(out.last_hidden_state, last)
 
     return LlavaBridge

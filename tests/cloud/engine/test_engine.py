@@ -1,5 +1,6 @@
 """DescriptionEngine end to end on the tiny random Qwen2.5-VL (async API, model thread)."""
 import asyncio
+import json
 import logging
 import os
 import time
@@ -45,6 +46,8 @@ def test_concurrent_requests_are_batched_and_all_answers_parse(adapter):
     assert {r.request_id for r in results} == {f"r{i}" for i in range(8)}
     for r in results:
         assert isinstance(r.description, EventDescription)
+        assert EventDescription.model_validate(json.loads(r.text)) == r.description  # strict JSON
+        assert r.raw_text.startswith("{")
         assert 0 < r.generated_tokens <= 96 and r.visual_tokens > 0
         assert r.prompt_tokens > r.visual_tokens and r.queue_ms >= 0 and r.decode_ms >= 0
     # Batching: far fewer decode steps than tokens generated one request at a time.

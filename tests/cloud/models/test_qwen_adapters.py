@@ -155,3 +155,25 @@ def test_edge_boxes_steer_selection_into_the_box(adapter):
     origin = pre.position_ids[1:, 0][:, vis].min(dim=1).values
     kept_hw = pruned.position_ids[1:, 0][:, pruned.visual_token_mask[0]] - origin[:, None]
     assert kept_hw.shape[1] == 4 and int(kept_hw.max()) <= 1   # all inside rows 0-1, cols 0-1
+
+
+def test_forward_scores_several_positions_for_a_verifier(adapter):
+    """k tokens in one pass give the logits k single-token steps would give."""
+    prepared = adapter.prepare([_img(84, 112, 8)], "x", "s")
+    pre = adapter.embed(prepared)
+    nxt = int(pre.position_ids.max()) + 1
+    drafted = torch.tensor([[40, 41, 42]])
+    pos = (nxt + torch.arange(3)).view(1, 1, 3).expand(3, 1, 3)
+
+    one_pass = adapter.new_cache()
+    adapter.forward(pre.inputs_embeds, pre.position_ids, pre.attention_mask, one_pass)
+    mask = torch.ones(1, pre.length + 3, dtype=torch.long)
+    multi = adapter.forward(adapter.embed_tokens(drafted), pos, mask, one_pass, last=3)
+    assert multi.shape == (1, 3, adapter.vocab_size)
+
+    stepwise = adapter.new_cache()
+    adapter.forward(pre.inputs_embeds, pre.position_ids, pre.attention_mask, stepwise)
+    for i in range(3):
+        step = adapter.forward(adapter.embed_tokens(drafted[:, i:i + 1]), pos[..., i:i + 1],
+                               mask[:, :pre.length + i + 1], stepwise)
+        torch.testing.assert_close(step, multi[:, i], atol=1e-4, rtol=1e-4)
