@@ -129,9 +129,25 @@ class DescriptionEngine:
             return
         self._loaded.set_result(True)
         while not self._stop:
-            if not self.step():
+            try:
+                busy = self.step()
+            except Exception:  # a bookkeeping bug must not leave callers waiting forever
+                log.exception("engine step crashed; failing the running requests")
+                self._fail_running()
+                busy = True
+            if not busy:
                 self._wake.wait(IDLE_WAIT_S)
                 self._wake.clear()
+
+    def _fail_running(self) -> None:
+        with self._lock:
+            running = list(self.scheduler.running)
+        running += [r.seq_id for r in self.runner.rows if r.seq_id not in running]
+        try:
+            self._retire(running, error=EngineError("engine step crashed"))
+        except Exception:  # the runner itself is broken: start its batch afresh
+            log.exception("could not release rows; resetting the running batch")
+            self.runner.release([r.seq_id for r in self.runner.rows])
 
     async def close(self) -> None:
         self._stop = True

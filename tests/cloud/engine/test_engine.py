@@ -179,3 +179,29 @@ def test_one_request_failing_to_encode_does_not_fail_its_batch(adapter):
     good1, bad, good2 = _run(main())
     assert isinstance(bad, EngineError) and "vision tower exploded" in str(bad)
     assert good1.description and good2.description
+
+
+def test_a_crashing_step_fails_its_requests_and_the_engine_keeps_serving(adapter):
+    async def main():
+        eng = DescriptionEngine(EngineConfig(max_new_tokens=64), adapter=adapter).start()
+        await eng.ready()
+        schedule = eng.scheduler.schedule
+        calls = {"crashed": False}
+
+        def broken_schedule(now):
+            if eng.scheduler.running and not calls["crashed"]:  # mid-decode, outside the model
+                calls["crashed"] = True
+                raise IndexError("bookkeeping bug")
+            return schedule(now)
+
+        eng.scheduler.schedule = broken_schedule
+        try:
+            first = await asyncio.gather(eng.describe(_req(1)), return_exceptions=True)
+            after = await eng.describe(_req(2))
+        finally:
+            await eng.close()
+        return first[0], after
+
+    first, after = _run(main())
+    assert isinstance(first, EngineError)
+    assert after.description.summary
