@@ -46,6 +46,8 @@ from cloud.prompting import build_prompt
 from cloud.prune.config import PrunerConfig
 
 RESULTS = Path(__file__).parent / "results" / "serve.json"
+# A quick run must not overwrite the committed full result.
+QUICK_RESULTS = Path("/tmp/vigil-serve-quick.json")
 FLOOR_THROUGHPUT_RATIO_16 = 3.0
 # Frames per stream: enough samples for a p95 at low stream counts, bounded total work.
 FRAMES_PER_STREAM = {1: 4, 4: 2, 16: 1}
@@ -269,11 +271,13 @@ def main(argv=None) -> int:
     p.add_argument("--pruner", default="id_selection:64", help="METHOD:BUDGET for the pruned arm, '' for none")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for both arms (1: skinny GEMMs collapse with 2 contended threads)")
-    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--out", default=None,
+                   help=f"result JSON (default {RESULTS}; --quick writes {QUICK_RESULTS})")
     args = p.parse_args(argv)
     if args.model is None:
         args.model = "tiny" if args.quick or not smollm_available() else "smollm_llava"
     args.streams = [int(s) for s in args.streams.split(",") if s]
+    args.out = args.out or str(QUICK_RESULTS if args.quick else RESULTS)
     if args.quick:
         args.streams = [s for s in args.streams if s <= 4] + ([16] if 16 in args.streams else [])
         args.frames_per_stream = args.frames_per_stream or 1
