@@ -88,3 +88,28 @@ def test_control_characters_and_lone_surrogates_are_cleaned():
     d = parse_answer('{"summary":"a\x0bb\\ud800","threat_level":1,"objects":[]}')
     assert d.summary.isprintable()
     d.summary.encode("utf-8")  # must be UTF-8 clean for the wire
+
+
+@pytest.mark.slow
+def test_real_vocabulary_answers_close_inside_tight_budgets():
+    """SmolLM2's 49k BPE vocabulary: a model may spell the forced keys in more tokens than
+    the canonical split; the closing reserve must still fit (this once cut answers)."""
+    from cloud.models.registry import smollm_llava_adapter
+    from cloud.prune import PrunerConfig, build_pruner
+
+    try:
+        adapter = smollm_llava_adapter()
+    except FileNotFoundError as exc:
+        pytest.skip(f"SmolLM2 weights not installed: {exc}")
+    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, adapter.stop_token_ids)
+    pruner = build_pruner(PrunerConfig(method="id_selection", budget=16))
+    for budget in (32, 48):
+        runner = ModelRunner(adapter, grammar, pruner=pruner)
+        items = [PrefillItem(f"s{i}", adapter.prepare([img], f"Camera {i}. Describe the event.",
+                                                       "You describe camera events."), budget)
+                 for i, img in enumerate(_images(4, seed=budget))]
+        texts = _run(runner, items)
+        assert len(texts) == 4
+        for text, n_tokens in texts.values():
+            assert n_tokens <= budget
+            parse_answer(text)
