@@ -7,10 +7,12 @@ embeddings with explicit position ids and an explicit cache (`forward`).
 
 The pruning hook sits between `embed` and the first `forward`: `embed`
 returns a `PrefillInputs` (inputs_embeds, position_ids, visual_token_mask,
-attention_mask); a `TokenPruner` (cloud/prune/) returns the indices to keep and
-`PrefillInputs.select` gathers them, keeping the original order and the
-original position ids (M-RoPE rows included), so the kept tokens sit where they
-sat in the image.
+attention_mask); `prune_contexts` turns it into one `cloud.prune.PruneContext`
+per image (visual embeddings, lazy early-layer text attention, [CLS]
+attention, the edge's boxes as a prior); a `TokenPruner` returns the kept
+indices of each image and `PrefillInputs.select` gathers them, keeping the
+original order and the original position ids (M-RoPE rows included), so the
+kept tokens sit where they sat in the image.
 
 Position ids always have shape [P, B, L]: P = 3 for M-RoPE (temporal, height,
 width; Qwen2-VL / Qwen2.5-VL), P = 1 for 1-D RoPE (LLaVA). A decoded token's
