@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detector", default="auto", choices=["auto", "hog", "yolo"])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    cv2.setNumThreads(1)      # one thread per camera; OpenCV's own pool would oversubscribe 2 cores
+    # OpenCV keeps its default thread pool, as the agent does: a 720p full-frame search then uses both cores.
 
     gate_cfg = GateConfig(detector=args.detector)
     det = build_detector(gate_cfg)
