@@ -1,4 +1,5 @@
 """The cascade on real frames: people pass, empty scenes do not."""
+import importlib.util
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ from edge.gate import GateCascade, GateConfig, HogPersonDetector
 from edge.sources import CameraConfig
 from vigil.footage import clip_path
 
-ASSETS = Path(cv2.__file__).parents[1] / "ultralytics" / "assets"
+ASSETS = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"     # bus.jpg, zidane.jpg
 
 
 def clip_frame(name: str, index: int):
