@@ -4,7 +4,9 @@ The nano-vllm shape: requests wait in a queue; each engine step is either a
 prefill of newly admitted requests or one decode step of every running one.
 Admission happens whenever a slot is free, so a request joins the running
 batch between any two decode steps and leaves it the step it finishes
-(continuous batching); finished sequences never hold a slot.
+(continuous batching); finished sequences never hold a slot. Optionally
+(`decode_steps_between_prefills`) running rows get a few decode steps between
+two prefills, so a burst of arrivals cannot stall answers already underway.
 
 Who is admitted first (beyond nano-vllm, which is FIFO): the waiting request
 with the highest priority
@@ -47,6 +49,10 @@ class SchedulingPolicy(BaseModel):
     camera_share: float = Field(default=0.25, ge=0.0)
     # Requests whose deadline has passed before admission are rejected, not served late.
     drop_expired: bool = True
+    # Decode steps the running rows get between two prefill steps (0: prefill whenever a
+    # slot is free, as nano-vllm). Bounds how long a stream of arrivals stalls the answers
+    # already being written (Sarathi-style interleaving, at step granularity).
+    decode_steps_between_prefills: int = Field(default=0, ge=0)
 
 
 class SeqStatus(Enum):
@@ -96,6 +102,7 @@ class Scheduler:
         self.max_queue = max_queue
         self.waiting: dict[str, SeqInfo] = {}
         self.running: dict[str, SeqInfo] = {}
+        self._decodes_since_prefill = 0
 
     # -- queue ---------------------------------------------------------------------------
     def add(self, seq: SeqInfo) -> None:
@@ -172,14 +179,17 @@ class Scheduler:
         """Decide the next step: prefill newly admitted requests if a slot is free,
         else one decode step of every running request."""
         expired = self._drop_expired(now)
-        admitted = self._admit(now) if self.waiting else []
+        owed = self.running and self._decodes_since_prefill < self.policy.decode_steps_between_prefills
+        admitted = self._admit(now) if self.waiting and not owed else []
         if admitted:
             for seq_id in admitted:
                 seq = self.waiting.pop(seq_id)
                 seq.status = SeqStatus.RUNNING
                 seq.admitted_at = now
                 self.running[seq_id] = seq
+            self._decodes_since_prefill = 0
             return Plan(Batch("prefill", tuple(admitted)), expired)
         if self.running:
+            self._decodes_since_prefill += 1
             return Plan(Batch("decode", tuple(self.running)), expired)
         return Plan(None, expired)

@@ -166,3 +166,15 @@ def test_scheduler_imports_no_torch():
 
     code = "import sys, cloud.engine.scheduler; assert 'torch' not in sys.modules, 'torch imported'"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_decode_steps_between_prefills_bound_the_stall_of_running_answers():
+    def kinds(between):
+        s = Scheduler(SchedulingPolicy(decode_steps_between_prefills=between),
+                      max_batch_size=8, max_prefill_tokens=100)
+        for i in range(4):
+            s.add(seq(i, cam=f"c{i}", t=0.0, tokens=100))  # one admission per prefill step
+        return [s.schedule(1.0).batch.kind for _ in range(8)]
+
+    assert kinds(0) == ["prefill"] * 4 + ["decode"] * 4
+    assert kinds(2) == ["prefill", "decode", "decode"] * 2 + ["prefill", "decode"]
