@@ -191,6 +191,8 @@ class DescriptionEngine:
             raise EngineError(f"{req.request_id}: bad request: {exc}") from exc
         pending = _Pending(req, prepared, loop.create_future(), loop, submitted)
         with self._lock:
+            if self._stop:
+                raise EngineError(f"{req.request_id}: engine closed")
             if req.request_id in self._pending:
                 raise EngineError(f"{req.request_id}: already being described")
             try:
