@@ -54,13 +54,14 @@ class GateCascade:
 
     def accepts(self, d: Detection, W: int, H: int) -> bool:
         """Does this camera care about ``d`` (class, min_score, min_area)?"""
-        return (d.label in self._objects and d.score >= self.camera.min_score
-                and d.area >= self.camera.min_area * W * H)
+        return (d.label in self._objects and d.score >= self.camera.min_score_for(d.label)
+                and d.area >= self.camera.min_area_for(d.label) * W * H)
 
     def _run_detector(self, frame: Frame, regions: list[tuple] | None) -> list[Detection]:
         det = self.detector
         if hasattr(det, "class_ids"):        # YOLO: let the model drop other classes itself
-            return det.detect(frame.image, regions, conf=max(1e-4, min(self.camera.min_score, 0.25)),
+            lowest = min([self.camera.min_score] + [self.camera.min_score_for(o) for o in self._objects])
+            return det.detect(frame.image, regions, conf=max(1e-4, min(lowest, 0.25)),
                               classes=det.class_ids(list(self._objects)))
         return det.detect(frame.image, regions)
 

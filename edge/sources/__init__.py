@@ -3,7 +3,7 @@ and (``worker.py``) one thread per camera with a reconnecting state machine."""
 from __future__ import annotations
 
 from edge.sources.base import FrameSource, SourceError
-from edge.sources.config import CameraConfig, ReconnectConfig, ZoneConfig
+from edge.sources.config import CameraConfig, ObjectFilter, ReconnectConfig, ZoneConfig
 from edge.sources.opencv import OpenCVSource
 from edge.sources.state import CameraState, CameraStateMachine
 from edge.sources.worker import CameraWorker, FrameSlot
@@ -21,5 +21,5 @@ def open_source(camera_cfg: CameraConfig) -> FrameSource:
 
 
 __all__ = ["CameraConfig", "CameraState", "CameraStateMachine", "CameraWorker", "FrameSlot", "FrameSource",
-           "OpenCVSource", "ReconnectConfig", "SourceError",
+           "ObjectFilter", "OpenCVSource", "ReconnectConfig", "SourceError",
            "ZoneConfig", "open_source"]

@@ -52,6 +52,14 @@ class ZoneConfig(BaseModel):
         return _check_labels(v)
 
 
+class ObjectFilter(BaseModel):
+    """Per-class overrides of the camera's ``min_score`` / ``min_area`` (e.g. cars need bigger boxes)."""
+
+    model_config = ConfigDict(extra="forbid")
+    min_score: Optional[float] = Field(None, ge=0.0, le=1.0)
+    min_area: Optional[float] = Field(None, ge=0.0, le=1.0)
+
+
 class ReconnectConfig(BaseModel):
     """Backoff for the connecting -> streaming -> stalled -> reconnecting state machine."""
 
@@ -79,6 +87,7 @@ class CameraConfig(BaseModel):
     objects: list[str] = Field(default_factory=lambda: ["person"])
     min_score: float = Field(0.5, ge=0.0, le=1.0)
     min_area: float = Field(0.0005, ge=0.0, le=1.0, description="minimum box area as a fraction of the frame")
+    filters: dict[str, ObjectFilter] = Field(default_factory=dict, description="per-class min_score/min_area overrides")
     zones: list[ZoneConfig] = Field(default_factory=list)
     masks: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored (timestamps, trees)")
     severity_scale: float = Field(1.0, ge=0.0, description="multiplies the event rules' severity for this camera (a vault door counts more)")
@@ -90,6 +99,20 @@ class CameraConfig(BaseModel):
         if not v:
             raise ValueError("at least one object of interest is needed")
         return _check_labels(v)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, v: dict[str, ObjectFilter]) -> dict[str, ObjectFilter]:
+        _check_labels(list(v))
+        return v
+
+    def min_score_for(self, label: str) -> float:
+        f = self.filters.get(label)
+        return f.min_score if f is not None and f.min_score is not None else self.min_score
+
+    def min_area_for(self, label: str) -> float:
+        f = self.filters.get(label)
+        return f.min_area if f is not None and f.min_area is not None else self.min_area
 
     @field_validator("masks")
     @classmethod

@@ -88,3 +88,11 @@ def test_hog_upscales_small_frames():
     det = HogPersonDetector()
     assert det._scale_for(img.shape[0]) > 1.0
     assert det.detect(img)
+
+
+def test_per_class_filters_override_the_camera_defaults():
+    img = clip_frame("bikes.mp4", 110)
+    strict = hog_cascade(filters={"person": {"min_score": 0.99}})
+    assert not feed(strict, [img])[0].passed
+    lenient = hog_cascade(min_score=0.99, filters={"person": {"min_score": 0.5}})
+    assert feed(lenient, [img])[0].passed

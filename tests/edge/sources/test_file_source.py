@@ -99,3 +99,8 @@ def test_worker_on_a_file_that_cannot_be_opened_fails_once_and_finishes(tmp_path
         assert list(w.frames(poll_s=0.2)) == []
         snap = w.snapshot()
     assert snap["state"] == "failed" and "broken.mp4" in snap["last_error"] and snap["reconnects"] == 0
+
+
+def test_filters_for_unknown_classes_are_rejected(tmp_path):
+    with pytest.raises(ConfigError, match="filters"):
+        _load(tmp_path, "id: a\nurl: x.mp4\nfilters:\n  persn: {min_score: 0.7}\n")
