@@ -11,7 +11,7 @@ random) and budget (576 -> 192 / 64 / 16 visual tokens) on real frames of bikes.
     exact-match rate, per-JSON-field agreement (the alert schema, decoded under the
     engine's xgrammar constraint when cloud/constrained.py is there), and teacher-forced
     agreement (pruned argmax on the unpruned answer's prefixes; robust to the first
-    divergence cascading);
+    divergence cascading) and the mean KL(unpruned || pruned) along that answer;
 plus two "beyond the paper" measurements: selection reuse across consecutive frames
 of one camera, and the edge-box prior (OpenCV HOG people boxes as the edge would send).
 The vision tower is random, so agreement measures how much pruning perturbs a real
@@ -113,20 +113,25 @@ def json_fields(tokenizer, ids) -> dict | None:
 
 
 @torch.no_grad()
-def teacher_forced_agreement(adapter, pre, target: list[int], decoder) -> float:
-    """Fraction of the unpruned answer's tokens the pruned model predicts given the same prefix.
-
-    `pre` is a fresh pruned prefill; the grammar mask (if any) is replayed along the target so
-    forced JSON punctuation is compared like the free-running decode would see it.
-    """
-    if not target:
-        return 1.0
-    logits = [pre.logits]
+def teacher_forced_logits(adapter, pre, target: list[int]) -> torch.Tensor:
+    """(len(target), V) logits of the model behind `pre` (a fresh prefill) along `target`."""
+    rows = [pre.logits[None]]
     if len(target) > 1:
         emb = adapter.lm.embed_tokens(torch.tensor([target[:-1]]))
         pos = torch.arange(pre.next_position, pre.next_position + len(target) - 1)[None]
         hidden = adapter.lm(inputs_embeds=emb, position_ids=pos, cache=pre.cache, use_cache=True).last_hidden_state
-        logits += list(adapter.model.lm_head(hidden[0]))
+        rows.append(adapter.model.lm_head(hidden[0]))
+    return torch.cat(rows).float()
+
+
+def teacher_forced_agreement(logits: torch.Tensor, target: list[int], decoder) -> float:
+    """Fraction of the unpruned answer's tokens the pruned model predicts given the same prefix.
+
+    The grammar mask (if any) is replayed along the target so forced JSON punctuation is
+    compared like the free-running decode would see it.
+    """
+    if not target:
+        return 1.0
     matcher = decoder.grammar.matcher() if decoder.grammar is not None else None
     hits = 0
     for i, (row, tok) in enumerate(zip(logits, target)):
@@ -136,6 +141,12 @@ def teacher_forced_agreement(adapter, pre, target: list[int], decoder) -> float:
         if matcher is not None and not matcher.is_terminated():
             matcher.accept_token(tok)
     return hits / len(target)
+
+
+def mean_kl(base_logits: torch.Tensor, logits: torch.Tensor) -> float:
+    """Mean over answer positions of KL(unpruned || pruned) next-token distributions (nats)."""
+    lp, lq = torch.log_softmax(base_logits, -1), torch.log_softmax(logits, -1)
+    return float((lp.exp() * (lp - lq)).sum(-1).mean())
 
 
 def token_agreement(a: list[int], b: list[int]) -> float:
@@ -175,13 +186,16 @@ def sweep(adapter, frames, budgets, repeats, decoder):
         for name, t in time_prefills(adapter, images, prompt, pruners, repeats).items():
             timing[name].append(t)
         base_out, _ = decoder.run(images)
+        base_logits = teacher_forced_logits(adapter, adapter.prefill(images, prompt), base_out)
         quality["none"].append({"out": base_out, "fields": json_fields(adapter.tokenizer, base_out)})
         for name, pruner in pruners.items():
             if pruner is None:
                 continue
-            tf = teacher_forced_agreement(adapter, adapter.prefill(images, prompt, pruner), base_out, decoder)
+            logits = teacher_forced_logits(adapter, adapter.prefill(images, prompt, pruner), base_out)
             out, _ = decoder.run(images, pruner)
-            quality[name].append({"out": out, "fields": json_fields(adapter.tokenizer, out), "tf": tf})
+            quality[name].append({"out": out, "fields": json_fields(adapter.tokenizer, out),
+                                  "tf": teacher_forced_agreement(logits, base_out, decoder),
+                                  "kl": mean_kl(base_logits, logits)})
         print(f"frame {fi + 1}/{len(frames)} done")
 
     def med(name, key):
@@ -210,6 +224,7 @@ def sweep(adapter, frames, budgets, repeats, decoder):
             "token_agreement": statistics.mean(token_agreement(r["out"], b["out"]) for r, b in zip(rs, base_q)),
             "exact_match": statistics.mean(float(r["out"] == b["out"]) for r, b in zip(rs, base_q)),
             "teacher_forced_agreement": statistics.mean(r["tf"] for r in rs),
+            "kl_to_unpruned": statistics.mean(r["kl"] for r in rs),
         }
         if decoder.grammar is not None:
             pairs = [(r["fields"], b["fields"]) for r, b in zip(rs, base_q)]
@@ -347,7 +362,7 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps(result, indent=2))
 
     cols = ["prefill_s", "prefill_speedup", "select_s", "selection_overhead", "flops_ratio", "token_agreement",
-            "teacher_forced_agreement"]
+            "teacher_forced_agreement", "kl_to_unpruned"]
     print(f"{'pruner@budget':24s}" + "".join(f"{c[:14]:>15s}" for c in cols))
     for name, row in table.items():
         print(f"{name:24s}" + "".join(f"{row.get(c, float('nan')):15.4f}" for c in cols))
