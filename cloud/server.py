@@ -34,6 +34,7 @@ from vigil.v1 import vigil_pb2_grpc as pb_grpc
 log = logging.getLogger("vigil.cloud")
 
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
+DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
 
 
 def decode_jpeg(data: bytes) -> np.ndarray | None:
@@ -180,7 +181,8 @@ class IngestService(pb_grpc.IngestServicer):
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
                                        detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                                        hints=self._hints_dict(pkt))
-        if image is not None and pkt.priority != pb.EVIDENCE and self.alerts.claim_description(aid):
+        # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
+        if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
             self._describe_tasks.add(task)
             task.add_done_callback(self._describe_tasks.discard)

@@ -16,7 +16,7 @@ import time
 DEMO_SECRET_BYTES = 16
 
 
-async def run_demo(clip: str, policy: str, deadline_s: float, quiet_logs: bool) -> int:
+async def run_demo(clip: str, policy: str, deadline_s: float, model: str | None = None) -> int:
     from cloud.config import load_cloud_config
     from cloud.server import CloudService
     from edge.agent import EdgeAgent
@@ -29,7 +29,8 @@ async def run_demo(clip: str, policy: str, deadline_s: float, quiet_logs: bool) 
     cloud_cfg = load_cloud_config(overrides={
         "server": {"host": "127.0.0.1", "port": 0},
         "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
-                   "dead_letter_path": None}})
+                   "dead_letter_path": None},
+        **({"engine": {"model": model}} if model else {})})
     service = CloudService(cloud_cfg)
     port = await service.start()
     print(f"demo: cloud listening on 127.0.0.1:{port} (model: {getattr(service.engine, 'model_name', 'configured engine')})", flush=True)
@@ -59,13 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clip", default="bikes.mp4", choices=["bikes.mp4", "carphone_pristine.mp4"])
     p.add_argument("--policy", default=None, choices=["fifo", "dat"])
     p.add_argument("--deadline", type=float, default=60.0, help="describe deadline in seconds")
+    p.add_argument("--model", default=None, help="engine.model (default: tiny random Qwen2.5-VL; 'smollm_llava' = "
+                   "real SmolLM2 language weights with a random vision tower: English text driven by the edge's hints)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from edge.transmit.config import TransmitConfig
     policy = args.policy or TransmitConfig().policy
-    return asyncio.run(run_demo(args.clip, policy, args.deadline, not args.verbose))
+    return asyncio.run(run_demo(args.clip, policy, args.deadline, args.model))
 
 
 if __name__ == "__main__":

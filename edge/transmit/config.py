@@ -5,9 +5,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.transmit.dat.config import DatConfig
+
 
 class TransmitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    policy: Literal["fifo", "dat"] = "fifo"
+    policy: Literal["fifo", "dat"] = Field("dat", description="dat: semantics- and bandwidth-aware (default); fifo: naive baseline")
     jpeg_quality: int = Field(90, ge=10, le=100, description="FIFO baseline: fixed JPEG quality of every frame")
-    max_queue: int = Field(2000, ge=1, description="items held in memory before the oldest context is dropped")
+    max_queue: int = Field(2000, ge=1, description="FIFO baseline: items held in memory before the oldest is dropped")
+    dat: DatConfig = Field(default_factory=DatConfig)
