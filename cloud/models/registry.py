@@ -32,8 +32,10 @@ FAMILY_MODULES = {
     "llava": "cloud.models.llava",
     "smollm_llava": "cloud.models.smollm_llava",
 }
-MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava",
-                       "llava_onevision": "llava", "llava_next": "llava"}
+MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava"}
+# Known families we do not serve yet: anyres tiling gives a variable token count per image,
+# which the LLaVA adapter (fixed 576-token grid) does not handle.
+UNSUPPORTED_MODEL_TYPES = {"llava_onevision": "LLaVA-OneVision", "llava_next": "LLaVA-NeXT"}
 RANDOM_WEIGHTS_WARNING = "random weights: descriptions are not meaningful"
 
 
@@ -73,6 +75,9 @@ def detect_family(model: str) -> str:
             raise ValueError(f"cannot detect the family of {model!r}: {exc}; "
                              "set engine.family or use a local checkpoint") from exc
     family = _MODEL_TYPES.get(model_type) or MODEL_TYPE_FAMILIES.get(model_type)
+    if family is None and model_type in UNSUPPORTED_MODEL_TYPES:
+        raise ValueError(f"{model!r} is a {UNSUPPORTED_MODEL_TYPES[model_type]} checkpoint, which Vigil does not serve "
+                         "yet (anyres tiling); use a Qwen2.5-VL, Qwen2-VL or LLaVA-1.5 checkpoint")
     if family is None:
         raise ValueError(f"{model!r} has model_type {model_type!r}, which no adapter serves; "
                          f"set engine.family to one of {sorted(FAMILY_MODULES)}")
