@@ -11,6 +11,8 @@ A frame *passes* when the detector finds an object of interest that survives thi
 camera's filters (class, ``min_score``, ``min_area``). When stage 1 runs, when it
 is skipped because tracked objects explain the motion, and how detector misses
 are bridged is decided by ``GatePolicy`` (policy.py), which is pure bookkeeping.
+Frames wider than ``detect_width`` are shrunk once and both stages run on the
+small copy (resolution.py); results are mapped back to source pixels.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from edge.gate.factory import build_detector
 from edge.gate.motion import MotionGate
 from edge.gate.policy import Action, GatePolicy
 from edge.gate.regions import union_area
+from edge.gate.resolution import detection_to_source, region_to_source, to_detect_size
 from edge.sources.config import CameraConfig
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,8 @@ class GateCascade:
         self.motion: MotionStage | None = motion if motion is not None else (
             MotionGate(self.cfg.motion, self.camera.masks) if self.cfg.motion.enabled else None)
         self.detector = detector if detector is not None else build_detector(self.cfg)
-        self.policy = GatePolicy(self.cfg.hold_s, self.cfg.detect_interval_s, self.cfg.coast_margin)
+        self.policy = GatePolicy(self.cfg.hold_s, self.cfg.detect_interval_s, self.cfg.coast_margin,
+                                 self.cfg.camera_motion_fraction, self.cfg.camera_motion_interval_s)
         self._objects = set(self.camera.objects)
         missing = self._objects - set(self.detector.labels)
         if missing:
@@ -57,35 +61,49 @@ class GateCascade:
         return (d.label in self._objects and d.score >= self.camera.min_score_for(d.label)
                 and d.area >= self.camera.min_area_for(d.label) * W * H)
 
-    def _run_detector(self, frame: Frame, regions: list[tuple] | None) -> list[Detection]:
+    def _run_detector(self, image, regions: list[tuple] | None) -> list[Detection]:
         det = self.detector
         if hasattr(det, "class_ids"):        # YOLO: let the model drop other classes itself
             lowest = min([self.camera.min_score] + [self.camera.min_score_for(o) for o in self._objects])
-            return det.detect(frame.image, regions, conf=max(1e-4, min(lowest, 0.25)),
+            return det.detect(image, regions, conf=max(1e-4, min(lowest, 0.25)),
                               classes=det.class_ids(list(self._objects)))
-        return det.detect(frame.image, regions)
+        return det.detect(image, regions)
 
     def process(self, frame: Frame) -> GateResult:
-        H, W = frame.height, frame.width
+        H0, W0 = frame.height, frame.width
         self.stats["frames"] += 1
         t0 = time.perf_counter()
-        regions = self.motion.detect(frame.image) if self.motion is not None else [(0, 0, W, H)]
+        image, scale = to_detect_size(frame.image, self.cfg.detect_width)   # detect pixels from here on
+        H, W = image.shape[:2]
+        regions = self.motion.detect(image) if self.motion is not None else [(0, 0, W, H)]
         scene_change = bool(self.motion is not None and self.motion.scene_change)
+        covered = union_area(regions, W, H)
         motion_ms = (time.perf_counter() - t0) * 1000.0
         if regions:
             self.stats["motion"] += 1
-        decision = self.policy.decide(frame.capture_time, regions, scene_change)
+        decision = self.policy.decide(frame.capture_time, regions, scene_change, covered)
+        src_regions = [region_to_source(r, scale, W0, H0) for r in regions]
         if decision.action != Action.DETECT:
             if decision.passed:
                 self.stats["passed"] += 1
-            return GateResult(decision.passed, decision.detections, list(regions), motion_ms, 0.0, reason=decision.reason)
-        crop = self.cfg.crop_to_motion and union_area(regions, W, H) < self.cfg.max_crop_fraction
+            return GateResult(decision.passed, [detection_to_source(d, scale, W0, H0) for d in decision.detections],
+                              src_regions, motion_ms, 0.0, reason=decision.reason)
+        crop = self.cfg.crop_to_motion and covered < self.cfg.max_crop_fraction
         t1 = time.perf_counter()
-        raw = self._run_detector(frame, regions if crop else None)
+        raw = self._run_detector(image, regions if crop else None)
         detect_ms = (time.perf_counter() - t1) * 1000.0
         self.stats["detector_runs"] += 1
         dets = [d for d in raw if self.accepts(d, W, H)]
         passed, reason = self.policy.after_detect(frame.capture_time, dets)
         if passed:
             self.stats["passed"] += 1
-        return GateResult(passed, dets, list(regions), motion_ms, detect_ms, reason=reason, detector_ran=True)
+        return GateResult(passed, [detection_to_source(d, scale, W0, H0) for d in dets], src_regions, motion_ms,
+                          detect_ms, reason=reason, detector_ran=True)
+
+    def detect_ungated(self, image) -> list[Detection]:
+        """The same detector, at the same detect resolution and filters, on the whole frame, with no gate:
+        the baseline the gate's cost is compared with (benchmarks/edge_gate.py)."""
+        H0, W0 = image.shape[:2]
+        small, scale = to_detect_size(image, self.cfg.detect_width)
+        H, W = small.shape[:2]
+        return [detection_to_source(d, scale, W0, H0) for d in self._run_detector(small, None) if self.accepts(d, W, H)]

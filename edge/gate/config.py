@@ -14,9 +14,13 @@ class MotionConfig(BaseModel):
     threshold: int = Field(30, ge=1, le=255, description="per-pixel grey difference that counts as change (Frigate's default)")
     min_area: float = Field(0.002, ge=0.0, le=1.0, description="smallest motion region, fraction of the frame")
     alpha: float = Field(1.0, gt=0.0, le=1.0, description="background update rate per processed frame; 1.0 = difference with the previous processed frame")
-    warmup_frames: int = Field(2, ge=0, description="frames used only to learn the background")
+    warmup_frames: int = Field(1, ge=0, description="frames used only to learn the background (each is sent whole to the detector); with alpha 1.0 one frame is the whole background")
     margin: float = Field(0.15, ge=0.0, description="grow each region by this fraction of its size before cropping")
     merge_gap: float = Field(0.05, ge=0.0, description="merge regions closer than this fraction of the frame")
+    compensate_camera_motion: bool = Field(
+        True, description="estimate the frame's global shift (phase correlation) and align the background to it "
+        "before differencing, so a panning or shaking camera reports the objects moving against the scene, "
+        "not the whole frame")
 
 
 class HogConfig(BaseModel):
@@ -50,6 +54,15 @@ class GateConfig(BaseModel):
     hold_s: float = Field(1.0, ge=0.0, description="a detector miss or a motionless frame this soon after a positive still passes (bridges detector flicker)")
     detect_interval_s: float = Field(0.5, ge=0.0, description="while found objects are being tracked and motion stays on them, rerun the detector at most this often (0 = every frame with motion)")
     coast_margin: float = Field(0.5, ge=0.0, description="motion within this fraction of a tracked box's size counts as that object's motion")
+    detect_width: int | None = Field(
+        640, ge=64, description="frames wider than this are downscaled (aspect kept) before motion and detection, "
+        "as Frigate's detect width; boxes are mapped back to source pixels (null = detect at source resolution)")
+    camera_motion_fraction: float = Field(
+        0.5, gt=0.0, le=1.0, description="motion covering at least this fraction of the frame (or a scene change) is "
+        "taken for camera motion (pan, cut, shake) rather than an object moving")
+    camera_motion_interval_s: float = Field(
+        0.0, ge=0.0, description="during camera motion the detector runs at most this often; frames in between pass "
+        "on the remembered boxes if something was seen within hold_s, else are skipped (0 = every frame)")
     motion: MotionConfig = Field(default_factory=MotionConfig)
     hog: HogConfig = Field(default_factory=HogConfig)
     yolo: YoloConfig = Field(default_factory=YoloConfig)

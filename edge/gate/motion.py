@@ -15,6 +15,13 @@ Choices where the recipe is vague:
   frame differencing): at 5 fps frames are 200 ms apart, and a slow running
   average left ghosts of cuts and departed objects for a second or more on the
   sample clips; a smaller ``alpha`` remains available for noisy night streams.
+- Camera motion (``compensate_camera_motion``): before differencing, the
+  background is translated by the global shift phase correlation finds between
+  it and the new frame (trusted only above a peak response), and the newly
+  exposed border is ignored. A pan or a shaking mast then leaves the objects
+  that move against the scene instead of a full-frame region, so stage 1 gets
+  crops, not a full-frame search on every frame. DeepStream/Frigate do not do
+  this; it is the classic global-motion compensation of moving-camera detection.
 - A frame where nearly everything changed (camera pan, lights switched on) is
   reported as one full-frame region and the background is reset to it, so the
   stage recovers in one frame instead of reporting ghosts for seconds.
@@ -80,7 +87,13 @@ class MotionGate(MotionStage):
             self.last_changed_fraction = 1.0
             self.scene_change = True
             return full if self.cfg.warmup_frames > 0 else []
-        diff = cv2.absdiff(small, self._background)
+        background = self._background
+        valid = None
+        if self.cfg.compensate_camera_motion:
+            background, valid = _align(self._background, small)
+        diff = cv2.absdiff(small, background)
+        if valid is not None:
+            diff[~valid] = 0          # newly exposed border: no background to compare with
         cv2.accumulateWeighted(small, self._background, self.cfg.alpha)
         changed = (diff > self.cfg.threshold).astype(np.uint8) * 255
         keep = self._keep_mask((h, w))
@@ -107,6 +120,30 @@ class MotionGate(MotionStage):
             out.append((max(0, int((x1 - mx) * sx)), max(0, int((y1 - my) * sy)),
                         min(W, int(np.ceil((x2 + mx) * sx))), min(H, int(np.ceil((y2 + my) * sy)))))
         return _merge(out, gap=0)
+
+
+# phase-correlation peak response below which the shift estimate is not trusted (cut, busy scene)
+_MIN_SHIFT_RESPONSE = 0.1
+_MIN_SHIFT_PX = 0.5
+
+
+def _align(background: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The background translated by the global shift between it and ``current`` (phase correlation,
+    Kuglin & Hines 1975), and a mask of the pixels the shifted background covers. A translation is
+    all we model: at 5 fps on a 120-px-high frame a pan or shake is close to one; zoom and rotation
+    remain motion (and a cut remains a scene change)."""
+    (dx, dy), response = cv2.phaseCorrelate(background, current)
+    h, w = current.shape[:2]
+    if response < _MIN_SHIFT_RESPONSE or (abs(dx) < _MIN_SHIFT_PX and abs(dy) < _MIN_SHIFT_PX) \
+            or abs(dx) > w / 3 or abs(dy) > h / 3:
+        return background, None
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    shifted = cv2.warpAffine(background, m, (w, h), borderMode=cv2.BORDER_CONSTANT)
+    valid = np.zeros((h, w), bool)
+    x1, x2 = int(np.ceil(max(0.0, dx))), int(np.floor(min(w, w + dx)))
+    y1, y2 = int(np.ceil(max(0.0, dy))), int(np.floor(min(h, h + dy)))
+    valid[y1:y2, x1:x2] = True
+    return shifted, valid
 
 
 def _merge(boxes: list[Region], gap: float) -> list[Region]:

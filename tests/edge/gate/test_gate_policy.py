@@ -71,3 +71,26 @@ def test_while_holding_frames_between_detector_runs_coast_on_the_last_boxes():
     assert p.decide(1.2, near).action == Action.DETECT          # hold over: ask the detector again
     assert p.after_detect(1.2, []) == (False, "nothing-detected")
     assert p.decide(1.4, near).action == Action.DETECT and not p.memory
+
+
+def test_camera_motion_runs_the_detector_at_most_every_interval():
+    p = GatePolicy(hold_s=1.0, detect_interval_s=0.5, camera_motion_fraction=0.5, camera_motion_interval_s=0.4)
+    assert p.decide(0.0, [FULL], motion_fraction=1.0).action == Action.DETECT
+    p.after_detect(0.0, [])
+    d = p.decide(0.2, [FULL], motion_fraction=0.9)                  # pan, nothing seen: skipped, not passed
+    assert d.action == Action.SKIP and d.reason == "camera-motion-skip" and not d.passed
+    assert p.decide(0.2, [(10, 10, 50, 50)], motion_fraction=0.01).action == Action.DETECT   # object motion: looked at
+    assert p.decide(0.4, [FULL], motion_fraction=0.9).action == Action.DETECT
+
+
+def test_camera_motion_with_a_recent_object_passes_on_its_boxes():
+    p = GatePolicy(hold_s=1.0, detect_interval_s=0.0, camera_motion_fraction=0.5, camera_motion_interval_s=0.4)
+    p.after_detect(0.0, [PERSON])
+    d = p.decide(0.2, [FULL], scene_change=True)
+    assert d.action == Action.COAST and d.passed and d.reason == "camera-motion" and d.detections == [PERSON]
+
+
+def test_camera_motion_throttle_off_by_default():
+    p = GatePolicy(hold_s=1.0, detect_interval_s=0.5)
+    p.after_detect(0.0, [])
+    assert p.decide(0.2, [FULL], motion_fraction=1.0).action == Action.DETECT

@@ -51,3 +51,30 @@ def test_a_cut_is_reported_as_a_scene_change():
     m.detect(scene())
     regions = m.detect(255 - scene())
     assert regions == [(0, 0, 320, 240)] and m.scene_change
+
+
+def textured(w: int = 360, h: int = 240, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (h // 8, w // 8), np.uint8)
+    img = np.kron(small, np.ones((8, 8), np.uint8))                   # blocky texture survives the blur
+    return np.dstack([img] * 3)
+
+
+def test_a_panning_camera_is_compensated_but_an_object_moving_against_it_is_not():
+    world = textured(480)
+    m = MotionGate(MotionConfig(warmup_frames=1))
+    plain = MotionGate(MotionConfig(warmup_frames=1, compensate_camera_motion=False))
+    first = world[:, 0:360].copy()
+    panned = world[:, 16:376].copy()                                   # the camera turned by 16 px
+    for g in (m, plain):
+        g.detect(first)
+    assert plain.detect(panned.copy())                                 # without compensation: the pan is motion
+    assert m.detect(panned.copy()) == []                               # with it: nothing moved in the scene
+    m2 = MotionGate(MotionConfig(warmup_frames=1))
+    m2.detect(first)
+    walker = panned.copy()
+    walker[80:160, 200:240] = 255                                      # someone walks in while the camera pans
+    regions = m2.detect(walker)
+    assert len(regions) == 1
+    x1, y1, x2, y2 = regions[0]
+    assert x1 <= 200 and x2 >= 240 and y1 <= 80 and y2 >= 160 and (x2 - x1) < 180
