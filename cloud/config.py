@@ -27,8 +27,9 @@ class ServerConfig(_Strict):
     port: int = Field(50051, ge=0, le=65535)  # 0 = pick a free port
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="largest FramePacket accepted; larger ones get OVERSIZED")
     transport_headroom_bytes: int = Field(4 * MIB, ge=0, description="gRPC limit = max_packet_bytes + this, so an oversized packet still reaches us and gets a per-packet error")
-    dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered per edge")
-    hint_interval_s: float = Field(1.0, gt=0)
+    dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
+    hint_interval_s: float = Field(1.0, gt=0, description="how often backpressure hints may be sent to an edge")
+    evidence_request_after_s: float = Field(2.0, ge=0, description="ask the edge for evidence of a described event that has sent none after this long")
 
 
 class AuthConfig(_Strict):

@@ -77,6 +77,8 @@ class IngestService(pb_grpc.IngestServicer):
         self.seen = SeenWindow(cfg.server.dedup_window)
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
+        # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
+        self._evidence_seen: set[tuple[str, str, str]] = set()
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:
@@ -176,6 +178,8 @@ class IngestService(pb_grpc.IngestServicer):
         if not pkt.event_id or pkt.priority == pb.CONTEXT:
             self.stats["context_frames"] += 1
             return
+        if pkt.priority == pb.EVIDENCE and image is not None:
+            self._evidence_seen.add((edge_id, pkt.camera_id, pkt.event_id))
         labels = dict(pkt.hints.counts) or dict(Counter(d.label for d in pkt.detections))
         aid, _ = self.alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
@@ -213,6 +217,13 @@ class IngestService(pb_grpc.IngestServicer):
         out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=pkt.event_id, camera_id=pkt.camera_id,
                                                         alert_id=aid, description_json=text,
                                                         description_status=status)))
+        # The alert is out; make sure the user also gets the full-quality key frame (after a grace
+        # period, so evidence already on its way is not asked for twice).
+        await asyncio.sleep(self.cfg.server.evidence_request_after_s)
+        if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
+            self.stats["evidence_requested"] += 1
+            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id],
+                                                        reason="evidence for a described alert")))
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
         tasks = list(self._describe_tasks)

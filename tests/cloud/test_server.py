@@ -66,7 +66,8 @@ HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-dem
 
 async def _session(engine, messages, *, max_packet=64 * 1024, deadline=5.0, settle=0.5):
     cfg = load_cloud_config(environ={}, overrides={
-        "server": {"host": "127.0.0.1", "port": 0, "max_packet_bytes": max_packet, "transport_headroom_bytes": 4 * 1024 * 1024},
+        "server": {"host": "127.0.0.1", "port": 0, "max_packet_bytes": max_packet,
+                   "transport_headroom_bytes": 4 * 1024 * 1024, "evidence_request_after_s": 0.2},
         "alerts": {"describe_deadline_s": deadline, "dead_letter_path": None}})
     sink = Collect()
     svc = CloudService(cfg, engine=engine, sinks=[sink])
@@ -142,3 +143,16 @@ def test_slow_model_gives_timeout_stage():
 def test_model_error_gives_error_stage():
     replies, alerts, _ = asyncio.run(_session(FakeEngine(fail=True), [HELLO, _frame(1)]))
     assert alerts[1].description_status == "error" and "model exploded" in alerts[1].description_error
+
+
+def _evidence(seq, event="ev1"):
+    msg = _frame(seq, event)
+    msg.frame.priority = pb.EVIDENCE
+    return msg
+
+
+def test_cloud_asks_for_evidence_it_has_not_received():
+    # ev2's evidence arrives after its description but within the grace period: not asked for.
+    replies, _, svc = asyncio.run(_session(FakeEngine(), [HELLO, _frame(1, "ev1"), _frame(2, "ev2"), _evidence(3, "ev2")]))
+    asked = [e for r in replies if r.WhichOneof("body") == "hint" for e in r.hint.evidence_event_ids]
+    assert asked == ["ev1"] and svc.service.stats["evidence_requested"] == 1
