@@ -52,7 +52,7 @@ class GateConfig(BaseModel):
     crop_to_motion: bool = Field(True, description="run the detector on motion crops when they cover less of the frame than max_crop_fraction")
     max_crop_fraction: float = Field(0.6, gt=0.0, le=1.0)
     hold_s: float = Field(1.0, ge=0.0, description="a detector miss or a motionless frame this soon after a positive still passes (bridges detector flicker)")
-    detect_interval_s: float = Field(0.5, ge=0.0, description="while found objects are being tracked and motion stays on them, rerun the detector at most this often (0 = every frame with motion)")
+    detect_interval_s: float = Field(0.7, ge=0.0, description="while found objects are being tracked and motion stays on them, rerun the detector at most this often (0 = every frame with motion; 0.7 s = every 4th frame at 5 fps, DeepStream's interval=3)")
     coast_margin: float = Field(0.5, ge=0.0, description="motion within this fraction of a tracked box's size counts as that object's motion")
     detect_width: int | None = Field(
         640, ge=64, description="frames wider than this are downscaled (aspect kept) before motion and detection, "
