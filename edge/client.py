@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import Counter
 from typing import Callable
@@ -27,6 +26,7 @@ import grpc
 from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
 from vigil import __version__
+from vigil.backoff import backoff_delay
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -98,8 +98,7 @@ class EdgeClient:
             self.policy.on_disconnect(time.time())
             attempt += 1
             self.stats["reconnects"] += 1
-            ceiling = min(self.cfg.reconnect_max_s, self.cfg.reconnect_initial_s * 2 ** (attempt - 1))
-            await asyncio.sleep(ceiling * (0.5 + 0.5 * random.random()))
+            await asyncio.sleep(backoff_delay(attempt, self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s))
 
     async def _watched_session(self, finished: Callable[[], bool]) -> bool:
         """Run one session; end it when the link stalls (see module docstring)."""

@@ -15,7 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 from cloud.alerts.alert import Alert
-from cloud.alerts.backoff import backoff_delay
+from vigil.backoff import backoff_delay
 from cloud.alerts.sinks.base import AlertSink, DeliveryError
 
 log = logging.getLogger("vigil.alerts")

@@ -1,4 +1,4 @@
-"""Retry delays: exponential backoff with full jitter (pure, testable)."""
+"""Retry delays: exponential backoff with jitter (pure, testable); shared by webhook retries and the edge's reconnects."""
 from __future__ import annotations
 
 import random
