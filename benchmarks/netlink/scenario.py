@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from vigil.footage import clip_path
+from vigil.footage import clip_fps, read_frames
 
 CAMERAS = (("cam0", "bikes.mp4", 0), ("cam1", "carphone_pristine.mp4", 0),
            ("cam2", "bikes.mp4", 125), ("cam3", "carphone_pristine.mp4", 60))
@@ -84,17 +83,8 @@ class ClipFrames:
         cache: dict[str, tuple[list[np.ndarray], float]] = {}
         for cam, clip, offset in CAMERAS:
             if clip not in cache:
-                cap = cv2.VideoCapture(str(clip_path(clip)))
-                fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-                frames, i = [], 0
-                while True:
-                    ok, f = cap.read()
-                    if not ok:
-                        break
-                    if i % FRAME_STEP == 0:
-                        frames.append(f)
-                    i += 1
-                cap.release()
+                frames = read_frames(clip, step=FRAME_STEP)
+                fps = clip_fps(clip)
                 if not frames:
                     raise RuntimeError(f"no frames decoded from {clip}")
                 cache[clip] = (frames, fps / FRAME_STEP)

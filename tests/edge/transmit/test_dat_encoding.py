@@ -1,26 +1,15 @@
 """Adaptive encoding: the size model learns real JPEG sizes and the chosen rung fits the budget."""
-import cv2
 import numpy as np
 import pytest
 
 from edge.transmit.dat import encoder as enc
 from edge.transmit.dat.size_model import JpegSizeModel
-from vigil.footage import clip_path
+from vigil.footage import read_frames
 from vigil.v1 import vigil_pb2 as pb
 
 
 def frames(name, n=12, step=7):
-    cap = cv2.VideoCapture(str(clip_path(name)))
-    out, i = [], 0
-    while len(out) < n:
-        ok, f = cap.read()
-        if not ok:
-            break
-        if i % step == 0:
-            out.append(f)
-        i += 1
-    cap.release()
-    return out
+    return read_frames(name, step=step, limit=n)
 
 
 @pytest.mark.parametrize("clip", ["bikes.mp4", "carphone_pristine.mp4"])
