@@ -115,7 +115,8 @@ class EdgeAgent:
         ev = upd.event
         if upd.stage == "new":
             self._count("events")
-        if upd.stage == "end" or not upd.detections:
+        # "end" goes out too (DAT turns it into a small end-of-event alert); other updates only with boxes.
+        if upd.frame is None or (not upd.detections and upd.stage != "end"):
             return
         item = OutgoingItem(camera_id=ev.camera_id, event_id=ev.event_id, priority=pb.SEMANTIC_FRAME,
                             image=upd.frame.image, capture_time=upd.frame.capture_time, event_onset=ev.onset,

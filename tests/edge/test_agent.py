@@ -44,3 +44,27 @@ def test_dead_camera_does_not_block_the_live_one():
     assert summary.frames_read >= 50 and summary.descriptions >= 1
     assert {a.stage for a in alerts} == {"detected", "described"}
     assert status["dead"]["reconnects"] >= 1 and status["dead"]["state"] != "streaming"
+
+
+def test_end_of_event_is_handed_to_the_policy():
+    import numpy as np
+
+    from edge.detection import Detection
+    from edge.events.event import Event, EventUpdate
+    from edge.frame import Frame
+
+    class Loop:  # stands in for the asyncio loop: run the hand-over at once
+        def call_soon_threadsafe(self, fn, *args):
+            fn(*args)
+
+    agent = EdgeAgent(load_edge_config(environ={}, overrides={"transmit": {"policy": "fifo"}}))
+    frame = Frame("cam-1", 0, 1.0, np.zeros((48, 64, 3), np.uint8))
+    event = Event(event_id="ev", camera_id="cam-1", camera_name="door", onset=1.0, rule="object", severity=0.5,
+                  stage="end")
+    box = [Detection(1, 1, 20, 40, "person", 0.9, 1)]
+    agent._hand_over(EventUpdate(event, "end", frame, box), Loop())
+    agent._hand_over(EventUpdate(event, "update", frame, []), Loop())       # nothing to show
+    agent._hand_over(EventUpdate(event, "end", None, []), Loop())           # no frame
+    pkt = agent.policy.next_packet(2.0)
+    assert pkt is not None and pkt.event_id == "ev" and pkt.hints.event_stage == "end"
+    assert agent.policy.pending() == 0
