@@ -6,8 +6,8 @@ tokenizer without a template works too):
   (<|vision_start|><|image_pad|>*n<|vision_end|>) per image {prompt}<|im_end|>\n
   <|im_start|>assistant\n
 Positions are Qwen's 3-D M-RoPE ids from the model's own `get_rope_index`
-(needs `mm_token_type_ids`, else it silently falls back to 1-D text positions:
-FACTS.md). Several images of one event are several vision blocks; they are
+(needs `mm_token_type_ids`: without them transformers 5.24's forward falls back
+to 1-D text positions with only a warning). Several images of one event are several vision blocks; they are
 not merged into a video (the frames of an event are seconds apart).
 """
 from __future__ import annotations

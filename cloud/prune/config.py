@@ -1,6 +1,6 @@
 """Configuration of visual-token pruning (the `prune` sub-tree of CloudConfig).
 
-Defaults work offline and reproduce ID-Selection as we read it (papers.md §2):
+Defaults work offline and reproduce ID-Selection (arXiv 2604.05601) as we read it:
 importance from an early LLM layer (layer 2) or the vision [CLS] attention,
 gamma = 20 for the similarity suppression. `budget` is a count (int >= 1) or
 a ratio of the visual tokens (float in (0, 1]); `None` keeps every token.

@@ -1,4 +1,4 @@
-"""DAT policy settings (one pydantic sub-config; the lead mounts it under ``transmit.dat``)."""
+"""DAT policy settings (one pydantic sub-config, mounted under ``transmit.dat``)."""
 from __future__ import annotations
 
 from pathlib import Path
