@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+CHATML_END_OF_TURN = "<|im_end|>"   # Qwen's and SmolLM2's chat templates end a turn with it
+
 
 @dataclass
 class PreparedInputs:
@@ -105,13 +107,15 @@ class ModelAdapter(ABC):
 
     @property
     def stop_token_ids(self) -> list[int]:
-        eos = self.tokenizer.eos_token_id
-        return [eos] if eos is not None else []
+        """EOS and ChatML's end of turn, where the tokenizer knows them."""
+        tok = self.tokenizer
+        ids = {tok.eos_token_id, tok.convert_tokens_to_ids(CHATML_END_OF_TURN)}
+        return sorted(i for i in ids if i is not None and i >= 0 and i != tok.unk_token_id)
 
     @property
-    @abstractmethod
     def language_model(self) -> torch.nn.Module:
-        """The decoder stack (for pruners that read early-layer attention)."""
+        """The decoder stack (for pruners that read early-layer attention); transformers' VLMs keep it here."""
+        return self.model.model.language_model
 
     # -- the three calls ---------------------------------------------------------------------
     @abstractmethod
