@@ -5,6 +5,8 @@ import argparse
 import asyncio
 import sys
 
+from vigil.demo_secrets import demo_flag, refusal
+from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
 
 
@@ -16,14 +18,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera URL/path/USB index (repeatable; replaces the config's cameras)")
     p.add_argument("--cloud", help="cloud gRPC target host:port (overrides cloud.target)")
     p.add_argument("--policy", choices=["fifo", "dat"], help="transmission policy (overrides transmit.policy)")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (overrides health_port)")
+    p.add_argument("--demo", action="store_true", help="allow the published demo token")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    add_common_args(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from edge.config import load_edge_config
-    overrides: dict = {}
+    overrides: dict = common_overrides(args)
+    if args.health_port is not None:
+        overrides["health_port"] = args.health_port
+    if args.demo or demo_flag():
+        overrides["demo"] = True
     if args.camera:
         overrides["cameras"] = [{"id": f"cam-{i + 1}", "url": url} for i, url in enumerate(args.camera)]
     if args.cloud:
@@ -33,9 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides)
     if cfg is None:
         return 2
+    demo_keys = [] if cfg.demo else cfg.demo_secret_keys()
     if args.check_config:
         print("configuration OK")
+        if demo_keys:
+            print(f"note: {refusal('vigil-edge', demo_keys)}", file=sys.stderr)
         return 0
+    if demo_keys:
+        print(refusal("vigil-edge", demo_keys), file=sys.stderr)
+        return 2
     from edge.agent import EdgeAgent
     from edge.client import AuthenticationError
     from edge.sources.base import SourceError

@@ -104,21 +104,19 @@ def load_config(model: type[M], path: str | Path | None = None, *, env_prefix: s
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def load_for_cli(prog: str, loader, path, overrides: dict):
     """Load a config for a command-line entry point and set up logging.
 
     Returns the config, or None after printing ``prog: <what is wrong>`` to
     stderr (the caller exits with status 2).
     """
-    import logging
     import sys
+
+    from vigil.logs import setup_logging
     try:
         cfg = loader(path, overrides=overrides)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
-    logging.basicConfig(level=cfg.log_level.upper(), format=LOG_FORMAT)
+    setup_logging(cfg.log_level, getattr(cfg, "log_format", "text"))
     return cfg

@@ -85,6 +85,11 @@ class DescriptionEngine:
         self._cancelled: set[str] = set()
         self.steps = {"prefill": 0, "decode": 0}
 
+    @property
+    def model_name(self) -> str:
+        """What the log and the demo call the configured model."""
+        return self.config.model or "tiny random Qwen2.5-VL (engine.model: null; descriptions are noise)"
+
     @classmethod
     def from_config(cls, config: EngineConfig) -> "DescriptionEngine":
         """An engine for `config`; the model loads in the model thread on start()."""
@@ -111,8 +116,9 @@ class DescriptionEngine:
             from cloud.models.registry import load_adapter
             self.adapter = load_adapter(self.config)
         if self.pruner is None and self.config.pruner.method != "none":
+            from cloud.engine.fit import fit_to_adapter
             from cloud.prune import build_pruner
-            self.pruner = build_pruner(self.config.pruner)
+            self.pruner = build_pruner(fit_to_adapter(self.config.pruner, self.adapter))
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
                               stop_token_ids=self.adapter.stop_token_ids)
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,

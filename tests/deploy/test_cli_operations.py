@@ -1,0 +1,38 @@
+"""What an operator meets at the command line: --version, demo credentials refused, model failure exits, JSON logs."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from vigil import __version__
+
+
+def _run(module, *args, env=None, timeout=120):
+    e = {k: v for k, v in os.environ.items() if k != "VIGIL_DEMO"}
+    e.update(HF_HUB_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout, env=e)
+
+
+@pytest.mark.parametrize("module", ["edge.cli", "cloud.cli"])
+def test_version(module):
+    out = _run(module, "--version")
+    assert out.returncode == 0 and __version__ in out.stdout
+
+
+@pytest.mark.parametrize("module,key", [("edge.cli", "cloud.token"), ("cloud.cli", "auth.tokens.demo-edge")])
+def test_published_demo_credentials_are_refused_unless_demo(module, key, tmp_path):
+    side = module.split(".")[0]
+    out = _run(module, "--config", f"config/{side}.yaml", *(["--port", "0"] if side == "cloud" else []))
+    assert out.returncode == 2 and "demo credentials" in out.stderr and key in out.stderr
+
+
+def test_cloud_exits_nonzero_when_its_model_cannot_load():
+    """A hub id offline: the process must end (restart policies fire), not listen forever."""
+    out = _run("cloud.cli", "--demo", "--port", "0", "--model", "vigil-test/no-such-model",
+               "--log-format", "json", timeout=180)
+    assert out.returncode == 1, out.stderr[-2000:]
+    records = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert any(r["level"] == "ERROR" and "model could not be loaded" in r["message"] for r in records)
