@@ -110,6 +110,7 @@ class WebhookReceiver:
 
 
 PRETTY_INDENT = 2
+FIELD_ORDER = ("summary", "threat_level", "objects", "action")   # what a person reads first
 
 
 def format_alert(a: dict) -> str:
@@ -120,7 +121,9 @@ def format_alert(a: dict) -> str:
         return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
     status = a.get("description_status")
     if status == "ok" and a.get("description"):
-        pretty = json.dumps(a["description"], indent=PRETTY_INDENT, ensure_ascii=False)
+        desc = a["description"]
+        ordered = {**{k: desc[k] for k in FIELD_ORDER if k in desc}, **desc}
+        pretty = json.dumps(ordered, indent=PRETTY_INDENT, ensure_ascii=False)
         return f"{head} description:\n{pretty}"
     return f"{head} description {status}: {a.get('description_error', '')}"
 
@@ -128,6 +131,8 @@ def format_alert(a: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vigil-webhook-echo", description="Receive Vigil alert webhooks, verify "
                                 "their HMAC-SHA256 signatures and print them.")
+    from vigil import __version__
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--secret", default=os.environ.get("VIGIL_WEBHOOK_SECRET", ""),

@@ -29,6 +29,7 @@ from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.engine.scheduler import QueueFull, Scheduler, SeqInfo
 from cloud.models.base import ModelAdapter, PreparedInputs
 from cloud.prompting import build_prompt
+from cloud.tidy import tidy_description
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05   # how long the idle model thread sleeps between checks for work
@@ -288,7 +289,7 @@ class DescriptionEngine:
                 continue
             text = self.runner.text_of(state)
             try:
-                description = parse_answer(text)
+                description = tidy_description(parse_answer(text))
             except AnswerError as exc:
                 self._resolve(pending, error=EngineError(f"{seq_id}: {exc}"))
                 continue
