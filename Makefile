@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@echo "make: installing Vigil and its test/benchmark stack into $(VENV) (several minutes the first time)"
 	$(PY) -m pip install --progress-bar on --upgrade pip
 	$(PY) -m pip install --progress-bar on -c constraints.txt -e ".[dev]"
-	$(PY) -m pip check
+	-$(PY) -m pip check   # reported here, enforced by tests/deploy/test_dependencies.py
 	touch $(STAMP)
 
 install: $(STAMP)
