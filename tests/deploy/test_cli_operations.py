@@ -36,3 +36,33 @@ def test_cloud_exits_nonzero_when_its_model_cannot_load():
     records = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
     assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
     assert any(r["level"] == "ERROR" and "model could not be loaded" in r["message"] for r in records)
+
+
+@pytest.mark.slow
+def test_cloud_serves_health_once_loaded_and_exits_zero_on_sigterm():
+    """The compose life cycle: start, healthcheck turns SERVING, SIGTERM drains and exits 0."""
+    import signal
+    import socket
+    import time
+
+    from cloud.health import main as probe
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    e = {k: v for k, v in os.environ.items() if k != "VIGIL_DEMO"}
+    e.update(HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--config", "config/cloud.yaml", "--demo",
+                             "--port", str(port)], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 150
+        while probe([f"127.0.0.1:{port}", "--timeout", "1"]) != 0:
+            assert proc.poll() is None and time.time() < deadline, "the cloud never became SERVING"
+            time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "shutting down: draining alerts" in err
