@@ -78,17 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["engine"] = {"model": args.model}
     if args.demo or demo_flag():
         overrides["demo"] = True
-    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides)
-    if cfg is None:
-        return EXIT_CONFIG
-    demo_keys = [] if cfg.demo else cfg.demo_secret_keys()
-    if args.check_config:
-        print("configuration OK")
-        if demo_keys:
-            print(f"note: {refusal('vigil-cloud', demo_keys)}", file=sys.stderr)
-        return 0
-    if demo_keys:
-        print(refusal("vigil-cloud", demo_keys), file=sys.stderr)
+    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config)
+    if not cfg.demo and cfg.demo_secret_keys():
+        print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
         return EXIT_CONFIG
     try:
         return asyncio.run(serve(cfg))

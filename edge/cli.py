@@ -39,17 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["cloud"] = {"target": args.cloud}
     if args.policy:
         overrides["transmit"] = {"policy": args.policy}
-    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides)
-    if cfg is None:
-        return 2
-    demo_keys = [] if cfg.demo else cfg.demo_secret_keys()
-    if args.check_config:
-        print("configuration OK")
-        if demo_keys:
-            print(f"note: {refusal('vigil-edge', demo_keys)}", file=sys.stderr)
-        return 0
-    if demo_keys:
-        print(refusal("vigil-edge", demo_keys), file=sys.stderr)
+    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides, check_only=args.check_config)
+    if not cfg.demo and cfg.demo_secret_keys():
+        print(refusal("vigil-edge", cfg.demo_secret_keys()), file=sys.stderr)
         return 2
     from edge.agent import EdgeAgent
     from edge.client import AuthenticationError

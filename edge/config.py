@@ -29,12 +29,12 @@ def _default_cameras() -> list[CameraConfig]:
 
 class EdgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cameras: list[CameraConfig] = Field(default_factory=_default_cameras)
+    cameras: list[CameraConfig] = Field(default_factory=_default_cameras, description="the cameras this agent reads")
     gate: GateConfig = Field(default_factory=GateConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     transmit: TransmitConfig = Field(default_factory=TransmitConfig)
     cloud: CloudLinkConfig = Field(default_factory=CloudLinkConfig)
-    log_level: str = Field("INFO", description="DEBUG, INFO, WARNING or ERROR")
+    log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
     log_format: LogFormat = Field("text", description="text for people, json for log shippers")
     demo: bool = Field(False, description="allow the published demo token (vigil-edge refuses it otherwise)")
     status_interval_s: float = Field(30.0, ge=0.0, description="log one status line per camera this often (0 = never)")

@@ -20,7 +20,8 @@ INDIRECT = {"accelerate": "transformers' low-memory loading of the GGUF model",
             "opencv-python": "ultralytics requires this distribution name (the export extra only)",
             "pytest-timeout": "the timeout setting in pyproject's pytest options",
             "check-jsonschema": "tests/deploy/test_compose.py runs it as a command",
-            "grpcio-tools": "tests/vigil/test_protos.py runs `python -m grpc_tools.protoc`"}
+            "grpcio-tools": "tests/vigil/test_protos.py runs `python -m grpc_tools.protoc`",
+            "import-linter": "tests/test_layering.py runs its `lint-imports` command"}
 
 
 def _name(req: str) -> str:
