@@ -1,17 +1,19 @@
 """`pip install .[edge]` in a fresh virtual environment: no torch, and the edge runs the sample clip from it.
 
-The environment is built once per (pyproject.toml, constraints.txt) pair and kept under
-.cache/slim-edge/, so a second run costs seconds; the first takes a couple of minutes
+The environment is built once per (edge requirements, constraints.txt, interpreter) and kept
+under .cache/slim-edge/, so a second run costs seconds; the first takes a couple of minutes
 (it installs from the package index the machine's pip is set up for). The edge then runs
 from the source tree with that interpreter: the gate, tracker, DAT and gRPC client on
 a real clip, against a cloud with a stand-in engine in this process.
 """
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,9 +29,10 @@ INSTALL_TIMEOUT_S = 900
 
 
 def _recipe_key() -> str:
-    h = hashlib.sha256()
-    for name in ("pyproject.toml", "constraints.txt"):
-        h.update((ROOT / name).read_bytes())
+    """Changes only when what `.[edge]` installs can change: its requirements, the constraints, the interpreter."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    h = hashlib.sha256(json.dumps([project["dependencies"], project["optional-dependencies"]["edge"]]).encode())
+    h.update((ROOT / "constraints.txt").read_bytes())
     h.update(sys.version.encode())
     return h.hexdigest()[:12]
 
@@ -96,3 +99,27 @@ def test_slim_edge_runs_the_sample_clip(slim_python, tmp_path):
     assert "gate detector hog" in err                     # no ONNX model given: HOG, and the log says so
     assert "camera cam-1: " in err and " fps, gated " in err and "link: " in err    # the periodic status line
     assert "packets sent 0," not in out and service.service.stats["packets"] > 0
+
+
+def test_slim_edge_runs_an_exported_yolo_through_onnx_runtime(slim_python, tmp_path):
+    """Export once with the full stack (the `export` extra), run it where torch is absent."""
+    pytest.importorskip("ultralytics")
+    import torch
+    from ultralytics import YOLO
+
+    from edge.gate.export import export_weights
+
+    torch.manual_seed(0)
+    pt = tmp_path / "tiny.pt"
+    YOLO("yolov8n.yaml").save(str(pt))
+    onnx_path = export_weights(str(pt), "onnx", imgsz=160)
+    code = ("import sys, numpy as np\n"
+            "from edge.gate import GateConfig, build_detector\n"
+            "det = build_detector(GateConfig(weights='tiny.pt', yolo={'imgsz': 160}))\n"
+            "dets = det.detect(np.zeros((240, 320, 3), np.uint8), conf=0.5)\n"
+            "print(det.name, len(det.labels), 'torch' in sys.modules, 'ultralytics' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIGIL_"))}
+    env["VIGIL_WEIGHTS_DIR"] = str(onnx_path.parent)     # gate.weights names the .pt; its .onnx is found here
+    out = subprocess.run([str(slim_python), "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["yolo-onnx:tiny.onnx", "80", "False", "False"]
