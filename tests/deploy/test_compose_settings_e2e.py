@@ -1,7 +1,7 @@
 """Compose's settings (config/*.yaml + each service's environment) run end to end with the default model.
 
 Only what cannot exist outside containers changes: addresses become loopback ports, the
-webhook points at a receiver started here, and the demo flag is set as a local try-out
+spool a temporary folder, the webhook points at a receiver started here, and the demo flag is set as a local try-out
 would set it (VIGIL_DEMO=true). Every description must come back `ok`.
 """
 import asyncio
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 DEMO = {"VIGIL_DEMO": "true"}
 
 
-def test_compose_settings_with_the_default_model_describe_every_event(compose, caplog):
+def test_compose_settings_with_the_default_model_describe_every_event(compose, caplog, tmp_path):
     cloud_env = compose.service_env("cloud", DEMO)
     edge_env = compose.service_env("edge", DEMO)
     secret = compose.expand("${VIGIL_WEBHOOK_SECRET:-change-this-secret}")
@@ -36,6 +36,7 @@ def test_compose_settings_with_the_default_model_describe_every_event(compose, c
             edge_cfg = load_edge_config(compose.service_config_file("edge"), environ=edge_env, overrides={
                 "cloud": {"target": f"127.0.0.1:{port}", "results_grace_s": 120},
                 "cameras": [{"id": "cam-1", "name": "camera", "url": "sample:bikes.mp4", "fps": 5}],
+                "transmit": {"dat": {"spool_dir": str(tmp_path / "spool")}},   # the container's volume path
                 "health_port": 0})
             summary = await EdgeAgent(edge_cfg).run()
             assert await service.drain(timeout_s=150)

@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -123,3 +124,26 @@ def test_slim_edge_runs_an_exported_yolo_through_onnx_runtime(slim_python, tmp_p
     out = subprocess.run([str(slim_python), "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["yolo-onnx:tiny.onnx", "80", "False", "False"]
+
+
+# What python:3.11-slim already has: glibc, the GCC runtime and zlib (apt itself depends on them).
+BASE_IMAGE_LIBS = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libutil.so.1",
+                   "libgcc_s.so.1", "libstdc++.so.6", "libz.so.1"}
+
+
+def test_slim_edge_needs_no_system_packages(slim_python):
+    """Every compiled module of the edge install links only to what the slim base image has (the edge
+    Dockerfile installs no apt package: no libGL, no ffmpeg)."""
+    if not shutil.which("ldd"):
+        pytest.skip("ldd not available")
+    site = next((slim_python.parent.parent / "lib").glob("python3*/site-packages"))
+    needed = set()
+    for so in site.rglob("*.so*"):
+        out = subprocess.run(["ldd", str(so)], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            name, _, where = line.strip().partition(" => ")
+            if where and str(site) not in where:
+                needed.add(name)
+    bundled_by_wheels = {n for n in needed if re.search(r"-[0-9a-f]{8}\.so", n)}   # auditwheel's hashed copies
+    assert needed - bundled_by_wheels <= BASE_IMAGE_LIBS, sorted(needed - bundled_by_wheels - BASE_IMAGE_LIBS)
+    assert "apt-get" not in (ROOT / "docker/edge.Dockerfile").read_text().split("FROM")[-1]
