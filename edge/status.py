@@ -2,10 +2,10 @@
 
 Frigate users read the camera's fps and detection counts off its UI; a headless agent
 has to say the same in its log. Every ``status_interval_s`` the agent logs one line
-per camera — frames/s read over the interval, frames gated and packets sent so far,
-camera state — followed by the link's numbers, which are per agent: the transmission
-policy's rate estimate (DAT plans with it; FIFO has none), items queued and packets
-spooled to disk while the cloud is unreachable. The same snapshot is the body of
+per camera — camera state, frames/s read over the interval, frames gated and packets
+sent so far — ending with the link's numbers, which the agent's cameras share: the
+transmission policy's rate estimate (DAT plans with it; FIFO has none), items queued,
+and packets spooled to disk while the cloud is unreachable. The same snapshot is the body of
 the health endpoint (edge/health.py). Pure: counters in, text and dicts out.
 """
 from __future__ import annotations
@@ -63,13 +63,14 @@ def format_rate(bps: float | None) -> str:
 
 
 def status_lines(status: AgentStatus) -> list[str]:
-    lines = [f"camera {c.camera_id}: {c.state}, {c.fps:.1f} fps, gated {c.gated}/{c.frames_read}, sent {c.sent}"
-             for c in status.cameras]
+    """One line per camera; the link's numbers (shared by the agent's cameras) close each line."""
+    link = ""
     if status.link is not None:
         ln = status.link
-        lines.append(f"link: {'connected' if ln.connected else 'down'}, estimate {format_rate(ln.rate_bps)}, "
-                     f"queued {ln.queued}, spooled {ln.spooled}")
-    return lines
+        link = (f" | link {'up' if ln.connected else 'down'}, estimate {format_rate(ln.rate_bps)}, "
+                f"queued {ln.queued}, spooled {ln.spooled}")
+    return [f"camera {c.camera_id}: {c.state}, {c.fps:.1f} fps, gated {c.gated}/{c.frames_read}, sent {c.sent}{link}"
+            for c in status.cameras]
 
 
 class FpsMeter:

@@ -98,7 +98,7 @@ def test_slim_edge_runs_the_sample_clip(slim_python, tmp_path):
     rc, out, err, service = asyncio.run(run_edge())
     assert rc == 0, err[-3000:]
     assert "gate detector hog" in err                     # no ONNX model given: HOG, and the log says so
-    assert "camera cam-1: " in err and " fps, gated " in err and "link: " in err    # the periodic status line
+    assert re.search(r"camera cam-1: \w+, [\d.]+ fps, gated \d+/\d+, sent \d+ \| link (up|down), estimate ", err)
     assert "packets sent 0," not in out and service.service.stats["packets"] > 0
 
 

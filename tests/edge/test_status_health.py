@@ -12,10 +12,10 @@ def _status(state="streaming"):
                        link=LinkStatus(connected=True, rate_bps=1_250_000.0, queued=3, spooled=0))
 
 
-def test_one_line_per_camera_and_one_for_the_link():
+def test_one_line_per_camera_with_the_link_numbers():
     lines = status_lines(_status())
-    assert lines == ["camera cam-1: streaming, 4.9 fps, gated 30/120, sent 12",
-                     "link: connected, estimate 1.2 Mbit/s, queued 3, spooled 0"]
+    assert lines == ["camera cam-1: streaming, 4.9 fps, gated 30/120, sent 12 "
+                     "| link up, estimate 1.2 Mbit/s, queued 3, spooled 0"]
     assert format_rate(None) == "n/a" and format_rate(64_000) == "64.0 kbit/s"
 
 
