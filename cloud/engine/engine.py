@@ -114,7 +114,9 @@ class DescriptionEngine:
         if self.config.torch_threads:
             torch.set_num_threads(self.config.torch_threads)
         if self.adapter is None:
+            from cloud.engine.fit import check_device
             from cloud.models.registry import load_adapter
+            check_device(self.config.device, torch.cuda.is_available())
             self.adapter = load_adapter(self.config)
         if self.pruner is None and self.config.pruner.method != "none":
             from cloud.engine.fit import fit_to_adapter

@@ -11,6 +11,8 @@ Rules:
   text attention: the deepest existing layer is the closest to the paper's "early
   layer" on a model that shallow, so it is used instead (WARNING names the key).
   Negative layers cannot happen (the config refuses them).
+- ``engine.device`` naming CUDA on a machine (or container) without a visible GPU: refused
+  before the model loads, with what to do, instead of torch's error from deep in the load.
 """
 from __future__ import annotations
 
@@ -37,6 +39,13 @@ class Adjustment:
 
     def message(self) -> str:
         return f"{self.key}={self.configured!r} adapted to {self.used!r}: {self.reason}"
+
+
+def check_device(device: str, cuda_available: bool) -> None:
+    """Refuse a CUDA device that is not there (pure; the engine passes torch.cuda.is_available())."""
+    if device.startswith("cuda") and not cuda_available:
+        raise ModelMismatch(f"engine.device={device!r} but no CUDA device is visible here; set engine.device: cpu, "
+                            "or give the cloud a GPU (compose: COMPOSE_PROFILES=gpu with the NVIDIA Container Toolkit)")
 
 
 def fit_pruner(cfg: PrunerConfig, *, n_layers: int) -> tuple[PrunerConfig, list[Adjustment]]:

@@ -1,5 +1,7 @@
 """Settings that cannot apply to the loaded model are adapted (and say so) at start-up, never per request."""
-from cloud.engine.fit import fit_pruner
+import pytest
+
+from cloud.engine.fit import ModelMismatch, check_device, fit_pruner
 from cloud.prune.config import PrunerConfig
 
 
@@ -20,3 +22,10 @@ def test_pruners_that_read_no_text_attention_are_left_alone():
     for cfg in (PrunerConfig(method="divprune", importance_layer=9), PrunerConfig(method="none", importance_layer=9),
                 PrunerConfig(method="id_selection", importance="cls", importance_layer=9)):
         assert fit_pruner(cfg, n_layers=2) == (cfg, [])
+
+
+def test_a_cuda_device_that_is_not_there_is_refused_naming_the_key():
+    with pytest.raises(ModelMismatch, match="engine.device='cuda'"):
+        check_device("cuda", cuda_available=False)
+    check_device("cuda:0", cuda_available=True)
+    check_device("cpu", cuda_available=False)
