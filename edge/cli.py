@@ -3,11 +3,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import sys
 
 from vigil.demo_secrets import demo_flag, refusal
 from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
+
+
+log = logging.getLogger("vigil.edge")
+# On SIGTERM the cameras stop at once and queued frames get this long to reach the cloud (compose's
+# stop_grace_period is longer); what is still unacknowledged then stays in the DAT spool for the next start.
+SHUTDOWN_FLUSH_S = 15.0
+
+
+async def run_until_signal(agent, flush_s: float = SHUTDOWN_FLUSH_S):
+    """Run the agent to its end (a finite clip) or until SIGTERM/SIGINT, then flush for at most `flush_s`."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except NotImplementedError:  # pragma: no cover - not on this platform
+            pass
+    run = asyncio.ensure_future(agent.run())
+    signalled = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({run, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    if not run.done():
+        log.info("shutting down: cameras stop; sending what is queued (up to %.0f s)", flush_s)
+        agent.stop()
+        done, _ = await asyncio.wait({run}, timeout=flush_s)
+        if not done:
+            log.warning("shutdown: %d items still queued after %.0f s; leaving them to the spool",
+                        agent.policy.pending(), flush_s)
+            run.cancel()
+            try:
+                await run
+            except asyncio.CancelledError:
+                pass
+            return agent.summary()
+    return run.result()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from edge.sources.base import SourceError
     try:
         agent = EdgeAgent(cfg)
-        summary = asyncio.run(agent.run())
+        summary = asyncio.run(run_until_signal(agent))
     except SourceError as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)
         return 2

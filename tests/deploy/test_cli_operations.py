@@ -66,3 +66,45 @@ def test_cloud_serves_health_once_loaded_and_exits_zero_on_sigterm():
             proc.kill()
     assert proc.returncode == 0, err[-2000:]
     assert "shutting down: draining alerts" in err
+
+
+@pytest.mark.slow
+def test_edge_stops_on_sigterm_within_the_grace_period(compose):
+    """A looping camera never ends by itself: SIGTERM must stop the agent (exit 0) well inside stop_grace_period."""
+    import asyncio
+    import signal
+    import time
+
+    from cloud.config import load_cloud_config
+    from cloud.server import CloudService
+    from edge.cli import SHUTDOWN_FLUSH_S
+    from tests.helpers.cloud_fakes import FakeEngine
+    from vigil.footage import clip_path
+
+    grace = float(compose.spec["services"]["edge"]["stop_grace_period"].rstrip("s"))
+    assert SHUTDOWN_FLUSH_S < grace
+
+    async def go():
+        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
+                                                       "alerts": {"dead_letter_path": None}})
+        service = CloudService(cfg, engine=FakeEngine(), sinks=[])
+        port = await service.start()
+        e = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+        e["VIGIL_EDGE__CAMERAS"] = f"[{{id: cam-1, url: '{clip_path('bikes.mp4')}', loop: true}}]"
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "edge.cli", "--demo", "--cloud",
+                                                    f"127.0.0.1:{port}", env=e, stderr=asyncio.subprocess.PIPE)
+        try:
+            await asyncio.sleep(8)
+            assert proc.returncode is None, "the looping edge ended by itself"
+            t0 = time.time()
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), timeout=grace)
+            return proc.returncode, time.time() - t0, err.decode()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await service.stop()
+
+    rc, took, err = asyncio.run(go())
+    assert rc == 0 and took < grace, err[-2000:]
+    assert "shutting down: cameras stop" in err
