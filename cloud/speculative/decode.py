@@ -71,6 +71,7 @@ class RowResult:
     anchors_checked: int = 0       # loose: anchor look-ups (token ranked high, not exact)
     anchors_rejected: int = 0
     asked: int = 0                 # tokens the drafter was asked for
+    loose_at: list[int] = field(default_factory=list)   # answer indices accepted loosely
     carry: list[int] = field(default_factory=list)
 
 
@@ -211,6 +212,8 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                 else:
                     res.drafted += 1
                 if ok:
+                    if not exact:
+                        res.loose_at.append(len(row.tokens))
                     row.matcher.accept_token(tok)
                     row.tokens.append(tok)
                     accepted += 1
@@ -232,11 +235,10 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                         res.salvaged_drafted += 1
                     else:
                         res.drafted += 1
-                if loose and position_shift and j + 1 < len(draft):
-                    # One position late: the draft had an extra token; its tail after the
-                    # target's choice is the next step's draft. Else one position early:
-                    # the draft skipped the target's token; its tail follows that token.
-                    res.carry = draft[j + 2:] if draft[j + 1] == choice else draft[j:]
+                if loose and position_shift and j + 1 < len(draft) and draft[j + 1] == choice:
+                    # One position late: the draft had an extra token before the target's
+                    # choice; its tail after that choice is the next step's draft.
+                    res.carry = draft[j + 2:]
             if choice in stop_ids:
                 res.stopped = True
             elif row.matcher.accept_token(choice):

@@ -38,12 +38,14 @@ class SpecStats:
     jump_forward: int = 0
     anchors_checked: int = 0
     anchors_rejected: int = 0
+    loose_accepted: int = 0        # drafts accepted without matching the target
 
     def add(self, res: RowResult) -> None:
         for f in fields(RowResult):
-            if f.name in ("stopped", "carry", "asked"):
+            if f.name in ("stopped", "carry", "asked", "loose_at"):
                 continue
             setattr(self, f.name, getattr(self, f.name) + getattr(res, f.name))
+        self.loose_accepted += len(res.loose_at)
         proposed = res.drafted + res.grammar_drafted + res.salvaged_drafted
         self.drafting_steps += int(proposed > 0)
         self.row_steps += 1
