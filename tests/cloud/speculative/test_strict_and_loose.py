@@ -13,7 +13,7 @@ from cloud.prune import PrunerConfig, build_pruner
 from cloud.speculative.config import SpeculativeConfig
 from cloud.speculative.drafter import Drafter
 from cloud.speculative.fields import JsonFieldTracker
-from tests.cloud.speculative.helpers import prepared, run
+from tests.helpers.spec_runs import prepared, run
 
 DRAFTERS = ["prompt_lookup", "layer_skip", "bandit"]
 MAX_NEW = 48
