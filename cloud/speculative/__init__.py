@@ -1,67 +1,19 @@
 """Speculative decoding for the description engine: LVSpec's loose verification
 (arXiv 2604.05650) and an exact strict mode, with drafters behind one interface.
 
-Exports are lazy (PEP 562), so reading the config imports no torch.
+Exports resolve lazily, so reading `SpeculativeConfig` (the cloud config does) imports no torch.
 """
 from __future__ import annotations
 
-from typing import Any
+from vigil.lazy import lazy_exports
 
-__all__ = ["SpeculativeConfig", "Speculator", "build_drafter", "build_speculator"]
-
-
-def __getattr__(name: str):
-    if name == "SpeculativeConfig":
-        from cloud.speculative.config import SpeculativeConfig
-        return SpeculativeConfig
-    if name == "Speculator":
-        from cloud.speculative.speculator import Speculator
-        return Speculator
-    raise AttributeError(name)
-
-
-def image_token_id(adapter: Any) -> int | None:
-    """The image placeholder id of an adapter (prompt lookup skips those slots)."""
-    for obj in (adapter, getattr(adapter, "inner", None)):
-        value = getattr(obj, "image_token_id", None)
-        if value is not None:
-            return int(value)
-    return None
-
-
-def build_drafter(config: Any, name: str | None = None, draft_adapter: Any = None):
-    """The drafter named by `name` (default: config.drafter)."""
-    name = name or config.drafter
-    if name == "prompt_lookup":
-        from cloud.speculative.prompt_lookup import PromptLookupDrafter
-        return PromptLookupDrafter(config.ngram_max, config.ngram_min)
-    if name == "layer_skip":
-        from cloud.speculative.layer_skip import LayerSkipDrafter
-        return LayerSkipDrafter(config.draft_layers)
-    if name == "small_model":
-        from cloud.speculative.small_model import SmallModelDrafter
-        if draft_adapter is None:
-            draft_adapter = load_draft_adapter(config)
-        return SmallModelDrafter(draft_adapter)
-    if name == "bandit":
-        from cloud.speculative.bandit import BanditDrafter
-        return BanditDrafter([build_drafter(config, arm) for arm in config.bandit_arms],
-                             config.bandit_exploration)
-    raise ValueError(f"unknown drafter {name!r}")
-
-
-def load_draft_adapter(config: Any, device: str = "cpu"):
-    """The small drafter model named by config.draft_model ('tiny:<family>' or a checkpoint)."""
-    from cloud.engine.config import EngineConfig
-    from cloud.models.registry import load_adapter
-
-    model = config.draft_model
-    seed = config.draft_seed
-    return load_adapter(EngineConfig(model=model, seed=seed, device=device))
-
-
-def build_speculator(config: Any, adapter: Any, draft_adapter: Any = None):
-    from cloud.speculative.speculator import Speculator
-
-    return Speculator(config, build_drafter(config, draft_adapter=draft_adapter),
-                      tokenizer=adapter.tokenizer, image_token_id=image_token_id(adapter))
+_EXPORTS = {
+    "SpeculativeConfig": "cloud.speculative.config",
+    "Speculator": "cloud.speculative.speculator",
+    "speculative_step": "cloud.speculative.decode",
+    "build_drafter": "cloud.speculative.registry",
+    "build_speculator": "cloud.speculative.registry",
+    "load_draft_adapter": "cloud.speculative.registry",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -39,8 +39,9 @@ class SpeculativeConfig(BaseModel):
                                              "history (+2 after a full accept, -1 otherwise)")
     min_draft_tokens: int = Field(1, ge=1, description="smallest adaptive draft length")
     max_draft_tokens: int = Field(8, ge=1, le=32, description="largest adaptive draft length")
-    jump_forward: bool = Field(True, description="emit grammar-forced tokens without a model "
-                                                 "call (SGLang's jump-forward)")
+    jump_forward: bool = Field(True, description="emit tokens the grammar forces (the only legal "
+                                                 "one) without a model call (SGLang's jump-forward) "
+                                                 "and propose forced strings as drafts")
     # prompt lookup
     ngram_max: int = Field(3, ge=1, description="longest suffix n-gram looked up in the context")
     ngram_min: int = Field(1, ge=1, description="shortest suffix n-gram looked up")

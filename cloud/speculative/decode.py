@@ -18,11 +18,11 @@ seen yet ("pending": the last emitted token, plus jump-forward tokens) are fed
 at the start of its next block, so jump-forward costs no model call of its own
 (SGLang's jump-forward, which also re-prefills the forced text with the next step).
 
-Jump-forward is exact in strict mode only where a single token is legal (the
-greedy target must pick it). The grammar's forced *string* may be spelled in
-several token splits, so in strict mode it is proposed as a draft (verified),
-and in loose mode emitted outright in its canonical tokenization: the text, and
-so the parsed answer, is identical whichever split the target would prefer.
+Jump-forward emits only tokens that are the single legal next token: the greedy
+target must pick them, so it is exact in both modes. The grammar's forced *string*
+(the keys between values) can be spelled in several token splits, and the split
+changes what the target says next; so its canonical tokenization is proposed as a
+draft (`grammar_drafted`) and verified like any draft, strictly or loosely.
 
 The function mutates the rows' token lists and matchers and the KV, as gpt-fast's
 mutates its caches; everything else it returns.
@@ -63,7 +63,7 @@ class RowResult:
     drafted: int = 0               # drafter tokens verified
     accepted: int = 0              # ... accepted
     accepted_exact: int = 0        # ... equal to the target's choice
-    grammar_drafted: int = 0       # forced-string tokens verified as drafts (strict)
+    grammar_drafted: int = 0       # forced-string tokens verified as drafts
     grammar_accepted: int = 0
     salvaged_drafted: int = 0      # tail carried over from a one-position shift (loose)
     salvaged_accepted: int = 0
@@ -82,26 +82,16 @@ def allowed_tokens(matcher: Any, bitmask: torch.Tensor, vocab_size: int) -> np.n
     return np.flatnonzero(bits)
 
 
-def _forced_run(row: SpecRow, budget: int, loose: bool, bitmask: torch.Tensor, vocab: int,
-                encode: Callable[[str], list[int]], stop_ids: set[int]) -> int:
-    """Emit grammar-forced tokens (at most `budget`); returns how many."""
+def _forced_run(row: SpecRow, budget: int, bitmask: torch.Tensor, vocab: int,
+                stop_ids: set[int]) -> int:
+    """Emit tokens that are the only legal next token (at most `budget`); returns how many."""
     n = 0
     while n < budget and not row.matcher.is_completed():
-        if loose:
-            text = row.matcher.find_jump_forward_string()
-            ids = encode(text) if text else []
-        else:
-            legal = allowed_tokens(row.matcher, bitmask, vocab)
-            ids = [int(legal[0])] if len(legal) == 1 and int(legal[0]) not in stop_ids else []
-        took = 0
-        for tok in ids[:budget - n]:
-            if not row.matcher.accept_token(tok):
-                break
-            row.tokens.append(tok)
-            took += 1
-        n += took
-        if took == 0:
+        legal = allowed_tokens(row.matcher, bitmask, vocab)
+        if len(legal) != 1 or int(legal[0]) in stop_ids or not row.matcher.accept_token(int(legal[0])):
             break
+        row.tokens.append(int(legal[0]))
+        n += 1
     return n
 
 
@@ -130,21 +120,21 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
     for i, (row, res) in enumerate(zip(rows, results)):
         budget = row.max_new_tokens - len(row.tokens)
         if jump_forward and budget > 1:
-            res.jump_forward = _forced_run(row, budget - 1, loose, bitmask, vocab, encode, stop_ids)
+            res.jump_forward = _forced_run(row, budget - 1, bitmask, vocab, stop_ids)
         budget = row.max_new_tokens - len(row.tokens)
         if row.matcher.is_completed() or budget <= 0:
             res.stopped = row.matcher.is_completed()
-        # Salvaged tail first; else (strict) the grammar's forced string as a verified draft.
+        # Salvaged tail first (loose); else the grammar's forced string as a verified draft.
         prefix, kind = [], ""
         if res.stopped:
             pass
         elif row.carry and position_shift and loose:
             prefix = _accept_prefix(row.matcher, row.carry[:max(0, min(row.draft_len, budget - 1))])
             kind = "carry"
-        elif jump_forward and not loose and budget > 1 and not row.matcher.is_completed():
+        if not prefix and jump_forward and budget > 1 and not row.matcher.is_completed():
             text = row.matcher.find_jump_forward_string()
             if text:
-                prefix = _accept_prefix(row.matcher, encode(text)[:row.draft_len][:budget - 1])
+                prefix = _accept_prefix(row.matcher, encode(text)[:budget - 1])
                 kind = "grammar"
         k = 0 if res.stopped else max(0, min(row.draft_len - len(prefix), budget - 1 - len(prefix)))
         res.asked = k

@@ -85,7 +85,7 @@ class GarbageDrafter(Drafter):
 
 @pytest.mark.parametrize("mode", ["strict", "loose"])
 def test_grammar_always_holds_even_with_a_garbage_drafter(adapter, prompts, greedy, mode, monkeypatch):
-    import cloud.speculative as spec_pkg
+    import cloud.speculative.registry as spec_pkg
 
     monkeypatch.setattr(spec_pkg, "build_drafter", lambda *a, **k: GarbageDrafter(adapter.vocab_size))
     out, _ = run(adapter, prompts, spec=SpeculativeConfig(mode=mode), max_new_tokens=MAX_NEW)
