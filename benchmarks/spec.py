@@ -268,6 +268,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--drafters", default=",".join(DRAFTERS), help="comma-separated drafters to compare")
     p.add_argument("--draft-model", default=None, help="smaller model of the same tokenizer family")
+    p.add_argument("--out", default=None, help="result path (default benchmarks/results/spec.json)")
     p.add_argument("--quick", action="store_true", help="tiny model, 2 requests, written to /tmp")
     args = p.parse_args(argv)
     if args.quick:
@@ -280,7 +281,7 @@ def main(argv=None) -> int:
             args.model = "smollm_llava"
     logging.basicConfig(level=logging.WARNING)
     result = asyncio.run(bench(args))
-    out = QUICK_RESULTS if args.quick else RESULTS
+    out = QUICK_RESULTS if args.quick else Path(args.out) if args.out else RESULTS
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: result[k] for k in ("strict_exact", "loose_speedup", "accepted_length_gain",
                                              "loose_field_retention")}, default=str))
