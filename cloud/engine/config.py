@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.engine.scheduler import SchedulingPolicy
 from cloud.prune.config import PrunerConfig
+from cloud.speculative.config import SpeculativeConfig
 
 ModelFamily = Literal["auto", "qwen2_5_vl", "qwen2_vl", "llava", "smollm_llava"]
 
@@ -38,6 +39,9 @@ class EngineConfig(BaseModel):
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads (null = torch's default)")
     scheduling: SchedulingPolicy = SchedulingPolicy()
     pruner: PrunerConfig = PrunerConfig()
+    speculative: SpeculativeConfig = Field(
+        default_factory=SpeculativeConfig,
+        description="speculative decoding (drafters, strict/loose verification)")
 
     @model_validator(mode="after")
     def _reserve_fits(self):

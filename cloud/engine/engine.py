@@ -128,6 +128,9 @@ class DescriptionEngine:
                                   close_reserve=self.config.close_reserve,
                                   temperature=self.config.temperature, seed=self.config.seed,
                                   prefix_cache=self.config.prefix_cache)
+        if self.config.speculative.mode != "off":
+            from cloud.speculative import build_speculator
+            self.runner.speculator = build_speculator(self.config.speculative, self.adapter)
 
     def _main(self) -> None:
         try:
@@ -179,7 +182,9 @@ class DescriptionEngine:
         """Queue and batch occupancy, for logs and metrics."""
         with self._lock:
             return {"waiting": len(self.scheduler.waiting), "running": len(self.scheduler.running),
-                    "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps)}
+                    "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps),
+                    "speculative": (self.runner.speculator.stats.summary()
+                                    if self.runner is not None and self.runner.speculator else None)}
 
     async def describe(self, req: DescribeRequest) -> DescribeResult:
         if self._thread is None:

@@ -62,6 +62,7 @@ class RowState:
     visual_tokens: int = 0
     visual_tokens_before_prune: int = 0
     done: bool = False
+    prepared: Any = None   # the request's PreparedInputs (drafters read the prompt from it)
 
 
 @dataclass
@@ -74,7 +75,8 @@ class StepOutput:
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
-                 kv_press: KVPress | None = None, prefix_cache: bool = True):
+                 kv_press: KVPress | None = None, prefix_cache: bool = True,
+                 speculator: Any | None = None):
         self.adapter = adapter
         self.grammar = grammar
         self.constraint = BatchConstraint(grammar, close_reserve=close_reserve)
@@ -87,6 +89,8 @@ class ModelRunner:
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch
         self.stop_ids = set(grammar.stop_token_ids) | set(adapter.stop_token_ids)
+        # cloud.speculative.Speculator: draft-and-verify instead of one token per step.
+        self.speculator = speculator
 
     # -- helpers -------------------------------------------------------------------------
     def row(self, seq_id: str) -> RowState:
@@ -138,7 +142,7 @@ class ModelRunner:
                 seq_id=item.seq_id, matcher=self.grammar.matcher(),
                 next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
                 prompt_tokens=pre.length, visual_tokens=pre.n_visual,
-                visual_tokens_before_prune=n_before))
+                visual_tokens_before_prune=n_before, prepared=item.prepared))
         if not pres:
             return [], failed
         if self.use_prefix_cache and self.prefix is None:
@@ -184,6 +188,8 @@ class ModelRunner:
     def decode(self) -> list[StepOutput]:
         if not self.rows:
             return []
+        if self.speculator is not None:
+            return self.speculator.decode(self)
         device = self.adapter.device
         last = torch.tensor([[r.tokens[-1]] for r in self.rows], device=device)
         positions = torch.tensor([r.next_position + len(r.tokens) - 1 for r in self.rows],
