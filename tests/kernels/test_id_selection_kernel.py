@@ -1,8 +1,8 @@
-"""The Triton selection kernel against the torch reference, under TRITON_INTERPRET=1.
+"""The batched Triton selection and the batched torch path against the torch reference.
 
-The interpreter flag is read when Triton decorates the kernel, so the comparison
-runs in a fresh interpreter process with the flag set (other tests may have
-imported Triton without it).
+The Triton kernels run under TRITON_INTERPRET=1, in a fresh interpreter process:
+the flag is read when Triton decorates the kernel, and other tests may have
+imported Triton without it. Exact means the same picks in the same order.
 """
 import json
 import os
@@ -10,36 +10,121 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from kernels.id_selection import id_select
+from kernels.id_selection import batch_backend, id_select, id_select_batch
+from kernels.id_selection.batched import (FP32_BYTES, id_select_batched_torch, pad_batch,
+                                          request_chunks)
 from kernels.id_selection.reference import id_select_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CASES = [(10, 8, 4, 20.0), (37, 20, 12, 20.0), (64, 33, 64, 5.0), (100, 16, 30, 0.0), (130, 70, 16, 20.0)]
+# (N, D, k, gamma): D off the tile sizes, N across several tiles, k = N, gamma = 0 (plain top-k).
+SINGLE = [(10, 8, 4, 20.0), (37, 20, 12, 20.0), (64, 33, 64, 5.0), (100, 16, 30, 0.0), (130, 70, 16, 20.0)]
+# One batch of requests of different N and k (k = 0 and k = N included), same D.
+BATCH = {"ns": [5, 40, 17, 64, 33], "ks": [5, 10, 0, 20, 7], "dim": 24}
 
 SCRIPT = """
 import json, sys, torch
-from kernels.id_selection.triton_kernel import id_select_triton
+from kernels.id_selection.triton_kernel import id_select_batch_triton, id_select_triton
 from kernels.id_selection.reference import id_select_reference
-out = []
-for n, d, k, g in json.loads(sys.argv[1]):
+single, batch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+out = {"single": [], "batch": [], "ties": []}
+for n, d, k, g in single:
     gen = torch.Generator().manual_seed(n)
     s, f = torch.rand(n, generator=gen), torch.randn(n, d, generator=gen)
-    out.append([id_select_triton(s, f, k, g).tolist(), id_select_reference(s, f, k, g).tolist()])
+    out["single"].append([id_select_triton(s, f, k, g).tolist(), id_select_reference(s, f, k, g).tolist()])
+gen = torch.Generator().manual_seed(7)
+scores = [torch.rand(n, generator=gen) for n in batch["ns"]]
+feats = [torch.randn(n, batch["dim"], generator=gen) for n in batch["ns"]]
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    fd = [f.to(dtype) for f in feats]
+    got = [p.tolist() for p in id_select_batch_triton(scores, fd, batch["ks"], 20.0)]
+    want = [id_select_reference(s, f, k, 20.0).tolist() for s, f, k in zip(scores, fd, batch["ks"])]
+    out["batch"].append([str(dtype), got, want])
+dup = torch.randn(6, 16, generator=gen).repeat(4, 1)  # every feature four times
+for s in (torch.ones(24), torch.rand(6, generator=gen).repeat(4)):
+    got = id_select_batch_triton([s, s[:12]], [dup, dup[:12]], [24, 12], 20.0)
+    out["ties"].append([[p.tolist() for p in got],
+                        [id_select_reference(s, dup, 24, 20.0).tolist(),
+                         id_select_reference(s[:12], dup[:12], 12, 20.0).tolist()]])
 print(json.dumps(out))
 """
 
 
-def test_triton_kernel_picks_exactly_what_the_reference_picks():
+@pytest.fixture(scope="module")
+def interpreted():
     env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=str(ROOT))
-    res = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(CASES)], env=env, cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run([sys.executable, "-c", SCRIPT, json.dumps(SINGLE), json.dumps(BATCH)],
+                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
-    for (n, d, k, g), (kernel, ref) in zip(CASES, json.loads(res.stdout.strip().splitlines()[-1])):
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_triton_single_requests_pick_exactly_what_the_reference_picks(interpreted):
+    for (n, d, k, g), (kernel, ref) in zip(SINGLE, interpreted["single"]):
         assert kernel == ref, (n, d, k, g)
         assert len(set(kernel)) == k
+
+
+def test_triton_batch_of_different_lengths_and_budgets_is_exact_in_every_dtype(interpreted):
+    assert len(interpreted["batch"]) == 3
+    for dtype, got, want in interpreted["batch"]:
+        assert got == want, dtype
+        assert [len(p) for p in got] == BATCH["ks"]
+        assert all(max(p, default=0) < n for p, n in zip(got, BATCH["ns"]))  # padding never picked
+
+
+def test_triton_ties_go_to_the_lowest_index_like_the_reference(interpreted):
+    for got, want in interpreted["ties"]:
+        assert got == want
+        assert got[0][0] == 0 or got[0][0] < 6  # first pick: the first of the tied maxima
+
+
+def test_batched_torch_path_matches_the_reference_on_cpu():
+    gen = torch.Generator().manual_seed(3)
+    ns, ks = [30, 7, 52, 52], [12, 7, 0, 52]
+    scores = [torch.rand(n, generator=gen) for n in ns]
+    feats = [torch.randn(n, 20, generator=gen) for n in ns]
+    for gamma in (20.0, 0.0):
+        got = id_select_batched_torch(scores, feats, ks, gamma)
+        want = [id_select_reference(s, f, k, gamma) for s, f, k in zip(scores, feats, ks)]
+        assert [g.tolist() for g in got] == [w.tolist() for w in want]
+
+
+def test_weights_budget_splits_batches_and_keeps_order():
+    n = 100
+    one = n * n * FP32_BYTES
+    assert request_chunks([n] * 5, budget_bytes=2 * one) == [[0, 1], [2, 3], [4]]
+    assert request_chunks([n, 10, 10, 2 * n], budget_bytes=3 * one) == [[0, 1, 2], [3]]
+    assert request_chunks([4 * n], budget_bytes=one) == [[0]]  # too big alone: still served
+
+
+def test_padding_and_budget_errors_are_clear():
+    s, f = torch.rand(4), torch.randn(4, 3)
+    with pytest.raises(ValueError, match="feature width"):
+        pad_batch([s, s], [f, torch.randn(4, 5)])
+    with pytest.raises(ValueError, match="disagree on N"):
+        pad_batch([s], [torch.randn(5, 3)])
+    with pytest.raises(ValueError, match="outside"):
+        id_select_batched_torch([s], [f], [5], 20.0)
+    padded_s, padded_f, lengths = pad_batch([s, s[:2]], [f, f[:2]])
+    assert padded_s.shape == (2, 4) and padded_f.shape == (2, 4, 3) and lengths.tolist() == [4, 2]
+    assert float(padded_s[1, 2:].abs().sum()) == 0.0
+
+
+def test_dispatch_cpu_keeps_the_reference_and_cuda_picks_triton_within_its_limit():
+    from kernels.id_selection.triton_kernel import MAX_TOKENS
+
+    assert batch_backend("cpu", 100) == "reference"
+    assert batch_backend("cuda", MAX_TOKENS) == "triton"
+    assert batch_backend("cuda", MAX_TOKENS + 1) == "torch_batched"
+    gen = torch.Generator().manual_seed(2)
+    s, f = torch.rand(40, generator=gen), torch.randn(40, 8, generator=gen)
+    assert torch.equal(id_select(s, f, 10, 20.0), id_select_reference(s, f, 10, 20.0))
+    assert [p.tolist() for p in id_select_batch([s, s], [f, f], [3, 5], 20.0)] == \
+        [id_select_reference(s, f, k, 20.0).tolist() for k in (3, 5)]
 
 
 def test_reference_first_pick_is_the_most_important_and_all_picks_distinct():
@@ -48,9 +133,3 @@ def test_reference_first_pick_is_the_most_important_and_all_picks_distinct():
     picks = id_select_reference(s, f, 50, 20.0)
     assert int(picks[0]) == int(torch.argmax(s))
     assert sorted(picks.tolist()) == list(range(50))
-
-
-def test_cpu_dispatch_uses_the_reference():
-    gen = torch.Generator().manual_seed(2)
-    s, f = torch.rand(40, generator=gen), torch.randn(40, 8, generator=gen)
-    assert torch.equal(id_select(s, f, 10, 20.0), id_select_reference(s, f, 10, 20.0))
