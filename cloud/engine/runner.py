@@ -6,8 +6,9 @@ makes no scheduling decisions: the engine tells it which requests to prefill,
 when to run a decode step, and which finished rows to release.
 
 prefill(items): per request, vision tower + projector (`adapter.embed`), then
-  the optional token pruner between projector and LM (kept visual tokens keep
-  their original positions), then ONE language-model forward over all new
+  the optional token pruner between projector and LM, over every image of the
+  batch in one call (one batched selection launch on the GPU; kept visual
+  tokens keep their original positions), then ONE language-model forward over all new
   requests, left-padded; the first answer token of each comes from that pass.
   Prompts starting with the shared system prompt prefill only their suffix on
   top of its cached KV (prefix.py). The new rows then join the running batch's
@@ -96,18 +97,44 @@ class ModelRunner:
         raise KeyError(seq_id)
 
     def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
-        if self.pruner is None or pre.n_visual == 0:
-            return pre
-        contexts = self.adapter.prune_contexts(pre, item.prepared, pruner=self.pruner,
-                                               stream_id=item.camera_id,
-                                               boxes_by_frame=item.boxes_by_frame)
-        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
-        for ctx in contexts:   # one per image; the budget applies per image
-            kept = self.pruner.select(ctx).to(visual_pos.device)
-            keep.append(visual_pos[offset + kept])
-            offset += ctx.n_visual
-        return pre.select(torch.cat(keep))
+        """One request's pruned prompt (raises what pruning raised)."""
+        failed: dict[str, Exception] = {}
+        out = self._prune_batch([(item, pre)], failed)
+        if failed:
+            raise failed[item.seq_id]
+        return out[0][1]
+
+    def _prune_batch(self, embedded: list[tuple[PrefillItem, PrefillInputs]],
+                     failed: dict[str, Exception]) -> list[tuple[PrefillItem, PrefillInputs]]:
+        """Prune every request of a prefill batch; the pruner sees all their images at once
+        (one batched selection on the GPU). A request whose pruning fails goes to `failed`."""
+        if self.pruner is None:
+            return embedded
+        contexts: list[tuple[PrefillItem, PrefillInputs, list]] = []
+        for item, pre in embedded:
+            try:
+                ctxs = [] if pre.n_visual == 0 else self.adapter.prune_contexts(
+                    pre, item.prepared, pruner=self.pruner, stream_id=item.camera_id,
+                    boxes_by_frame=item.boxes_by_frame)
+            except Exception as exc:  # this request only
+                failed[item.seq_id] = exc
+                continue
+            contexts.append((item, pre, ctxs))
+        flat = [ctx for _, _, ctxs in contexts for ctx in ctxs]
+        try:
+            kept_all = self.pruner.select_batch(flat) if flat else []
+        except Exception:  # find the culprit: select request by request
+            kept_all = None
+        out, start = [], 0
+        for item, pre, ctxs in contexts:
+            try:
+                kept = (kept_all[start:start + len(ctxs)] if kept_all is not None
+                        else [self.pruner.select(ctx) for ctx in ctxs])
+                out.append((item, _keep_selected(pre, ctxs, kept)))
+            except Exception as exc:
+                failed[item.seq_id] = exc
+            start += len(ctxs)
+        return out
 
     def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
         remaining = [r.max_new_tokens - len(r.tokens) for r in rows]
@@ -134,21 +161,22 @@ class ModelRunner:
     def prefill(self, items: list[PrefillItem]) -> tuple[list[StepOutput], dict[str, Exception]]:
         """Prefill `items` in one LM pass; a request whose images fail to encode is
         returned in the error dict instead of failing the whole batch."""
-        pres, states, failed = [], [], {}
+        pres, states, failed, embedded, n_before = [], [], {}, [], {}
         for item in items:
             try:
                 pre = self.adapter.embed(item.prepared)
-                n_before = pre.n_visual
-                pre = self._prune(pre, item)
             except Exception as exc:  # this request only
                 failed[item.seq_id] = exc
                 continue
+            embedded.append((item, pre))
+            n_before[item.seq_id] = pre.n_visual
+        for item, pre in self._prune_batch(embedded, failed):
             pres.append(pre)
             states.append(RowState(
                 seq_id=item.seq_id, matcher=self.grammar.matcher(),
                 next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
                 prompt_tokens=pre.length, visual_tokens=pre.n_visual,
-                visual_tokens_before_prune=n_before))
+                visual_tokens_before_prune=n_before[item.seq_id]))
         if not pres:
             return [], failed
         if self.use_prefix_cache and self.prefix is None:
@@ -216,6 +244,18 @@ class ModelRunner:
 
     def text_of(self, state: RowState) -> str:
         return self.adapter.tokenizer.decode(state.tokens, skip_special_tokens=True)
+
+
+def _keep_selected(pre: PrefillInputs, ctxs: list, kept: list[torch.Tensor]) -> PrefillInputs:
+    """`pre` with only the text tokens and each image's kept visual tokens (original order)."""
+    if not ctxs:
+        return pre
+    visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
+    keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+    for ctx, chosen in zip(ctxs, kept):   # one per image; the budget applies per image
+        keep.append(visual_pos[offset + chosen.to(visual_pos.device)])
+        offset += ctx.n_visual
+    return pre.select(torch.cat(keep))
 
 
 def _left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
