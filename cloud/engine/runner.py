@@ -75,10 +75,12 @@ class StepOutput:
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
-                 kv_press: KVPress | None = None, prefix_cache: bool = True):
+                 kv_press: KVPress | None = None, prefix_cache: bool = True,
+                 constraint: Any | None = None):
         self.adapter = adapter
         self.grammar = grammar
-        self.constraint = BatchConstraint(grammar, close_reserve=close_reserve)
+        # Masks each step's logits (`mask(logits, matchers, remaining)`); default: the grammar's.
+        self.constraint = constraint or BatchConstraint(grammar, close_reserve=close_reserve)
         self.pruner = pruner
         self.temperature = temperature
         self.generator = torch.Generator().manual_seed(seed)
