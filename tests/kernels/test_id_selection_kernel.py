@@ -133,3 +133,18 @@ def test_reference_first_pick_is_the_most_important_and_all_picks_distinct():
     picks = id_select_reference(s, f, 50, 20.0)
     assert int(picks[0]) == int(torch.argmax(s))
     assert sorted(picks.tolist()) == list(range(50))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here; the compiled kernel runs on a GPU")
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_compiled_kernel_on_cuda_matches_the_reference(dtype):
+    gen = torch.Generator(device="cuda").manual_seed(11)
+    ns, ks, dim = [576, 300, 1296, 17], [64, 300, 32, 5], 1024
+    scores = [torch.rand(n, generator=gen, device="cuda") for n in ns]
+    feats = [torch.randn(n, dim, generator=gen, device="cuda").to(dtype) for n in ns]
+    assert batch_backend("cuda", max(ns)) == "triton"
+    got = id_select_batch(scores, feats, ks, 20.0)
+    want = [id_select_reference(s, f, k, 20.0) for s, f, k in zip(scores, feats, ks)]
+    assert [g.tolist() for g in got] == [w.tolist() for w in want]
+    torch_batched = id_select_batched_torch(scores, feats, ks, 20.0)
+    assert [g.tolist() for g in torch_batched] == [w.tolist() for w in want]
