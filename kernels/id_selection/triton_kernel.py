@@ -52,10 +52,10 @@ MAX_PICK_WARPS = 16
 def _weights_kernel(feats_ptr, rinv_ptr, len_ptr, w_ptr, dim, n_max, gamma,
                     stride_fb, stride_fn, stride_wb, stride_wn,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
-                    IEEE: tl.constexpr, UPCAST: tl.constexpr):
+                    EVEN_K: tl.constexpr, IEEE: tl.constexpr, UPCAST: tl.constexpr):
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    b = tl.program_id(2).to(tl.int64)
+    b = tl.program_id(2).to(tl.int64)  # only the per-request base offsets need 64 bits
     n = tl.load(len_ptr + b)
     if pid_m * BLOCK_M >= n:
         return
@@ -64,29 +64,34 @@ def _weights_kernel(feats_ptr, rinv_ptr, len_ptr, w_ptr, dim, n_max, gamma,
     rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
     cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
-    row_ok = rows < n
-    col_ok = cols < n
-    base = feats_ptr + b * stride_fb
+    # Rows past n read a real row instead (wrapped), so loads need no row mask; never stored.
+    a_ptrs = feats_ptr + b * stride_fb + (rows % n)[:, None] * stride_fn + offs_k[None, :]
+    b_ptrs = feats_ptr + b * stride_fb + (cols % n)[:, None] * stride_fn + offs_k[None, :]
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
     for k0 in range(0, dim, BLOCK_K):
-        kk = k0 + offs_k
-        k_ok = kk < dim
-        a = tl.load(base + rows[:, None].to(tl.int64) * stride_fn + kk[None, :],
-                    mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-        bt = tl.load(base + cols[None, :].to(tl.int64) * stride_fn + kk[:, None],
-                     mask=col_ok[None, :] & k_ok[:, None], other=0.0)
-        if UPCAST:  # exact: a bf16 product fits in fp32
-            acc = tl.dot(a.to(tl.float32), bt.to(tl.float32), acc, input_precision="ieee")
-        elif IEEE:
-            acc = tl.dot(a, bt, acc, input_precision="ieee")
+        if EVEN_K:
+            a = tl.load(a_ptrs)
+            b_rows = tl.load(b_ptrs)
         else:
-            acc = tl.dot(a, bt, acc)
+            k_ok = (k0 + offs_k) < dim
+            a = tl.load(a_ptrs, mask=k_ok[None, :], other=0.0)
+            b_rows = tl.load(b_ptrs, mask=k_ok[None, :], other=0.0)
+        if UPCAST:  # exact: a bf16 product fits in fp32
+            acc = tl.dot(a.to(tl.float32), tl.trans(b_rows.to(tl.float32)), acc, input_precision="ieee")
+        elif IEEE:
+            acc = tl.dot(a, tl.trans(b_rows), acc, input_precision="ieee")
+        else:
+            acc = tl.dot(a, tl.trans(b_rows), acc)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K
+    row_ok = rows < n
+    col_ok = cols < n
     r_i = tl.load(rinv_ptr + b * n_max + rows, mask=row_ok, other=0.0)
     r_j = tl.load(rinv_ptr + b * n_max + cols, mask=col_ok, other=0.0)
     cos = acc * r_i[:, None] * r_j[None, :]
     d = 1.0 - cos
     w = tl.exp(-gamma * d * d)
-    tl.store(w_ptr + b * stride_wb + rows[:, None].to(tl.int64) * stride_wn + cols[None, :], w,
+    tl.store(w_ptr + b * stride_wb + rows[:, None] * stride_wn + cols[None, :], w,
              mask=row_ok[:, None] & col_ok[None, :])
 
 
@@ -134,7 +139,7 @@ def suppression_weights_triton(feats: torch.Tensor, lengths: torch.Tensor, gamma
     grid = (triton.cdiv(n_max, block_m), triton.cdiv(n_max, block_n), bsz)
     _weights_kernel[grid](feats, rinv, lengths, weights, dim, n_max, float(gamma),
                           feats.stride(0), feats.stride(1), weights.stride(0), weights.stride(1),
-                          BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k,
+                          BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, EVEN_K=dim % block_k == 0,
                           IEEE=feats.dtype == torch.float32,
                           UPCAST=_interpreting() and feats.dtype == torch.bfloat16,
                           num_warps=warps, num_stages=stages)

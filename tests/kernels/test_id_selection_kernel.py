@@ -20,8 +20,9 @@ from kernels.id_selection.reference import id_select_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# (N, D, k, gamma): D off the tile sizes, N across several tiles, k = N, gamma = 0 (plain top-k).
-SINGLE = [(10, 8, 4, 20.0), (37, 20, 12, 20.0), (64, 33, 64, 5.0), (100, 16, 30, 0.0), (130, 70, 16, 20.0)]
+# (N, D, k, gamma): D off and on the tile size, N across several tiles, k = N, gamma = 0 (top-k).
+SINGLE = [(10, 8, 4, 20.0), (37, 20, 12, 20.0), (64, 33, 64, 5.0), (100, 16, 30, 0.0), (130, 70, 16, 20.0),
+          (48, 64, 10, 20.0)]
 # One batch of requests of different N and k (k = 0 and k = N included), same D.
 BATCH = {"ns": [5, 40, 17, 64, 33], "ks": [5, 10, 0, 20, 7], "dim": 24}
 
@@ -148,3 +149,45 @@ def test_compiled_kernel_on_cuda_matches_the_reference(dtype):
     assert [g.tolist() for g in got] == [w.tolist() for w in want]
     torch_batched = id_select_batched_torch(scores, feats, ks, 20.0)
     assert [g.tolist() for g in torch_batched] == [w.tolist() for w in want]
+
+
+def _compile_for_hopper(fn, types: dict, constexprs: dict, **options) -> str:
+    """ptxas resource usage of `fn` compiled ahead of time for sm_90 (no GPU or driver needed)."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    signature = {name: ("constexpr" if name in constexprs else types[name]) for name in fn.arg_names}
+    kernel = triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constexprs),
+                            target=GPUTarget("cuda", 90, 32), options=options)
+    cubin = Path(os.environ.get("TMPDIR", "/tmp")) / f"vigil-{fn.__name__}-{os.getpid()}.cubin"
+    cubin.write_bytes(kernel.asm["cubin"])
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    try:
+        usage = subprocess.run([str(tool), "-res-usage", str(cubin)], capture_output=True, text=True,
+                               timeout=60).stdout
+    finally:
+        cubin.unlink()
+    return usage + ("wgmma" if "wgmma" in kernel.asm["ptx"] else "")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the compiled-kernel test covers this")
+def test_kernels_compile_for_hopper_with_tensor_cores_and_no_spilled_scores():
+    from kernels.id_selection import triton_kernel as tk
+
+    if not hasattr(tk._pick_kernel, "arg_names") or os.environ.get("TRITON_INTERPRET") == "1":
+        pytest.skip("Triton is interpreting in this process")
+    block_m, block_n, block_k, warps, stages = tk.TILES_16BIT
+    gemm = _compile_for_hopper(
+        tk._weights_kernel,
+        dict(feats_ptr="*bf16", rinv_ptr="*fp32", len_ptr="*i32", w_ptr="*fp32", dim="i32", n_max="i32",
+             gamma="fp32", stride_fb="i32", stride_fn="i32", stride_wb="i32", stride_wn="i32"),
+        dict(BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_K=block_k, EVEN_K=True, IEEE=False, UPCAST=False),
+        num_warps=warps, num_stages=stages)
+    assert "wgmma" in gemm   # Hopper tensor cores for bf16 features
+    picks = _compile_for_hopper(
+        tk._pick_kernel,
+        dict(w_ptr="*fp32", scores_ptr="*fp32", len_ptr="*i32", k_ptr="*i32", out_ptr="*i64",
+             stride_wb="i32", stride_wn="i32", stride_sb="i32", stride_ob="i32"),
+        dict(BLOCK_N=tk.MAX_TOKENS), num_warps=tk.MAX_PICK_WARPS)
+    assert "STACK:0" in picks and "LOCAL:0" in picks   # all 8,192 scores stay in registers
