@@ -23,6 +23,10 @@ H100/H200. Three sections, arms interleaved, medians with 95% intervals:
    and measured by benchmarks/serve.py; xgrammar need not be installed here).
 Headline keys: kernel_speedup_min (smallest torch/kernel ratio over the bf16
 rows; fp32 separately), engine_prefill_speedup_64, engine_decode_ratio_16.
+Needs torch and Triton for the kernel sections; the engine section also needs
+transformers, pydantic, numpy and Pillow, and is skipped (with a note in the
+JSON) where one is missing. Run: `python -m benchmarks.gpu` from the repository
+root; `--skip-engine` for the kernel sections alone.
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ NEW_TOKENS = 32        # per request in the decode arms
 TIME_BUDGET_S = 270    # sections that would start past this are skipped (and say so)
 SEED = 0
 FP32_BYTES = 4
+ENGINE_PACKAGES = ("transformers", "pydantic", "numpy", "PIL")
 
 
 @dataclass(frozen=True)
@@ -263,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("engine section skipped (--skip-engine)")
     elif time.time() - started > TIME_BUDGET_S / 2:
         notes.append("engine section skipped: the kernel sections used half the time budget")
+    elif missing := _missing_engine_packages():
+        notes.append(f"engine section skipped: {', '.join(missing)} not installed here (bring the wheels)")
     else:
         from benchmarks.gpu_engine import QWEN2_5_VL_7B, engine_section
         try:
@@ -278,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["headline"], indent=2), *notes, f"wrote {args.out}", sep="\n")
     return 0
+
+
+def _missing_engine_packages() -> list[str]:
+    """Packages the engine imports that a bare GPU image may lack (xgrammar is not one: unused here)."""
+    import importlib.util
+
+    return [name for name in ENGINE_PACKAGES if importlib.util.find_spec(name) is None]
 
 
 def _print_kernel(rows: list[dict]) -> None:

@@ -184,10 +184,16 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
             continue
         reqs = items(bsz, decode_side, f"d{bsz}-")
 
+        decode_only: list[float] = []
+
         def serve_engine():
             eng.prefill(reqs)
+            sync()
+            start = time.perf_counter()
             for _ in range(new_tokens - 1):   # the first token comes from the prefill
                 eng.decode()
+            sync()
+            decode_only.append((time.perf_counter() - start) * 1e3)
             assert all(len(r.tokens) == new_tokens for r in eng.rows)
             eng.release([it.seq_id for it in reqs])
 
@@ -198,6 +204,7 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
         arm_fns = {"engine": serve_engine, "generate_one_by_one": serve_generate}
         for fn in arm_fns.values():
             fn()
+        decode_only.clear()
         t = {a: [] for a in arm_fns}
         for _, name in interleaved(list(arm_fns), repeats):
             t[name].append(timed(arm_fns[name]))
@@ -205,6 +212,7 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
         out["decode"][str(bsz)] = {
             **{f"{a}_ms": summarize(v) for a, v in t.items()},
             **{f"{a}_tok_s": summarize(toks / (ms / 1e3) for ms in v) for a, v in t.items()},
+            "engine_decode_steps_tok_s": summarize(bsz * (new_tokens - 1) / (ms / 1e3) for ms in decode_only),
             "ratio": ratio(t["generate_one_by_one"], t["engine"])}
     return out
 

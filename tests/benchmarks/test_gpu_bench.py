@@ -68,6 +68,7 @@ def test_engine_section_runs_the_same_code_on_a_tiny_geometry():
     assert out["prefill"]["visual_tokens_per_request"] == {"full": [16, 16], "id_selection": [4, 4]}
     assert out["prefill"]["speedup"]["ratio"] > 0
     assert out["decode"]["2"]["ratio"]["ratio"] > 0 and out["decode"]["1"]["engine_tok_s"]["n"] == 1
+    assert out["decode"]["2"]["engine_decode_steps_tok_s"]["n"] == 1
     assert out["attention"] == "sdpa"
     json.dumps(out)
 
