@@ -36,7 +36,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -236,6 +236,47 @@ def gpu_facts() -> dict[str, Any]:
     return facts
 
 
+@dataclass
+class Plan:
+    """What one run measures (the defaults are the GPU run; tests shrink it for the CPU)."""
+
+    device: str = "cuda"
+    shapes: list = field(default_factory=lambda: list(KERNEL_SHAPES))
+    dtypes: tuple = KERNEL_DTYPES
+    batch_shapes: list = field(default_factory=lambda: list(BATCH_SHAPES))
+    repeats: int = KERNEL_REPEATS
+    engine: dict | None = None     # engine_section keyword arguments; None skips the section
+    time_budget_s: float = TIME_BUDGET_S
+
+
+def run(plan: Plan, *, select: Callable, sync: Callable, spec: GpuSpec | None, backend: str,
+        prov: Provenance, notes: list[str]) -> dict[str, Any]:
+    """Measure `plan`; the result dict as written to gpu.json."""
+    started = time.time()
+    kernel = kernel_rows(plan.device, plan.shapes, plan.dtypes, plan.repeats, select, sync, spec)
+    _print_kernel(kernel)
+    batch = batch_rows(plan.device, plan.batch_shapes, plan.repeats, select, sync)
+    _print_batch(batch)
+    engine = None
+    if plan.engine is None:
+        notes.append("engine section skipped (--skip-engine)")
+    elif time.time() - started > plan.time_budget_s / 2:
+        notes.append("engine section skipped: the kernel sections used half the time budget")
+    elif missing := _missing_engine_packages():
+        notes.append(f"engine section skipped: {', '.join(missing)} not installed here (bring the wheels)")
+    else:
+        from benchmarks.gpu_engine import engine_section
+        try:
+            engine = engine_section(**plan.engine, deadline=started + plan.time_budget_s)
+        except Exception as exc:  # keep the kernel results; say what failed
+            notes.append(f"engine section failed: {type(exc).__name__}: {exc}")
+    result = {"headline": headline(kernel, batch, engine), "kernel_backend": backend, "gamma": GAMMA,
+              "spec": asdict(spec) if spec else None, "kernel": kernel, "batch": batch, "engine": engine,
+              "notes": notes, "provenance": prov.finish(repeats=plan.repeats)}
+    result.update(result["headline"])
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -251,39 +292,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from kernels.id_selection import batch_backend, id_select_batch
 
-    started = time.time()
     prov = Provenance(seeds={"data": SEED}, gpu=gpu_facts())
-    spec = gpu_spec(torch.cuda.get_device_name(0))
-    sync = torch.cuda.synchronize
-    notes = []
+    notes: list[str] = []
     backend = batch_backend("cuda", max(n for n, _, _ in KERNEL_SHAPES))
     if backend != "triton":
         notes.append(f"Triton unavailable: the kernel arms ran the {backend} path")
-    kernel = kernel_rows("cuda", KERNEL_SHAPES, KERNEL_DTYPES, KERNEL_REPEATS, id_select_batch, sync, spec)
-    _print_kernel(kernel)
-    batch = batch_rows("cuda", BATCH_SHAPES, KERNEL_REPEATS, id_select_batch, sync)
-    _print_batch(batch)
     engine = None
-    if args.skip_engine:
-        notes.append("engine section skipped (--skip-engine)")
-    elif time.time() - started > TIME_BUDGET_S / 2:
-        notes.append("engine section skipped: the kernel sections used half the time budget")
-    elif missing := _missing_engine_packages():
-        notes.append(f"engine section skipped: {', '.join(missing)} not installed here (bring the wheels)")
-    else:
-        from benchmarks.gpu_engine import QWEN2_5_VL_7B, engine_section
-        try:
-            engine = engine_section(QWEN2_5_VL_7B, "cuda", torch.bfloat16, repeats=ENGINE_REPEATS,
-                                    deadline=started + TIME_BUDGET_S)
-        except Exception as exc:  # keep the kernel results; say what failed
-            notes.append(f"engine section failed: {type(exc).__name__}: {exc}")
-    result = {"headline": headline(kernel, batch, engine), "kernel_backend": backend, "gamma": GAMMA,
-              "spec": asdict(spec) if spec else None, "kernel": kernel, "batch": batch, "engine": engine,
-              "notes": notes, "provenance": prov.finish(repeats=KERNEL_REPEATS)}
-    result.update(result["headline"])
+    if not args.skip_engine:
+        from benchmarks.gpu_engine import QWEN2_5_VL_7B
+        engine = dict(geometry=QWEN2_5_VL_7B, device="cuda", dtype=torch.bfloat16, repeats=ENGINE_REPEATS,
+                      prefill_batch=PREFILL_BATCH, prefill_side=PREFILL_SIDE, budget=PRUNE_BUDGET,
+                      decode_batches=DECODE_BATCHES, decode_side=DECODE_SIDE, new_tokens=NEW_TOKENS, seed=SEED)
+    result = run(Plan(engine=engine), select=id_select_batch, sync=torch.cuda.synchronize,
+                 spec=gpu_spec(torch.cuda.get_device_name(0)), backend=backend, prov=prov, notes=notes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["headline"], indent=2), *notes, f"wrote {args.out}", sep="\n")
+    print(json.dumps(result["headline"], indent=2), *result["notes"], f"wrote {args.out}", sep="\n")
     return 0
 
 

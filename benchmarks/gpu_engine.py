@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from benchmarks.provenance import interleaved, ratio, summarize
 
 
@@ -115,7 +113,9 @@ class NoStopConstraint:
         return logits
 
 
-def _images(n: int, side: int, seed: int) -> list[np.ndarray]:
+def _images(n: int, side: int, seed: int) -> list:
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 255, (side, side, 3), dtype=np.uint8) for _ in range(n)]
 

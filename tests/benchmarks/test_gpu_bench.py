@@ -78,3 +78,22 @@ def test_main_without_cuda_exits_zero_and_writes_nothing(tmp_path, monkeypatch, 
     out = tmp_path / "gpu.json"
     assert gpu.main(["--out", str(out)]) == 0
     assert not out.exists() and "no CUDA" in capsys.readouterr().out
+
+
+def test_a_whole_run_on_cpu_writes_every_headline_key(capsys):
+    from benchmarks.provenance import Provenance
+
+    torch.set_num_threads(1)
+    plan = gpu.Plan(device="cpu", shapes=[(24, 16, 6)], dtypes=("bfloat16",),
+                    batch_shapes=[{"name": "tiny", "ns": [10, 20], "dim": 16, "k": 4}], repeats=3,
+                    engine=dict(geometry=TEST_GEOMETRY, device="cpu", dtype=torch.float32, repeats=1,
+                                prefill_batch=1, prefill_side=112, budget=4, decode_batches=(gpu.BATCH,),
+                                decode_side=56, new_tokens=2))
+    result = gpu.run(plan, select=id_select_batched_torch, sync=lambda: None, spec=None, backend="torch_batched",
+                     prov=Provenance(seeds={"data": 0}), notes=[])
+    for key in ("kernel_speedup_min", "engine_prefill_speedup_64", "engine_decode_ratio_16"):
+        assert result[key] is not None and result[key] > 0, key
+    assert result["kernel_exact_all"] is True and result["notes"] == []
+    assert result["provenance"]["seeds"] == {"data": 0}
+    json.loads(json.dumps(result))
+    assert "tiny: batched" in capsys.readouterr().out
