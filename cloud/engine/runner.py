@@ -99,43 +99,25 @@ class ModelRunner:
         raise KeyError(seq_id)
 
     def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
-        """One request's pruned prompt (raises what pruning raised)."""
-        failed: dict[str, Exception] = {}
-        out = self._prune_batch([(item, pre)], failed)
-        if failed:
-            raise failed[item.seq_id]
-        return out[0][1]
+        return self.adapter.prune(pre, item.prepared, self.pruner, stream_id=item.camera_id,
+                                  boxes_by_frame=item.boxes_by_frame)
 
     def _prune_batch(self, embedded: list[tuple[PrefillItem, PrefillInputs]],
                      failed: dict[str, Exception]) -> list[tuple[PrefillItem, PrefillInputs]]:
-        """Prune every request of a prefill batch; the pruner sees all their images at once
-        (one batched selection on the GPU). A request whose pruning fails goes to `failed`."""
-        if self.pruner is None:
+        """Prune every request of a prefill batch at once (one batched selection on the GPU);
+        a request whose pruning fails goes to `failed`."""
+        if self.pruner is None or not embedded:
             return embedded
-        contexts: list[tuple[PrefillItem, PrefillInputs, list]] = []
-        for item, pre in embedded:
-            try:
-                ctxs = [] if pre.n_visual == 0 else self.adapter.prune_contexts(
-                    pre, item.prepared, pruner=self.pruner, stream_id=item.camera_id,
-                    boxes_by_frame=item.boxes_by_frame)
-            except Exception as exc:  # this request only
-                failed[item.seq_id] = exc
-                continue
-            contexts.append((item, pre, ctxs))
-        flat = [ctx for _, _, ctxs in contexts for ctx in ctxs]
-        try:
-            kept_all = self.pruner.select_batch(flat) if flat else []
-        except Exception:  # find the culprit: select request by request
-            kept_all = None
-        out, start = [], 0
-        for item, pre, ctxs in contexts:
-            try:
-                kept = (kept_all[start:start + len(ctxs)] if kept_all is not None
-                        else [self.pruner.select(ctx) for ctx in ctxs])
-                out.append((item, _keep_selected(pre, ctxs, kept)))
-            except Exception as exc:
-                failed[item.seq_id] = exc
-            start += len(ctxs)
+        results = self.adapter.prune_batch(
+            [pre for _, pre in embedded], [item.prepared for item, _ in embedded], self.pruner,
+            stream_ids=[item.camera_id for item, _ in embedded],
+            boxes_by_frame=[item.boxes_by_frame for item, _ in embedded])
+        out = []
+        for (item, _), result in zip(embedded, results):
+            if isinstance(result, Exception):
+                failed[item.seq_id] = result
+            else:
+                out.append((item, result))
         return out
 
     def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
@@ -246,18 +228,6 @@ class ModelRunner:
 
     def text_of(self, state: RowState) -> str:
         return self.adapter.tokenizer.decode(state.tokens, skip_special_tokens=True)
-
-
-def _keep_selected(pre: PrefillInputs, ctxs: list, kept: list[torch.Tensor]) -> PrefillInputs:
-    """`pre` with only the text tokens and each image's kept visual tokens (original order)."""
-    if not ctxs:
-        return pre
-    visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-    keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
-    for ctx, chosen in zip(ctxs, kept):   # one per image; the budget applies per image
-        keep.append(visual_pos[offset + chosen.to(visual_pos.device)])
-        offset += ctx.n_visual
-    return pre.select(torch.cat(keep))
 
 
 def _left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

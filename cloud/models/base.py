@@ -145,14 +145,61 @@ class ModelAdapter(ABC):
         """(rows, cols) of visual tokens per image, row-major; [] if the family can't say."""
         return []
 
+    def prune(self, pre: PrefillInputs, prepared: PreparedInputs, pruner: Any, *,
+              stream_id: str | None = None, boxes_by_frame: dict[int, list] | None = None) -> PrefillInputs:
+        """`pre` with only the visual tokens `pruner` keeps, image by image; every text token stays."""
+        result = self.prune_batch([pre], [prepared], pruner, stream_ids=[stream_id],
+                                  boxes_by_frame=[boxes_by_frame])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def prune_batch(self, pres: list[PrefillInputs], prepared: list[PreparedInputs], pruner: Any, *,
+                    stream_ids: list[str | None] | None = None,
+                    boxes_by_frame: list[dict[int, list] | None] | None = None
+                    ) -> list[PrefillInputs | Exception]:
+        """`prune` for every request of a prefill batch: the pruner selects for all their images in
+        one `select_batch` call (one batched launch on the GPU). A request whose pruning fails gets
+        its exception in its slot instead of failing the others."""
+        if pruner is None:
+            return list(pres)
+        stream_ids = stream_ids or [None] * len(pres)
+        boxes_by_frame = boxes_by_frame or [None] * len(pres)
+        contexts: list[list[Any] | Exception] = []
+        for pre, prep, stream_id, boxes in zip(pres, prepared, stream_ids, boxes_by_frame):
+            try:
+                contexts.append([] if pre.n_visual == 0 else self.prune_contexts(
+                    pre, prep, pruner=pruner, stream_id=stream_id, boxes_by_frame=boxes))
+            except Exception as exc:  # this request only
+                contexts.append(exc)
+        flat = [ctx for ctxs in contexts if not isinstance(ctxs, Exception) for ctx in ctxs]
+        try:
+            kept_all = pruner.select_batch(flat) if flat else []
+        except Exception:  # find the culprit: select request by request
+            kept_all = None
+        out: list[PrefillInputs | Exception] = []
+        start = 0
+        for pre, ctxs in zip(pres, contexts):
+            if isinstance(ctxs, Exception):
+                out.append(ctxs)
+                continue
+            try:
+                kept = (kept_all[start:start + len(ctxs)] if kept_all is not None
+                        else [pruner.select(ctx) for ctx in ctxs])
+                out.append(_keep_selected(pre, ctxs, kept))
+            except Exception as exc:
+                out.append(exc)
+            start += len(ctxs)
+        return out
+
     def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
                        stream_id: str | None = None,
                        boxes_by_frame: dict[int, list] | None = None) -> list[Any]:
         """One `cloud.prune.PruneContext` per image, in prompt order.
 
         The budget applies per image (as the papers prune each image's tokens). Text
-        attention is lazy: one shallow LM pass for the whole prompt, only if the pruner
-        asks, sliced per image. The edge's boxes of frame i become image i's coverage
+        attention is always offered, lazily: one shallow LM pass for the whole prompt,
+        run only if the pruner reads it, sliced per image. The edge's boxes of frame i become image i's coverage
         prior when the pruner weighs boxes. Frame i of a camera reuses its selection
         from frame i of the camera's previous request (stream id "camera#i").
         """
@@ -174,7 +221,6 @@ class ModelAdapter(ABC):
                     cfg.importance_layer)
             return shallow["att"]
 
-        wants_text = cfg.importance == "text" or (cfg.importance == "auto" and pre.cls_attention is None)
         grids = self.token_grids(prepared)
         counts = [r * c for r, c in grids]
         if sum(counts) != len(visual_pos):      # unknown geometry: one context for all tokens
@@ -191,7 +237,7 @@ class ModelAdapter(ABC):
                 box_prior = box_coverage(boxes, (w, h), grids[i], mode="stretch")
             contexts.append(PruneContext(
                 visual_embeds=pre.inputs_embeds[0, visual_pos[sl]],
-                text_attention=(lambda sl=sl: attention().text_to_visual[sl]) if wants_text else None,
+                text_attention=lambda sl=sl: attention().text_to_visual[sl],
                 cls_attention=pre.cls_attention[sl] if pre.cls_attention is not None else None,
                 keys=attention().visual_keys[sl] if cfg.similarity == "keys" else None,
                 box_prior=box_prior,
@@ -209,3 +255,15 @@ class ModelAdapter(ABC):
         import cv2
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _keep_selected(pre: PrefillInputs, ctxs: list, kept: list[torch.Tensor]) -> PrefillInputs:
+    """`pre` with its text tokens and each image's kept visual tokens (original order)."""
+    if not ctxs:
+        return pre
+    visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
+    keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+    for ctx, chosen in zip(ctxs, kept):   # one per image; the budget applies per image
+        keep.append(visual_pos[offset + chosen.to(visual_pos.device)])
+        offset += ctx.n_visual
+    return pre.select(torch.cat(keep))
