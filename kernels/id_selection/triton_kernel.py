@@ -7,7 +7,9 @@ sequential part only what it needs:
 
 1. `_weights_kernel`, a batched tiled GEMM (grid: row tiles x column tiles x
    requests): W[b, i, j] = exp(-gamma (1 - cos(f_i, f_j))^2), the suppression
-   weight of token i when j is picked, fused into the GEMM's epilogue. The
+   weight of token i when j is picked, fused into the GEMM's epilogue; W is
+   symmetric, so only tiles on and above the diagonal compute (half the
+   FLOPs) and each stores its transpose too. The
    features are read once per tile pair at tensor-core speed; 16-bit features
    are multiplied exactly (a bf16/fp16 product fits in fp32) and accumulated in
    fp32, fp32 features use the IEEE (not TF32) path. Cosines come from the raw
@@ -57,7 +59,7 @@ def _weights_kernel(feats_ptr, rinv_ptr, len_ptr, w_ptr, dim, n_max, gamma,
     pid_n = tl.program_id(1)
     b = tl.program_id(2).to(tl.int64)  # only the per-request base offsets need 64 bits
     n = tl.load(len_ptr + b)
-    if pid_m * BLOCK_M >= n:
+    if pid_n < pid_m:  # W is symmetric: the tile above the diagonal stores both halves
         return
     if pid_n * BLOCK_N >= n:
         return
@@ -88,11 +90,15 @@ def _weights_kernel(feats_ptr, rinv_ptr, len_ptr, w_ptr, dim, n_max, gamma,
     col_ok = cols < n
     r_i = tl.load(rinv_ptr + b * n_max + rows, mask=row_ok, other=0.0)
     r_j = tl.load(rinv_ptr + b * n_max + cols, mask=col_ok, other=0.0)
-    cos = acc * r_i[:, None] * r_j[None, :]
+    # r_i r_j first: a product commutes exactly, so both halves hold the same bits.
+    cos = acc * (r_i[:, None] * r_j[None, :])
     d = 1.0 - cos
     w = tl.exp(-gamma * d * d)
-    tl.store(w_ptr + b * stride_wb + rows[:, None] * stride_wn + cols[None, :], w,
-             mask=row_ok[:, None] & col_ok[None, :])
+    w_base = w_ptr + b * stride_wb
+    tl.store(w_base + rows[:, None] * stride_wn + cols[None, :], w, mask=row_ok[:, None] & col_ok[None, :])
+    if pid_n > pid_m:
+        tl.store(w_base + cols[:, None] * stride_wn + rows[None, :], tl.trans(w),
+                 mask=col_ok[:, None] & row_ok[None, :])
 
 
 @triton.jit
@@ -136,6 +142,8 @@ def suppression_weights_triton(feats: torch.Tensor, lengths: torch.Tensor, gamma
     rinv = inverse_norms(feats).contiguous()
     weights = torch.empty(bsz, n_max, n_max, dtype=torch.float32, device=feats.device)
     block_m, block_n, block_k, warps, stages = _tiles(feats.dtype)
+    if block_m != block_n:
+        raise ValueError("the symmetric weights kernel needs square tiles")
     grid = (triton.cdiv(n_max, block_m), triton.cdiv(n_max, block_n), bsz)
     _weights_kernel[grid](feats, rinv, lengths, weights, dim, n_max, float(gamma),
                           feats.stride(0), feats.stride(1), weights.stride(0), weights.stride(1),
