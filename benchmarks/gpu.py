@@ -99,15 +99,15 @@ def physical_limit(n: int, dim: int, k: int, feat_bytes: int, spec: GpuSpec | No
 
     limit_us: the algorithm's floor: read the features once, or compute the k similarity rows
     it needs (2 k N D FLOP), whichever is longer, plus reading k rows of N fp32 weights.
-    full_gram_us: the floor of this kernel's design, which computes all N rows (2 N^2 D FLOP)
-    because which k are needed is only known one pick at a time.
+    full_gram_us: the floor of this kernel's design, which computes all N rows because which
+    k are needed is only known one pick at a time (N^2 D FLOP: the symmetric half of 2 N^2 D).
     """
     if spec is None:
         return {"limit_us": None, "why": "unknown GPU: no datasheet peaks"}
     flops = spec.bf16_flops if feat_bytes == 2 else spec.fp32_flops
     read = n * dim * feat_bytes / spec.hbm_bytes_per_s
     needed_rows = 2.0 * k * n * dim / flops
-    full_gram = 2.0 * n * n * dim / flops
+    full_gram = 1.0 * n * n * dim / flops
     rows = k * n * FP32_BYTES / spec.hbm_bytes_per_s
     return {"features_read_us": read * 1e6, "needed_rows_gemm_us": needed_rows * 1e6,
             "pick_rows_us": rows * 1e6, "limit_us": (max(read, needed_rows) + rows) * 1e6,
