@@ -147,13 +147,6 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
                             max_new_tokens=new_tokens, camera_id=f"cam{i}")
                 for i, img in enumerate(_images(n, side, seed + n))]
 
-    def timed(fn) -> float:
-        sync()
-        start = time.perf_counter()
-        fn()
-        sync()
-        return (time.perf_counter() - start) * 1e3
-
     # Prefill: the same requests through a runner without and with ID-Selection.
     pruner = build_pruner(PrunerConfig(method="id_selection", budget=budget, importance_layer=min(
         PRUNE_LAYER, geometry.layers - 1)))
@@ -168,7 +161,7 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
     for r in arms.values():
         prefill(r)  # warm-up: kernels compile, the system-prompt prefix is cached
     for _, name in interleaved(list(arms), repeats):
-        times[name].append(timed(lambda: prefill(arms[name])))
+        times[name].append(_timed(lambda: prefill(arms[name]), sync))
     visual = {name: _visual_tokens(r, batch) for name, r in arms.items()}
     out["prefill"] = {"requests": prefill_batch, "image_side": prefill_side, "budget": budget,
                       "visual_tokens_per_request": visual,
@@ -182,39 +175,55 @@ def engine_section(geometry: Geometry, device: str, dtype, *, repeats: int, dead
         if time.time() > deadline:
             out["notes"].append(f"decode at batch {bsz} skipped: time budget spent")
             continue
-        reqs = items(bsz, decode_side, f"d{bsz}-")
+        try:
+            out["decode"][str(bsz)] = _serve(adapter, eng, items(bsz, decode_side, f"d{bsz}-"), new_tokens,
+                                             repeats, sync, stop_ids)
+        except Exception as exc:  # keep the other batch sizes and the prefill numbers
+            out["notes"].append(f"decode at batch {bsz} failed: {type(exc).__name__}: {exc}")
+    return out
 
-        decode_only: list[float] = []
 
-        def serve_engine():
-            eng.prefill(reqs)
-            sync()
-            start = time.perf_counter()
-            for _ in range(new_tokens - 1):   # the first token comes from the prefill
-                eng.decode()
-            sync()
-            decode_only.append((time.perf_counter() - start) * 1e3)
-            assert all(len(r.tokens) == new_tokens for r in eng.rows)
-            eng.release([it.seq_id for it in reqs])
+def _serve(adapter, eng, reqs, new_tokens: int, repeats: int, sync, stop_ids: list[int]) -> dict[str, Any]:
+    """Serve `reqs` to `new_tokens` each: the engine's batch vs generate() one request at a time."""
+    bsz = len(reqs)
+    decode_only: list[float] = []
 
-        def serve_generate():
-            for it in reqs:
-                _generate(adapter, it.prepared, new_tokens, stop_ids)
+    def serve_engine():
+        eng.prefill(reqs)
+        sync()
+        start = time.perf_counter()
+        for _ in range(new_tokens - 1):   # the first token comes from the prefill
+            eng.decode()
+        sync()
+        decode_only.append((time.perf_counter() - start) * 1e3)
+        assert all(len(r.tokens) == new_tokens for r in eng.rows)
+        eng.release([it.seq_id for it in reqs])
 
-        arm_fns = {"engine": serve_engine, "generate_one_by_one": serve_generate}
-        for fn in arm_fns.values():
-            fn()
-        decode_only.clear()
-        t = {a: [] for a in arm_fns}
-        for _, name in interleaved(list(arm_fns), repeats):
-            t[name].append(timed(arm_fns[name]))
-        toks = bsz * new_tokens
-        out["decode"][str(bsz)] = {
-            **{f"{a}_ms": summarize(v) for a, v in t.items()},
+    def serve_generate():
+        for it in reqs:
+            _generate(adapter, it.prepared, new_tokens, stop_ids)
+
+    arm_fns = {"engine": serve_engine, "generate_one_by_one": serve_generate}
+    for fn in arm_fns.values():
+        fn()
+    decode_only.clear()
+    t: dict[str, list[float]] = {a: [] for a in arm_fns}
+    for _, name in interleaved(list(arm_fns), repeats):
+        t[name].append(_timed(arm_fns[name], sync))
+    toks = bsz * new_tokens
+    return {**{f"{a}_ms": summarize(v) for a, v in t.items()},
             **{f"{a}_tok_s": summarize(toks / (ms / 1e3) for ms in v) for a, v in t.items()},
             "engine_decode_steps_tok_s": summarize(bsz * (new_tokens - 1) / (ms / 1e3) for ms in decode_only),
             "ratio": ratio(t["generate_one_by_one"], t["engine"])}
-    return out
+
+
+def _timed(fn, sync) -> float:
+    """Wall milliseconds of fn(), the device drained before and after."""
+    sync()
+    start = time.perf_counter()
+    fn()
+    sync()
+    return (time.perf_counter() - start) * 1e3
 
 
 def _visual_tokens(r, batch) -> list[int]:
@@ -231,9 +240,16 @@ def _generate(adapter, prepared, new_tokens: int, stop_ids: list[int]) -> None:
     extra = {k: v.to(adapter.device) for k, v in prepared.model_inputs.items()}
     extra["pixel_values"] = extra["pixel_values"].to(adapter.dtype)
     extra["mm_token_type_ids"] = (ids == adapter.image_token_id).int()
+    kw = dict(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=new_tokens,
+              min_new_tokens=new_tokens, do_sample=False, eos_token_id=stop_ids, pad_token_id=stop_ids[0])
     with torch.inference_mode():
-        out = adapter.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), **extra,
-                                     max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                     eos_token_id=stop_ids, pad_token_id=stop_ids[0])
+        try:
+            out = adapter.model.generate(**kw, **extra)
+        except (TypeError, ValueError) as exc:
+            if "mm_token_type_ids" not in str(exc):
+                raise
+            # Older transformers take no mm_token_type_ids (1-D positions then: same cost).
+            extra.pop("mm_token_type_ids")
+            out = adapter.model.generate(**kw, **extra)
     if out.shape[1] - ids.shape[1] != new_tokens:
         raise RuntimeError(f"generate made {out.shape[1] - ids.shape[1]} tokens, not {new_tokens}")

@@ -69,7 +69,7 @@ def test_engine_section_runs_the_same_code_on_a_tiny_geometry():
     assert out["prefill"]["speedup"]["ratio"] > 0
     assert out["decode"]["2"]["ratio"]["ratio"] > 0 and out["decode"]["1"]["engine_tok_s"]["n"] == 1
     assert out["decode"]["2"]["engine_decode_steps_tok_s"]["n"] == 1
-    assert out["attention"] == "sdpa"
+    assert out["attention"] == "sdpa" and out["notes"] == []
     json.dumps(out)
 
 
