@@ -208,6 +208,7 @@ def headline(kernel: list[dict], batch: list[dict], engine: dict | None) -> dict
     engine = engine or {}
     return {
         "kernel_speedup_min": speedup_min("bfloat16"),
+        "kernel_speedup_min_scope": "bf16 features (the engine's dtype on a GPU); fp32 in kernel_speedup_min_fp32",
         "kernel_speedup_min_fp32": speedup_min("float32"),
         "kernel_exact_all": all(r["exact"] for r in kernel + batch) if kernel or batch else None,
         "batched_vs_singles_min": min((r["batched_vs_singles"]["ratio"] for r in batch), default=None),
