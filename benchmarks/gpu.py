@@ -26,7 +26,8 @@ rows; fp32 separately), engine_prefill_speedup_64, engine_decode_ratio_16.
 Needs torch and Triton for the kernel sections; the engine section also needs
 transformers, pydantic, numpy and Pillow, and is skipped (with a note in the
 JSON) where one is missing. Run: `python -m benchmarks.gpu` from the repository
-root; `--skip-engine` for the kernel sections alone.
+root; `--skip-engine` for the kernel sections alone; `VIGIL_COMMIT=<hash>` names
+the commit where the tree was copied without its .git.
 """
 from __future__ import annotations
 
@@ -293,7 +294,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from kernels.id_selection import batch_backend, id_select_batch
 
-    prov = Provenance(seeds={"data": SEED}, gpu=gpu_facts())
+    # A GPU machine may get the tree without its .git: the caller can name the commit it copied.
+    given = {"commit_given": os.environ["VIGIL_COMMIT"]} if os.environ.get("VIGIL_COMMIT") else {}
+    prov = Provenance(seeds={"data": SEED}, gpu=gpu_facts(), **given)
     notes: list[str] = []
     backend = batch_backend("cuda", max(n for n, _, _ in KERNEL_SHAPES))
     if backend != "triton":
