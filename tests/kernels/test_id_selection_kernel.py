@@ -80,7 +80,7 @@ def test_triton_batch_of_different_lengths_and_budgets_is_exact_in_every_dtype(i
 def test_triton_ties_go_to_the_lowest_index_like_the_reference(interpreted):
     for got, want in interpreted["ties"]:
         assert got == want
-        assert got[0][0] == 0 or got[0][0] < 6  # first pick: the first of the tied maxima
+        assert got[0][0] < 6   # each maximum is tied four times (every 6th token): the first one wins
 
 
 def test_batched_torch_path_matches_the_reference_on_cpu():
