@@ -210,8 +210,8 @@ class ModelAdapter(ABC):
 
         The budget applies per image (as the papers prune each image's tokens). Text
         attention is always offered, lazily: one shallow LM pass for the whole prompt,
-        run only if the pruner reads it, sliced per image. The edge's boxes of frame i become image i's coverage
-        prior when the pruner weighs boxes. Frame i of a camera reuses its selection
+        run only if the pruner reads it, sliced per image. The edge's boxes of frame i
+        become image i's coverage prior when the pruner weighs boxes. Frame i of a camera reuses its selection
         from frame i of the camera's previous request (stream id "camera#i").
         """
         from cloud.prune.attention import early_text_attention
