@@ -163,8 +163,7 @@ class ModelRunner:
                 seq_id=item.seq_id, matcher=self.grammar.matcher(),
                 next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
                 prompt_tokens=pre.length, visual_tokens=pre.n_visual,
-                visual_tokens_before_prune=n_before, prepared=item.prepared))
-                visual_tokens_before_prune=n_before[item.seq_id]))
+                visual_tokens_before_prune=n_before[item.seq_id], prepared=item.prepared))
         if not pres:
             return [], failed
         if self.use_prefix_cache and self.prefix is None:
