@@ -6,8 +6,24 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.transmit.dat.config import DatConfig
-from edge.transmit.fifo_adaptive import AdaptiveFifoConfig
-from edge.transmit.priority import PriorityConfig
+from edge.transmit.dat.estimator import EstimatorConfig
+
+
+class AdaptiveFifoConfig(BaseModel):
+    """Adaptive FIFO baseline (edge/transmit/fifo_adaptive.py)."""
+    model_config = ConfigDict(extra="forbid")
+    frame_target_s: float = Field(0.25, gt=0, description="a frame should cross the link in this time "
+                                                          "(DAT's semantic_target_s)")
+    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Ack-driven rate estimate (DAT's)")
+
+
+class PriorityConfig(BaseModel):
+    """Priority baseline (edge/transmit/priority.py): DAT's classes with a fixed rate and window."""
+    model_config = ConfigDict(extra="forbid")
+    assumed_rate_bps: float = Field(1_000_000.0, gt=0,
+                                    description="provisioned uplink the encoding budgets are sized for (never measured)")
+    window_bytes: int = Field(32_768, gt=0, description="fixed in-flight cap: about 2x the bandwidth-delay product "
+                                                        "of the provisioned rate at a 100 ms round trip")
 
 
 class TransmitConfig(BaseModel):

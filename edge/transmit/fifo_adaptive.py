@@ -18,20 +18,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
 from edge.transmit.dat import encoder as enc
-from edge.transmit.dat.estimator import BandwidthEstimator, EstimatorConfig
+from edge.transmit.config import AdaptiveFifoConfig
+from edge.transmit.dat.estimator import BandwidthEstimator
 from edge.transmit.dat.size_model import SizeModelBank
 from vigil.v1 import vigil_pb2 as pb
-
-
-class AdaptiveFifoConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    frame_target_s: float = Field(0.25, gt=0, description="a frame should cross the link in this time "
-                                                          "(DAT's semantic_target_s)")
-    estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
 
 
 class AdaptiveFifoPolicy(TransmissionPolicy):

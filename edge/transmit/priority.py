@@ -15,19 +15,10 @@ these fixed stand-ins, so the two differ in exactly those two ingredients.
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from edge.transmit.config import PriorityConfig
 from edge.transmit.dat.config import DatConfig
 from edge.transmit.dat.estimator import BandwidthEstimator, EstimatorConfig
 from edge.transmit.dat.policy import DatPolicy
-
-
-class PriorityConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    assumed_rate_bps: float = Field(1_000_000.0, gt=0,
-                                    description="provisioned uplink the encoding budgets are sized for (never measured)")
-    window_bytes: int = Field(32_768, gt=0, description="fixed in-flight cap: about 2x the bandwidth-delay product "
-                                                        "of the provisioned rate at a 100 ms round trip")
 
 
 class FixedRate(BandwidthEstimator):

@@ -4,9 +4,9 @@ import numpy as np
 
 from edge.detection import Detection
 from edge.transmit.base import OutgoingItem
-from edge.transmit.config import TransmitConfig
+from edge.transmit.config import PriorityConfig, TransmitConfig
 from edge.transmit.fifo_adaptive import AdaptiveFifoPolicy
-from edge.transmit.priority import PriorityConfig, PriorityPolicy
+from edge.transmit.priority import PriorityPolicy
 from edge.transmit.registry import make_policy
 from vigil.v1 import vigil_pb2 as pb
 
