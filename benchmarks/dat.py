@@ -160,11 +160,15 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
             "--max-drain", str(scenario["max_drain"]),
             "--gate-fps", str(profile.get("gate_fps", scenario.get("gate_fps", 4.0))),
             "--event-len", str(scenario.get("event_len", 6.0)), "--spool-dir", str(work / "spool"),
-            "--out", str(work / "edge.json")], cwd=ROOT, env=env, stdout=log, stderr=log)
+            "--out", str(work / "edge.json"), "--ready-file", str(work / "edge.start")],
+            cwd=ROOT, env=env, stdout=log, stderr=log)
         procs.append(edge)
+        start_at = float(_wait_file(work / "edge.start", edge))    # later than planned on a busy machine
         for act in acts:
             while time.time() < start_at + act[0] and edge.poll() is None:
                 time.sleep(0.02)
+            if edge.poll() is not None:
+                break    # a short (quick) scenario ended before the rest of the schedule
             if act[1] == "rate":
                 link.set_rate(act[2])
             elif act[1] == "down":

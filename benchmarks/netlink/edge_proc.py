@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 
 from edge.client import EdgeClient
@@ -29,6 +30,9 @@ from edge.transmit.priority import PriorityPolicy
 from benchmarks.netlink.jpeg_quality import jpeg_quality
 from benchmarks.netlink.scenario import CAMERAS, ClipFrames, build_events, build_items, scripted_box
 from vigil.v1 import vigil_pb2 as pb
+
+
+READY_SLACK_S = 1.0   # after a late load, start the scenario this long after being ready
 
 
 class RecordingPolicy(TransmissionPolicy):
@@ -127,8 +131,15 @@ async def run(a) -> dict:
     cams = [pb.CameraInfo(camera_id=c, name=c) for c, _, _ in CAMERAS]
     link = CloudLinkConfig(target=a.target, reconnect_initial_s=0.5, reconnect_max_s=4.0, results_grace_s=1.0)
     client = EdgeClient(link, policy, cams, capabilities=(policy.name,), stall_timeout_s=a.stall_timeout)
-    t0 = a.start_at
-    ready_at = time.time()     # after loading the clips: a late start would compress the schedule
+    # The scenario starts at --start-at, or, when loading took longer (a busy machine), a moment
+    # after loading: a late start must not compress the schedule. The orchestrator reads the
+    # start from --ready-file and times the link changes from it.
+    ready_at = time.time()
+    t0 = max(a.start_at, ready_at + READY_SLACK_S)
+    if a.ready_file:
+        with open(a.ready_file + ".tmp", "w") as f:
+            f.write(repr(t0))
+        os.replace(a.ready_file + ".tmp", a.ready_file)
     state = {"fed": False}
 
     async def feed() -> None:
@@ -148,7 +159,7 @@ async def run(a) -> dict:
     except asyncio.TimeoutError:
         timed_out = True
     feeder.cancel()
-    return {"policy": a.policy, "t0": t0, "ready_late_s": max(0.0, ready_at - t0), "duration": a.duration,
+    return {"policy": a.policy, "t0": t0, "ready_late_s": max(0.0, ready_at - a.start_at), "duration": a.duration,
             "timed_out": timed_out,
             "events": [dict(camera_id=e.camera_id, event_id=e.event_id, onset=t0 + e.onset, severity=e.severity,
                             label=e.label) for e in events],
@@ -173,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stall-timeout", type=float, default=8.0)
     ap.add_argument("--spool-dir", default="var/bench-spool")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--ready-file", default="", help="written with the scenario start time once loaded")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     res = asyncio.run(run(a))
