@@ -216,26 +216,38 @@ async def bench(args, prov: Provenance) -> dict:
             runs[arm].append(res)
             print(f"  {n:2d} streams  repeat {rep}  {arm:<14}{res['valid_answers_per_s']:8.3f} valid/s "
                   f"{res['tokens_per_s']:7.1f} tok/s  fail {res['parse_failures']}", flush=True)
-        row = {"frames_per_stream": per, "requests": n * per}
-        for arm in arms:
-            row[arm] = {"valid_answers_per_s": summarize(r["valid_answers_per_s"] for r in runs[arm]),
-                        "tokens_per_s": summarize(r["tokens_per_s"] for r in runs[arm]),
-                        "ttfd_p95_s": summarize(r["ttfd_p95_s"] for r in runs[arm]),
-                        "generated_tokens": summarize(r["generated_tokens"] for r in runs[arm]),
-                        "parse_failures": sum(r["parse_failures"] for r in runs[arm]),
-                        "runs": runs[arm]}
-        for arm in arms[1:]:
-            row[f"{arm}_vs_one_by_one"] = ratio([r["valid_answers_per_s"] for r in runs[arm]],
-                                                [r["valid_answers_per_s"] for r in runs["one_by_one"]])
-        if "engine" in runs:
-            row["engine_vs_static_batch"] = ratio([r["valid_answers_per_s"] for r in runs["engine"]],
-                                                  [r["valid_answers_per_s"] for r in runs["static_batch"]])
-        levels[str(n)] = row
+            if arm == arms[-1] and args.checkpoint:   # a round is complete: keep what we have
+                partial = {**levels, str(n): level_row(n, per, runs, arms)}
+                out = build_result(args, partial, arms, prov, rep + 1, complete=False)
+                Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
+        levels[str(n)] = level_row(n, per, runs, arms)
     await engine.close()
     if pruned_engine:
         await pruned_engine.close()
     for w in workers.values():
         await w.close()
+    return build_result(args, levels, arms, prov, args.repeats, complete=True)
+
+
+def level_row(n: int, per: int, runs: dict[str, list[dict]], arms: list[str]) -> dict:
+    row = {"frames_per_stream": per, "requests": n * per}
+    for arm in arms:
+        row[arm] = {"valid_answers_per_s": summarize(r["valid_answers_per_s"] for r in runs[arm]),
+                    "tokens_per_s": summarize(r["tokens_per_s"] for r in runs[arm]),
+                    "ttfd_p95_s": summarize(r["ttfd_p95_s"] for r in runs[arm]),
+                    "generated_tokens": summarize(r["generated_tokens"] for r in runs[arm]),
+                    "parse_failures": sum(r["parse_failures"] for r in runs[arm]),
+                    "runs": runs[arm]}
+    for arm in arms[1:]:
+        row[f"{arm}_vs_one_by_one"] = ratio([r["valid_answers_per_s"] for r in runs[arm]],
+                                            [r["valid_answers_per_s"] for r in runs["one_by_one"]])
+    if "engine" in runs:
+        row["engine_vs_static_batch"] = ratio([r["valid_answers_per_s"] for r in runs["engine"]],
+                                              [r["valid_answers_per_s"] for r in runs["static_batch"]])
+    return row
+
+
+def build_result(args, levels: dict, arms: list[str], prov: Provenance, repeats: int, complete: bool) -> dict:
     top = levels.get("16", levels[str(max(args.streams))])
     failures = {arm: sum(levels[k][arm]["parse_failures"] for k in levels) for arm in arms}
     result = {
@@ -248,7 +260,8 @@ async def bench(args, prov: Provenance) -> dict:
         "close_reserve": "engine default (the schema's forced tail + slack) in every arm",
         "pruner": args.pruner,
         "quick": args.quick,
-        "repeats": args.repeats,
+        "repeats": repeats,
+        "complete": complete,
         "levels": levels,
         "throughput_ratio_16": top["engine_vs_one_by_one"]["ratio"],
         "throughput_ratio_16_ci95": top["engine_vs_one_by_one"]["ci95"],
@@ -280,7 +293,7 @@ async def bench(args, prov: Provenance) -> dict:
                  "of a repeat runs back to back (interleaved), so drift hits all alike. Prefill is compute-bound "
                  "here, so batching alone helps decode only; pruning removes most prefill work"),
     }
-    result["provenance"] = prov.finish(repeats=args.repeats)
+    result["provenance"] = prov.finish(repeats=repeats)
     return result
 
 
@@ -312,6 +325,8 @@ def main(argv=None) -> int:
     p.add_argument("--frames-per-stream", type=int, default=0, help="0: per-level default")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=REPEATS, help="interleaved repeats per arm and level")
+    p.add_argument("--checkpoint", action="store_true",
+                   help="write the JSON after every complete round (marked complete: false until the end)")
     p.add_argument("--pruner", default="id_selection:64", help="METHOD:BUDGET for the pruned arm, '' for none")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads for both arms (1: skinny GEMMs collapse with 2 contended threads)")
