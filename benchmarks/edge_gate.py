@@ -1,4 +1,4 @@
-"""Edge gate on real footage (issue 4; DAT's small-large cascade, arXiv 2604.05375).
+"""Edge gate on real footage (DAT's small-large cascade, arXiv 2604.05375).
 
 Three measurements, all in one run on this machine:
 
@@ -40,7 +40,7 @@ labels carry no identities) is found when the gate passes at least one of its fr
 1 s of its first frame. The capacity search adds cameras until a count is not sustained and
 records that first failing count with the load it ran under.
 
-Floors (issue 4): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
+Floors (our targets): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
 The JSON says which were met; a missed floor is reported, not hidden.
 
 Caveat written into the JSON: the detector's settings (Haar close-up fallback,

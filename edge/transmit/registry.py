@@ -16,6 +16,6 @@ def make_policy(cfg: TransmitConfig) -> TransmissionPolicy:
         from edge.transmit.priority import PriorityPolicy
         return PriorityPolicy(cfg.priority, cfg.dat)
     if cfg.policy == "dat":
-        from edge.transmit.dat import make_dat_policy  # written with issue 6
+        from edge.transmit.dat import make_dat_policy
         return make_dat_policy(cfg)
     raise ValueError(f"transmit.policy: unknown policy {cfg.policy!r}")
