@@ -62,6 +62,13 @@ class PrefillInputs:
     def n_visual(self) -> int:
         return int(self.visual_token_mask.sum())
 
+    def keep_visual(self, kept: torch.Tensor) -> "PrefillInputs":
+        """Every text token and the visual tokens at indices `kept` (0 = the prompt's first visual token)."""
+        mask = self.visual_token_mask[0]
+        visual_pos = torch.nonzero(mask).squeeze(1)
+        text_pos = torch.nonzero(~mask).squeeze(1)
+        return self.select(torch.cat([text_pos, visual_pos[kept.to(visual_pos.device)]]))
+
     def select(self, keep: torch.Tensor) -> "PrefillInputs":
         """Keep sequence positions `keep` (sorted, so order is preserved)."""
         keep = torch.sort(keep.to(self.inputs_embeds.device)).values
@@ -156,13 +163,11 @@ class ModelAdapter(ABC):
             return pre
         contexts = self.prune_contexts(pre, prepared, pruner=pruner, stream_id=stream_id,
                                        boxes_by_frame=boxes_by_frame)
-        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+        kept, offset = [], 0
         for ctx in contexts:   # one per image; the budget applies per image
-            kept = pruner.select(ctx).to(visual_pos.device)
-            keep.append(visual_pos[offset + kept])
+            kept.append(pruner.select(ctx) + offset)
             offset += ctx.n_visual
-        return pre.select(torch.cat(keep))
+        return pre.keep_visual(torch.cat(kept))
 
     def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
                        stream_id: str | None = None,
@@ -171,8 +176,8 @@ class ModelAdapter(ABC):
 
         The budget applies per image (as the papers prune each image's tokens). Text
         attention is always offered, lazily: one shallow LM pass for the whole prompt,
-        run only if the pruner reads it, sliced per image. The edge's boxes of frame i become image i's coverage
-        prior when the pruner weighs boxes. Frame i of a camera reuses its selection
+        run only if the pruner reads it, sliced per image. The edge's boxes of frame i
+        become image i's coverage prior when the pruner weighs boxes. Frame i of a camera reuses its selection
         from frame i of the camera's previous request (stream id "camera#i").
         """
         from cloud.prune.attention import early_text_attention
