@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.engine.scheduler import SchedulingPolicy
+from cloud.kvcache.config import KVCacheConfig
 from cloud.prune.config import PrunerConfig
 
 ModelFamily = Literal["auto", "qwen2_5_vl", "qwen2_vl", "llava", "smollm_llava"]
@@ -46,6 +47,8 @@ class EngineConfig(BaseModel):
     torch_threads: int | None = Field(default=None, ge=1)
     scheduling: SchedulingPolicy = SchedulingPolicy()
     pruner: PrunerConfig = PrunerConfig()
+    # KV cache compression after prefill (cloud/kvcache): HybridKV or a baseline press.
+    kv: KVCacheConfig = KVCacheConfig()
 
     @model_validator(mode="after")
     def _reserve_fits(self):

@@ -113,12 +113,17 @@ class DescriptionEngine:
         if self.pruner is None and self.config.pruner.method != "none":
             from cloud.prune import build_pruner
             self.pruner = build_pruner(self.config.pruner)
+        kv_press = None
+        if self.config.kv.method != "full":
+            from cloud.kvcache import build_press
+            kv_press = build_press(self.config.kv, self.adapter.language_model,
+                                   model=self.config.model, seed=self.config.seed)
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
                               stop_token_ids=self.adapter.stop_token_ids)
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
                                   close_reserve=self.config.close_reserve,
                                   temperature=self.config.temperature, seed=self.config.seed,
-                                  prefix_cache=self.config.prefix_cache)
+                                  prefix_cache=self.config.prefix_cache, kv_press=kv_press)
 
     def _main(self) -> None:
         try:

@@ -1,0 +1,74 @@
+"""Plain torch reference of HybridKV's decode hot path (arXiv 2604.05887).
+
+One layer's kept KV lives in a flat, per-head-segmented buffer (cloud/kvcache/ragged.py):
+`keys`/`values` are [B, S, D] and KV head h owns columns [starts[h], starts[h] + lengths[h]);
+`valid` [B, S] marks real slots (rows are left-padded inside each segment, so a row's
+newest tokens sit at the segment's end). Heads hold different numbers of tokens: that is
+what makes the memory shrink. Dynamic heads also hold visual chunks [B, N, C, D] with one
+summary key per chunk; per decode step they attend only their top-scoring chunks.
+
+Three steps, each with a Triton twin in triton_kernel.py:
+- `chunk_scores`: score of each chunk = mean over the head's query group (and query
+  positions) of q · summary. Linear in q, so it is (mean q) · summary.
+- `gather_chunks`: the selected chunks' tokens, [B, R, C, D] -> [B, R*C, D].
+- `ragged_attention`: softmax attention of every query head over its KV head's segment
+  plus (optionally) that head's gathered chunk tokens, with GQA (query head j uses KV
+  head j // G) and causality among the last Q slots of the segment (the tokens this
+  forward appended). Chunk tokens are all older than the queries, so always visible.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def chunk_scores(q: torch.Tensor, summaries: torch.Tensor) -> torch.Tensor:
+    """q [B, G, Q, D] (one KV head's query group), summaries [B, N, D] -> [B, N] float32."""
+    q_mean = q.float().mean(dim=(1, 2))                       # [B, D]
+    return torch.einsum("bnd,bd->bn", summaries.float(), q_mean)
+
+
+def gather_chunks(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """chunks [B, N, C, D], index [B, R] (chunk ids) -> [B, R*C, D]."""
+    b, _, c, d = chunks.shape
+    picked = torch.gather(chunks, 1, index[:, :, None, None].expand(-1, -1, c, d))
+    return picked.reshape(b, -1, d)
+
+
+def ragged_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
+                     starts: list[int], lengths: list[int], scaling: float,
+                     extra: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+                     ) -> torch.Tensor:
+    """q [B, Hq, Q, D]; keys/values [B, S, D]; valid [B, S] bool; per-KV-head segments.
+
+    extra: {kv_head: (keys [B, E, D], values [B, E, D], valid [B, E])}, the gathered chunk
+    tokens of dynamic heads. Returns [B, Hq, Q, D] in q's dtype.
+    """
+    b, hq, n_q, d = q.shape
+    n_kv = len(starts)
+    group = hq // n_kv
+    out = q.new_empty(b, hq, n_q, d)
+    extra = extra or {}
+    for h in range(n_kv):
+        s, n = starts[h], lengths[h]
+        qh = q[:, h * group:(h + 1) * group].float()                 # [B, G, Q, D]
+        k, v, ok = keys[:, s:s + n].float(), values[:, s:s + n].float(), valid[:, s:s + n]
+        scores = torch.einsum("bgqd,btd->bgqt", qh, k) * scaling
+        allowed = ok[:, None, None, :].expand(b, 1, n_q, n).clone()
+        if n_q > 1:  # query i sees the segment up to its own slot (the last n_q slots are new)
+            col = torch.arange(n, device=q.device)
+            row_limit = n - n_q + torch.arange(n_q, device=q.device)
+            allowed &= (col[None, :] <= row_limit[:, None])[None, None]
+        scores = scores.masked_fill(~allowed, float("-inf"))
+        if h in extra:
+            ek, ev, eok = extra[h]
+            e_scores = torch.einsum("bgqd,bed->bgqe", qh, ek.float()) * scaling
+            e_scores = e_scores.masked_fill(~eok[:, None, None, :], float("-inf"))
+            probs = torch.softmax(torch.cat([e_scores, scores], dim=-1), dim=-1)
+            e = ek.shape[1]
+            o = (torch.einsum("bgqe,bed->bgqd", probs[..., :e], ev.float())
+                 + torch.einsum("bgqt,btd->bgqd", probs[..., e:], v))
+        else:
+            probs = torch.softmax(scores, dim=-1)
+            o = torch.einsum("bgqt,btd->bgqd", probs, v)
+        out[:, h * group:(h + 1) * group] = o.to(q.dtype)
+    return out
