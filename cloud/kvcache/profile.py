@@ -71,6 +71,12 @@ class HeadProfile:
         flat = [c for row in self.classes for c in row]
         return sum(c == "dynamic" for c in flat) / max(1, len(flat))
 
+    def with_threshold(self, threshold: float) -> "HeadProfile":
+        """The same measurements classified at another stability threshold."""
+        classes = [["static" if x >= threshold else "dynamic" for x in row] for row in self.stability]
+        return HeadProfile(self.fingerprint, classes, self.stability, self.need, threshold,
+                           dict(self.calibration), self.version)
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

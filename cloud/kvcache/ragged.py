@@ -183,7 +183,17 @@ class RaggedLayer(CacheLayerMixin):
     # -- attention ----------------------------------------------------------------------------
     def attend(self, query: torch.Tensor, scaling: float) -> torch.Tensor:
         """query [B, Hq, Q, D] -> [B, Hq, Q, D]: static heads over their segment; dynamic heads
-        over their segment plus their top-scoring chunks for this step."""
+        over their segment plus their top-scoring chunks for this step.
+
+        With several new tokens (a speculative verify pass) and dynamic heads, each position
+        retrieves its own chunks, as it would have decoding one token at a time."""
+        n_q = query.shape[2]
+        if n_q > 1 and self.chunks:
+            return torch.cat([self._attend(query[:, :, i:i + 1], scaling, n_q - 1 - i) for i in range(n_q)], 2)
+        return self._attend(query, scaling, 0)
+
+    def _attend(self, query: torch.Tensor, scaling: float, hide: int) -> torch.Tensor:
+        """Attention with the newest `hide` slots of every segment invisible (later positions)."""
         group = query.shape[1] // self.n_heads
         extra = {}
         for h, store in self.chunks.items():
@@ -195,8 +205,8 @@ class RaggedLayer(CacheLayerMixin):
             ok = torch.gather(store.valid, 1, index[:, :, None].expand(-1, -1, store.valid.shape[2]))
             extra[h] = (gather_chunks(store.keys, index), gather_chunks(store.values, index),
                         ok.reshape(ok.shape[0], -1))
-        return ragged_attention(query, self.keys, self.values, self.valid, self.starts, self.lengths,
-                                scaling, extra)
+        lengths = [n - hide for n in self.lengths]
+        return ragged_attention(query, self.keys, self.values, self.valid, self.starts, lengths, scaling, extra)
 
     # -- membership ---------------------------------------------------------------------------
     def select_rows(self, rows: list[int]) -> None:
