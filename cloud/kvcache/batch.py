@@ -84,5 +84,8 @@ class RaggedBatchKV:
     def nbytes(self) -> int:
         return 0 if self.cache is None else self.cache.nbytes()
 
+    def read_nbytes(self) -> int:
+        return 0 if self.cache is None else sum(layer.read_nbytes() for layer in self.cache.layers)
+
     def allocated_nbytes(self) -> int:
         return 0 if self.cache is None else sum(layer.allocated_nbytes() for layer in self.cache.layers)

@@ -46,6 +46,7 @@ class ChunkStore:
     retrieve: int = 1                              # chunks attended per decode step
 
     def __post_init__(self):
+        self.full = bool(self.valid.all())        # no padding: selection needs no masks
         w = self.valid.unsqueeze(-1).to(self.keys.dtype)
         self.summaries = (self.keys * w).sum(2) / w.sum(2).clamp_min(1)
 
@@ -118,6 +119,9 @@ class RaggedLayer(CacheLayerMixin):
                 self.keys[b, end - n:end] = k
                 self.values[b, end - n:end] = v
                 self.valid[b, end - n:end] = True
+        # Rows of different lengths leave padding; without it the attention skips masking.
+        self.padded = any(k.shape[0] < self.lengths[h] for h, head in enumerate(rows) for k, _ in head)
+        self._next = torch.tensor(self.starts, device=k0.device) + torch.tensor(self.lengths, device=k0.device)
         self.device, self.is_initialized = k0.device, True
 
     def row_tokens(self, h: int, b: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,6 +151,17 @@ class RaggedLayer(CacheLayerMixin):
                                  + self.values.shape[-1] * self.values.element_size())
         return sum(self.lengths) * per_col + sum(c.nbytes() for c in self.chunks.values())
 
+    def read_nbytes(self) -> int:
+        """KV bytes one decode step reads: every plain segment, and for each dynamic head its
+        summaries plus only the chunks it retrieves (the physical floor of a decode step)."""
+        per_col = self.n_rows * (self.keys.shape[-1] * self.keys.element_size()
+                                 + self.values.shape[-1] * self.values.element_size())
+        total = sum(self.lengths) * per_col
+        for c in self.chunks.values():
+            per_chunk = c.keys[:, 0].numel() * c.keys.element_size() + c.values[:, 0].numel() * c.values.element_size()
+            total += c.summaries.numel() * c.summaries.element_size() + min(c.retrieve, c.n_chunks) * per_chunk
+        return total
+
     def allocated_nbytes(self) -> int:
         return (self.keys.numel() * self.keys.element_size() + self.values.numel() * self.values.element_size()
                 + sum(c.nbytes() for c in self.chunks.values()))
@@ -160,13 +175,13 @@ class RaggedLayer(CacheLayerMixin):
         q = key_states.shape[2]
         if any(n + q > c for n, c in zip(self.lengths, self.capacity)):
             self._pack(self.rows(), max(SPARE_COLUMNS, q))
-        cols = torch.tensor([self.starts[h] + self.lengths[h] + i for h in range(self.n_heads) for i in range(q)],
-                            device=self.keys.device)
+        cols = self._next if q == 1 else (self._next[:, None] + torch.arange(q, device=self._next.device)).flatten()
         b, h, _, d = key_states.shape
         self.keys[:, cols] = key_states.reshape(b, h * q, d).to(self.keys.dtype)
         self.values[:, cols] = value_states.reshape(b, h * q, value_states.shape[-1]).to(self.values.dtype)
         self.valid[:, cols] = True
         self.lengths = [n + q for n in self.lengths]
+        self._next = self._next + q
         self.seen += q
         view = RaggedView(self)
         return view, view
@@ -199,14 +214,18 @@ class RaggedLayer(CacheLayerMixin):
         for h, store in self.chunks.items():
             qh = query[:, h * group:(h + 1) * group]
             scores = chunk_scores(qh, store.summaries)
-            scores = scores.masked_fill(~store.valid.any(-1), float("-inf"))
+            if not store.full:
+                scores = scores.masked_fill(~store.valid.any(-1), float("-inf"))
             r = min(store.retrieve, store.n_chunks)
-            index = torch.topk(scores, r, dim=1).indices
-            ok = torch.gather(store.valid, 1, index[:, :, None].expand(-1, -1, store.valid.shape[2]))
-            extra[h] = (gather_chunks(store.keys, index), gather_chunks(store.values, index),
-                        ok.reshape(ok.shape[0], -1))
+            index = torch.topk(scores, r, dim=1, sorted=False).indices
+            ok = None
+            if not store.full:
+                ok = torch.gather(store.valid, 1, index[:, :, None].expand(-1, -1, store.valid.shape[2]))
+                ok = ok.reshape(ok.shape[0], -1)
+            extra[h] = (gather_chunks(store.keys, index), gather_chunks(store.values, index), ok)
         lengths = [n - hide for n in self.lengths]
-        return ragged_attention(query, self.keys, self.values, self.valid, self.starts, lengths, scaling, extra)
+        valid = self.valid if self.padded else None
+        return ragged_attention(query, self.keys, self.values, valid, self.starts, lengths, scaling, extra)
 
     # -- membership ---------------------------------------------------------------------------
     def select_rows(self, rows: list[int]) -> None:

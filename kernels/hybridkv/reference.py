@@ -24,51 +24,54 @@ import torch
 def chunk_scores(q: torch.Tensor, summaries: torch.Tensor) -> torch.Tensor:
     """q [B, G, Q, D] (one KV head's query group), summaries [B, N, D] -> [B, N] float32."""
     q_mean = q.float().mean(dim=(1, 2))                       # [B, D]
-    return torch.einsum("bnd,bd->bn", summaries.float(), q_mean)
+    return torch.matmul(summaries.float(), q_mean.unsqueeze(-1)).squeeze(-1)
 
 
 def gather_chunks(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """chunks [B, N, C, D], index [B, R] (chunk ids) -> [B, R*C, D]."""
     b, _, c, d = chunks.shape
-    picked = torch.gather(chunks, 1, index[:, :, None, None].expand(-1, -1, c, d))
-    return picked.reshape(b, -1, d)
+    rows = torch.arange(b, device=chunks.device)[:, None]
+    return chunks[rows, index].reshape(b, -1, d)
 
 
-def ragged_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor,
+def ragged_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, valid: torch.Tensor | None,
                      starts: list[int], lengths: list[int], scaling: float,
-                     extra: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+                     extra: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] | None = None
                      ) -> torch.Tensor:
-    """q [B, Hq, Q, D]; keys/values [B, S, D]; valid [B, S] bool; per-KV-head segments.
+    """q [B, Hq, Q, D]; keys/values [B, S, D]; valid [B, S] bool (None: every slot is real);
+    per-KV-head segments.
 
-    extra: {kv_head: (keys [B, E, D], values [B, E, D], valid [B, E])}, the gathered chunk
-    tokens of dynamic heads. Returns [B, Hq, Q, D] in q's dtype.
+    extra: {kv_head: (keys [B, E, D], values [B, E, D], valid [B, E] or None)}, the gathered
+    chunk tokens of dynamic heads. Returns [B, Hq, Q, D] in q's dtype.
     """
     b, hq, n_q, d = q.shape
     n_kv = len(starts)
     group = hq // n_kv
     out = q.new_empty(b, hq, n_q, d)
     extra = extra or {}
+    dtype = torch.promote_types(q.dtype, torch.float32)
     for h in range(n_kv):
         s, n = starts[h], lengths[h]
-        qh = q[:, h * group:(h + 1) * group].float()                 # [B, G, Q, D]
-        k, v, ok = keys[:, s:s + n].float(), values[:, s:s + n].float(), valid[:, s:s + n]
-        scores = torch.einsum("bgqd,btd->bgqt", qh, k) * scaling
-        allowed = ok[:, None, None, :].expand(b, 1, n_q, n).clone()
+        qh = q[:, h * group:(h + 1) * group].to(dtype)                       # [B, G, Q, D]
+        k, v = keys[:, s:s + n].to(dtype), values[:, s:s + n].to(dtype)
+        scores = torch.matmul(qh, k.transpose(1, 2).unsqueeze(1)) * scaling    # [B, G, Q, n]
+        allowed = None if valid is None else valid[:, s:s + n][:, None, None, :]
         if n_q > 1:  # query i sees the segment up to its own slot (the last n_q slots are new)
             col = torch.arange(n, device=q.device)
-            row_limit = n - n_q + torch.arange(n_q, device=q.device)
-            allowed &= (col[None, :] <= row_limit[:, None])[None, None]
-        scores = scores.masked_fill(~allowed, float("-inf"))
+            causal = (col[None, :] <= (n - n_q + torch.arange(n_q, device=q.device))[:, None])[None, None]
+            allowed = causal if allowed is None else allowed & causal
+        if allowed is not None:
+            scores = scores.masked_fill(~allowed, float("-inf"))
         if h in extra:
             ek, ev, eok = extra[h]
-            e_scores = torch.einsum("bgqd,bed->bgqe", qh, ek.float()) * scaling
-            e_scores = e_scores.masked_fill(~eok[:, None, None, :], float("-inf"))
+            e_scores = torch.matmul(qh, ek.to(dtype).transpose(1, 2).unsqueeze(1)) * scaling
+            if eok is not None:
+                e_scores = e_scores.masked_fill(~eok[:, None, None, :], float("-inf"))
             probs = torch.softmax(torch.cat([e_scores, scores], dim=-1), dim=-1)
             e = ek.shape[1]
-            o = (torch.einsum("bgqe,bed->bgqd", probs[..., :e], ev.float())
-                 + torch.einsum("bgqt,btd->bgqd", probs[..., e:], v))
+            o = (torch.matmul(probs[..., :e], ev.to(dtype).unsqueeze(1))
+                 + torch.matmul(probs[..., e:], v.unsqueeze(1)))
         else:
-            probs = torch.softmax(scores, dim=-1)
-            o = torch.einsum("bgqt,btd->bgqd", probs, v)
+            o = torch.matmul(torch.softmax(scores, dim=-1), v.unsqueeze(1))
         out[:, h * group:(h + 1) * group] = o.to(q.dtype)
     return out

@@ -128,7 +128,7 @@ def _pack_extra(extra, b: int, n_kv: int, d: int, like: torch.Tensor):
     for h, (k, v, ok) in extra.items():
         ek[:, h, :k.shape[1]] = k
         ev[:, h, :v.shape[1]] = v
-        eok[:, h, :ok.shape[1]] = ok
+        eok[:, h, :k.shape[1]] = 1 if ok is None else ok
     return ek, ev, eok, e
 
 
@@ -140,7 +140,8 @@ def ragged_attention_triton(q, keys, values, valid, starts, lengths, scaling, ex
     dev = q.device
     qc = q.float().contiguous()
     kc, vc = keys.float().contiguous(), values.float().contiguous()
-    okc = valid.to(torch.uint8).contiguous()
+    okc = (torch.ones(keys.shape[:2], dtype=torch.uint8, device=dev) if valid is None
+           else valid.to(torch.uint8).contiguous())
     st = torch.tensor(starts, dtype=torch.int64, device=dev)
     ln = torch.tensor(lengths, dtype=torch.int64, device=dev)
     out = torch.empty(b, hq, n_q, d, dtype=torch.float32, device=dev)
