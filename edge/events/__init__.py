@@ -1,4 +1,4 @@
-"""Tracking, event lifecycle and rules, key frames, visual guidance and semantic hints.
+"""Tracking, event lifecycle and rules, key frames and semantic hints.
 
 Exports resolve lazily, so reading `EventsConfig` imports no OpenCV.
 """
@@ -9,8 +9,6 @@ from vigil.lazy import lazy_exports
 _EXPORTS = {
     "EventsConfig": "edge.events.config", "RuleConfig": "edge.events.config", "TrackerConfig": "edge.events.config",
     "Event": "edge.events.event", "EventUpdate": "edge.events.event",
-    "Guidance": "edge.events.guidance", "RoiCrop": "edge.events.guidance", "draw_boxes": "edge.events.guidance",
-    "roi_crops": "edge.events.guidance", "visual_guidance": "edge.events.guidance",
     "describe": "edge.events.hints", "semantic_hints": "edge.events.hints",
     "EventTracker": "edge.events.tracker",
     "IouTracker": "edge.events.iou_tracker", "Track": "edge.events.iou_tracker",
