@@ -11,11 +11,9 @@ from cloud.kvcache.profile import HeadProfile, model_fingerprint
 
 @pytest.fixture(scope="session")
 def llava():
-    from cloud.models.llava import LlavaAdapter, build_tiny_llava
-    from cloud.models.registry import as_model_adapter
+    from cloud.models.llava import LlavaAdapter
 
-    model, tok, proc = build_tiny_llava(seed=1)
-    return as_model_adapter(LlavaAdapter(model, tok, proc))
+    return LlavaAdapter.tiny(seed=1)
 
 
 @pytest.fixture(scope="session")
