@@ -96,13 +96,13 @@ def attention_modules(language_model: torch.nn.Module) -> list[torch.nn.Module]:
     return [layer.self_attn for layer in language_model.layers]
 
 
-def install(language_model: torch.nn.Module, capture: AttentionCapture | None = None) -> AttentionCapture:
-    """Route `language_model`'s attention through `kv_attention`; return the capture it fills.
+def install(language_model: torch.nn.Module, capture: AttentionCapture | None = None) -> AttentionCapture | None:
+    """Route `language_model`'s attention through `kv_attention`; return the capture it fills
+    (None: record nothing, only decode through ragged caches).
 
     Idempotent: a second install on the same model replaces the capture.
     """
     _register()
-    capture = capture or AttentionCapture()
     config = language_model.config
     base = config._attn_implementation
     for module in attention_modules(language_model):

@@ -104,10 +104,8 @@ class KVPress(ABC):
         self.n_layers = 0
 
     def attach(self, language_model: torch.nn.Module) -> "KVPress":
-        if self.uses_capture:
-            self.capture = install(language_model, AttentionCapture(window=self.config.observation_window))
-        else:  # still route decode through the ragged attention
-            install(language_model)
+        capture = AttentionCapture(window=self.config.observation_window) if self.uses_capture else None
+        self.capture = install(language_model, capture)   # without a capture: ragged decode only
         return self
 
     def batch_kv(self) -> RaggedBatchKV:
