@@ -116,7 +116,7 @@ class DescriptionEngine:
         kv_press = None
         if self.config.kv.method != "full":
             from cloud.kvcache import build_press
-            kv_press = build_press(self.config.kv, self.adapter.language_model,
+            kv_press = build_press(self.config.kv, self.adapter.language_model, vlm=self.adapter.model,
                                    model=self.config.model, seed=self.config.seed)
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
                               stop_token_ids=self.adapter.stop_token_ids)

@@ -37,11 +37,12 @@ def press_class(method: str) -> type:
 
 
 def build_press(config: Any, language_model: Any, *, model: str | None = None, seed: int = 0,
-                profile: Any = None) -> Any:
+                profile: Any = None, vlm: Any = None) -> Any:
     """The press `config.method` names, attached to `language_model`.
 
     hybridkv loads its head profile from `config.profile_path` or beside the model and
-    refuses one measured on another model (ProfileMismatch).
+    refuses one measured on another model (ProfileMismatch); `vlm` (the whole model) lets
+    the check cover its vision-to-LM projection too.
     """
     cls = press_class(config.method)
     if config.method == "hybridkv" and profile is None:
@@ -51,6 +52,6 @@ def build_press(config: Any, language_model: Any, *, model: str | None = None, s
         if path is None:
             raise ValueError(f"hybridkv: model {model!r} has no folder for a head profile; "
                              "set engine.kv.profile_path")
-        profile = load_for(path, language_model)
+        profile = load_for(path, language_model, vlm)
     press = cls(config, profile=profile) if config.method == "hybridkv" else cls(config)
     return press.attach(language_model)

@@ -24,20 +24,38 @@ class ProfileMismatch(ValueError):
     """The profile was measured on another model (or is not a HybridKV profile)."""
 
 
-def model_fingerprint(language_model: Any) -> dict[str, Any]:
-    """What identifies a language model's heads: shape plus a digest of layer 0's key weights."""
+def _digest(tensor) -> str:
+    return hashlib.sha1(tensor.detach().float().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+def _projector(model: Any) -> Any:
+    """The module that turns vision features into LM inputs (LLaVA's projector, Qwen's merger)."""
+    inner = getattr(model, "model", model)
+    for name in ("multi_modal_projector", "visual"):
+        if getattr(inner, name, None) is not None:
+            return getattr(inner, name)
+    return None
+
+
+def model_fingerprint(language_model: Any, model: Any = None) -> dict[str, Any]:
+    """What identifies a model's heads: the LM's shape and a digest of layer 0's key weights,
+    plus, given the whole VLM, a digest of its vision-to-LM projection (the same LM behind
+    another vision tower attends differently to what it is shown)."""
     cfg = language_model.config
     attn = language_model.layers[0].self_attn
-    weight = attn.k_proj.weight.detach().float().cpu().contiguous()
-    return {
+    out = {
         "model_type": getattr(cfg, "model_type", ""),
         "layers": len(language_model.layers),
         "heads": int(cfg.num_attention_heads),
         "kv_heads": int(cfg.num_key_value_heads),
         "head_dim": int(attn.head_dim),
         "hidden": int(cfg.hidden_size),
-        "k_proj_sha1": hashlib.sha1(weight.numpy().tobytes()).hexdigest()[:16],
+        "k_proj_sha1": _digest(attn.k_proj.weight),
     }
+    projector = _projector(model) if model is not None else None
+    if projector is not None:
+        out["vision_sha1"] = _digest(next(projector.parameters()))
+    return out
 
 
 @dataclass
@@ -103,13 +121,13 @@ class HeadProfile:
         return self
 
 
-def load_for(path: str | Path, language_model: Any) -> HeadProfile:
-    """Load the profile at `path` and check it belongs to `language_model`."""
+def load_for(path: str | Path, language_model: Any, model: Any = None) -> HeadProfile:
+    """Load the profile at `path` and check it belongs to `language_model` (inside `model`)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no HybridKV head profile at {path}; compute it with "
                                 "`python -m cloud.kvcache.profiling --model <model> --out <path>`")
-    return HeadProfile.load(path).check(model_fingerprint(language_model), source=str(path))
+    return HeadProfile.load(path).check(model_fingerprint(language_model, model), source=str(path))
 
 
 def default_profile_path(model: str | None, seed: int = 0) -> Path | None:
@@ -117,6 +135,9 @@ def default_profile_path(model: str | None, seed: int = 0) -> Path | None:
     if model == "smollm_llava":
         from cloud.models.smollm_llava import built_model_dir
         return built_model_dir(seed) / PROFILE_NAME
+    if model == "vigil-bench-vlm":
+        from cloud.models.bench_vlm import WEIGHTS
+        return WEIGHTS.parent / PROFILE_NAME
     if model and Path(model).is_dir():
         return Path(model) / PROFILE_NAME
     return None

@@ -138,7 +138,7 @@ def compute_profile(adapter, samples, *, steps: int, threshold: float = DEFAULT_
     need = torch.stack([s.need for s in stats]).mean(0)
     classes = [["static" if float(x) >= threshold else "dynamic" for x in row] for row in stability]
     return HeadProfile(
-        fingerprint=model_fingerprint(adapter.language_model), classes=classes,
+        fingerprint=model_fingerprint(adapter.language_model, adapter.model), classes=classes,
         stability=[[round(float(x), 4) for x in row] for row in stability],
         need=[[round(float(x), 4) for x in row] for row in need], threshold=threshold,
         calibration={"samples": len(samples), "steps": steps, "prior_share": prior_share, "cover": cover,

@@ -29,7 +29,7 @@ def mixed_profile(adapter) -> HeadProfile:
     layers, heads = len(lm.layers), lm.config.num_key_value_heads
     classes = [["static" if (i + h) % 2 == 0 else "dynamic" for h in range(heads)] for i in range(layers)]
     need = [[0.2 + 0.3 * ((i * heads + h) % 3) for h in range(heads)] for i in range(layers)]
-    return HeadProfile(fingerprint=model_fingerprint(lm), classes=classes,
+    return HeadProfile(fingerprint=model_fingerprint(lm, adapter.model), classes=classes,
                        stability=[[0.5] * heads for _ in range(layers)], need=need, threshold=0.5)
 
 

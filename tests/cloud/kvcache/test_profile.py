@@ -16,16 +16,27 @@ def test_profile_round_trips_through_json(tmp_path, llava):
     profile = mixed_profile(llava)
     path = profile.save(tmp_path / "hybridkv_profile.json")
     assert HeadProfile.load(path) == profile
-    assert load_for(path, llava.language_model) == profile
-    assert json.loads(path.read_text())["fingerprint"] == model_fingerprint(llava.language_model)
+    assert load_for(path, llava.language_model, llava.model) == profile
+    assert json.loads(path.read_text())["fingerprint"] == model_fingerprint(llava.language_model, llava.model)
 
 
 def test_profile_of_another_model_is_refused_with_the_difference_named(tmp_path, llava, qwen):
     path = mixed_profile(qwen).save(tmp_path / "qwen_profile.json")
     with pytest.raises(ProfileMismatch, match="another model.*k_proj_sha1"):
-        load_for(path, llava.language_model)
+        load_for(path, llava.language_model, llava.model)
     with pytest.raises(ProfileMismatch):
         build_press(KVCacheConfig(method="hybridkv", profile_path=str(path)), llava.language_model)
+
+
+def test_same_language_model_behind_another_vision_side_is_refused(tmp_path, llava):
+    import copy
+
+    other = copy.deepcopy(llava.model)
+    for p in other.model.multi_modal_projector.parameters():
+        p.data.add_(0.01)
+    path = mixed_profile(llava).save(tmp_path / "p.json")
+    with pytest.raises(ProfileMismatch, match="vision_sha1"):
+        load_for(path, other.model.language_model, other)
 
 
 def test_missing_profile_says_how_to_make_one(tmp_path, llava):
