@@ -30,6 +30,8 @@ def chunk_scores(q: torch.Tensor, summaries: torch.Tensor) -> torch.Tensor:
 def gather_chunks(chunks: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """chunks [B, N, C, D], index [B, R] (chunk ids) -> [B, R*C, D]."""
     b, _, c, d = chunks.shape
+    if b == 1:   # the common decode case: one index_select, no index broadcasting
+        return chunks[0].index_select(0, index[0]).reshape(1, -1, d)
     rows = torch.arange(b, device=chunks.device)[:, None]
     return chunks[rows, index].reshape(b, -1, d)
 
@@ -47,31 +49,32 @@ def ragged_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, 
     b, hq, n_q, d = q.shape
     n_kv = len(starts)
     group = hq // n_kv
+    rows = group * n_q                      # a KV head's query rows, as one batched matmul
     out = q.new_empty(b, hq, n_q, d)
     extra = extra or {}
     dtype = torch.promote_types(q.dtype, torch.float32)
+    causal = None
     for h in range(n_kv):
         s, n = starts[h], lengths[h]
-        qh = q[:, h * group:(h + 1) * group].to(dtype)                       # [B, G, Q, D]
+        qh = q[:, h * group:(h + 1) * group].to(dtype).reshape(b, rows, d)
         k, v = keys[:, s:s + n].to(dtype), values[:, s:s + n].to(dtype)
-        scores = torch.matmul(qh, k.transpose(1, 2).unsqueeze(1)) * scaling    # [B, G, Q, n]
-        allowed = None if valid is None else valid[:, s:s + n][:, None, None, :]
+        scores = torch.bmm(qh, k.transpose(1, 2)).mul_(scaling).view(b, group, n_q, n)
         if n_q > 1:  # query i sees the segment up to its own slot (the last n_q slots are new)
             col = torch.arange(n, device=q.device)
-            causal = (col[None, :] <= (n - n_q + torch.arange(n_q, device=q.device))[:, None])[None, None]
-            allowed = causal if allowed is None else allowed & causal
-        if allowed is not None:
-            scores = scores.masked_fill(~allowed, float("-inf"))
+            causal = col[None, :] <= (n - n_q + torch.arange(n_q, device=q.device))[:, None]
+            scores = scores.masked_fill(~causal, float("-inf"))
+        if valid is not None:
+            scores = scores.masked_fill(~valid[:, None, None, s:s + n], float("-inf"))
+        scores = scores.view(b, rows, n)
         if h in extra:
             ek, ev, eok = extra[h]
-            e_scores = torch.matmul(qh, ek.to(dtype).transpose(1, 2).unsqueeze(1)) * scaling
+            e_scores = torch.bmm(qh, ek.to(dtype).transpose(1, 2)).mul_(scaling)
             if eok is not None:
-                e_scores = e_scores.masked_fill(~eok[:, None, None, :], float("-inf"))
-            probs = torch.softmax(torch.cat([e_scores, scores], dim=-1), dim=-1)
+                e_scores = e_scores.masked_fill(~eok[:, None, :], float("-inf"))
             e = ek.shape[1]
-            o = (torch.matmul(probs[..., :e], ev.to(dtype).unsqueeze(1))
-                 + torch.matmul(probs[..., e:], v.unsqueeze(1)))
+            probs = torch.softmax(torch.cat([e_scores, scores], dim=-1), dim=-1)
+            o = torch.bmm(probs[..., :e], ev.to(dtype)).add_(torch.bmm(probs[..., e:], v))
         else:
-            o = torch.matmul(torch.softmax(scores, dim=-1), v.unsqueeze(1))
-        out[:, h * group:(h + 1) * group] = o.to(q.dtype)
+            o = torch.bmm(torch.softmax(scores, dim=-1), v)
+        out[:, h * group:(h + 1) * group] = o.view(b, group, n_q, d).to(q.dtype)
     return out
