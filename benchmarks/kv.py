@@ -217,14 +217,15 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=RESULTS)
-    ap.add_argument("--quick", action="store_true", help="1 event, 1 repeat, 24 tokens, one budget")
+    ap.add_argument("--budgets", type=float, nargs="+", default=BUDGETS, help="KV budgets (fractions of visual KV)")
+    ap.add_argument("--quick", action="store_true", help="1 event, 2 repeats, 24 tokens, one budget")
     args = ap.parse_args(argv)
     scenes = scenes_module()
     model = args.model or ("vigil-bench-vlm" if scenes is not None else "smollm_llava")
     if model == "vigil-bench-vlm" and scenes is None:
         ap.error("vigil-bench-vlm needs benchmarks.scenes")
     MODEL_STATE["model"] = model
-    budgets = BUDGETS
+    budgets = sorted(args.budgets)
     if args.quick:
         args.events, args.repeats, args.max_new_tokens, budgets = 1, 2, 24, [HEADLINE_BUDGET]
     torch.set_num_threads(args.threads)
@@ -321,6 +322,7 @@ def summarize_run(per_arm: dict, budgets: list[float], weights: int, bandwidth: 
         if quality_key == "field_accuracy":
             out_ret[str(b)] = q["hybridkv"] / max(1e-9, arms["full"]["field_accuracy"]["mean"])
         out_beats[str(b)] = {"beats": q["hybridkv"] >= q["uniform"] and q["hybridkv"] >= q["streaming_llm"],
+                             "tie": q["hybridkv"] == q["uniform"] == q["streaming_llm"],
                              "measured_by": quality_key, "quality": q,
                              "kv_bytes": {name: arms[f"{name}@{b}"]["kv_bytes"] for name in PRESSES}}
     head = str(HEADLINE_BUDGET) if str(HEADLINE_BUDGET) in out_mem else str(budgets[0])

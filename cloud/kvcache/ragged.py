@@ -22,7 +22,6 @@ happen once per request or per verify step, not per token.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,10 +266,6 @@ class RaggedCache(Cache):
 
     def nbytes(self) -> int:
         return sum(layer.nbytes() for layer in self.layers)
-
-
-def chunk_count(tokens: int, chunk_size: int) -> int:
-    return math.ceil(tokens / chunk_size) if tokens > 0 else 0
 
 
 def build_layer(keys: torch.Tensor, values: torch.Tensor, plain: list[list[torch.Tensor]],
