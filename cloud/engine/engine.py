@@ -122,12 +122,17 @@ class DescriptionEngine:
             from cloud.engine.fit import fit_to_adapter
             from cloud.prune import build_pruner
             self.pruner = build_pruner(fit_to_adapter(self.config.pruner, self.adapter))
+        kv_press = None
+        if self.config.kv.method != "full":
+            from cloud.kvcache import build_press
+            kv_press = build_press(self.config.kv, self.adapter.language_model, vlm=self.adapter.model,
+                                   model=self.config.model, seed=self.config.seed)
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
                               stop_token_ids=self.adapter.stop_token_ids)
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
                                   close_reserve=self.config.close_reserve,
                                   temperature=self.config.temperature, seed=self.config.seed,
-                                  prefix_cache=self.config.prefix_cache)
+                                  prefix_cache=self.config.prefix_cache, kv_press=kv_press)
         if self.config.speculative.mode != "off":
             from cloud.speculative import build_speculator
             self.runner.speculator = build_speculator(self.config.speculative, self.adapter)

@@ -36,7 +36,7 @@ from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
 
 
 class KVPress(Protocol):
-    """Hook for KV compression (e.g. HybridKV): shrink a prefill batch's cache."""
+    """Hook for KV compression (cloud/kvcache): shrink a prefill batch's cache."""
 
     def after_prefill(self, cache: Any, mask: torch.Tensor, prefills: list[PrefillInputs]) -> torch.Tensor:
         """Compress `cache` in place; return the (possibly shorter) [B, T] mask."""
@@ -86,7 +86,8 @@ class ModelRunner:
         self.temperature = temperature
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
-        self.kv = BatchKV()
+        # A press that keeps different lengths per head brings its own batch cache.
+        self.kv = kv_press.batch_kv() if hasattr(kv_press, "batch_kv") else BatchKV()
         self.use_prefix_cache = prefix_cache
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch

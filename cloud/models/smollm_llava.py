@@ -146,6 +146,12 @@ def _match_projector_rms(model, processor) -> None:
         proj.bias.mul_(scale)
 
 
+def built_model_dir(seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """Where build_smollm_llava saves (and reloads) the model built with `seed`."""
+    key = hashlib.sha1(json.dumps(_recipe(seed), sort_keys=True).encode()).hexdigest()[:10]
+    return Path(cache_dir or default_cache()) / f"smollm2-llava-{key}"
+
+
 def build_smollm_llava(cache_dir: str | Path | None = "default", seed: int = 0):
     """(model, tokenizer, image_processor) of the benchmark VLM, from cache when built before.
 
