@@ -1,8 +1,10 @@
-"""De-duplication of (camera, sequence) pairs.
+"""De-duplication of (edge, camera, run id, sequence) keys.
 
 Store-and-forward replays and reconnects can resend packets the cloud already
 has; the cloud acknowledges them again (so the edge can drop them) but does
-not process them twice. Bounded: the oldest pairs are forgotten first.
+not process them twice. The edge's run id is part of the key because a
+restarted edge numbers its packets from 1 again. Bounded: the oldest keys are
+forgotten first.
 """
 from __future__ import annotations
 
@@ -12,11 +14,11 @@ from collections import OrderedDict
 class SeenWindow:
     def __init__(self, capacity: int = 100_000):
         self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
 
-    def check_and_add(self, edge_id: str, camera_id: str, sequence: int) -> bool:
-        """True if this pair is new (and remembers it); False for a duplicate."""
-        key = (edge_id, camera_id, sequence)
+    def check_and_add(self, edge_id: str, camera_id: str, sequence: int, run_id: str = "") -> bool:
+        """True if this key is new (and remembers it); False for a duplicate."""
+        key = (edge_id, camera_id, run_id, sequence)
         if key in self._seen:
             self._seen.move_to_end(key)
             return False

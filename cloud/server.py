@@ -145,6 +145,7 @@ class IngestService(pb_grpc.IngestServicer):
     def _error(pkt: pb.FramePacket | None, code: str, message: str) -> pb.CloudMessage:
         return pb.CloudMessage(error=pb.PacketError(camera_id=pkt.camera_id if pkt else "",
                                                     sequence=pkt.sequence if pkt else 0,
+                                                    run_id=pkt.run_id if pkt else "",
                                                     code=code, message=message))
 
     def _on_frame(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> None:
@@ -161,8 +162,8 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["invalid"] += 1
             out.put_nowait(self._error(pkt, "INVALID", "camera_id is empty"))
             return
-        fresh = self.seen.check_and_add(edge_id, pkt.camera_id, pkt.sequence)
-        ack = pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, receive_time=now, bytes=size,
+        fresh = self.seen.check_and_add(edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
+        ack = pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id, receive_time=now, bytes=size,
                      edge_sent_time=pkt.sent_time, duplicate=not fresh)
         out.put_nowait(pb.CloudMessage(ack=ack))
         if not fresh:
@@ -239,8 +240,15 @@ class CloudService:
     def __init__(self, cfg: CloudConfig, engine=None, sinks=None):
         self.cfg = cfg
         if engine is None:
-            from cloud.engine.engine import DescriptionEngine
-            engine = DescriptionEngine.from_config(cfg.engine)
+            from cloud.engine.stub import FixedLatencyEngine, stub_latency
+            latency = stub_latency(cfg.engine.model)
+            if latency is not None:
+                log.warning("engine.model=%s: model-free stub engine, descriptions are built from edge hints only",
+                            cfg.engine.model)
+                engine = FixedLatencyEngine(latency)
+            else:
+                from cloud.engine.engine import DescriptionEngine
+                engine = DescriptionEngine.from_config(cfg.engine)
         self.engine = engine
         a = cfg.alerts
         if sinks is None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 
-from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
+from edge.transmit.base import OutgoingItem, PacketKey, TransmissionPolicy, ack_key, build_packet, packet_key
 from edge.transmit.dat import encoder as enc
 from edge.transmit.dat.config import DatConfig
 from edge.transmit.dat.estimator import BandwidthEstimator, Pacer
@@ -64,7 +64,7 @@ class DatPolicy(TransmissionPolicy):
         self.sizes = SizeModelBank()
         self.spool = Spool(self.cfg.spool_dir, self.cfg.spool_max_bytes)
         self._events: OrderedDict[tuple[str, str], _EventState] = OrderedDict()
-        self._inflight: dict[tuple[str, int], tuple[pb.FramePacket, Message]] = {}
+        self._inflight: dict[PacketKey, tuple[pb.FramePacket, Message]] = {}
         self._offline = len(self.spool) > 0      # leftovers of a previous run are replayed first
         self.pacer = Pacer(self.cfg.pacing_gain)
         self._rate_cap: float | None = None      # bytes/s, from the cloud
@@ -73,11 +73,6 @@ class DatPolicy(TransmissionPolicy):
         self.stats: Counter[str] = Counter()
 
     # ----------------------------------------------------------------- helpers
-    def _new_sequence(self, camera_id: str) -> int:
-        seq = self._next_seq.get(camera_id, 0) + 1
-        self._next_seq[camera_id] = seq
-        return seq
-
     def rate(self, now: float) -> float:
         """Bytes/s the policy plans with: estimate, capped by the cloud's hint."""
         r = self.estimator.rate(now)
@@ -160,7 +155,7 @@ class DatPolicy(TransmissionPolicy):
             st.item = None
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
-        key = (ack.camera_id, ack.sequence)
+        key = ack_key(ack)
         rec = self._inflight.pop(key, None)
         if rec is None:
             return
@@ -238,7 +233,7 @@ class DatPolicy(TransmissionPolicy):
         pkt = self._materialize(msg, now)
         pkt.sent_time = now
         size = pkt.ByteSize()
-        key = (pkt.camera_id, pkt.sequence)
+        key = packet_key(pkt)
         # Only context left (which we hold back on purpose) is not a backlog: such samples measure
         # our own restraint, not the path, and must not lower the estimate.
         backlog = len(self.scheduler) - self.scheduler.count(pb.CONTEXT)
@@ -295,6 +290,7 @@ class DatPolicy(TransmissionPolicy):
         pkt = build_packet(item, jpeg, w, h, crop=crop)
         pkt.priority = msg.priority
         pkt.sequence = self._new_sequence(item.camera_id)
+        pkt.run_id = self.run_id
         if r.kind == "alert_end":
             pkt.hints.event_stage = "end"
         pkt.hints.severity = float(msg.severity)

@@ -1,0 +1,99 @@
+"""Real `vigil-cloud` / `vigil-edge` processes for fault tests (started, killed and restarted by the tests)."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "fault-test-secret"
+READY_LINE = "cloud listening on"
+ENV_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(extra: dict | None = None) -> dict:
+    env = dict(ENV_CLEAN, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
+               YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR", str(ROOT / ".cache/ultralytics")))
+    env.update(extra or {})
+    return env
+
+
+class CloudProc:
+    """One `python -m cloud.cli` with the stub engine; config written to ``workdir/cloud.yaml``."""
+
+    def __init__(self, workdir: Path, port: int, config: dict):
+        self.workdir, self.port = Path(workdir), port
+        self.config_path = self.workdir / "cloud.yaml"
+        self.config_path.write_text(yaml.safe_dump(config))
+        self.log_path = self.workdir / "cloud.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 30.0, args: tuple[str, ...] = ()) -> "CloudProc":
+        self._log = open(self.log_path, "a")
+        offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--config", str(self.config_path), *args],
+                                     cwd=self.workdir, env=_env(), stdout=self._log, stderr=subprocess.STDOUT)
+        end = time.time() + timeout_s
+        while time.time() < end:
+            if READY_LINE in self.log_path.read_text()[offset:]:
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cloud exited with {self.proc.returncode}:\n{self.log_path.read_text()[offset:]}")
+            time.sleep(0.05)
+        raise TimeoutError(f"cloud not ready in {timeout_s}s:\n{self.log_path.read_text()[offset:]}")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self._log.close()
+
+    def term(self, timeout_s: float = 60.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout_s)
+        self._log.close()
+        return rc
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+
+def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
+    return {"server": {"host": "127.0.0.1", "port": port},
+            "engine": {"model": "stub:0.05"},
+            "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET}], "describe_deadline_s": 10,
+                       "backoff_initial_s": 0.05, "backoff_max_s": 0.5, **alerts}}
+
+
+def edge_cmd(port: int, spool: Path, clip: str = "sample:bikes.mp4", camera_id: str = "cam-1") -> list[str]:
+    return [sys.executable, "-m", "edge.cli", "--cloud", f"127.0.0.1:{port}", "--camera", clip]
+
+
+def run_edge(port: int, workdir: Path, spool: Path, timeout_s: float = 120.0,
+             extra_env: dict | None = None) -> subprocess.CompletedProcess:
+    env = _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "5", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
+                **(extra_env or {})})
+    return subprocess.run(edge_cmd(port, spool), cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=timeout_s)
+
+
+def start_edge(port: int, workdir: Path, spool: Path, log: Path, extra_env: dict | None = None) -> subprocess.Popen:
+    env = _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "5", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
+                **(extra_env or {})})
+    return subprocess.Popen(edge_cmd(port, spool), cwd=workdir, env=env, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT)
