@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from vigil.settings import load_for_cli
 
@@ -18,13 +19,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deliver alerts to this URL (repeatable; secret from VIGIL_WEBHOOK_SECRET)")
     p.add_argument("--model", help="model checkpoint dir or hub id (overrides engine.model)")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    p.add_argument("--dead-letters", choices=["list", "replay"],
+                   help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
+                        "within a second; otherwise the next start does), and exit")
+    p.add_argument("--sink", help="with --dead-letters: only this endpoint (its name as listed)")
+    p.add_argument("--alert", help="with --dead-letters: only this alert id")
     return p
 
 
 async def serve(cfg) -> None:
     from cloud.server import CloudService
     service = CloudService(cfg)
-    await service.start()
+    try:
+        await service.start()
+    except OSError:
+        service.outbox.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,9 +43,8 @@ async def serve(cfg) -> None:
         except NotImplementedError:  # pragma: no cover
             pass
     await stop.wait()
-    logging.getLogger("vigil.cloud").info("shutting down: draining alerts")
-    await service.drain(timeout_s=cfg.alerts.describe_deadline_s + 5)
-    await service.stop()
+    logging.getLogger("vigil.cloud").info("shutting down: draining alerts (at most %gs)", cfg.alerts.drain_timeout_s)
+    await service.shutdown(cfg.alerts.drain_timeout_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,8 +65,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_config:
         print("configuration OK")
         return 0
+    if args.dead_letters:
+        from cloud.alerts.dead_letters import run as dead_letters
+        return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)
+    from cloud.server import BindError
     try:
         asyncio.run(serve(cfg))
+    except BindError as exc:
+        print(f"vigil-cloud: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         pass
     return 0

@@ -6,6 +6,7 @@ Loaded from YAML (``--config``) plus ``VIGIL_CLOUD__*`` environment overrides
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -30,6 +31,9 @@ class ServerConfig(_Strict):
     dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
     hint_interval_s: float = Field(1.0, gt=0, description="how often backpressure hints may be sent to an edge")
     evidence_request_after_s: float = Field(2.0, ge=0, description="ask the edge for evidence of a described event that has sent none after this long")
+    hello_timeout_s: float = Field(10.0, gt=0, description="a stream that has not said Hello within this is closed")
+    max_image_pixels: int = Field(3840 * 2160 * 2, ge=1, description="JPEGs declaring more pixels (read from the header, before decoding) get TOO_LARGE_IMAGE")
+    decode_threads: int = Field(2, ge=1, description="threads decoding JPEGs off the event loop")
 
 
 class AuthConfig(_Strict):
@@ -47,17 +51,28 @@ class AuthConfig(_Strict):
 
 class WebhookConfig(_Strict):
     url: HttpUrl
-    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver")
-    timeout_s: float = Field(5.0, gt=0)
+    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver (a Standard Webhooks whsec_ secret works too)")
+    timeout_s: float = Field(5.0, gt=0, description="per request")
+    name: str | None = Field(None, min_length=1, description="stable name keying this endpoint's deliveries in the outbox (default: from the URL)")
+    cameras: list[str] = Field(default_factory=list, description="only alerts of these camera ids (empty: all)")
+    labels: list[str] = Field(default_factory=list, description="only alerts with one of these labels (empty: all)")
+    min_severity: float = Field(0.0, ge=0, description="only alerts at least this severe")
 
 
 class AlertsConfig(_Strict):
-    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="endpoints alerts are POSTed to, each with its own filters")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
-    max_attempts: int = Field(8, ge=1)
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    dead_letter_path: Path | None = Path("var/dead_letter.jsonl")
+    outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
+    outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
+    backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest retry delay")
+    give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed becomes a dead letter (kept; `vigil-cloud --dead-letters replay`)")
+    max_in_flight: int = Field(8, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open an endpoint's circuit breaker")
+    breaker_open_initial_s: float = Field(1.0, gt=0, description="first cool-down of an open breaker (doubles per re-opening, jittered)")
+    breaker_open_max_s: float = Field(30.0, gt=0, description="longest breaker cool-down")
+    drain_timeout_s: float = Field(10.0, ge=0, description="on SIGTERM, wait at most this long for descriptions and deliveries; the rest stays in the outbox")
+    retain_delivered_s: float = Field(7 * 86400.0, gt=0, description="delivered stages are kept this long (a replayed packet must not re-alert)")
 
 
 class CloudConfig(_Strict):

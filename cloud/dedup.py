@@ -27,5 +27,9 @@ class SeenWindow:
             self._seen.popitem(last=False)
         return True
 
+    def forget(self, edge_id: str, camera_id: str, sequence: int, run_id: str = "") -> None:
+        """Un-see a key (its processing failed; the edge's resend must be processed)."""
+        self._seen.pop((edge_id, camera_id, run_id, sequence), None)
+
     def __len__(self) -> int:
         return len(self._seen)

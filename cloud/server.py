@@ -7,6 +7,13 @@ bandwidth estimator feeds on them) or a ``PacketError`` naming what is wrong
 (OVERSIZED, CORRUPT_JPEG, INVALID); a bad packet never ends the stream.
 Accepted event packets drive the two-stage alerts: ``detected`` at once,
 ``described`` when the engine answers (or the deadline passes).
+
+Nothing accepted is lost: a packet is acknowledged only after the alert stage
+it caused is committed to the durable outbox (cloud/alerts/outbox.py), from
+which the dispatcher delivers. Untrusted input is bounded before work is done:
+field sizes (cloud/packet_limits.py), image pixels read from the JPEG header
+before decoding, decoding itself on a worker thread (never on the event loop),
+and a stream that does not say Hello within ``hello_timeout_s`` is closed.
 """
 from __future__ import annotations
 
@@ -16,24 +23,36 @@ import logging
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import cv2
 import grpc
 import numpy as np
 
-from cloud.alerts.dispatcher import Dispatcher
+from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
+from cloud.alerts.filters import AlertFilter
 from cloud.alerts.manager import AlertManager
+from cloud.alerts.outbox import Outbox
 from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.config import CloudConfig
 from cloud.dedup import SeenWindow
+from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
+from vigil.redact import register_secret
 from vigil import __version__
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
 log = logging.getLogger("vigil.cloud")
 
+MAX_TOKEN_CHARS = 512    # a token is a secret, not a payload
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
+HOUSEKEEPING_INTERVAL_S = 600.0  # how often delivered outbox rows past retention are deleted
+ALERT_MEMORY_S = 300.0   # finished alerts kept in memory; older ones are looked up in the outbox
+
+
+class BindError(OSError):
+    """The gRPC port could not be bound (another process holds it)."""
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
 
 
@@ -75,6 +94,7 @@ class IngestService(pb_grpc.IngestServicer):
         self.engine = engine
         self.alerts = alerts
         self.seen = SeenWindow(cfg.server.dedup_window)
+        self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
@@ -86,13 +106,23 @@ class IngestService(pb_grpc.IngestServicer):
         return expected is not None and hmac.compare_digest(expected.encode(), hello.auth_token.encode())
 
     async def Stream(self, request_iterator: AsyncIterator[pb.EdgeMessage], context) -> AsyncIterator[pb.CloudMessage]:
+        timeout = self.cfg.server.hello_timeout_s
         try:
-            first = await anext(request_iterator.__aiter__())
+            first = await asyncio.wait_for(anext(request_iterator.__aiter__()), timeout)
         except StopAsyncIteration:
             return
+        except asyncio.TimeoutError:
+            self.stats["hello_timeouts"] += 1
+            log.warning("stream from %s closed: no Hello within %gs", short(context.peer()), timeout)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"no Hello within {timeout:g}s")
         if first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "first message must be Hello with edge_id and auth_token")
         hello = first.hello
+        if len(hello.edge_id) > MAX_ID_CHARS or len(hello.auth_token) > MAX_TOKEN_CHARS:
+            self.stats["auth_rejected"] += 1
+            log.warning("rejected edge %r: edge_id or token over the length limit", short(hello.edge_id))
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"edge_id longer than {MAX_ID_CHARS} characters "
+                                f"or token longer than {MAX_TOKEN_CHARS}")
         if not self._authorised(hello):
             self.stats["auth_rejected"] += 1
             log.warning("rejected edge %r: unknown edge id or wrong token", hello.edge_id)
@@ -110,7 +140,7 @@ class IngestService(pb_grpc.IngestServicer):
                 async for msg in request_iterator:
                     kind = msg.WhichOneof("body")
                     if kind == "frame":
-                        self._on_frame(hello.edge_id, msg.frame, out)
+                        await self._on_frame(hello.edge_id, msg.frame, out)
                     elif kind == "hello":
                         await out.put(self._error(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away
@@ -148,7 +178,7 @@ class IngestService(pb_grpc.IngestServicer):
                                                     run_id=pkt.run_id if pkt else "",
                                                     code=code, message=message))
 
-    def _on_frame(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> None:
+    async def _on_frame(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> None:
         now = time.time()
         size = pkt.ByteSize()
         self.stats["packets"] += 1
@@ -158,24 +188,55 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["oversized"] += 1
             out.put_nowait(self._error(pkt, "OVERSIZED", f"packet of {size} bytes exceeds max_packet_bytes={limit}"))
             return
-        if not pkt.camera_id:
+        bad = check_packet(pkt)
+        if bad is not None:
             self.stats["invalid"] += 1
-            out.put_nowait(self._error(pkt, "INVALID", "camera_id is empty"))
+            out.put_nowait(self._error(pkt, bad.code, bad.message))
             return
-        fresh = self.seen.check_and_add(edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
-        ack = pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id, receive_time=now, bytes=size,
-                     edge_sent_time=pkt.sent_time, duplicate=not fresh)
-        out.put_nowait(pb.CloudMessage(ack=ack))
-        if not fresh:
+        key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
+        if not self.seen.check_and_add(*key):
             self.stats["duplicates"] += 1
+            out.put_nowait(self._ack(pkt, now, size, duplicate=True))
             return
+        try:
+            image = await self._image(edge_id, pkt, out)
+            self._accept(edge_id, pkt, image, out)
+        except Exception:
+            # Not committed: forget the packet so the edge's resend is processed, and do not Ack it.
+            self.seen.forget(*key)
+            self.stats["internal_errors"] += 1
+            log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
+            out.put_nowait(self._error(pkt, "INTERNAL", "the cloud could not store this packet; it will be resent"))
+            return
+        out.put_nowait(self._ack(pkt, now, size, duplicate=False))
+
+    @staticmethod
+    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool) -> pb.CloudMessage:
+        return pb.CloudMessage(ack=pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id,
+                                          receive_time=now, bytes=size, edge_sent_time=pkt.sent_time,
+                                          duplicate=duplicate))
+
+    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> np.ndarray | None:
+        """The decoded image (RGB), or None with a PacketError sent; decoding runs off the event loop."""
+        if not pkt.jpeg:
+            return None
+        bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
         image = None
-        if pkt.jpeg:
-            image = decode_jpeg(pkt.jpeg)
+        if bad is None:
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
             if image is None:
-                self.stats["corrupt_jpeg"] += 1
-                log.warning("corrupt JPEG from %s/%s seq %d (%d bytes)", edge_id, pkt.camera_id, pkt.sequence, len(pkt.jpeg))
-                out.put_nowait(self._error(pkt, "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"))
+                bad_code, bad_msg = "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"
+            else:
+                return image
+        else:
+            bad_code, bad_msg = bad.code, bad.message
+        self.stats["corrupt_jpeg" if bad_code == "CORRUPT_JPEG" else "rejected_image"] += 1
+        log.warning("%s from %s/%s seq %d: %s", bad_code, short(edge_id), short(pkt.camera_id), pkt.sequence, bad_msg)
+        out.put_nowait(self._error(pkt, bad_code, bad_msg))
+        return None
+
+    def _accept(self, edge_id: str, pkt: pb.FramePacket, image: np.ndarray | None, out: asyncio.Queue) -> None:
+        """Drive the alert of an event packet (its stages are committed when this returns)."""
         if not pkt.event_id or pkt.priority == pb.CONTEXT:
             self.stats["context_frames"] += 1
             return
@@ -226,6 +287,9 @@ class IngestService(pb_grpc.IngestServicer):
             out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id],
                                                         reason="evidence for a described alert")))
 
+    def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
+
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
         tasks = list(self._describe_tasks)
         if not tasks:
@@ -251,42 +315,70 @@ class CloudService:
                 engine = DescriptionEngine.from_config(cfg.engine)
         self.engine = engine
         a = cfg.alerts
+        for token in cfg.auth.tokens.values():
+            register_secret(token)
         if sinks is None:
-            sinks = [WebhookSink(str(w.url), w.secret, w.timeout_s) for w in a.webhooks]
+            sinks = []
+            for w in a.webhooks:
+                register_secret(w.secret)
+                sink = WebhookSink(str(w.url), w.secret, w.timeout_s, name=w.name)
+                sinks.append(Route(sink, AlertFilter(frozenset(w.cameras), frozenset(w.labels), w.min_severity)))
         if not sinks:
             log.warning("no alert sinks configured (alerts.webhooks is empty): alerts are only logged")
-        self.dispatcher = Dispatcher(sinks, max_attempts=a.max_attempts, backoff_initial_s=a.backoff_initial_s,
-                                     backoff_max_s=a.backoff_max_s, dead_letter_path=a.dead_letter_path)
-        self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s)
+        if a.outbox_path is None:
+            log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
+        self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
+        policy = RetryPolicy(backoff_initial_s=a.backoff_initial_s, backoff_max_s=a.backoff_max_s,
+                             give_up_after_s=a.give_up_after_s, max_in_flight=a.max_in_flight,
+                             breaker_failures=a.breaker_failures, breaker_open_initial_s=a.breaker_open_initial_s,
+                             breaker_open_max_s=a.breaker_open_max_s)
+        self.dispatcher = Dispatcher(self.outbox, sinks, policy)
+        self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
+                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
+        restored = self.alerts.restore(self.outbox.open_alerts())
+        if restored:
+            log.info("outbox: %d alerts left open by the previous process; they finish here", restored)
         self.service = IngestService(cfg, self.engine, self.alerts)
         self.emitted: Counter[str] = Counter()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
-        self._expirer: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def _emit(self, alert) -> None:
+        self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
         self.emitted[alert.stage] += 1
         if alert.stage == "described":
             self.emitted[f"described_{alert.description_status}"] += 1
-        log.info("alert %s %s camera=%s event=%s%s", alert.alert_id, alert.stage, alert.camera_id, alert.event_id,
-                 f" status={alert.description_status}" if alert.stage == "described" else "")
-        self.dispatcher.submit(alert)
+        log.info("alert %s %s camera=%s event=%s%s", alert.alert_id, alert.stage, short(alert.camera_id),
+                 short(alert.event_id), f" status={alert.description_status}" if alert.stage == "described" else "")
 
     async def start(self) -> int:
         s = self.cfg.server
         limit = s.max_packet_bytes + s.transport_headroom_bytes
+        # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                                ("grpc.max_send_message_length", limit)])
+                                                ("grpc.max_send_message_length", limit),
+                                                ("grpc.so_reuseport", 0)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
-        self.port = self._server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        try:
+            self.port = self._server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...")
+            raise BindError(f"cannot listen on {address}: port in use or not available ({exc})") from None
         if self.port == 0:
-            raise OSError(f"could not bind gRPC server to {s.host}:{s.port}")
+            raise BindError(f"cannot listen on {address}: port in use or not available")
         if hasattr(self.engine, "start"):
             self.engine.start()
         await self._server.start()
-        self._expirer = asyncio.create_task(self._expire_loop())
+        self.dispatcher.start()
+        self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop())]
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            self.outbox.forget_delivered(self.cfg.alerts.retain_delivered_s)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -301,11 +393,30 @@ class CloudService:
             await asyncio.sleep(0.05)
         return await self.dispatcher.drain(max(0.1, end - loop.time())) and not self.alerts.open_count
 
+    async def shutdown(self, timeout_s: float, grace_s: float = 1.0) -> bool:
+        """SIGTERM: stop taking packets, give descriptions and deliveries ``timeout_s``, keep the rest durable."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        if self._server:
+            await self._server.stop(grace_s)
+        await self.service.wait_idle(max(0.0, end - loop.time()))
+        drained = await self.dispatcher.drain(max(0.0, end - loop.time()))
+        left, still_open = self.dispatcher.pending(), self.alerts.open_count
+        if left or still_open:
+            log.warning("shutdown after %.1fs: %d deliveries stay in the outbox and %d alerts stay open; "
+                        "the next start sends and finishes them", timeout_s, left, still_open)
+        else:
+            log.info("shutdown: every alert stage delivered")
+        await self.stop(grace_s)
+        return drained
+
     async def stop(self, grace_s: float = 1.0) -> None:
-        if self._expirer:
-            self._expirer.cancel()
+        for t in self._tasks:
+            t.cancel()
         if self._server:
             await self._server.stop(grace_s)
         if hasattr(self.engine, "close"):
             await self.engine.close()
         await self.dispatcher.close()
+        self.service.close()
+        self.outbox.close()

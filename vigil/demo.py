@@ -29,7 +29,7 @@ async def run_demo(clip: str, policy: str, deadline_s: float, model: str | None 
     cloud_cfg = load_cloud_config(overrides={
         "server": {"host": "127.0.0.1", "port": 0},
         "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
-                   "dead_letter_path": None},
+                   "outbox_path": None},
         **({"engine": {"model": model}} if model else {})})
     service = CloudService(cloud_cfg)
     port = await service.start()

@@ -121,4 +121,6 @@ def load_for_cli(prog: str, loader, path, overrides: dict):
         print(f"{prog}: {exc}", file=sys.stderr)
         return None
     logging.basicConfig(level=cfg.log_level.upper(), format=LOG_FORMAT)
+    from vigil.redact import install_log_redaction
+    install_log_redaction()
     return cfg

@@ -54,7 +54,7 @@ def _pkt(run_id, seq, event):
 def test_spooled_packets_of_an_old_run_are_deduplicated(tmp_path):
     async def go():
         cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
-                                                       "alerts": {"dead_letter_path": None}})
+                                                       "alerts": {"outbox_path": None}})
         svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[_Sink()])
         port = await svc.start()
         acks = []
