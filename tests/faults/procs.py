@@ -76,24 +76,46 @@ class CloudProc:
 def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
     return {"server": {"host": "127.0.0.1", "port": port},
             "engine": {"model": "stub:0.05"},
-            "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET}], "describe_deadline_s": 10,
-                       "backoff_initial_s": 0.05, "backoff_max_s": 0.5, **alerts}}
+            "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET, "name": "rx"}], "describe_deadline_s": 5,
+                       "outbox_path": str(outbox), "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
+                       "breaker_open_initial_s": 0.2, "breaker_open_max_s": 1.0, **alerts}}
 
 
-def edge_cmd(port: int, spool: Path, clip: str = "sample:bikes.mp4", camera_id: str = "cam-1") -> list[str]:
-    return [sys.executable, "-m", "edge.cli", "--cloud", f"127.0.0.1:{port}", "--camera", clip]
+def _edge_env(spool: Path, realtime: bool, extra_env: dict | None) -> dict:
+    cams = f"[{{id: cam-1, name: bikes, url: 'sample:bikes.mp4', fps: 5, realtime: {str(realtime).lower()}}}]"
+    return _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "10", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
+                 "VIGIL_EDGE__CLOUD__RECONNECT_MAX_S": "1", "VIGIL_EDGE__CAMERAS": cams, **(extra_env or {})})
 
 
-def run_edge(port: int, workdir: Path, spool: Path, timeout_s: float = 120.0,
+def run_edge(port: int, workdir: Path, spool: Path, timeout_s: float = 120.0, realtime: bool = False,
              extra_env: dict | None = None) -> subprocess.CompletedProcess:
-    env = _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "5", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
-                **(extra_env or {})})
-    return subprocess.run(edge_cmd(port, spool), cwd=workdir, env=env, capture_output=True, text=True,
-                          timeout=timeout_s)
+    return subprocess.run([sys.executable, "-m", "edge.cli", "--cloud", f"127.0.0.1:{port}"], cwd=workdir,
+                          env=_edge_env(spool, realtime, extra_env), capture_output=True, text=True, timeout=timeout_s)
 
 
-def start_edge(port: int, workdir: Path, spool: Path, log: Path, extra_env: dict | None = None) -> subprocess.Popen:
-    env = _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "5", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
-                **(extra_env or {})})
-    return subprocess.Popen(edge_cmd(port, spool), cwd=workdir, env=env, stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT)
+def start_edge(port: int, workdir: Path, spool: Path, log: Path, realtime: bool = True,
+               extra_env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edge.cli", "--cloud", f"127.0.0.1:{port}"], cwd=workdir,
+                            env=_edge_env(spool, realtime, extra_env), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def wait_for(cond, timeout_s: float, step_s: float = 0.1) -> bool:
+    end = time.time() + timeout_s
+    while time.time() < end:
+        if cond():
+            return True
+        time.sleep(step_s)
+    return cond()
+
+
+def receipts(rx) -> tuple[dict[str, list[str]], int]:
+    """Stages per alert as received (in order, repeats dropped by webhook-id) and how many repeats came."""
+    seen, per_alert, repeats = set(), {}, 0
+    for r in rx.received:
+        key = r.headers.get("webhook-id") or r.headers.get("Webhook-Id")
+        if key in seen:
+            repeats += 1
+            continue
+        seen.add(key)
+        per_alert.setdefault(r.body["alert_id"], []).append(r.body["stage"])
+    return per_alert, repeats
