@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import socket
 import time
 import uuid
 from collections import Counter
@@ -86,6 +87,24 @@ def boxes_in_image(pkt: pb.FramePacket, width: int, height: int) -> list[dict]:
         d["box"] = [(x1 - cx1) * sx, (y1 - cy1) * sy, (x2 - cx1) * sx, (y2 - cy1) * sy]
         out.append(d)
     return out
+
+
+def probe_bind(host: str, port: int) -> None:
+    """Raise BindError when ``host:port`` cannot be bound (taken by another process)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no conflict
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise BindError(f"cannot listen on {host}:{port}: {exc.strerror.lower()} "
+                            "(another vigil-cloud running?)") from None
 
 
 class IngestService(pb_grpc.IngestServicer):
@@ -361,10 +380,11 @@ class CloudService:
                                                 ("grpc.so_reuseport", 0)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
         address = f"{s.host}:{s.port}"
+        probe_bind(s.host, s.port)  # before gRPC, whose own bind failure also prints a C++ log line
         try:
             self.port = self._server.add_insecure_port(address)
         except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...")
-            raise BindError(f"cannot listen on {address}: port in use or not available ({exc})") from None
+            raise BindError(f"cannot listen on {address}: port in use or not available") from None
         if self.port == 0:
             raise BindError(f"cannot listen on {address}: port in use or not available")
         if hasattr(self.engine, "start"):

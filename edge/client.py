@@ -27,6 +27,7 @@ from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
 from vigil import __version__
 from vigil.backoff import backoff_delay
+from vigil.redact import register_secret
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -49,6 +50,7 @@ class EdgeClient:
                  stall_timeout_s: float = STALL_TIMEOUT_S, connect_timeout_s: float = CONNECT_TIMEOUT_S,
                  on_ack: Callable[[pb.Ack, float], None] | None = None):
         self.cfg = cfg
+        register_secret(cfg.token)
         self.stall_timeout_s = stall_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.on_ack = on_ack
