@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-letters", choices=["list", "replay"],
                    help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
                         "within a second; otherwise the next start does), and exit")
+    p.add_argument("--new-token", metavar="EDGE_ID",
+                   help="make a random token for an edge: prints the token (give it to the edge) and the line for "
+                        "auth.token_file (the cloud stores only its digest), and exit")
     p.add_argument("--sink", help="with --dead-letters: only this endpoint (its name as listed)")
     p.add_argument("--alert", help="with --dead-letters: only this alert id")
     return p
@@ -50,6 +53,12 @@ async def serve(cfg) -> None:
 def main(argv: list[str] | None = None) -> int:
     import os
     args = build_parser().parse_args(argv)
+    if args.new_token:
+        from cloud.auth import hash_token, new_token
+        token = new_token()
+        print(f"token for the edge (cloud.token):   {token}")
+        print(f"line for the cloud's auth.token_file: {args.new_token} {hash_token(token)}")
+        return 0
     from cloud.config import load_cloud_config
     overrides: dict = {}
     if args.port is not None:

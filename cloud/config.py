@@ -34,11 +34,17 @@ class ServerConfig(_Strict):
     hello_timeout_s: float = Field(10.0, gt=0, description="a stream that has not said Hello within this is closed")
     max_image_pixels: int = Field(3840 * 2160 * 2, ge=1, description="JPEGs declaring more pixels (read from the header, before decoding) get TOO_LARGE_IMAGE")
     decode_threads: int = Field(2, ge=1, description="threads decoding JPEGs off the event loop")
+    rate_limit_packets_per_s: float = Field(200.0, gt=0, description="per edge; above it frames are acked but not decoded (alerts still raised)")
+    rate_limit_bytes_per_s: float = Field(16 * MIB, gt=0, description="per edge; same treatment as the packet limit")
+    rate_limit_burst_s: float = Field(2.0, gt=0, description="seconds of the rate a burst may use at once")
 
 
 class AuthConfig(_Strict):
-    # edge_id -> shared token. The demo default is replaced by any real config.
-    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN})
+    # edge_id -> token digest ("sha256:<hex>", from `vigil-cloud --new-token EDGE`) or, for the demo, the token itself.
+    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN},
+                                   description="edge_id -> sha256:<hex> token digest (or the token itself; demo only)")
+    token_file: Path | None = Field(None, description="lines '<edge_id> sha256:<hex>'; re-read when it changes (delete a line to revoke an edge)")
+    reload_interval_s: float = Field(1.0, gt=0, description="how often token_file is checked for changes")
 
     @field_validator("tokens")
     @classmethod

@@ -18,7 +18,6 @@ and a stream that does not say Hello within ``hello_timeout_s`` is closed.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import socket
 import time
@@ -36,9 +35,11 @@ from cloud.alerts.filters import AlertFilter
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
 from cloud.alerts.sinks.webhook import WebhookSink
-from cloud.config import CloudConfig
+from cloud.auth import TokenStore
+from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
+from cloud.rate_limit import EdgeRateLimiter
 from vigil.redact import register_secret
 from vigil import __version__
 from vigil.v1 import vigil_pb2 as pb
@@ -50,6 +51,9 @@ MAX_TOKEN_CHARS = 512    # a token is a secret, not a payload
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
 HOUSEKEEPING_INTERVAL_S = 600.0  # how often delivered outbox rows past retention are deleted
 ALERT_MEMORY_S = 300.0   # finished alerts kept in memory; older ones are looked up in the outbox
+
+
+REVOKED = object()  # queued to a session whose edge lost its token
 
 
 class BindError(OSError):
@@ -108,10 +112,15 @@ def probe_bind(host: str, port: int) -> None:
 
 
 class IngestService(pb_grpc.IngestServicer):
-    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager):
+    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, tokens: TokenStore | None = None):
         self.cfg = cfg
         self.engine = engine
         self.alerts = alerts
+        self.tokens = tokens or TokenStore(cfg.auth.tokens, cfg.auth.token_file)
+        s = cfg.server
+        self.limiter = EdgeRateLimiter(s.rate_limit_packets_per_s, s.rate_limit_bytes_per_s, s.rate_limit_burst_s)
+        # session id -> (edge id, token digest it authenticated with, its outgoing queue)
+        self._sessions: dict[str, tuple[str, str, asyncio.Queue]] = {}
         self.seen = SeenWindow(cfg.server.dedup_window)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
@@ -121,8 +130,19 @@ class IngestService(pb_grpc.IngestServicer):
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:
-        expected = self.cfg.auth.tokens.get(hello.edge_id)
-        return expected is not None and hmac.compare_digest(expected.encode(), hello.auth_token.encode())
+        return self.tokens.verify(hello.edge_id, hello.auth_token)
+
+    def revoke_stale_sessions(self) -> int:
+        """End the streams of edges whose token was revoked or changed; returns how many."""
+        digests = self.tokens.digests
+        n = 0
+        for session, (edge_id, digest, out) in list(self._sessions.items()):
+            if digests.get(edge_id) != digest:
+                log.warning("edge %s: token revoked, ending session %s", short(edge_id), session)
+                out.put_nowait(REVOKED)
+                del self._sessions[session]
+                n += 1
+        return n
 
     async def Stream(self, request_iterator: AsyncIterator[pb.EdgeMessage], context) -> AsyncIterator[pb.CloudMessage]:
         timeout = self.cfg.server.hello_timeout_s
@@ -146,6 +166,9 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["auth_rejected"] += 1
             log.warning("rejected edge %r: unknown edge id or wrong token", hello.edge_id)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unknown edge id or wrong token for edge {hello.edge_id!r}")
+        if hello.auth_token == DEMO_TOKEN:
+            log.warning("edge %s authenticated with the public demo token: replace it (vigil-cloud --new-token)",
+                        short(hello.edge_id))
         session = uuid.uuid4().hex[:12]
         log.info("edge %s connected (agent %s, %d cameras, session %s)", hello.edge_id, hello.agent_version,
                  len(hello.cameras), session)
@@ -178,13 +201,17 @@ class IngestService(pb_grpc.IngestServicer):
 
         reader = asyncio.create_task(read_loop())
         hinter = asyncio.create_task(hint_loop())
+        self._sessions[session] = (hello.edge_id, self.tokens.digests.get(hello.edge_id, ""), out)
         try:
             while True:
                 msg = await out.get()
                 if msg is None:
                     break
+                if msg is REVOKED:
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "token revoked")
                 yield msg
         finally:
+            self._sessions.pop(session, None)
             hinter.cancel()
             reader.cancel()
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
@@ -217,8 +244,13 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["duplicates"] += 1
             out.put_nowait(self._ack(pkt, now, size, duplicate=True))
             return
+        limited = pkt.priority != pb.ALERT_METADATA and not self.limiter.allow(edge_id, size, now)
+        if limited:
+            self.stats["rate_limited"] += 1
+            out.put_nowait(self._error(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
+                                       "(its alert, if any, is raised)"))
         try:
-            image = await self._image(edge_id, pkt, out)
+            image = None if limited else await self._image(edge_id, pkt, out)
             self._accept(edge_id, pkt, image, out)
         except Exception:
             # Not committed: forget the packet so the edge's resend is processed, and do not Ack it.
@@ -336,6 +368,7 @@ class CloudService:
         a = cfg.alerts
         for token in cfg.auth.tokens.values():
             register_secret(token)
+        self.tokens = TokenStore(cfg.auth.tokens, cfg.auth.token_file)
         if sinks is None:
             sinks = []
             for w in a.webhooks:
@@ -357,7 +390,7 @@ class CloudService:
         restored = self.alerts.restore(self.outbox.open_alerts())
         if restored:
             log.info("outbox: %d alerts left open by the previous process; they finish here", restored)
-        self.service = IngestService(cfg, self.engine, self.alerts)
+        self.service = IngestService(cfg, self.engine, self.alerts, self.tokens)
         self.emitted: Counter[str] = Counter()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -391,9 +424,16 @@ class CloudService:
             self.engine.start()
         await self._server.start()
         self.dispatcher.start()
-        self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop())]
+        self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop()),
+                       asyncio.create_task(self._token_loop())]
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    async def _token_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.auth.reload_interval_s)
+            if self.tokens.reload_if_changed():
+                self.service.revoke_stale_sessions()
 
     async def _housekeeping_loop(self) -> None:
         while True:
