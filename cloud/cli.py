@@ -25,6 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--new-token", metavar="EDGE_ID",
                    help="make a random token for an edge: prints the token (give it to the edge) and the line for "
                         "auth.token_file (the cloud stores only its digest), and exit")
+    p.add_argument("--make-ca", metavar="DIR",
+                   help="write a local CA, a server certificate (for --hosts) and edge certificates (for --edges) "
+                        "to DIR, and exit")
+    p.add_argument("--hosts", default="localhost,127.0.0.1", help="with --make-ca: the cloud's names/IPs, comma-separated")
+    p.add_argument("--edges", default="", help="with --make-ca: edge ids that get a client certificate (mutual TLS)")
     p.add_argument("--sink", help="with --dead-letters: only this endpoint (its name as listed)")
     p.add_argument("--alert", help="with --dead-letters: only this alert id")
     return p
@@ -53,6 +58,11 @@ async def serve(cfg) -> None:
 def main(argv: list[str] | None = None) -> int:
     import os
     args = build_parser().parse_args(argv)
+    if args.make_ca:
+        from cloud.local_ca import make_ca
+        out = make_ca(args.make_ca, [h for h in args.hosts.split(",") if h], [e for e in args.edges.split(",") if e])
+        print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} (keep ca.key offline)")
+        return 0
     if args.new_token:
         from cloud.auth import hash_token, new_token
         token = new_token()

@@ -23,6 +23,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TlsServerConfig(_Strict):
+    cert_file: Path = Field(description="PEM certificate chain of the cloud (vigil-cloud --make-ca writes server.pem)")
+    key_file: Path = Field(description="PEM private key of that certificate")
+    client_ca_file: Path | None = Field(None, description="mutual TLS: only edges with a certificate from this CA may connect")
+
+
 class ServerConfig(_Strict):
     host: str = "0.0.0.0"
     port: int = Field(50051, ge=0, le=65535)  # 0 = pick a free port
@@ -31,6 +37,8 @@ class ServerConfig(_Strict):
     dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
     hint_interval_s: float = Field(1.0, gt=0, description="how often backpressure hints may be sent to an edge")
     evidence_request_after_s: float = Field(2.0, ge=0, description="ask the edge for evidence of a described event that has sent none after this long")
+    tls: TlsServerConfig | None = Field(None, description="TLS for the gRPC stream (required unless host is loopback or plaintext is set)")
+    plaintext: bool = Field(False, description="serve without TLS on a non-loopback address (tokens and frames readable on the network; logged as a WARNING)")
     hello_timeout_s: float = Field(10.0, gt=0, description="a stream that has not said Hello within this is closed")
     max_image_pixels: int = Field(3840 * 2160 * 2, ge=1, description="JPEGs declaring more pixels (read from the header, before decoding) get TOO_LARGE_IMAGE")
     decode_threads: int = Field(2, ge=1, description="threads decoding JPEGs off the event loop")

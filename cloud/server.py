@@ -40,6 +40,7 @@ from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
 from cloud.rate_limit import EdgeRateLimiter
+from vigil.link_security import plaintext_allowed
 from vigil.redact import register_secret
 from vigil import __version__
 from vigil.v1 import vigil_pb2 as pb
@@ -91,6 +92,16 @@ def boxes_in_image(pkt: pb.FramePacket, width: int, height: int) -> list[dict]:
         d["box"] = [(x1 - cx1) * sx, (y1 - cy1) * sy, (x2 - cx1) * sx, (y2 - cy1) * sy]
         out.append(d)
     return out
+
+
+def server_credentials(tls) -> grpc.ServerCredentials:
+    """TLS credentials from ``server.tls``; with ``client_ca_file`` edges must present a certificate it signed."""
+    try:
+        key, cert = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+        ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    except OSError as exc:
+        raise BindError(f"server.tls: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
 def probe_bind(host: str, port: int) -> None:
@@ -413,9 +424,19 @@ class CloudService:
                                                 ("grpc.so_reuseport", 0)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
         address = f"{s.host}:{s.port}"
+        if s.tls is None:
+            allowed, why = plaintext_allowed(s.host, s.plaintext)
+            if not allowed:
+                raise BindError(f"refusing to serve {address} without TLS: {why}")
+            if why == "plaintext: true":
+                log.warning("PLAINTEXT gRPC on %s: edge tokens and frames cross the network unencrypted "
+                            "(server.plaintext is set; configure server.tls)", address)
         probe_bind(s.host, s.port)  # before gRPC, whose own bind failure also prints a C++ log line
         try:
-            self.port = self._server.add_insecure_port(address)
+            if s.tls is not None:
+                self.port = self._server.add_secure_port(address, server_credentials(s.tls))
+            else:
+                self.port = self._server.add_insecure_port(address)
         except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...")
             raise BindError(f"cannot listen on {address}: port in use or not available") from None
         if self.port == 0:
