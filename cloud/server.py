@@ -283,7 +283,8 @@ class IngestService(pb_grpc.IngestServicer):
         if not pkt.jpeg:
             return None
         bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
-        image = None
+        if bad is None and (not pkt.event_id or pkt.priority not in (*DESCRIBABLE, pb.EVIDENCE)):
+            return None  # nothing here looks at context pixels: the header check is all the work they get
         if bad is None:
             image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
             if image is None:

@@ -3,14 +3,14 @@ import asyncio
 
 import grpc
 
-from tests.faults.procs import CloudProc, cloud_config, free_port, run_edge
+from benchmarks.fault_procs import CloudProc, cloud_config, free_port, run_edge
 from cloud.config import load_cloud_config
 from cloud.server import CloudService
 from cloud.engine.stub import FixedLatencyEngine
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 from vigil.webhook_echo import WebhookReceiver
-from tests.faults.procs import SECRET
+from benchmarks.fault_procs import SECRET
 
 
 def test_second_edge_process_gets_its_alerts(tmp_path):

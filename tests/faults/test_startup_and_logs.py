@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from tests.faults.procs import SECRET, CloudProc, _env, cloud_config, free_port, start_edge, wait_for
+from benchmarks.fault_procs import SECRET, CloudProc, _env, cloud_config, free_port, start_edge, wait_for
 from vigil.webhook_echo import WebhookReceiver
 
 

@@ -1,4 +1,4 @@
-"""Real `vigil-cloud` / `vigil-edge` processes for fault tests (started, killed and restarted by the tests)."""
+"""Real `vigil-cloud` / `vigil-edge` / webhook receiver processes, started, killed and restarted by fault tests and benchmarks/load.py."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SECRET = "fault-test-secret"
 READY_LINE = "cloud listening on"
 ENV_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
@@ -119,3 +119,49 @@ def receipts(rx) -> tuple[dict[str, list[str]], int]:
         seen.add(key)
         per_alert.setdefault(r.body["alert_id"], []).append(r.body["stage"])
     return per_alert, repeats
+
+
+class ReceiverProc:
+    """benchmarks/load_receiver.py as a process: taken down and brought back by the scenarios."""
+
+    def __init__(self, workdir: Path, port: int):
+        self.port, self.out = port, Path(workdir) / "received.jsonl"
+        self.url = f"http://127.0.0.1:{port}/alerts"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 20.0) -> "ReceiverProc":
+        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", "--port", str(self.port),
+                                      "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=_env(),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.time() + timeout_s
+        while time.time() < end:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("receiver did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def records(self) -> list[dict]:
+        import json
+        if not self.out.exists():
+            return []
+        return [json.loads(line) for line in self.out.read_text().splitlines() if line.strip()]
+
+    def tally(self) -> tuple[dict[str, list[str]], int]:
+        """Stages per alert (repeats by webhook-id dropped) and the number of repeats."""
+        seen, per_alert, repeats = set(), {}, 0
+        for r in self.records():
+            if not r["ok"]:
+                continue
+            if r["id"] in seen:
+                repeats += 1
+                continue
+            seen.add(r["id"])
+            per_alert.setdefault(r["alert_id"], []).append(r["stage"])
+        return per_alert, repeats
