@@ -40,7 +40,7 @@ class CloudProc:
         self.log_path = self.workdir / "cloud.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 30.0, args: tuple[str, ...] = ()) -> "CloudProc":
+    def start(self, timeout_s: float = 90.0, args: tuple[str, ...] = ()) -> "CloudProc":
         self._log = open(self.log_path, "a")
         offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--config", str(self.config_path), *args],
@@ -52,6 +52,7 @@ class CloudProc:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"cloud exited with {self.proc.returncode}:\n{self.log_path.read_text()[offset:]}")
             time.sleep(0.05)
+        self.kill()
         raise TimeoutError(f"cloud not ready in {timeout_s}s:\n{self.log_path.read_text()[offset:]}")
 
     def kill(self) -> None:

@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"   # keep-alive: the cloud reuses its connections
+
         def log_message(self, *args):
             pass
 

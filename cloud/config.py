@@ -81,7 +81,7 @@ class AlertsConfig(_Strict):
     backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")
     backoff_max_s: float = Field(30.0, gt=0, description="longest retry delay")
     give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed becomes a dead letter (kept; `vigil-cloud --dead-letters replay`)")
-    max_in_flight: int = Field(8, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
+    max_in_flight: int = Field(32, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open an endpoint's circuit breaker")
     breaker_open_initial_s: float = Field(1.0, gt=0, description="first cool-down of an open breaker (doubles per re-opening, jittered)")
     breaker_open_max_s: float = Field(30.0, gt=0, description="longest breaker cool-down")

@@ -35,6 +35,7 @@ from vigil.backoff import backoff_delay
 log = logging.getLogger("vigil.alerts")
 
 IDLE_POLL_S = 1.0       # a worker looks at the outbox at least this often (wake-ups are the fast path)
+MIN_SLEEP_S = 0.01      # no busy loop when the next retry is due "now"
 
 
 @dataclass
@@ -42,7 +43,7 @@ class RetryPolicy:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 30.0
     give_up_after_s: float = 3600.0
-    max_in_flight: int = 8            # concurrent sends per sink (different alerts)
+    max_in_flight: int = 32           # concurrent sends per sink (different alerts)
     breaker_failures: int = 5
     breaker_open_initial_s: float = 1.0
     breaker_open_max_s: float = 30.0
@@ -108,27 +109,40 @@ class Dispatcher:
         self._workers = [loop.create_task(self._work(r), name=f"deliver:{r.sink.name}") for r in self.routes]
 
     async def _work(self, route: Route) -> None:
+        """Keep up to ``max_in_flight`` sends going (a pipeline, not batches: one slow send holds no slot but its own)."""
         name = route.sink.name
         wake = self._wake[name]
+        inflight: dict[str, asyncio.Task] = {}
+
+        def done(sid: str) -> None:
+            inflight.pop(sid, None)
+            wake.set()
         while not self._closing:  # a flag, not only cancel(): asyncio.wait_for may swallow a cancel (bpo-42130)
             now = self._clock()
+            slots = self.policy.max_in_flight - len(inflight)
             wait = route.breaker.wait_s(now)
-            allowed = route.breaker.allow(now) if wait == 0 else 0
-            batch = self.outbox.due(name, now, self.policy.max_in_flight if allowed < 0 else allowed) if allowed else []
-            if not batch:
-                if allowed == 1:  # a probe slot we did not use: give it back
-                    route.breaker.release_probe()
-                nxt = self.outbox.next_due_at(name)
-                sleep = IDLE_POLL_S if nxt is None else min(IDLE_POLL_S, max(0.0, nxt - now))
-                if wait > 0:
-                    sleep = min(IDLE_POLL_S, wait)
-                wake.clear()
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=max(sleep, 0.01))
-                except asyncio.TimeoutError:
-                    pass
-                continue
-            await asyncio.gather(*(self._attempt(route, d) for d in batch))
+            allowed = route.breaker.allow(now) if slots > 0 and wait == 0 else 0
+            want = slots if allowed < 0 else min(slots, allowed)
+            batch = self.outbox.due(name, now, want, exclude=inflight.keys()) if want > 0 else []
+            if allowed == 1 and not batch:
+                route.breaker.release_probe()  # nothing was due: the probe slot is not used
+            for d in batch:
+                task = asyncio.get_running_loop().create_task(self._attempt(route, d))
+                inflight[d.stage_id] = task
+                task.add_done_callback(lambda _t, sid=d.stage_id: done(sid))
+            if batch and len(batch) == want:
+                continue  # maybe more is due than we asked for
+            nxt = self.outbox.next_due_at(name)
+            sleep = IDLE_POLL_S if nxt is None else min(IDLE_POLL_S, max(0.0, nxt - now))
+            if wait > 0:
+                sleep = min(IDLE_POLL_S, wait)
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=max(sleep, MIN_SLEEP_S))
+            except asyncio.TimeoutError:
+                pass
+        for task in list(inflight.values()):
+            task.cancel()
 
     async def _attempt(self, route: Route, d: Delivery) -> None:
         sink = route.sink

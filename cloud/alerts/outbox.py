@@ -167,13 +167,16 @@ class Outbox:
         return n
 
     # -- reading -------------------------------------------------------------
-    def due(self, sink: str, now: float, limit: int) -> list[Delivery]:
-        """Pending deliveries for ``sink`` whose time has come and whose earlier stages are delivered."""
+    def due(self, sink: str, now: float, limit: int, exclude: Iterable[str] = ()) -> list[Delivery]:
+        """Pending deliveries for ``sink`` whose time has come and whose earlier stages are delivered
+        (``exclude``: stage ids already being sent)."""
+        skip = list(exclude)
         rows = self._db.execute(
             "SELECT d.stage_id, s.body, d.attempts, s.created FROM deliveries d JOIN stages s USING (stage_id) "
             "WHERE d.sink=? AND d.state=? AND d.next_at<=? AND NOT EXISTS (SELECT 1 FROM deliveries p "
             "WHERE p.sink=d.sink AND p.alert_id=d.alert_id AND p.ord<d.ord AND p.state!=?) "
-            "ORDER BY d.rowid LIMIT ?", (sink, PENDING, now, DELIVERED, limit)).fetchall()
+            f"AND d.stage_id NOT IN ({','.join('?' * len(skip))}) "
+            "ORDER BY d.rowid LIMIT ?", (sink, PENDING, now, DELIVERED, *skip, limit)).fetchall()
         return [Delivery(sid, sink, Alert(**json.loads(body)), attempts, created=created)
                 for sid, body, attempts, created in rows]
 
