@@ -11,7 +11,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import time
 
-from cloud.alerts.signing import verify
+from vigil.signing import verify
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,9 +31,10 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from cloud.engine import greedy  # noqa: E402
 from cloud.models.frames import sample_frames  # noqa: E402
 from cloud.models.llava import LlavaAdapter  # noqa: E402
-from cloud.models.smollm_llava import build_smollm_llava  # noqa: E402
+from cloud.models.smollm_llava import smollm_llava_adapter  # noqa: E402
 from cloud.prune import PruneContext, PrunerConfig, build_pruner  # noqa: E402
 from cloud.prune.box_prior import box_coverage  # noqa: E402
 from cloud.prune.reuse import SelectionReuse  # noqa: E402
@@ -86,8 +87,9 @@ class Decoder:
         self.question = QUESTION if self.grammar is not None else FREE_QUESTION
 
     def run(self, images, pruner=None):
+        prepared = self.adapter.prepare(images, self.question, "")
         if self.grammar is None:
-            return self.adapter.generate(images, self.adapter.build_prompt(self.question), self.max_new, pruner)
+            return greedy.generate(self.adapter, prepared, self.max_new, pruner)
         matcher = self.grammar.matcher()
 
         def processor(generated, logits):
@@ -96,8 +98,7 @@ class Decoder:
             remaining = self.max_new - len(generated)
             return self.constraint.mask(logits[None].clone(), [matcher], [remaining])[0]
 
-        return self.adapter.generate(images, self.adapter.build_prompt(self.question), self.max_new, pruner,
-                                     logits_processor=processor)
+        return greedy.generate(self.adapter, prepared, self.max_new, pruner, logits_processor=processor)
 
 
 def json_fields(tokenizer, ids) -> dict | None:
@@ -117,10 +118,7 @@ def teacher_forced_logits(adapter, pre, target: list[int]) -> torch.Tensor:
     """(len(target), V) logits of the model behind `pre` (a fresh prefill) along `target`."""
     rows = [pre.logits[None]]
     if len(target) > 1:
-        emb = adapter.lm.embed_tokens(torch.tensor([target[:-1]]))
-        pos = torch.arange(pre.next_position, pre.next_position + len(target) - 1)[None]
-        hidden = adapter.lm(inputs_embeds=emb, position_ids=pos, cache=pre.cache, use_cache=True).last_hidden_state
-        rows.append(adapter.model.lm_head(hidden[0]))
+        rows.append(greedy.feed(adapter, pre, target[:-1]))
     return torch.cat(rows).float()
 
 
@@ -155,7 +153,7 @@ def token_agreement(a: list[int], b: list[int]) -> float:
 
 
 # ---------------------------------------------------------------------------- main sweep
-def time_prefills(adapter, images, prompt, pruners: dict, repeats: int) -> dict:
+def time_prefills(adapter, prepared, pruners: dict, repeats: int) -> dict:
     """Round-robin prefill timing: every config once per round, `repeats` rounds, min per config.
 
     The machine is shared, so noise only ever adds time (min), and round-robin puts the
@@ -165,7 +163,7 @@ def time_prefills(adapter, images, prompt, pruners: dict, repeats: int) -> dict:
     seq = {}
     for _ in range(repeats):
         for name, pruner in pruners.items():
-            pre = adapter.prefill(images, prompt, pruner)
+            pre = greedy.prefill(adapter, prepared, pruner)
             seq[name] = pre.seq_len
             for key in best[name]:
                 best[name][key] = min(best[name][key], pre.timings[key])
@@ -173,8 +171,7 @@ def time_prefills(adapter, images, prompt, pruners: dict, repeats: int) -> dict:
 
 
 def sweep(adapter, frames, budgets, repeats, decoder):
-    cfg = adapter.lm.config
-    prompt = adapter.build_prompt(decoder.question)
+    cfg = adapter.language_model.config
     pruners = {"none": None}
     for label, kw in VARIANTS:
         for budget in budgets:
@@ -183,15 +180,16 @@ def sweep(adapter, frames, budgets, repeats, decoder):
     quality = {name: [] for name in pruners}
     for fi, frame in enumerate(frames):
         images = [frame]
-        for name, t in time_prefills(adapter, images, prompt, pruners, repeats).items():
+        prepared = adapter.prepare(images, decoder.question, "")
+        for name, t in time_prefills(adapter, prepared, pruners, repeats).items():
             timing[name].append(t)
         base_out, _ = decoder.run(images)
-        base_logits = teacher_forced_logits(adapter, adapter.prefill(images, prompt), base_out)
+        base_logits = teacher_forced_logits(adapter, greedy.prefill(adapter, prepared), base_out)
         quality["none"].append({"out": base_out, "fields": json_fields(adapter.tokenizer, base_out)})
         for name, pruner in pruners.items():
             if pruner is None:
                 continue
-            logits = teacher_forced_logits(adapter, adapter.prefill(images, prompt, pruner), base_out)
+            logits = teacher_forced_logits(adapter, greedy.prefill(adapter, prepared, pruner), base_out)
             out, _ = decoder.run(images, pruner)
             quality[name].append({"out": out, "fields": json_fields(adapter.tokenizer, out),
                                   "tf": teacher_forced_agreement(logits, base_out, decoder),
@@ -259,25 +257,26 @@ def reuse_study(adapter, n_frames: int, budget: int = 16):
 
     streams = {"static_camera": _static_camera(sample_frames("bikes.mp4", 1, start=100)[0], n_frames),
                "moving_camera": sample_frames("bikes.mp4", n_frames, start=100, step=1)}
-    prompt = adapter.build_prompt(FREE_QUESTION)
-    ids = adapter.tokenize(prompt)
     out = {"frames": n_frames, "budget": budget}
     for name, frames in streams.items():
-        encoded = [adapter.encode_images(adapter.pixel_values([f])) for f in frames]
-        sims = [SelectionReuse.scene_similarity(normalize_rows(a[0][0]), normalize_rows(b[0][0]))
-                for a, b in zip(encoded, encoded[1:])]
+        prepared = [adapter.prepare([f], FREE_QUESTION, "") for f in frames]
+        encoded = [adapter.embed(p) for p in prepared]
+        visual = [pre.inputs_embeds[0, pre.visual_token_mask[0]] for pre in encoded]
+        sims = [SelectionReuse.scene_similarity(normalize_rows(a), normalize_rows(b))
+                for a, b in zip(visual, visual[1:])]
         row = {"consecutive_similarity_mean": statistics.mean(sims), "consecutive_similarity_min": min(sims)}
         for reuse in (False, True):
             pruner = build_pruner(PrunerConfig(method="id_selection", importance="text", budget=budget,
                                                reuse_across_frames=reuse))
             fresh = build_pruner(PrunerConfig(method="id_selection", importance="text", budget=budget))
             selects, jaccard = [], []
-            for visual, cls_att in encoded:
-                pruned, sel = adapter.prune_inputs(ids, visual, cls_att, pruner, stream_id="cam0")
-                selects.append(sel)
-                ref, _ = adapter.prune_inputs(ids, visual, cls_att, fresh)
-                a = set(torch.nonzero(pruned.keep_mask[0]).squeeze(-1).tolist())
-                b = set(torch.nonzero(ref.keep_mask[0]).squeeze(-1).tolist())
+            for prep, pre in zip(prepared, encoded):
+                t0 = time.perf_counter()
+                pruned = adapter.prune(pre, prep, pruner, stream_id="cam0")
+                selects.append(time.perf_counter() - t0)
+                ref = adapter.prune(pre, prep, fresh)
+                a = set(pruned.position_ids[0, 0].tolist())
+                b = set(ref.position_ids[0, 0].tolist())
                 jaccard.append(len(a & b) / len(a | b))
             row["reuse_on" if reuse else "reuse_off"] = {
                 "mean_select_s": statistics.mean(selects),
@@ -335,11 +334,11 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
 
     t0 = time.perf_counter()
-    adapter = LlavaAdapter(*build_smollm_llava())
+    adapter = smollm_llava_adapter()
     load_s = time.perf_counter() - t0
     frames = sample_frames("bikes.mp4", args.frames, start=25, step=50)
     decoder = Decoder(adapter, args.max_new_tokens, use_json=not args.free_text)
-    adapter.prefill(frames[:1], adapter.build_prompt(decoder.question))  # warm-up (first call is slow)
+    greedy.prefill(adapter, adapter.prepare(frames[:1], decoder.question, ""))  # warm-up (first call is slow)
     budgets = [192, 64, 16]
     table = sweep(adapter, frames, budgets, args.repeats, decoder)
     reuse = reuse_study(adapter, 4 if args.quick else 10)

@@ -78,12 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["alerts"] = {"webhooks": [{"url": u, "secret": secret} for u in args.webhook]}
     if args.model:
         overrides["engine"] = {"model": args.model}
-    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides)
-    if cfg is None:
-        return 2
-    if args.check_config:
-        print("configuration OK")
-        return 0
+    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config)
     if args.dead_letters:
         from cloud.alerts.dead_letters import run as dead_letters
         return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)

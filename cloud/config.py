@@ -30,8 +30,8 @@ class TlsServerConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    host: str = "0.0.0.0"
-    port: int = Field(50051, ge=0, le=65535)  # 0 = pick a free port
+    host: str = Field("0.0.0.0", description="address the gRPC server binds to")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="largest FramePacket accepted; larger ones get OVERSIZED")
     transport_headroom_bytes: int = Field(4 * MIB, ge=0, description="gRPC limit = max_packet_bytes + this, so an oversized packet still reaches us and gets a per-packet error")
     dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
@@ -64,9 +64,9 @@ class AuthConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
-    url: HttpUrl
+    url: HttpUrl = Field(description="where alert stages are POSTed")
     secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver (a Standard Webhooks whsec_ secret works too)")
-    timeout_s: float = Field(5.0, gt=0, description="per request")
+    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
     name: str | None = Field(None, min_length=1, description="stable name keying this endpoint's deliveries in the outbox (default: from the URL)")
     cameras: list[str] = Field(default_factory=list, description="only alerts of these camera ids (empty: all)")
     labels: list[str] = Field(default_factory=list, description="only alerts with one of these labels (empty: all)")
@@ -74,12 +74,12 @@ class WebhookConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
-    webhooks: list[WebhookConfig] = Field(default_factory=list, description="endpoints alerts are POSTed to, each with its own filters")
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage, each with its own filters")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
     outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
     outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
     backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")
-    backoff_max_s: float = Field(30.0, gt=0, description="longest retry delay")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest delay between delivery retries")
     give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed becomes a dead letter (kept; `vigil-cloud --dead-letters replay`)")
     max_in_flight: int = Field(32, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open an endpoint's circuit breaker")
@@ -94,7 +94,7 @@ class CloudConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
 
 
 def load_cloud_config(path: str | Path | None = None, environ=None, overrides: dict | None = None) -> CloudConfig:

@@ -8,28 +8,21 @@ forgotten first.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from vigil.recent import RecentSet
 
 
 class SeenWindow:
     def __init__(self, capacity: int = 100_000):
         self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, str, str, int], None] = OrderedDict()
+        self._seen: RecentSet[tuple[str, str, str, int]] = RecentSet(capacity)
 
     def check_and_add(self, edge_id: str, camera_id: str, sequence: int, run_id: str = "") -> bool:
         """True if this key is new (and remembers it); False for a duplicate."""
-        key = (edge_id, camera_id, run_id, sequence)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.add((edge_id, camera_id, run_id, sequence))
 
     def forget(self, edge_id: str, camera_id: str, sequence: int, run_id: str = "") -> None:
         """Un-see a key (its processing failed; the edge's resend must be processed)."""
-        self._seen.pop((edge_id, camera_id, run_id, sequence), None)
+        self._seen.discard((edge_id, camera_id, run_id, sequence))
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -43,6 +43,7 @@ from cloud.rate_limit import EdgeRateLimiter
 from vigil.link_security import plaintext_allowed
 from vigil.redact import register_secret
 from vigil import __version__
+from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -60,6 +61,8 @@ REVOKED = object()  # queued to a session whose edge lost its token
 class BindError(OSError):
     """The gRPC port could not be bound (another process holds it)."""
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
+# Events remembered as having sent evidence; far more than are ever open at once.
+MAX_EVIDENCE_EVENTS = 10_000
 
 
 def decode_jpeg(data: bytes) -> np.ndarray | None:
@@ -137,7 +140,7 @@ class IngestService(pb_grpc.IngestServicer):
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
-        self._evidence_seen: set[tuple[str, str, str]] = set()
+        self._evidence_seen: RecentSet[tuple[str, str, str]] = RecentSet(MAX_EVIDENCE_EVENTS)
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from benchmarks.fault_procs import SECRET, CloudProc, cloud_config, free_port, receipts, start_edge, wait_for
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 
 pytestmark = pytest.mark.slow
 ALERT_LINE = re.compile(r"alert (\w+) detected")

@@ -9,7 +9,7 @@ from cloud.server import CloudService
 from cloud.engine.stub import FixedLatencyEngine
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 from benchmarks.fault_procs import SECRET
 
 

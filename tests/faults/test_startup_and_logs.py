@@ -5,7 +5,7 @@ import sys
 import time
 
 from benchmarks.fault_procs import SECRET, CloudProc, _env, cloud_config, free_port, start_edge, wait_for
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 
 
 def test_second_cloud_on_an_occupied_port_exits_with_one_line(tmp_path):

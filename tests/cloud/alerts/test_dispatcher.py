@@ -7,7 +7,7 @@ from cloud.alerts.filters import AlertFilter
 from cloud.alerts.outbox import Outbox
 from cloud.alerts.sinks.base import DeliveryError
 from cloud.alerts.sinks.webhook import WebhookSink
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 
 SECRET = "test-secret-123"
 FAST = RetryPolicy(backoff_initial_s=0.02, backoff_max_s=0.05, breaker_open_initial_s=0.02, breaker_open_max_s=0.05)
