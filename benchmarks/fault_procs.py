@@ -110,8 +110,9 @@ def wait_for(cond, timeout_s: float, step_s: float = 0.1) -> bool:
 
 
 def receipts(rx) -> tuple[dict[str, list[str]], int]:
-    """Stages per alert as received (in order, repeats dropped by webhook-id) and how many repeats came."""
-    seen, per_alert, repeats = set(), {}, 0
+    """Stages per alert as received (in order, repeats dropped by webhook-id) and how many repeats came
+    (the sample receiver already drops repeats itself and counts them in ``duplicates``)."""
+    seen, per_alert, repeats = set(), {}, getattr(rx, "duplicates", 0)
     for r in rx.received:
         key = r.headers.get("webhook-id") or r.headers.get("Webhook-Id")
         if key in seen:
@@ -130,7 +131,7 @@ class ReceiverProc:
         self.url = f"http://127.0.0.1:{port}/alerts"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout_s: float = 20.0) -> "ReceiverProc":
+    def start(self, timeout_s: float = 90.0) -> "ReceiverProc":
         self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", "--port", str(self.port),
                                       "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -63,18 +63,34 @@ class AuthConfig(_Strict):
         return v
 
 
-class WebhookConfig(_Strict):
-    url: HttpUrl = Field(description="where alert stages are POSTed")
-    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver (a Standard Webhooks whsec_ secret works too)")
-    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
-    name: str | None = Field(None, min_length=1, description="stable name keying this endpoint's deliveries in the outbox (default: from the URL)")
+class _Filtered(_Strict):
     cameras: list[str] = Field(default_factory=list, description="only alerts of these camera ids (empty: all)")
     labels: list[str] = Field(default_factory=list, description="only alerts with one of these labels (empty: all)")
     min_severity: float = Field(0.0, ge=0, description="only alerts at least this severe")
 
 
+class WebhookConfig(_Filtered):
+    url: HttpUrl = Field(description="where alert stages are POSTed")
+    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver (a Standard Webhooks whsec_ secret works too)")
+    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
+    name: str | None = Field(None, min_length=1, description="stable name keying this endpoint's deliveries in the outbox (default: from the URL)")
+
+
+class MqttConfig(_Filtered):
+    host: str = Field(min_length=1, description="MQTT broker host")
+    port: int = Field(1883, ge=1, le=65535, description="MQTT broker port")
+    topic_prefix: str = Field("vigil", min_length=1, description="topics <prefix>/events, <prefix>/<camera>/alert, <prefix>/available (Frigate-style)")
+    username: str | None = Field(None, description="broker user name")
+    password: str | None = Field(None, description="broker password (masked in logs)")
+    client_id: str | None = Field(None, description="MQTT client id (default: chosen by the client library)")
+    qos: int = Field(1, ge=0, le=2, description="MQTT quality of service of alert messages")
+    timeout_s: float = Field(5.0, gt=0, description="wait this long for the broker's acknowledgement")
+    name: str | None = Field(None, min_length=1, description="stable name keying this broker's deliveries in the outbox (default: from host and prefix)")
+
+
 class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage, each with its own filters")
+    mqtt: list[MqttConfig] = Field(default_factory=list, description="MQTT brokers every alert stage is published to (Frigate-style topics)")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
     outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
     outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")

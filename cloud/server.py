@@ -346,7 +346,9 @@ class IngestService(pb_grpc.IngestServicer):
                                                         alert_id=aid, description_json=text,
                                                         description_status=status)))
         # The alert is out; make sure the user also gets the full-quality key frame (after a grace
-        # period, so evidence already on its way is not asked for twice).
+        # period, so evidence already on its way is not asked for twice). The decoded image is not
+        # needed for that wait: drop it, so a burst of alerts does not hold a burst of frames.
+        image = req = None  # noqa: F841
         await asyncio.sleep(self.cfg.server.evidence_request_after_s)
         if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
             self.stats["evidence_requested"] += 1
@@ -390,8 +392,14 @@ class CloudService:
                 register_secret(w.secret)
                 sink = WebhookSink(str(w.url), w.secret, w.timeout_s, name=w.name)
                 sinks.append(Route(sink, AlertFilter(frozenset(w.cameras), frozenset(w.labels), w.min_severity)))
+            for m in a.mqtt:
+                from cloud.alerts.sinks.mqtt import MqttSink  # paho-mqtt only when MQTT is configured
+                register_secret(m.password)
+                sink = MqttSink(m.host, m.port, m.topic_prefix, username=m.username, password=m.password,
+                                client_id=m.client_id, qos=m.qos, timeout_s=m.timeout_s, name=m.name)
+                sinks.append(Route(sink, AlertFilter(frozenset(m.cameras), frozenset(m.labels), m.min_severity)))
         if not sinks:
-            log.warning("no alert sinks configured (alerts.webhooks is empty): alerts are only logged")
+            log.warning("no alert sinks configured (alerts.webhooks and alerts.mqtt are empty): alerts are only logged")
         if a.outbox_path is None:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
