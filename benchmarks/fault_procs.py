@@ -35,6 +35,7 @@ class CloudProc:
 
     def __init__(self, workdir: Path, port: int, config: dict):
         self.workdir, self.port = Path(workdir), port
+        self.workdir.mkdir(parents=True, exist_ok=True)
         self.config_path = self.workdir / "cloud.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = self.workdir / "cloud.log"
@@ -127,6 +128,7 @@ class ReceiverProc:
     """benchmarks/load_receiver.py as a process: taken down and brought back by the scenarios."""
 
     def __init__(self, workdir: Path, port: int):
+        Path(workdir).mkdir(parents=True, exist_ok=True)
         self.port, self.out = port, Path(workdir) / "received.jsonl"
         self.url = f"http://127.0.0.1:{port}/alerts"
         self.proc: subprocess.Popen | None = None
@@ -141,6 +143,8 @@ class ReceiverProc:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
                 return self
             except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"receiver exited with {self.proc.returncode}") from None
                 time.sleep(0.05)
         raise TimeoutError("receiver did not start")
 

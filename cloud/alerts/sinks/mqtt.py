@@ -27,6 +27,7 @@ from cloud.alerts.sinks.base import AlertSink, DeliveryError
 STAGE_TYPE = {"detected": "new", "described": "end"}
 AVAILABLE, ONLINE, OFFLINE = "available", "online", "offline"
 KEEPALIVE_S = 30
+CLOSE_TIMEOUT_S = 1.0      # how long a closing sink waits to say "offline" itself
 MAX_OPEN_ALERTS = 10_000   # `before` remembered per alert until its last stage (bounded: oldest forgotten)
 
 
@@ -88,7 +89,11 @@ class MqttSink(AlertSink):
             raise DeliveryError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
-        info = self._client.publish(f"{self.prefix}/{AVAILABLE}", OFFLINE, qos=1, retain=True)
-        await asyncio.to_thread(info.wait_for_publish, 1.0)
+        if self._client.is_connected():
+            info = self._client.publish(f"{self.prefix}/{AVAILABLE}", OFFLINE, qos=1, retain=True)
+            try:
+                await asyncio.to_thread(info.wait_for_publish, CLOSE_TIMEOUT_S)
+            except (RuntimeError, ValueError):  # the link dropped meanwhile; the last will says offline
+                pass
         self._client.disconnect()
         self._client.loop_stop()
