@@ -76,7 +76,8 @@ class CloudProc:
 
 
 def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
-    return {"server": {"host": "127.0.0.1", "port": port},
+    return {"demo": True,   # the fault runs use the published demo edge token on purpose
+            "server": {"host": "127.0.0.1", "port": port},
             "engine": {"model": "stub:0.05"},
             "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET, "name": "rx"}], "describe_deadline_s": 5,
                        "outbox_path": str(outbox), "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
@@ -85,7 +86,7 @@ def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
 
 def _edge_env(spool: Path, realtime: bool, extra_env: dict | None) -> dict:
     cams = f"[{{id: cam-1, name: bikes, url: 'sample:bikes.mp4', fps: 5, realtime: {str(realtime).lower()}}}]"
-    return _env({"VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "10", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
+    return _env({"VIGIL_EDGE__DEMO": "true", "VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "10", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
                  "VIGIL_EDGE__CLOUD__RECONNECT_MAX_S": "1", "VIGIL_EDGE__CAMERAS": cams, **(extra_env or {})})
 
 

@@ -38,6 +38,7 @@ from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
+from cloud.health import CloudHealth
 from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
 from cloud.rate_limit import EdgeRateLimiter
 from vigil.link_security import plaintext_allowed
@@ -418,6 +419,8 @@ class CloudService:
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._tasks: list[asyncio.Task] = []
+        self.health = CloudHealth()
+        self.model_loaded: asyncio.Task | None = None   # done when the model is up; its exception if it failed
 
     def _emit(self, alert) -> None:
         self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
@@ -435,6 +438,7 @@ class CloudService:
                                                 ("grpc.max_send_message_length", limit),
                                                 ("grpc.so_reuseport", 0)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
+        self.health.attach(self._server)
         address = f"{s.host}:{s.port}"
         if s.tls is None:
             allowed, why = plaintext_allowed(s.host, s.plaintext)
@@ -455,8 +459,10 @@ class CloudService:
             raise BindError(f"cannot listen on {address}: port in use or not available")
         if hasattr(self.engine, "start"):
             self.engine.start()
+        await self.health.set_serving(False)
         await self._server.start()
         self.dispatcher.start()
+        self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
         self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop()),
                        asyncio.create_task(self._token_loop())]
         log.info("cloud listening on %s:%d", s.host, self.port)
@@ -506,6 +512,9 @@ class CloudService:
     async def stop(self, grace_s: float = 1.0) -> None:
         for t in self._tasks:
             t.cancel()
+        if self.model_loaded and not self.model_loaded.done():
+            self.model_loaded.cancel()
+        await self.health.shutting_down()
         if self._server:
             await self._server.stop(grace_s)
         if hasattr(self.engine, "close"):
