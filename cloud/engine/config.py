@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.engine.scheduler import SchedulingPolicy
+from cloud.kvcache.config import KVCacheConfig
 from cloud.prune.config import PrunerConfig
 from cloud.speculative.config import SpeculativeConfig
 
@@ -42,6 +43,8 @@ class EngineConfig(BaseModel):
     speculative: SpeculativeConfig = Field(
         default_factory=SpeculativeConfig,
         description="speculative decoding (drafters, strict/loose verification)")
+    kv: KVCacheConfig = Field(default_factory=KVCacheConfig,
+                              description="KV cache compression after prefill (cloud/kvcache): HybridKV or a baseline press")
 
     @model_validator(mode="after")
     def _reserve_fits(self):
