@@ -27,6 +27,7 @@ from cloud.alerts.manager import AlertManager
 from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.config import CloudConfig
 from cloud.dedup import SeenWindow
+from cloud.health import CloudHealth
 from vigil import __version__
 from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
@@ -258,6 +259,8 @@ class CloudService:
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._expirer: asyncio.Task | None = None
+        self.health = CloudHealth()
+        self.model_loaded: asyncio.Task | None = None   # done when the model is up; its exception if it failed
 
     def _emit(self, alert) -> None:
         self.emitted[alert.stage] += 1
@@ -273,12 +276,15 @@ class CloudService:
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                                 ("grpc.max_send_message_length", limit)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
+        self.health.attach(self._server)
         self.port = self._server.add_insecure_port(f"{s.host}:{s.port}")
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {s.host}:{s.port}")
         if hasattr(self.engine, "start"):
             self.engine.start()
+        await self.health.set_serving(False)
         await self._server.start()
+        self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
         self._expirer = asyncio.create_task(self._expire_loop())
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
@@ -299,6 +305,9 @@ class CloudService:
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._expirer:
             self._expirer.cancel()
+        if self.model_loaded and not self.model_loaded.done():
+            self.model_loaded.cancel()
+        await self.health.shutting_down()
         if self._server:
             await self._server.stop(grace_s)
         if hasattr(self.engine, "close"):
