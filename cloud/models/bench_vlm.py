@@ -39,7 +39,7 @@ WEIGHTS = Path(__file__).resolve().parent / "weights" / "vigil_bench_vlm.safeten
 IMAGE_SIZE = 336
 PATCH_SIZE = 14
 # Small enough to train on two CPU cores in minutes; deep enough for global context.
-VISION = dict(hidden_size=192, intermediate_size=768, num_hidden_layers=4, num_attention_heads=4)
+VISION = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4)
 VISION_FEATURE_LAYER = -1
 # Stored in the safetensors metadata; load refuses weights of another architecture.
 ARCH_VERSION = 1
@@ -118,8 +118,8 @@ def build_bench_vlm(weights: Path | str = WEIGHTS, require_weights: bool = True)
     return model.eval(), tok, image_processor()
 
 
-def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):
-    """The benchmark VLM as the engine's ModelAdapter (the LLaVA adapter, asking QUESTION)."""
+def bench_adapter_for(model, tokenizer, image_processor, image_max_side: int = 448):
+    """Any LLaVA model/tokenizer as the engine's ModelAdapter, asking QUESTION (used for timing towers too)."""
     from cloud.models.llava import LlavaAdapter
     from cloud.models.registry import as_model_adapter
 
@@ -127,5 +127,9 @@ def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):
         def build_prompt(self, question: str, n_images: int = 1, system: str | None = None) -> str:
             return super().build_prompt(QUESTION, n_images, SYSTEM)
 
-    model, tok, proc = build_bench_vlm(weights)
-    return as_model_adapter(BenchLlavaAdapter(model, tok, proc), image_max_side)
+    return as_model_adapter(BenchLlavaAdapter(model, tokenizer, image_processor), image_max_side)
+
+
+def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):
+    """The benchmark VLM as the engine's ModelAdapter (the LLaVA adapter, asking QUESTION)."""
+    return bench_adapter_for(*build_bench_vlm(weights), image_max_side=image_max_side)
