@@ -20,7 +20,7 @@ footage: install
 	$(PY) -m vigil.footage
 
 demo: footage
-	$(PY) -m vigil.demo $(DEMO_ARGS)
+	$(PY) -m vigil_tools.demo $(DEMO_ARGS)
 
 test: footage
 	HF_HUB_OFFLINE=1 YOLO_CONFIG_DIR=$(CURDIR)/.cache/ultralytics $(PY) -m pytest -q

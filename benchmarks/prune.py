@@ -132,7 +132,7 @@ def timings(adapter, scenes, repeats: int) -> dict:
             t0 = time.perf_counter()
             pruner = pruners[arm]
             if pruner is not None:
-                pre = _prune(adapter, pre, prep, pruner)
+                pre = adapter.prune(pre, prep, pruner)
             t1 = time.perf_counter()
             adapter.forward(*_lm_args(pre), adapter.new_cache())
             t2 = time.perf_counter()
@@ -157,17 +157,6 @@ def timings(adapter, scenes, repeats: int) -> dict:
 
 def _lm_args(pre):
     return pre.inputs_embeds, pre.position_ids, pre.attention_mask
-
-
-def _prune(adapter, pre, prepared, pruner):
-    """The engine's pruning step (cloud/engine/runner.py ModelRunner._prune), for one request."""
-    contexts = adapter.prune_contexts(pre, prepared, pruner=pruner)
-    visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-    keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
-    for ctx in contexts:
-        keep.append(visual_pos[offset + pruner.select(ctx)])
-        offset += ctx.n_visual
-    return pre.select(torch.cat(keep))
 
 
 def headline(arms: dict) -> dict:

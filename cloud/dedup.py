@@ -6,24 +6,17 @@ not process them twice. Bounded: the oldest pairs are forgotten first.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from vigil.recent import RecentSet
 
 
 class SeenWindow:
     def __init__(self, capacity: int = 100_000):
         self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, str, int], None] = OrderedDict()
+        self._seen: RecentSet[tuple[str, str, int]] = RecentSet(capacity)
 
     def check_and_add(self, edge_id: str, camera_id: str, sequence: int) -> bool:
         """True if this pair is new (and remembers it); False for a duplicate."""
-        key = (edge_id, camera_id, sequence)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
-        return True
+        return self._seen.add((edge_id, camera_id, sequence))
 
     def __len__(self) -> int:
         return len(self._seen)

@@ -28,6 +28,7 @@ from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.config import CloudConfig
 from cloud.dedup import SeenWindow
 from vigil import __version__
+from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -35,6 +36,8 @@ log = logging.getLogger("vigil.cloud")
 
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
+# Events remembered as having sent evidence; far more than are ever open at once.
+MAX_EVIDENCE_EVENTS = 10_000
 
 
 def decode_jpeg(data: bytes) -> np.ndarray | None:
@@ -78,7 +81,7 @@ class IngestService(pb_grpc.IngestServicer):
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
-        self._evidence_seen: set[tuple[str, str, str]] = set()
+        self._evidence_seen: RecentSet[tuple[str, str, str]] = RecentSet(MAX_EVIDENCE_EVENTS)
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:

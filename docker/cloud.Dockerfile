@@ -5,11 +5,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
-COPY edge ./edge
 COPY cloud ./cloud
 COPY kernels ./kernels
 COPY vigil ./vigil
-COPY benchmarks ./benchmarks
 RUN pip install --no-cache-dir -c constraints.txt ".[cloud]"
 ENV HF_HOME=/models/hf
 EXPOSE 50051

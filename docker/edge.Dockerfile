@@ -7,10 +7,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
 WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY edge ./edge
-COPY cloud ./cloud
-COPY kernels ./kernels
 COPY vigil ./vigil
-COPY benchmarks ./benchmarks
 RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch torchvision; fi \
     && pip install --no-cache-dir -c constraints.txt ".[edge]"
 ENV YOLO_CONFIG_DIR=/tmp/ultralytics VIGIL_CACHE_DIR=/var/cache/vigil

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Callable
 
 import grpc
@@ -27,6 +27,7 @@ from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
 from vigil import __version__
 from vigil.backoff import backoff_delay
+from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -37,6 +38,9 @@ STALL_TIMEOUT_S = 8.0    # > the longest single packet at 256 kbit/s (a ~100 kB 
 CONNECT_TIMEOUT_S = 5.0  # Hello -> Welcome
 WATCHDOG_PERIOD_S = 0.25
 GRPC_RECONNECT_BACKOFF_MS = 500  # gRPC's own retry inside one session; sessions back off in run()
+# Per-process bookkeeping must not grow with uptime (stats count everything):
+MAX_KEPT_REPLIES = 1000      # latest Results and PacketErrors kept for inspection
+MAX_TRACKED_EVENTS = 10_000  # events remembered as awaiting or having a description
 
 
 class AuthenticationError(RuntimeError):
@@ -58,13 +62,13 @@ class EdgeClient:
         self.capabilities = list(capabilities)
         self.on_result = on_result
         self.stats: Counter[str] = Counter()
-        self.results: list[pb.Result] = []
-        self.errors: list[pb.PacketError] = []
+        self.results: deque[pb.Result] = deque(maxlen=MAX_KEPT_REPLIES)
+        self.errors: deque[pb.PacketError] = deque(maxlen=MAX_KEPT_REPLIES)
         self._wake = asyncio.Event()
         self.connected = False
         # Events whose frames went out and whose description has not come back yet.
-        self.awaiting_results: set[str] = set()
-        self._described: set[str] = set()
+        self.awaiting_results: RecentSet[str] = RecentSet(MAX_TRACKED_EVENTS)
+        self._described: RecentSet[str] = RecentSet(MAX_TRACKED_EVENTS)
         self._drained_since: float | None = None
 
     def notify(self) -> None:

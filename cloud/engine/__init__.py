@@ -7,7 +7,7 @@ torch nor transformers.
 """
 from __future__ import annotations
 
-import importlib
+from vigil.lazy import lazy_exports
 
 _EXPORTS = {
     "EngineConfig": "cloud.engine.config",
@@ -20,9 +20,4 @@ _EXPORTS = {
     "DeadlineExceeded": "cloud.engine.engine",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'cloud.engine' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -96,18 +96,8 @@ class ModelRunner:
         raise KeyError(seq_id)
 
     def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
-        if self.pruner is None or pre.n_visual == 0:
-            return pre
-        contexts = self.adapter.prune_contexts(pre, item.prepared, pruner=self.pruner,
-                                               stream_id=item.camera_id,
-                                               boxes_by_frame=item.boxes_by_frame)
-        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
-        for ctx in contexts:   # one per image; the budget applies per image
-            kept = self.pruner.select(ctx).to(visual_pos.device)
-            keep.append(visual_pos[offset + kept])
-            offset += ctx.n_visual
-        return pre.select(torch.cat(keep))
+        return self.adapter.prune(pre, item.prepared, self.pruner, stream_id=item.camera_id,
+                                  boxes_by_frame=item.boxes_by_frame)
 
     def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
         remaining = [r.max_new_tokens - len(r.tokens) for r in rows]

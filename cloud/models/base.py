@@ -145,14 +145,29 @@ class ModelAdapter(ABC):
         """(rows, cols) of visual tokens per image, row-major; [] if the family can't say."""
         return []
 
+    def prune(self, pre: PrefillInputs, prepared: PreparedInputs, pruner: Any, *,
+              stream_id: str | None = None, boxes_by_frame: dict[int, list] | None = None) -> PrefillInputs:
+        """`pre` with only the visual tokens `pruner` keeps, image by image; every text token stays."""
+        if pruner is None or pre.n_visual == 0:
+            return pre
+        contexts = self.prune_contexts(pre, prepared, pruner=pruner, stream_id=stream_id,
+                                       boxes_by_frame=boxes_by_frame)
+        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
+        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+        for ctx in contexts:   # one per image; the budget applies per image
+            kept = pruner.select(ctx).to(visual_pos.device)
+            keep.append(visual_pos[offset + kept])
+            offset += ctx.n_visual
+        return pre.select(torch.cat(keep))
+
     def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
                        stream_id: str | None = None,
                        boxes_by_frame: dict[int, list] | None = None) -> list[Any]:
         """One `cloud.prune.PruneContext` per image, in prompt order.
 
         The budget applies per image (as the papers prune each image's tokens). Text
-        attention is lazy: one shallow LM pass for the whole prompt, only if the pruner
-        asks, sliced per image. The edge's boxes of frame i become image i's coverage
+        attention is always offered, lazily: one shallow LM pass for the whole prompt,
+        run only if the pruner reads it, sliced per image. The edge's boxes of frame i become image i's coverage
         prior when the pruner weighs boxes. Frame i of a camera reuses its selection
         from frame i of the camera's previous request (stream id "camera#i").
         """
@@ -174,7 +189,6 @@ class ModelAdapter(ABC):
                     cfg.importance_layer)
             return shallow["att"]
 
-        wants_text = cfg.importance == "text" or (cfg.importance == "auto" and pre.cls_attention is None)
         grids = self.token_grids(prepared)
         counts = [r * c for r, c in grids]
         if sum(counts) != len(visual_pos):      # unknown geometry: one context for all tokens
@@ -191,7 +205,7 @@ class ModelAdapter(ABC):
                 box_prior = box_coverage(boxes, (w, h), grids[i], mode="stretch")
             contexts.append(PruneContext(
                 visual_embeds=pre.inputs_embeds[0, visual_pos[sl]],
-                text_attention=(lambda sl=sl: attention().text_to_visual[sl]) if wants_text else None,
+                text_attention=lambda sl=sl: attention().text_to_visual[sl],
                 cls_attention=pre.cls_attention[sl] if pre.cls_attention is not None else None,
                 keys=attention().visual_keys[sl] if cfg.similarity == "keys" else None,
                 box_prior=box_prior,

@@ -121,13 +121,12 @@ def build_bench_vlm(weights: Path | str = WEIGHTS, require_weights: bool = True)
 def bench_adapter_for(model, tokenizer, image_processor, image_max_side: int = 448):
     """Any LLaVA model/tokenizer as the engine's ModelAdapter, asking QUESTION (used for timing towers too)."""
     from cloud.models.llava import LlavaAdapter
-    from cloud.models.registry import as_model_adapter
 
     class BenchLlavaAdapter(LlavaAdapter):
         def build_prompt(self, question: str, n_images: int = 1, system: str | None = None) -> str:
             return super().build_prompt(QUESTION, n_images, SYSTEM)
 
-    return as_model_adapter(BenchLlavaAdapter(model, tokenizer, image_processor), image_max_side)
+    return BenchLlavaAdapter(model, tokenizer, image_processor, image_max_side=image_max_side)
 
 
 def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):

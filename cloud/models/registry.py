@@ -4,7 +4,7 @@
 - None: the tiny random Qwen2.5-VL (offline default; logged as noise),
 - "tiny:<family>": a tiny random model of that family,
 - "smollm_llava": SmolLM2-135M language weights + random vision tower
-  (cloud/models/smollm_llava.py, the CPU benchmark model),
+  (cloud/models/smollm_llava.py, the CPU benchmark model) behind the LLaVA adapter,
 - "vigil-bench-vlm": SmolLM2-135M + a vision side trained on procedural scenes
   (cloud/models/bench_vlm.py; it sees: quality is measured against ground truth),
 - a local checkpoint directory or hub id: the family comes from `cfg.family`
@@ -17,7 +17,7 @@ import importlib
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
     from cloud.engine.config import EngineConfig
@@ -32,8 +32,9 @@ FAMILY_MODULES = {
     "qwen2_5_vl": "cloud.models.qwen2_5_vl",
     "qwen2_vl": "cloud.models.qwen2_vl",
     "llava": "cloud.models.llava",
-    "smollm_llava": "cloud.models.smollm_llava",
 }
+# A built model, not a family: SmolLM2 weights in a LLaVA body, served by the LLaVA adapter.
+SMOLLM_LLAVA = "smollm_llava"
 MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava"}
 # Known families we do not serve yet: anyres tiling gives a variable token count per image,
 # which the LLaVA adapter (fixed 576-token grid) does not handle.
@@ -100,109 +101,11 @@ def load_adapter(cfg: "EngineConfig") -> "ModelAdapter":
     if cfg.model == "vigil-bench-vlm":  # SmolLM2 + a vision side trained on benchmarks/scenes
         from cloud.models.bench_vlm import bench_vlm_adapter
         return bench_vlm_adapter(image_max_side=cfg.image_max_side)
-    if cfg.model == "smollm_llava" or cfg.family == "smollm_llava":
+    if cfg.model == SMOLLM_LLAVA or cfg.family == SMOLLM_LLAVA:
+        from cloud.models.smollm_llava import smollm_llava_adapter
+
         log.warning("engine model smollm_llava: real SmolLM2 language weights, random vision "
                     "tower: %s", RANDOM_WEIGHTS_WARNING)
         return smollm_llava_adapter(seed=cfg.seed, image_max_side=cfg.image_max_side)
     family = cfg.family if cfg.family != "auto" else detect_family(cfg.model)
-    if family == "llava":
-        return llava_adapter_from_pretrained(cfg.model, **kw)
     return adapter_class(family).from_pretrained(cfg.model, **kw)
-
-
-def smollm_llava_adapter(seed: int = 0, image_max_side: int = 448) -> "ModelAdapter":
-    """The SmolLM2-LLaVA CPU benchmark model (cloud/models/smollm_llava.py) as a ModelAdapter."""
-    from cloud.models.llava import LlavaAdapter
-    from cloud.models.smollm_llava import build_smollm_llava
-
-    model, tokenizer, processor = build_smollm_llava(seed=seed)
-    return as_model_adapter(LlavaAdapter(model, tokenizer, processor), image_max_side)
-
-
-def llava_adapter_from_pretrained(path: str, *, dtype, device: str,
-                                  image_max_side: int = 448) -> "ModelAdapter":
-    from transformers import AutoProcessor, LlavaForConditionalGeneration
-
-    from cloud.models.llava import LlavaAdapter
-
-    processor = AutoProcessor.from_pretrained(path)
-    model = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype).to(device).eval()
-    inner = LlavaAdapter(model, processor.tokenizer, processor.image_processor)
-    return as_model_adapter(inner, image_max_side)
-
-
-# -- LLaVA bridge --------------------------------------------------------------------------
-# cloud/models/llava.py (owned with the pruning work) exposes the three LLaVA stages as
-# tokenize / pixel_values / encode_images but not the ModelAdapter calls; this shim adapts
-# it without touching it. When LlavaAdapter subclasses ModelAdapter, it is used as is.
-
-def as_model_adapter(inner: Any, image_max_side: int = 448) -> "ModelAdapter":
-    from cloud.models.base import ModelAdapter
-
-    if isinstance(inner, ModelAdapter):
-        return inner
-    return _llava_bridge_class()(inner, image_max_side=image_max_side)
-
-
-def _llava_bridge_class() -> type:
-    import torch
-
-    from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
-
-    class LlavaBridge(ModelAdapter):
-        """LLaVA-1.5 geometry: 1-D positions, one [CLS]-attention row per image."""
-
-        family = "llava"
-        position_rows = 1
-
-        def __init__(self, inner: Any, *, image_max_side: int = 448):
-            super().__init__(inner.model, inner.tokenizer, image_max_side=image_max_side)
-            self.inner = inner
-
-        @property
-        def language_model(self) -> torch.nn.Module:
-            return self.inner.lm
-
-        @property
-        def stop_token_ids(self) -> list[int]:
-            ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
-            unk = self.tokenizer.unk_token_id
-            return sorted(i for i in ids if i is not None and i >= 0 and i != unk)
-
-        def new_cache(self) -> Any:
-            from transformers import DynamicCache
-            return DynamicCache(config=self.model.config.text_config)
-
-        def prepare(self, images, prompt: str, system: str) -> PreparedInputs:
-            fitted = [self.fit_image(im) for im in images]
-            ids = self.inner.tokenize(self.inner.build_prompt(prompt, len(fitted), system))
-            return PreparedInputs(
-                input_ids=ids, model_inputs={"pixel_values": self.inner.pixel_values(fitted)},
-                n_visual=int((ids == self.inner.image_token_id).sum()),
-                image_sizes=[im.shape[:2] for im in fitted],
-                source_sizes=[im.shape[:2] for im in images])
-
-        def token_grids(self, prepared: PreparedInputs) -> list[tuple[int, int]]:
-            n_img = prepared.model_inputs["pixel_values"].shape[0]
-            return [(self.inner.grid, self.inner.grid)] * n_img
-
-        @torch.inference_mode()
-        def embed(self, prepared: PreparedInputs) -> PrefillInputs:
-            ids = prepared.input_ids.unsqueeze(0).to(self.device)
-            visual, cls = self.inner.encode_images(prepared.model_inputs["pixel_values"].to(self.device))
-            embeds = self.embed_tokens(ids).clone()
-            mask = ids == self.inner.image_token_id
-            embeds[mask] = visual.reshape(-1, visual.shape[-1]).to(embeds.dtype)
-            positions = torch.arange(ids.shape[1], device=ids.device).view(1, 1, -1)
-            return PrefillInputs(inputs_embeds=embeds, position_ids=positions, visual_token_mask=mask,
-                                 attention_mask=torch.ones_like(ids), input_ids=ids,
-                                 cls_attention=None if cls is None else cls.reshape(-1))
-
-        @torch.inference_mode()
-        def forward(self, inputs_embeds, position_ids, attention_mask, cache,
-                    last: int = 1) -> torch.Tensor:
-            out = self.inner.lm(inputs_embeds=inputs_embeds, position_ids=position_ids[0],
-                                attention_mask=attention_mask, cache=cache, use_cache=True)
-            return self._head(out.last_hidden_state, last)
-
-    return LlavaBridge

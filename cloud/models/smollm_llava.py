@@ -36,11 +36,11 @@ PATCH_SIZE = 14
 VISION = dict(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4)
 RECIPE_VERSION = 1
 
+
 def default_cache() -> Path:
     """<VIGIL_CACHE_DIR or repo/.cache>/models, next to the footage cache (vigil/footage.py)."""
     root = os.environ.get("VIGIL_CACHE_DIR")
     return (Path(root) if root else Path(__file__).resolve().parents[2] / ".cache") / "models"
-
 
 
 def gguf_dir() -> Path:
@@ -164,3 +164,11 @@ def build_smollm_llava(cache_dir: str | Path | None = "default", seed: int = 0):
         except OSError:  # another process saved the same recipe first; theirs is identical
             shutil.rmtree(tmp, ignore_errors=True)
     return model, tok, image_processor()
+
+
+def smollm_llava_adapter(seed: int = 0, image_max_side: int = 448):
+    """The benchmark model served by the one LLaVA adapter (cloud/models/llava.py)."""
+    from cloud.models.llava import LlavaAdapter
+
+    model, tokenizer, processor = build_smollm_llava(seed=seed)
+    return LlavaAdapter(model, tokenizer, processor, image_max_side=image_max_side)

@@ -3,7 +3,7 @@
 No real VLM can be downloaded on this machine, so the Qwen code paths are
 exercised on models with the real architectures and random weights: a
 64-wide, 2-layer text model (mrope_section summing to head_dim/2) and a
-2-block vision tower (FACTS.md). The tokenizer is a byte-level BPE with no
+2-block vision tower (the smallest shapes transformers' configs accept). The tokenizer is a byte-level BPE with no
 merges (one token per byte) plus the Qwen chat and vision special tokens, so
 xgrammar sees an ordinary byte-level vocabulary.
 
@@ -26,8 +26,9 @@ TINY_LAYERS = 2
 TINY_VISION_DEPTH = 2
 
 
-def byte_level_tokenizer():
-    """A PreTrainedTokenizerFast with 256 byte tokens + Qwen special tokens."""
+def byte_level_tokenizer(eos: str = "<|im_end|>", pad: str = "<|endoftext|>",
+                         special: tuple[str, ...] = tuple(QWEN_SPECIAL_TOKENS[1:])):
+    """A PreTrainedTokenizerFast with 256 byte tokens + `special` tokens (Qwen's by default)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -36,9 +37,8 @@ def byte_level_tokenizer():
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tok.decoder = decoders.ByteLevel()
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>",
-                                   pad_token="<|endoftext|>")
-    fast.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL_TOKENS[1:]})
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=pad)
+    fast.add_special_tokens({"additional_special_tokens": list(special)})
     return fast
 
 
@@ -95,3 +95,32 @@ def tiny_qwen2_vl(seed: int = 0, dtype: torch.dtype = torch.float32):
     torch.manual_seed(seed)
     model = Qwen2VLForConditionalGeneration(cfg).to(dtype).eval()
     return model, tokenizer
+
+
+# A chat template for the tiny LLaVA's tokenizer (LLaVA checkpoints ship their own).
+TINY_CHAT_TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+                      "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+
+
+def tiny_llava(seed: int = 0, image_size: int = 56, patch_size: int = 14, text_layers: int = 3):
+    """(model, tokenizer, image_processor) for a random LLaVA-1.5 (Llama text, CLIP vision with [CLS])."""
+    from transformers import (CLIPImageProcessor, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                              LlavaForConditionalGeneration)
+
+    tok = byte_level_tokenizer(eos="<|end|>", pad="<|pad|>", special=("<image>",))
+    tok.chat_template = TINY_CHAT_TEMPLATE
+    text = LlamaConfig(vocab_size=len(tok), hidden_size=TINY_HIDDEN, intermediate_size=128,
+                       num_hidden_layers=text_layers, num_attention_heads=TINY_HEADS, num_key_value_heads=2,
+                       max_position_embeddings=4096, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    vision = CLIPVisionConfig(image_size=image_size, patch_size=patch_size, hidden_size=32, intermediate_size=64,
+                              num_hidden_layers=TINY_VISION_DEPTH, num_attention_heads=2)
+    vision._attn_implementation = "eager"
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=tok.convert_tokens_to_ids("<image>"),
+                      vision_feature_layer=-2, vision_feature_select_strategy="default",
+                      image_seq_length=(image_size // patch_size) ** 2)
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(cfg).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    proc = CLIPImageProcessor(size={"height": image_size, "width": image_size}, do_center_crop=False,
+                              crop_size={"height": image_size, "width": image_size})
+    return model, tok, proc

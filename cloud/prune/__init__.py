@@ -1,13 +1,19 @@
-"""Visual token pruning: TokenPruner interface, ID-Selection and its baselines."""
-from cloud.prune.base import PruneContext, PrunedInputs, TokenPruner, apply_pruning
-from cloud.prune.config import PrunerConfig, resolve_budget
+"""Visual token pruning: TokenPruner interface, ID-Selection and its baselines.
 
-__all__ = ["PruneContext", "PrunedInputs", "PrunerConfig", "TokenPruner", "apply_pruning",
-           "resolve_budget", "build_pruner"]
+Exports resolve lazily, so reading `PrunerConfig` (the cloud config does) imports no torch.
+"""
+from __future__ import annotations
 
+from vigil.lazy import lazy_exports
 
-def build_pruner(config: PrunerConfig) -> TokenPruner:
-    """The pruner named by `config.method` (registry kept here so imports stay lazy)."""
-    from cloud.prune.registry import PRUNERS
-
-    return PRUNERS[config.method](config)
+_EXPORTS = {
+    "PruneContext": "cloud.prune.base",
+    "PrunedInputs": "cloud.prune.base",
+    "TokenPruner": "cloud.prune.base",
+    "apply_pruning": "cloud.prune.base",
+    "PrunerConfig": "cloud.prune.config",
+    "resolve_budget": "cloud.prune.config",
+    "build_pruner": "cloud.prune.registry",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,12 +1,18 @@
-"""Tracking, event lifecycle and rules, key frames, visual guidance and semantic hints."""
-from edge.events.config import EventsConfig, RuleConfig, TrackerConfig
-from edge.events.event import Event, EventUpdate
-from edge.events.guidance import Guidance, RoiCrop, draw_boxes, roi_crops, visual_guidance
-from edge.events.hints import describe, semantic_hints
-from edge.events.tracker import EventTracker
-from edge.events.iou_tracker import IouTracker, Track
-from edge.events.zones import in_zone, point_in_polygon
+"""Tracking, event lifecycle and rules, key frames and semantic hints.
 
-__all__ = ["Event", "EventTracker", "EventUpdate", "EventsConfig", "Guidance", "IouTracker", "RoiCrop", "RuleConfig",
-           "Track", "TrackerConfig", "describe", "draw_boxes", "in_zone", "point_in_polygon", "roi_crops",
-           "semantic_hints", "visual_guidance"]
+Exports resolve lazily, so reading `EventsConfig` imports no OpenCV.
+"""
+from __future__ import annotations
+
+from vigil.lazy import lazy_exports
+
+_EXPORTS = {
+    "EventsConfig": "edge.events.config", "RuleConfig": "edge.events.config", "TrackerConfig": "edge.events.config",
+    "Event": "edge.events.event", "EventUpdate": "edge.events.event",
+    "describe": "edge.events.hints", "semantic_hints": "edge.events.hints",
+    "EventTracker": "edge.events.tracker",
+    "IouTracker": "edge.events.iou_tracker", "Track": "edge.events.iou_tracker",
+    "in_zone": "edge.events.zones", "point_in_polygon": "edge.events.zones",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -59,8 +59,6 @@ class EventsConfig(BaseModel):
     rules: list[RuleConfig] = Field(default_factory=lambda: [RuleConfig(name="object", kind="object", severity=0.5)])
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     update_interval_s: float = Field(2.0, gt=0.0, description="an open event sends an update at most this often unless it escalates")
-    crop_margin: float = Field(0.15, ge=0.0, description="ROI crops grow the box by this fraction per side")
-    max_crops: int = Field(4, ge=0)
 
     @model_validator(mode="after")
     def _unique(self) -> "EventsConfig":

@@ -1,25 +1,19 @@
 """Camera sources: the ``FrameSource`` interface, OpenCV-backed file/RTSP/HTTP/USB sources,
-and (``worker.py``) one thread per camera with a reconnecting state machine."""
+and (``worker.py``) one thread per camera with a reconnecting state machine.
+
+Exports resolve lazily, so reading `CameraConfig` imports no OpenCV.
+"""
 from __future__ import annotations
 
-from edge.sources.base import FrameSource, SourceError
-from edge.sources.config import CameraConfig, ObjectFilter, ReconnectConfig, ZoneConfig
-from edge.sources.opencv import OpenCVSource
-from edge.sources.state import CameraState, CameraStateMachine
-from edge.sources.worker import CameraWorker, FrameSlot
+from vigil.lazy import lazy_exports
 
-
-def open_source(camera_cfg: CameraConfig) -> FrameSource:
-    """The source for ``camera_cfg`` (OpenCV handles every kind we support).
-
-    A missing file fails here, naming the path; the stream itself is opened by
-    ``open()`` or lazily by the first ``read()``.
-    """
-    source = OpenCVSource(camera_cfg)
-    source.check()
-    return source
-
-
-__all__ = ["CameraConfig", "CameraState", "CameraStateMachine", "CameraWorker", "FrameSlot", "FrameSource",
-           "ObjectFilter", "OpenCVSource", "ReconnectConfig", "SourceError",
-           "ZoneConfig", "open_source"]
+_EXPORTS = {
+    "FrameSource": "edge.sources.base", "SourceError": "edge.sources.base",
+    "CameraConfig": "edge.sources.config", "ObjectFilter": "edge.sources.config",
+    "ReconnectConfig": "edge.sources.config", "ZoneConfig": "edge.sources.config",
+    "OpenCVSource": "edge.sources.opencv", "open_source": "edge.sources.opencv",
+    "CameraState": "edge.sources.state", "CameraStateMachine": "edge.sources.state",
+    "CameraWorker": "edge.sources.worker", "FrameSlot": "edge.sources.worker",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

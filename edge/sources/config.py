@@ -69,7 +69,7 @@ class ReconnectConfig(BaseModel):
     backoff_initial_s: float = Field(0.5, gt=0)
     backoff_max_s: float = Field(30.0, gt=0)
     backoff_factor: float = Field(2.0, ge=1.0)
-    jitter: float = Field(0.25, ge=0.0, le=1.0, description="+/- fraction of the delay, so cameras don't retry in lockstep")
+    jitter: float = Field(0.25, ge=0.0, le=1.0, description="up to this share of each delay is randomly taken off, so cameras don't retry in lockstep")
 
 
 class CameraConfig(BaseModel):

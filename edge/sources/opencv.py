@@ -153,3 +153,14 @@ class OpenCVSource(FrameSource):
             self._rewind()
             return self.read()
         return None
+
+
+def open_source(camera_cfg: CameraConfig) -> FrameSource:
+    """The source for ``camera_cfg`` (OpenCV handles every kind we support).
+
+    A missing file fails here, naming the path; the stream itself is opened by
+    ``open()`` or lazily by the first ``read()``.
+    """
+    source = OpenCVSource(camera_cfg)
+    source.check()
+    return source

@@ -9,11 +9,11 @@ transition is tested directly. The worker (worker.py) feeds it events.
     any --end of file--> ended;  any --stop()--> stopped
     connecting --a *file* cannot be opened--> failed (no retries: it will not get better)
 
-Backoff is exponential (``backoff_initial_s`` x ``backoff_factor``^failures, capped
-at ``backoff_max_s``) with +/- ``jitter`` so a site's cameras, dropped together by
-one switch reboot, do not retry in lockstep (the AWS "exponential backoff and
-jitter" recipe, "equal jitter" flavour). A camera that delivers a frame is healthy
-again and its failure count resets.
+Backoff is the shared one (vigil/backoff.py): exponential (``backoff_initial_s`` x
+``backoff_factor``^(failures-1), capped at ``backoff_max_s``), less a random share of up
+to ``jitter`` of it, so a site's cameras, dropped together by one switch reboot, do not
+retry in lockstep. A camera that delivers a frame is healthy again and its failure
+count resets.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from edge.sources.config import ReconnectConfig
+from vigil.backoff import backoff_delay
 
 
 class CameraState(str, Enum):
@@ -71,9 +72,8 @@ class CameraStateMachine:
 
     def backoff_delay(self) -> float:
         """Delay before the next attempt after ``failures`` consecutive failures (>= 1)."""
-        n = max(0, self.failures - 1)
-        base = min(self.cfg.backoff_max_s, self.cfg.backoff_initial_s * self.cfg.backoff_factor ** n)
-        return max(0.0, base * (1.0 + self.cfg.jitter * self.rng.uniform(-1.0, 1.0)))
+        return backoff_delay(max(1, self.failures), self.cfg.backoff_initial_s, self.cfg.backoff_max_s,
+                             rng=self.rng, jitter=self.cfg.jitter, factor=self.cfg.backoff_factor)
 
     def _fail(self, now: float, error: str) -> None:
         self.failures += 1

@@ -26,6 +26,7 @@ from typing import Callable, Iterator
 from edge.frame import Frame
 from edge.sources.base import FrameSource, SourceError
 from edge.sources.config import CameraConfig
+from edge.sources.opencv import open_source
 from edge.sources.state import CameraState, CameraStateMachine
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,8 @@ class FrameSlot:
 class CameraWorker:
     def __init__(self, cfg: CameraConfig, source_factory: Callable[[CameraConfig], FrameSource] | None = None,
                  rng: random.Random | None = None):
-        from edge.sources import open_source as _default_factory
         self.cfg = cfg
-        self._factory = source_factory or _default_factory
+        self._factory = source_factory or open_source
         self.machine = CameraStateMachine(cfg.reconnect, rng or random.Random())
         paced = cfg.paced
         self.slot = FrameSlot(keep_all=not paced, min_interval_s=(1.0 / cfg.fps) if paced else 0.0)

@@ -31,7 +31,7 @@ class OutgoingItem:
     detections: list[Detection] = field(default_factory=list)
     hints: dict[str, Any] = field(default_factory=dict)
     severity: float = 0.5
-    sequence: int = 0                  # assigned by the policy on offer
+    sequence: int = 0                  # its packet's number, where one item is one packet (assign_sequence)
     created: float = field(default_factory=time.time)
 
 
@@ -43,14 +43,16 @@ def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
 
 
 def build_packet(item: OutgoingItem, jpeg: bytes, width: int, height: int,
-                 crop: tuple[float, float, float, float] | None = None) -> pb.FramePacket:
+                 crop: tuple[float, float, float, float] | None = None, sequence: int | None = None) -> pb.FramePacket:
+    """The packet for `item`, numbered `sequence` (default: the item's own number)."""
     src_h, src_w = item.image.shape[:2]
     h = item.hints
     hints = pb.SemanticHints(counts={k: int(v) for k, v in (h.get("counts") or {}).items()},
                              zone=str(h.get("zone") or ""), dwell_seconds=float(h.get("dwell_seconds") or 0.0),
                              camera_name=str(h.get("camera_name") or ""), severity=float(item.severity),
                              rule=str(h.get("rule") or ""), event_stage=str(h.get("event_stage") or ""))
-    pkt = pb.FramePacket(camera_id=item.camera_id, sequence=item.sequence, capture_time=item.capture_time,
+    pkt = pb.FramePacket(camera_id=item.camera_id, sequence=item.sequence if sequence is None else sequence,
+                         capture_time=item.capture_time,
                          event_onset=item.event_onset, event_id=item.event_id, priority=item.priority,
                          jpeg=jpeg, width=width, height=height, source_width=src_w, source_height=src_h,
                          detections=[pb.Detection(box=pb.Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2), label=d.label,
@@ -67,10 +69,19 @@ class TransmissionPolicy(abc.ABC):
     def __init__(self) -> None:
         self._next_seq: dict[str, int] = {}
 
+    def next_sequence(self, camera_id: str) -> int:
+        """The next packet number of `camera_id` (1, 2, ...): the one place packets are numbered.
+
+        The cloud acknowledges and de-duplicates by (camera, sequence), so every packet takes a
+        new number once, and a resent packet keeps the number it was first sent with.
+        """
+        seq = self._next_seq.get(camera_id, 0) + 1
+        self._next_seq[camera_id] = seq
+        return seq
+
     def assign_sequence(self, item: OutgoingItem) -> None:
-        seq = self._next_seq.get(item.camera_id, 0) + 1
-        self._next_seq[item.camera_id] = seq
-        item.sequence = seq
+        """Number `item` on offer, for policies that send each item as exactly one packet."""
+        item.sequence = self.next_sequence(item.camera_id)
 
     @abc.abstractmethod
     def offer(self, item: OutgoingItem, now: float) -> None:

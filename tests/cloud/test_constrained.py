@@ -94,7 +94,7 @@ def test_control_characters_and_lone_surrogates_are_cleaned():
 def test_real_vocabulary_answers_close_inside_tight_budgets():
     """SmolLM2's 49k BPE vocabulary: a model may spell the forced keys in more tokens than
     the canonical split; the closing reserve must still fit (this once cut answers)."""
-    from cloud.models.registry import smollm_llava_adapter
+    from cloud.models.smollm_llava import smollm_llava_adapter
     from cloud.prune import PrunerConfig, build_pruner
 
     try:

@@ -53,7 +53,7 @@ def test_entry_command_runs_help(name):
     entry = _entrypoint(COMPOSE["services"][name])
     exe = BIN / entry[0]
     assert exe.exists(), f"console script {entry[0]} is not installed"
-    out = subprocess.run([str(exe), *entry[1:], "--help"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([str(exe), *entry[1:], "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr
 
 

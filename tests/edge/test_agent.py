@@ -1,16 +1,11 @@
 """The agent keeps serving its good cameras while another camera is dead (real gRPC, fake model)."""
 import asyncio
-import importlib.util
-from pathlib import Path
 
 from cloud.config import load_cloud_config
 from cloud.server import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
-
-_spec = importlib.util.spec_from_file_location("server_fakes", Path(__file__).parents[1] / "cloud" / "test_server.py")
-fakes = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fakes)
+from tests.helpers import cloud_fakes as fakes
 
 
 def test_dead_camera_does_not_block_the_live_one():

@@ -10,7 +10,7 @@ from edge.agent import EdgeAgent
 from edge.client import AuthenticationError
 from edge.config import load_edge_config
 from edge.sources.base import SourceError
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 
 SECRET = "integration-secret"
 

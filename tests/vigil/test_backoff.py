@@ -16,3 +16,12 @@ def test_backoff_grows_and_caps():
         assert ceiling / 2 <= d <= ceiling
     with pytest.raises(ValueError):
         backoff_delay(0, 1, 2)
+
+
+def test_factor_and_jitter_share():
+    assert backoff_delay(3, 1.0, 100, jitter=0.0, factor=3.0) == 9.0
+    rng = random.Random(2)
+    delays = [backoff_delay(2, 1.0, 100, rng=rng, jitter=0.25) for _ in range(200)]
+    assert all(1.5 <= d <= 2.0 for d in delays) and len(set(delays)) > 100
+    with pytest.raises(ValueError):
+        backoff_delay(1, 1, 2, jitter=1.5)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 
 from cloud.alerts.alert import Alert
-from cloud.alerts.signing import signed_headers
+from vigil.signing import signed_headers
 from cloud.alerts.sinks.base import AlertSink, DeliveryError
 
 RETRYABLE_STATUS = {408, 429}

@@ -7,8 +7,10 @@ encode, so choices are made before encoding and not by trial and error. If nothi
 cheapest rung is used: a message is degraded, never silently dropped here.
 
 Crops: the semantic frame shows the union of the detections grown by ``ROI_MARGIN`` (at least
-``ROI_MIN_FRACTION`` of the frame so the model sees the surroundings) with the boxes drawn in
-(visual guidance); evidence and context show the full frame. The ladders' widths never upscale.
+``ROI_MIN_FRACTION`` of the frame so the model sees the surroundings); evidence and context show
+the full frame. The ladders' widths never upscale. Boxes are not drawn here: the packet carries the
+detections and the crop, and the cloud draws them once on the image the model sees
+(cloud/prompting.py), sharp rather than through JPEG, whatever the transmission policy.
 """
 from __future__ import annotations
 
@@ -23,7 +25,6 @@ from vigil.v1 import vigil_pb2 as pb
 ROI_MARGIN = 0.3          # grow the detections' union by 30 % per side: context around the object
 ROI_MIN_FRACTION = 0.35   # a crop never narrower/shorter than 35 % of the frame
 ROI_MIN_PX = 224          # ... nor below the smallest common vision-encoder input (or the frame)
-BOX_COLOUR = (0, 255, 255)  # BGR yellow: visible on most scenes
 
 # (width, quality) from best to cheapest; width 0 = the source's own width.
 LADDERS: dict[int, tuple[tuple[int, int], ...]] = {
@@ -97,14 +98,6 @@ def roi_crop(src_w: int, src_h: int, boxes: list[Box]) -> tuple[int, int, int, i
     if c[2] - c[0] >= src_w and c[3] - c[1] >= src_h:
         return None
     return c
-
-
-def draw_boxes(image: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> np.ndarray:
-    out = image.copy()
-    t = max(1, int(round(min(image.shape[:2]) / 200)))
-    for x1, y1, x2, y2 in boxes:
-        cv2.rectangle(out, (int(x1), int(y1)), (int(x2), int(y2)), BOX_COLOUR, t)
-    return out
 
 
 def encode(image: np.ndarray, rung: Rung, model: JpegSizeModel | None = None) -> bytes:

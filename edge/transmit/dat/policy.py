@@ -4,7 +4,8 @@ How an offered item becomes packets (the paper gives the classes, not the mappin
 
 * first item of an event  -> ALERT_METADATA (event, labels, boxes, hints; no image unless
   ``alert_thumbnail``, so the cloud describes from the semantic frame, not a thumbnail)
-  + SEMANTIC_FRAME (ROI crop with boxes drawn, encoded to cross the link in ``semantic_target_s``)
+  + SEMANTIC_FRAME (ROI crop, encoded to cross the link in ``semantic_target_s``; the cloud draws
+  the boxes it carries)
   + EVIDENCE (the same key frame, full frame, as good as fits ``evidence_deadline_s`` after the
   semantic frame; deadline-ordered in the scheduler);
 * an item whose hints say ``event_stage == "end"`` -> a tiny ALERT_METADATA (the end notice);
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
+from enum import Enum
 
 from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
 from edge.transmit.dat import encoder as enc
@@ -38,9 +40,23 @@ INTEREST_BOOST = 2.0   # severity multiplier for labels the cloud asked about
 ALERT_BYTES = 400      # typical alert metadata packet without thumbnail
 
 
+class RecipeKind(Enum):
+    """What a queued message becomes when it is encoded; each kind travels in one priority class."""
+
+    ALERT = pb.ALERT_METADATA, "first notice of an event"
+    ALERT_END = pb.ALERT_METADATA, "the event ended"
+    SEMANTIC = pb.SEMANTIC_FRAME, "ROI crop for the model, fast"
+    EVIDENCE = pb.EVIDENCE, "full key frame, as good as the deadline allows"
+    CONTEXT = pb.CONTEXT, "newest frame per camera, when the link is idle"
+
+    @property
+    def priority(self) -> int:
+        return self.value[0]
+
+
 @dataclass
 class _Recipe:
-    kind: str              # alert | alert_end | semantic | evidence | context
+    kind: RecipeKind
     item: OutgoingItem
 
 
@@ -73,11 +89,6 @@ class DatPolicy(TransmissionPolicy):
         self.stats: Counter[str] = Counter()
 
     # ----------------------------------------------------------------- helpers
-    def _new_sequence(self, camera_id: str) -> int:
-        seq = self._next_seq.get(camera_id, 0) + 1
-        self._next_seq[camera_id] = seq
-        return seq
-
     def rate(self, now: float) -> float:
         """Bytes/s the policy plans with: estimate, capped by the cloud's hint."""
         r = self.estimator.rate(now)
@@ -98,9 +109,9 @@ class DatPolicy(TransmissionPolicy):
         if self._offline:
             self._spool_queue(now)
 
-    def _msg(self, kind: str, priority: int, item: OutgoingItem, severity: float, now: float,
+    def _msg(self, kind: RecipeKind, item: OutgoingItem, severity: float, now: float,
              est: int, coalesce=None) -> Message:
-        return Message(priority=priority, camera_id=item.camera_id, event_id=item.event_id, severity=severity,
+        return Message(priority=kind.priority, camera_id=item.camera_id, event_id=item.event_id, severity=severity,
                        created=now, est_bytes=est, payload=_Recipe(kind, item), coalesce_key=coalesce)
 
     def _estimate(self, priority: int, item: OutgoingItem, budget: float) -> int:
@@ -121,10 +132,10 @@ class DatPolicy(TransmissionPolicy):
                 self._events.popitem(last=False)
             self._forget_old_frames()
             sev = self._weight(item.severity, labels)
-            self._push(self._msg("alert", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
-            self._push(self._msg("semantic", pb.SEMANTIC_FRAME, item, sev, now,
+            self._push(self._msg(RecipeKind.ALERT, item, sev, now, ALERT_BYTES), now)
+            self._push(self._msg(RecipeKind.SEMANTIC, item, sev, now,
                                  self._estimate(pb.SEMANTIC_FRAME, item, rate * self.cfg.semantic_target_s)), now)
-            ev = self._msg("evidence", pb.EVIDENCE, item, sev, now,
+            ev = self._msg(RecipeKind.EVIDENCE, item, sev, now,
                            self._estimate(pb.EVIDENCE, item, rate * self.cfg.evidence_deadline_s))
             st.evidence_msg = ev
             self._push(ev, now)
@@ -136,14 +147,14 @@ class DatPolicy(TransmissionPolicy):
                 st.item = item
             sev = self._weight(st.severity, st.labels)
             if stage == "end":
-                self._push(self._msg("alert_end", pb.ALERT_METADATA, item, sev, now, ALERT_BYTES), now)
+                self._push(self._msg(RecipeKind.ALERT_END, item, sev, now, ALERT_BYTES), now)
                 return
             if item.priority == pb.EVIDENCE:
-                self._push(self._msg("evidence", pb.EVIDENCE, item, sev, now,
+                self._push(self._msg(RecipeKind.EVIDENCE, item, sev, now,
                                      self._estimate(pb.EVIDENCE, item, rate * self.cfg.evidence_deadline_s)), now)
                 return
         sev = self._weight(item.severity, {d.label for d in item.detections}) if item.event_id else 0.0
-        self._push(self._msg("context", pb.CONTEXT, item, sev, now,
+        self._push(self._msg(RecipeKind.CONTEXT, item, sev, now,
                              self._estimate(pb.CONTEXT, item, rate * self.cfg.context_target_s),
                              coalesce=("context", item.camera_id)), now)
 
@@ -184,7 +195,7 @@ class DatPolicy(TransmissionPolicy):
                 continue
             sev = self._weight(st.severity, st.labels)
             rate = self._budget_rate(now)
-            self._push(self._msg("evidence", pb.EVIDENCE, st.item, sev, now,
+            self._push(self._msg(RecipeKind.EVIDENCE, st.item, sev, now,
                                  self._estimate(pb.EVIDENCE, st.item, rate * self.cfg.evidence_deadline_s)), now)
             self.stats["evidence_requested"] += 1
 
@@ -246,7 +257,7 @@ class DatPolicy(TransmissionPolicy):
         self.estimator.on_sent(key, size, now, app_limited=app_limited)
         self._inflight[key] = (pkt, msg)
         self.pacer.on_sent(size, rate, now)
-        if isinstance(msg.payload, _Recipe) and msg.payload.kind == "semantic":
+        if isinstance(msg.payload, _Recipe) and msg.payload.kind is RecipeKind.SEMANTIC:
             st = self._events.get((pkt.camera_id, pkt.event_id))
             if st is not None:
                 st.anchor = (now, self.estimator.inflight_bytes)
@@ -266,22 +277,21 @@ class DatPolicy(TransmissionPolicy):
         rate = self._budget_rate(now)
         model = self.sizes.for_camera(item.camera_id)
         crop = None
-        if r.kind in ("alert", "alert_end"):
+        if r.kind in (RecipeKind.ALERT, RecipeKind.ALERT_END):
             jpeg, w, h = b"", 0, 0
-            if r.kind == "alert" and self.cfg.alert_thumbnail:
+            if r.kind is RecipeKind.ALERT and self.cfg.alert_thumbnail:
                 rung = enc.choose_rung(pb.ALERT_METADATA, src_w, src_h, rate * 0.05, model)
                 jpeg, w, h = enc.encode(item.image, rung, model), rung.width, rung.height
         else:
             image = item.image
-            if r.kind == "semantic":
+            if r.kind is RecipeKind.SEMANTIC:
                 boxes = [d.box() for d in item.detections]
                 crop = enc.roi_crop(src_w, src_h, boxes)
-                image = enc.draw_boxes(image, boxes)
                 if crop is not None:
                     image = image[crop[1]:crop[3], crop[0]:crop[2]]
                 budget = rate * self.cfg.semantic_target_s
                 priority = pb.SEMANTIC_FRAME
-            elif r.kind == "evidence":
+            elif r.kind is RecipeKind.EVIDENCE:
                 budget = self._evidence_budget(msg, rate, now)
                 priority = pb.EVIDENCE
             else:
@@ -292,10 +302,10 @@ class DatPolicy(TransmissionPolicy):
             jpeg, w, h = enc.encode(image, rung, model), rung.width, rung.height
             self.stats[f"predicted_bytes_{pb.PriorityClass.Name(priority)}"] += int(rung.predicted_bytes)
             self.stats[f"encoded_bytes_{pb.PriorityClass.Name(priority)}"] += len(jpeg)
-        pkt = build_packet(item, jpeg, w, h, crop=crop)
+        # One item becomes several packets here, so each packet takes its own number.
+        pkt = build_packet(item, jpeg, w, h, crop=crop, sequence=self.next_sequence(item.camera_id))
         pkt.priority = msg.priority
-        pkt.sequence = self._new_sequence(item.camera_id)
-        if r.kind == "alert_end":
+        if r.kind is RecipeKind.ALERT_END:
             pkt.hints.event_stage = "end"
         pkt.hints.severity = float(msg.severity)
         return pkt

@@ -5,7 +5,7 @@ import json
 from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.sinks.webhook import WebhookSink
-from vigil.webhook_echo import WebhookReceiver
+from vigil_tools.webhook_echo import WebhookReceiver
 
 SECRET = "test-secret-123"
 

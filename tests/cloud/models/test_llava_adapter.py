@@ -2,13 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.models.llava import LlavaAdapter, build_tiny_llava
+from cloud.engine import greedy
+from cloud.models.llava import LlavaAdapter
+from cloud.models.tiny import tiny_llava
 from cloud.prune import PrunerConfig, build_pruner
 
 
 @pytest.fixture(scope="module")
 def adapter():
-    return LlavaAdapter(*build_tiny_llava(seed=0))
+    return LlavaAdapter(*tiny_llava(seed=0))
 
 
 def _images(n=1, seed=0):
@@ -17,10 +19,10 @@ def _images(n=1, seed=0):
 
 
 def test_unpruned_greedy_matches_transformers_generate(adapter):
-    images, prompt = _images(), adapter.build_prompt("what is here?")
-    ours, pre = adapter.generate(images, prompt, max_new_tokens=12)
-    ids = adapter.tokenize(prompt)[None]
-    ref = adapter.model.generate(input_ids=ids, pixel_values=adapter.pixel_values(images), max_new_tokens=12,
+    prepared = adapter.prepare(_images(), "what is here?", "")
+    ours, pre = greedy.generate(adapter, prepared, max_new_tokens=12)
+    ids = prepared.input_ids[None]
+    ref = adapter.model.generate(input_ids=ids, pixel_values=prepared.model_inputs["pixel_values"], max_new_tokens=12,
                                  do_sample=False, eos_token_id=adapter.tokenizer.eos_token_id)
     assert ours == ref[0, ids.shape[1]:].tolist()[: len(ours)]
     assert pre.n_kept == pre.n_visual == 16
@@ -28,24 +30,24 @@ def test_unpruned_greedy_matches_transformers_generate(adapter):
 
 @pytest.mark.parametrize("method", ["random", "fastv", "divprune", "id_selection"])
 def test_full_budget_equals_no_pruning_token_for_token(adapter, method):
-    images, prompt = _images(seed=1), adapter.build_prompt("describe")
-    base, _ = adapter.generate(images, prompt, max_new_tokens=10)
-    full, pre = adapter.generate(images, prompt, max_new_tokens=10,
+    prepared = adapter.prepare(_images(seed=1), "describe", "")
+    base, _ = greedy.generate(adapter, prepared, max_new_tokens=10)
+    full, pre = greedy.generate(adapter, prepared, max_new_tokens=10,
                                  pruner=build_pruner(PrunerConfig(method=method, budget=1.0, importance="text")))
     assert full == base and pre.n_kept == 16
 
 
 @pytest.mark.parametrize("importance", ["cls", "text"])
 def test_pruned_prefill_is_shorter_and_keeps_original_positions(adapter, importance):
-    images, prompt = _images(n=2, seed=2), adapter.build_prompt("describe", n_images=2)
-    full = adapter.prefill(images, prompt)
+    prepared = adapter.prepare(_images(n=2, seed=2), "describe", "")
+    full = greedy.prefill(adapter, prepared)
     pruner = build_pruner(PrunerConfig(method="id_selection", budget=4, importance=importance))
-    pre = adapter.prefill(images, prompt, pruner=pruner)
+    pre = greedy.prefill(adapter, prepared, pruner=pruner)
     assert pre.n_visual == 32 and pre.n_kept == 8
     assert pre.seq_len == full.seq_len - 24
     assert pre.next_position == full.next_position == full.seq_len  # decoding continues after the unpruned prompt
     assert pre.cache.get_seq_length() == pre.seq_len  # the KV cache really is smaller
-    out, _ = adapter.generate(images, prompt, max_new_tokens=5, pruner=pruner)
+    out, _ = greedy.generate(adapter, prepared, max_new_tokens=5, pruner=pruner)
     assert len(out) >= 1
 
 
@@ -56,12 +58,12 @@ def test_cls_attention_is_a_distribution_over_patches(adapter):
 
 
 def test_cls_importance_never_runs_the_shallow_pass(adapter, monkeypatch):
-    import cloud.models.llava as llava
+    import cloud.prune.attention as attention
 
     def boom(*a, **k):
         raise AssertionError("shallow pass ran")
 
-    monkeypatch.setattr(llava, "early_text_attention", boom)
-    pre = adapter.prefill(_images(), adapter.build_prompt("x"),
-                          pruner=build_pruner(PrunerConfig(method="id_selection", budget=4, importance="cls")))
+    monkeypatch.setattr(attention, "early_text_attention", boom)
+    pre = greedy.prefill(adapter, adapter.prepare(_images(), "x", ""),
+                         pruner=build_pruner(PrunerConfig(method="id_selection", budget=4, importance="cls")))
     assert pre.n_kept == 4

@@ -1,4 +1,4 @@
-"""Resolving EngineConfig.model to an adapter; the LLaVA bridge on a tiny random LLaVA."""
+"""Resolving EngineConfig.model to an adapter; the LLaVA adapter on a tiny random LLaVA."""
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -11,7 +11,7 @@ from cloud.constrained import grammar_for, parse_answer
 from cloud.engine.config import EngineConfig
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.base import ModelAdapter
-from cloud.models.registry import adapter_class, as_model_adapter, detect_family, load_adapter
+from cloud.models.registry import adapter_class, detect_family, load_adapter
 
 
 def test_tiny_names_and_unknown_family():
@@ -45,13 +45,14 @@ def test_checkpoint_dir_family_is_detected_and_loads(tmp_path):
 
 @pytest.fixture(scope="module")
 def llava():
-    from cloud.models.llava import LlavaAdapter, build_tiny_llava
+    from cloud.models.llava import LlavaAdapter
+    from cloud.models.tiny import tiny_llava
 
-    model, tok, proc = build_tiny_llava(seed=0)
-    return as_model_adapter(LlavaAdapter(model, tok, proc))
+    model, tok, proc = tiny_llava(seed=0)
+    return LlavaAdapter(model, tok, proc)
 
 
-def test_llava_bridge_prefill_matches_hf_forward(llava):
+def test_llava_prefill_matches_hf_forward(llava):
     img = np.random.default_rng(0).integers(0, 255, (80, 120, 3), dtype=np.uint8)
     prepared = llava.prepare([img], "what?", "sys")
     pre = llava.embed(prepared)
@@ -63,7 +64,7 @@ def test_llava_bridge_prefill_matches_hf_forward(llava):
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
 
 
-def test_llava_bridge_batched_answers_parse_with_cls_pruning(llava):
+def test_llava_batched_answers_parse_with_cls_pruning(llava):
     from cloud.prune import PrunerConfig, build_pruner
 
     grammar = grammar_for(llava.tokenizer, llava.vocab_size, llava.stop_token_ids)

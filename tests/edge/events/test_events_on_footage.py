@@ -1,7 +1,7 @@
 """The whole edge half on a real clip: sources -> gate -> events, as the agent runs it."""
 from collections import defaultdict
 
-from edge.events import EventsConfig, EventTracker, semantic_hints, visual_guidance
+from edge.events import EventsConfig, EventTracker, semantic_hints
 from edge.gate import GateCascade, GateConfig
 from edge.sources import CameraConfig, open_source
 from vigil.footage import clip_path
@@ -30,5 +30,3 @@ def test_carphone_gives_one_person_event_with_a_key_frame_and_hints():
     assert end.event.labels == {"person": 1} and end.event.dwell_seconds > 0
     hints = vigil_pb2.SemanticHints(**semantic_hints(end.event))
     assert hints.camera_name == "In-car camera" and hints.event_stage == "end"
-    g = visual_guidance(end.frame.image, end.detections)
-    assert g.crops and g.annotated.shape == end.frame.image.shape

@@ -4,28 +4,12 @@ import time
 import pytest
 
 from edge.sources import CameraConfig
-from edge.sources.mjpeg_server import MjpegServer, counter_frames
 from edge.sources.state import CameraState
 from edge.sources.worker import CameraWorker
+from tests.helpers import frames_within, wait_for
+from tests.helpers.mjpeg_server import MjpegServer, counter_frames
 
 FAST = dict(read_timeout_s=1.0, open_timeout_s=3.0, backoff_initial_s=0.2, backoff_max_s=0.8, jitter=0.1)
-
-
-def wait_for(pred, timeout: float, step: float = 0.05) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-def frames_within(worker: CameraWorker, seconds: float) -> int:
-    n, end = 0, time.monotonic() + seconds
-    while time.monotonic() < end:
-        if worker.get(0.2) is not None:
-            n += 1
-    return n
 
 
 @pytest.fixture

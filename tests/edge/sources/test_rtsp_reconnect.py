@@ -6,39 +6,17 @@ MJPEG test (test_mjpeg_reconnect.py) covers the same state machine without them.
 import shutil
 import socket
 import subprocess
-import time
 
 import pytest
 
 from edge.sources import CameraConfig
 from edge.sources.state import CameraState
 from edge.sources.worker import CameraWorker
+from tests.helpers import frames_within, free_port, wait_for
 from vigil.footage import clip_path
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("rtsp-server-perl")),
                                 reason="needs ffmpeg and rtsp-server-perl (apt)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
-
-
-def frames_within(worker: CameraWorker, seconds: float) -> int:
-    n, end = 0, time.monotonic() + seconds
-    while time.monotonic() < end:
-        n += worker.get(0.2) is not None
-    return n
 
 
 @pytest.fixture

@@ -138,3 +138,21 @@ def test_frames_kept_for_evidence_requests_are_bounded(tmp_path, image):
     assert pol.stats["evidence_request_expired"] == 1 and pol.stats["evidence_requested"] == 1
     pol.offer(item(image, "c1", "e0", 11.0, stage="update"), 11.0)   # a known event never re-alerts
     assert pol.stats["events"] == 5
+
+
+def test_semantic_frame_carries_the_boxes_without_drawing_them(tmp_path):
+    """Boxes are drawn once, by the cloud on the image the model sees; the edge sends them as data.
+    Every packet of the event takes its own sequence number."""
+    import numpy as np
+
+    black = np.zeros((272, 640, 3), np.uint8)
+    pol = policy(tmp_path)
+    pol.offer(item(black, "cam", "e1", 0.0), 0.0)
+    arrivals = []
+    drive(pol, BottleneckLink(lambda t: 100_000.0, 0.05), 0.0, 2.0, arrivals=arrivals)
+    packets = [p for _, p in arrivals]
+    semantic = next(p for p in packets if p.priority == pb.SEMANTIC_FRAME)
+    decoded = cv2.imdecode(np.frombuffer(semantic.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert semantic.detections and semantic.detections[0].label == "person"
+    assert int(decoded.max()) <= 2          # nothing drawn on the frame (JPEG of black is black)
+    assert sorted(p.sequence for p in packets) == list(range(1, len(packets) + 1))

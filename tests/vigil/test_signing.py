@@ -1,4 +1,4 @@
-from cloud.alerts.signing import signed_headers, verify
+from vigil.signing import signed_headers, verify
 
 
 def test_roundtrip_and_tamper():

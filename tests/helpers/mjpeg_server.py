@@ -1,7 +1,7 @@
 """A small HTTP MJPEG camera (``multipart/x-mixed-replace``), the format most IP cameras serve.
 
 Used by the reconnection tests (start, kill and restart a real stream mid-way),
-and handy for demos: ``python -m edge.sources.mjpeg_server clip.mp4 --port 8081``
+and handy by hand: ``python -m tests.helpers.mjpeg_server clip.mp4 --port 8081``
 turns a clip into a live camera at ``http://127.0.0.1:8081/stream.mjpg``.
 ``pause()`` keeps connections open but stops sending frames (a stalled camera);
 ``stop()`` closes everything (a camera that went away).
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -132,12 +131,6 @@ class MjpegServer:
         if self._thread is not None:
             self._thread.join(timeout=2.0)
             self._thread = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main(argv: list[str] | None = None) -> int:

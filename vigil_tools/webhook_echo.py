@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cloud.alerts.signing import verify
+from vigil.signing import verify
 
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -13,16 +13,17 @@ import secrets
 import sys
 import time
 
+from cloud.config import load_cloud_config
+from cloud.server import CloudService
+from edge.agent import EdgeAgent
+from edge.config import load_edge_config
+from edge.transmit.config import TransmitConfig
+from vigil_tools.webhook_echo import WebhookReceiver
+
 DEMO_SECRET_BYTES = 16
 
 
 async def run_demo(clip: str, policy: str, deadline_s: float, model: str | None = None) -> int:
-    from cloud.config import load_cloud_config
-    from cloud.server import CloudService
-    from edge.agent import EdgeAgent
-    from edge.config import load_edge_config
-    from vigil.webhook_echo import WebhookReceiver
-
     secret = secrets.token_hex(DEMO_SECRET_BYTES)
     receiver = WebhookReceiver(secret).start()
     print(f"demo: webhook receiver on {receiver.url}", flush=True)
@@ -66,7 +67,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from edge.transmit.config import TransmitConfig
     policy = args.policy or TransmitConfig().policy
     return asyncio.run(run_demo(args.clip, policy, args.deadline, args.model))
 
