@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize  # noqa: E402
 from benchmarks.scenes import FIELDS, field_scores, make_scenes  # noqa: E402
-from benchmarks.scenes.evaluate import answer_images, load_adapter, score  # noqa: E402
+from benchmarks.scenes.evaluate import answer_arms, load_adapter, score  # noqa: E402
 from cloud.prune import PrunerConfig, build_pruner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prune.json"
@@ -60,28 +60,29 @@ VIT_L_FEATURE_LAYER = -2
 
 
 def quality(adapter, scenes, threads: int) -> dict:
+    """All arms in one engine run (benchmarks/scenes/evaluate.py answer_arms), scored against truth."""
     truths = [s.truth for s in scenes]
-    images = [s.image for s in scenes]
-    ids = [f"test{s.index}" for s in scenes]
-    base, base_stats = answer_images(adapter, images, ids=ids, threads=threads)
-    base_acc = score(base, truths)
-    print("none", base_stats, round(base_acc["field_accuracy"], 3), flush=True)
-    arms = {"none": {"field_accuracy": base_acc["field_accuracy"], "per_field": base_acc, "retention": 1.0,
-                     "agreement_exact": 1.0, "run": base_stats}}
+    pruners = {"none": None}
     for budget in BUDGETS:
         for label, kw in PRUNERS.items():
-            pruner = build_pruner(PrunerConfig(budget=budget, **kw))
-            texts, stats = answer_images(adapter, images, pruner=pruner, ids=ids, threads=threads)
-            acc = score(texts, truths)
-            agree = [field_scores(t, json.loads(b)) if b else None for t, b in zip(texts, base)]
-            agree = [a for a in agree if a is not None]
-            arms[f"{label}@{budget}"] = {
-                "pruner": label, "budget": budget, "field_accuracy": acc["field_accuracy"], "per_field": acc,
-                "retention": acc["field_accuracy"] / base_acc["field_accuracy"] if base_acc["field_accuracy"] else None,
-                "agreement_exact": sum(a["exact"] for a in agree) / max(1, len(agree)),
-                "agreement_fields": {f: sum(a[f] for a in agree) / max(1, len(agree)) for f in FIELDS},
-                "run": stats}
-            print(label, budget, stats, round(acc["field_accuracy"], 3), flush=True)
+            pruners[f"{label}@{budget}"] = build_pruner(PrunerConfig(budget=budget, **kw))
+    answers, run = answer_arms(adapter, pruners, [s.image for s in scenes], threads=threads)
+    print("quality run", run, flush=True)
+    base = answers["none"]
+    base_acc = score(base, truths)
+    arms = {"run": run}
+    for arm, texts in answers.items():
+        acc = score(texts, truths)
+        agree = [field_scores(t, json.loads(b)) for t, b in zip(texts, base) if b]
+        label, _, budget = arm.partition("@")
+        arms[arm] = {
+            "pruner": label, "budget": int(budget) if budget else 576, "field_accuracy": acc["field_accuracy"],
+            "per_field": acc,
+            "retention": acc["field_accuracy"] / base_acc["field_accuracy"] if base_acc["field_accuracy"] else None,
+            "agreement_exact": sum(a["exact"] for a in agree) / max(1, len(agree)),
+            "agreement_fields": {f: sum(a[f] for a in agree) / max(1, len(agree)) for f in FIELDS},
+            "failures": sum(1 for t in texts if not t)}
+        print(arm, round(acc["field_accuracy"], 3), flush=True)
     return arms
 
 

@@ -41,6 +41,26 @@ def load_adapter(threads: int = 2):
     return load(engine_config(threads=threads))
 
 
+def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list[np.ndarray],
+                threads: int = 2) -> tuple[dict[str, list[str]], dict]:
+    """Every image under every arm's pruner, all in ONE engine run (full batches, no idle rows).
+
+    Requests are interleaved scene by scene (arm A scene 0, arm B scene 0, ...), and a
+    `RoutingPruner` gives each request its arm's pruner by camera id.
+    """
+    ids, imgs = [], []
+    for i, im in enumerate(images):
+        for arm in arms:
+            ids.append(f"{arm}|{i}")
+            imgs.append(im)
+    texts, stats = answer_images(adapter, imgs, pruner=RoutingPruner(arms), ids=ids, threads=threads)
+    out = {arm: [""] * len(images) for arm in arms}
+    for rid, text in zip(ids, texts):
+        arm, i = rid.rsplit("|", 1)
+        out[arm][int(i)] = text
+    return out, stats
+
+
 def answer_images(adapter: Any, images: list[np.ndarray], pruner: TokenPruner | None = None,
                   ids: list[str] | None = None, threads: int = 2) -> tuple[list[str], dict]:
     """Raw answers (\"\" where the engine failed) for `images`, in order, and run stats."""
@@ -107,6 +127,29 @@ class KeepListPruner(TokenPruner):
     def select(self, ctx: PruneContext) -> torch.LongTensor:
         kept = self.keep[ctx.stream_id]
         return kept if len(kept) else torch.tensor([0])  # at least one token: the corner patch
+
+    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
+        raise NotImplementedError
+
+
+class RoutingPruner(TokenPruner):
+    """Benchmark plumbing: each request gets the pruner of its arm (camera id "<arm>|<scene>").
+
+    Its own config asks the adapter for (lazy) text attention, so arms with text importance
+    get it; arms that never ask never pay for the shallow pass.
+    """
+
+    name = "routing"
+
+    def __init__(self, arms: dict[str, TokenPruner | None]):
+        super().__init__(PrunerConfig(method="none", importance="text"))
+        self.arms = arms
+
+    def select(self, ctx: PruneContext) -> torch.LongTensor:
+        arm = self.arms[ctx.stream_id.rsplit("|", 1)[0]]
+        if arm is None:
+            return torch.arange(ctx.n_visual)
+        return arm.select(ctx)
 
     def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
         raise NotImplementedError

@@ -55,9 +55,9 @@ PATCH_HEADS = {"class": 1 + len(gen.CLASSES), "colour": len(gen.COLOURS), "count
 CLS_HEADS = {"class": 1 + len(gen.CLASSES), "colour": 1 + len(gen.COLOURS), "count": 1 + gen.MAX_COUNT,
              "position": 1 + len(gen.POSITIONS), "action": 1 + len(gen.ACTIONS)}
 BACKGROUND_FLAT_WEIGHT = 0.2
-FULL_EVERY = 16               # stage 2: every 16th sequence keeps all 576 visual tokens
-MAX_OBJECT_TOKENS = 48
-MAX_BACKGROUND_TOKENS = 48
+FULL_EVERY = 0                # stage 2: every n-th sequence keeps all 576 visual tokens (0: never; CPU)
+MAX_OBJECT_TOKENS = 24
+MAX_BACKGROUND_TOKENS = 40
 
 
 def pixels(images: list[np.ndarray]) -> torch.Tensor:
@@ -191,9 +191,20 @@ class SequenceBuilder:
         self.tok = tok
         self.end = tok.convert_tokens_to_ids("<|im_end|>")
 
-    def answer_ids(self, truth: dict) -> torch.Tensor:
-        ids = self.tok(answer_text(truth), add_special_tokens=False).input_ids
-        return torch.tensor(ids + [self.end])
+    def answer_ids(self, truth: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Answer ids (+ <|im_end|>) and a mask of the value tokens: the grammar forces the keys
+        and punctuation at serving time, so only the values (and the end) carry the loss."""
+        text = answer_text(truth)
+        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        spans = []
+        for value in (truth["summary"], truth["action"], *(o["label"] for o in truth["objects"])):
+            start = text.find(f'"{value}"')
+            spans.append((start + 1, start + 1 + len(value)))
+        for o in truth["objects"]:
+            start = text.find(f'"count":{o["count"]}') + len('"count":')
+            spans.append((start, start + len(str(o["count"]))))
+        is_value = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
+        return torch.tensor(enc["input_ids"] + [self.end]), torch.tensor(is_value + [True])
 
     def pick(self, scene: gen.Scene, rng: random.Random, full: bool) -> torch.Tensor:
         """Sorted visual-token indices (0..575) to keep."""
@@ -246,7 +257,7 @@ def lm_loss(model, builder: SequenceBuilder, feats: torch.Tensor, keep: torch.Te
     """Teacher-forced answer loss for one scene's kept visual tokens (feats: (577, W) tower output)."""
     lm = model.model.language_model
     visual = model.model.multi_modal_projector(feats[1:][keep])
-    ans = builder.answer_ids(truth)
+    ans, is_value = builder.answer_ids(truth)
     seq_pos = torch.cat([builder.text, builder.visual[keep]]).sort().values
     ids = builder.ids[seq_pos]
     embeds = lm.embed_tokens(ids).clone()
@@ -257,7 +268,7 @@ def lm_loss(model, builder: SequenceBuilder, feats: torch.Tensor, keep: torch.Te
     positions = torch.cat([seq_pos, torch.arange(n_prompt, n_prompt + len(ans) - 1)])
     hidden = lm(inputs_embeds=full_emb[None], position_ids=positions[None], use_cache=False).last_hidden_state
     logits = model.lm_head(hidden[0, len(seq_pos) - 1:])
-    return F.cross_entropy(logits, ans), (logits.argmax(-1) == ans).float()
+    return F.cross_entropy(logits[is_value], ans[is_value]), (logits[is_value].argmax(-1) == ans[is_value]).float()
 
 
 def train_stage2(model, builder, args) -> dict:
@@ -275,7 +286,7 @@ def train_stage2(model, builder, args) -> dict:
         scene = gen.render_scene("train", args.seed, 1_000_000 + step)
         with torch.no_grad():
             feats = tower_features(tower, pixels([scene.image]))[0]
-        keep = builder.pick(scene, rng, full=(step % FULL_EVERY == FULL_EVERY - 1))
+        keep = builder.pick(scene, rng, full=bool(FULL_EVERY) and step % FULL_EVERY == FULL_EVERY - 1)
         loss, _ = lm_loss(model, builder, feats, keep, scene.truth)
         opt.zero_grad()
         loss.backward()
@@ -286,17 +297,19 @@ def train_stage2(model, builder, args) -> dict:
             print(f"stage2 step {step} loss(mean20) {np.mean(hist[-20:]):.3f} {time.time() - t0:.0f}s", flush=True)
         if (step + 1) % args.eval_every == 0 or step == args.stage2_steps - 1:
             acc = eval_teacher_forced(model, builder, val)
-            print(f"stage2 val (all 576 tokens, teacher-forced answer-token accuracy) {acc:.3f}", flush=True)
+            print(f"stage2 val (teacher-forced value-token accuracy) {acc:.3f}", flush=True)
     return {"steps": args.stage2_steps, "seconds": round(time.time() - t0, 1), "val_token_accuracy": acc}
 
 
 @torch.no_grad()
 def eval_teacher_forced(model, builder, scenes) -> float:
+    """Answer-token accuracy on token subsets like training's (all 576 costs ~20 s a scene here)."""
     tower = model.model.vision_tower
     accs = []
+    rng = random.Random(0)
     for s in scenes:
         feats = tower_features(tower, pixels([s.image]))[0]
-        _, correct = lm_loss(model, builder, feats, torch.arange(GRID * GRID), s.truth)
+        _, correct = lm_loss(model, builder, feats, builder.pick(s, rng, full=False), s.truth)
         accs.append(correct.mean().item())
     return float(np.mean(accs))
 
@@ -308,10 +321,10 @@ def main() -> None:
     ap.add_argument("--batch1", type=int, default=8)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--val-scenes", type=int, default=24)
-    ap.add_argument("--stage2-steps", type=int, default=300)
-    ap.add_argument("--lr2", type=float, default=1e-3)
-    ap.add_argument("--val-lm-scenes", type=int, default=8)
-    ap.add_argument("--eval-every", type=int, default=100)
+    ap.add_argument("--stage2-steps", type=int, default=240)
+    ap.add_argument("--lr2", type=float, default=3e-3)
+    ap.add_argument("--val-lm-scenes", type=int, default=6)
+    ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stage1-checkpoint", type=Path, default=Path(".cache/bench_vlm_stage1.pt"),
                     help="stage-1 result; reused (stage 1 skipped) when it exists and matches the recipe")
@@ -363,7 +376,7 @@ def main() -> None:
     for p in proj.parameters():
         p.requires_grad_(True)
     builder = SequenceBuilder(tok, model.config.image_token_index)
-    print(f"stage2 start: val teacher-forced accuracy {eval_teacher_forced(model, builder, gen.make_scenes('val', args.val_lm_scenes, seed=args.seed, start=10_000)):.3f}", flush=True)
+    print(f"stage2 start: val teacher-forced value-token accuracy {eval_teacher_forced(model, builder, gen.make_scenes('val', args.val_lm_scenes, seed=args.seed, start=10_000)):.3f}", flush=True)
     report2 = train_stage2(model, builder, args)
     tower.config._attn_implementation = "eager"
     meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "stage1": report1, "stage2": report2,
