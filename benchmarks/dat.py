@@ -1,4 +1,4 @@
-"""DAT vs FIFO on a real shaped link (issue 6; DAT, arXiv 2604.05375).
+"""DAT vs FIFO on a real shaped link (DAT, arXiv 2604.05375).
 
 For each link profile and each policy (same scripted scenario), this builds two network
 namespaces joined by a veth pair, shapes the edge's uplink with ``tc tbf``, adds propagation delay

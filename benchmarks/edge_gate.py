@@ -1,4 +1,4 @@
-"""Edge gate on real footage (issue 4; DAT's small-large cascade, arXiv 2604.05375).
+"""Edge gate on real footage (DAT's small-large cascade, arXiv 2604.05375).
 
 Three measurements, all in one run on this machine:
 
@@ -28,7 +28,7 @@ Three measurements, all in one run on this machine:
    every motion frame, no hold, no coasting: ``detect_interval_s=0, hold_s=0``) and for
    longer intervals/holds, so the trade-off behind the defaults is visible.
 
-Floors (issue 4): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
+Floors (our targets): gate_recall >= 0.98, gated_cost_ratio <= 0.25, cameras_at_5fps >= 4.
 The JSON says which were met; a missed floor is reported, not hidden.
 
 Caveat written into the JSON: the detector's settings (Haar close-up fallback,

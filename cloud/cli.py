@@ -50,12 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["alerts"] = {"webhooks": [{"url": u, "secret": secret} for u in args.webhook]}
     if args.model:
         overrides["engine"] = {"model": args.model}
-    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides)
-    if cfg is None:
-        return 2
-    if args.check_config:
-        print("configuration OK")
-        return 0
+    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config)
     try:
         asyncio.run(serve(cfg))
     except KeyboardInterrupt:

@@ -23,8 +23,8 @@ class _Strict(BaseModel):
 
 
 class ServerConfig(_Strict):
-    host: str = "0.0.0.0"
-    port: int = Field(50051, ge=0, le=65535)  # 0 = pick a free port
+    host: str = Field("0.0.0.0", description="address the gRPC server binds to")
+    port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="largest FramePacket accepted; larger ones get OVERSIZED")
     transport_headroom_bytes: int = Field(4 * MIB, ge=0, description="gRPC limit = max_packet_bytes + this, so an oversized packet still reaches us and gets a per-packet error")
     dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
@@ -33,8 +33,7 @@ class ServerConfig(_Strict):
 
 
 class AuthConfig(_Strict):
-    # edge_id -> shared token. The demo default is replaced by any real config.
-    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN})
+    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN}, description="edge_id -> shared token; the demo default is replaced by any real config")
 
     @field_validator("tokens")
     @classmethod
@@ -46,18 +45,18 @@ class AuthConfig(_Strict):
 
 
 class WebhookConfig(_Strict):
-    url: HttpUrl
+    url: HttpUrl = Field(description="where alert stages are POSTed")
     secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver")
-    timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
 
 
 class AlertsConfig(_Strict):
-    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
-    max_attempts: int = Field(8, ge=1)
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    dead_letter_path: Path | None = Path("var/dead_letter.jsonl")
+    max_attempts: int = Field(8, ge=1, description="delivery attempts per sink before the alert is dead-lettered")
+    backoff_initial_s: float = Field(0.5, gt=0, description="delay before the first delivery retry")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest delay between delivery retries")
+    dead_letter_path: Path | None = Field(Path("var/dead_letter.jsonl"), description="JSON-lines file of alerts that could not be delivered (null = log only)")
 
 
 class CloudConfig(_Strict):
@@ -65,7 +64,7 @@ class CloudConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
 
 
 def load_cloud_config(path: str | Path | None = None, environ=None, overrides: dict | None = None) -> CloudConfig:

@@ -9,7 +9,7 @@ schema-conforming JSON object, so a finished answer always parses.
 
 Choices where the papers are vague:
 - Compact JSON (`any_whitespace=False`, separators without spaces): fewer
-  tokens per answer and no whitespace loops (FACTS.md).
+  tokens per answer, and no runs of whitespace for a weak model to loop in.
 - The schema is bounded (maxItems, maxLength, integer ranges), but bounds in
   characters do not bound tokens. So a sequence that nears its token budget is
   steered to close: within `close_reserve` tokens of the limit, tokens made only

@@ -30,12 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides["cloud"] = {"target": args.cloud}
     if args.policy:
         overrides["transmit"] = {"policy": args.policy}
-    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides)
-    if cfg is None:
-        return 2
-    if args.check_config:
-        print("configuration OK")
-        return 0
+    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides, check_only=args.check_config)
     from edge.agent import EdgeAgent
     from edge.client import AuthenticationError
     from edge.sources.base import SourceError

@@ -27,12 +27,12 @@ def _default_cameras() -> list[CameraConfig]:
 
 class EdgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cameras: list[CameraConfig] = Field(default_factory=_default_cameras)
+    cameras: list[CameraConfig] = Field(default_factory=_default_cameras, description="the cameras this agent reads")
     gate: GateConfig = Field(default_factory=GateConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     transmit: TransmitConfig = Field(default_factory=TransmitConfig)
     cloud: CloudLinkConfig = Field(default_factory=CloudLinkConfig)
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "EdgeConfig":

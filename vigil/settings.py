@@ -107,11 +107,11 @@ def load_config(model: type[M], path: str | Path | None = None, *, env_prefix: s
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def load_for_cli(prog: str, loader, path, overrides: dict):
+def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = False):
     """Load a config for a command-line entry point and set up logging.
 
-    Returns the config, or None after printing ``prog: <what is wrong>`` to
-    stderr (the caller exits with status 2).
+    A bad configuration prints ``prog: <what is wrong>`` to stderr and exits with
+    status 2; with ``check_only`` a good one prints ``configuration OK`` and exits 0.
     """
     import logging
     import sys
@@ -119,6 +119,9 @@ def load_for_cli(prog: str, loader, path, overrides: dict):
         cfg = loader(path, overrides=overrides)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
-        return None
+        raise SystemExit(2) from None
+    if check_only:
+        print("configuration OK")
+        raise SystemExit(0)
     logging.basicConfig(level=cfg.log_level.upper(), format=LOG_FORMAT)
     return cfg

@@ -10,8 +10,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from cloud.config import ENV_PREFIX as CLOUD_ENV, CloudConfig
@@ -48,20 +50,26 @@ def _section_model(annotation):
     return None
 
 
-def rows(model: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str]]:
-    out = []
+def fields(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, FieldInfo]]:
+    """(dotted key, field) of every leaf key; list items of a section type appear as ``key[].item``."""
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
         sub = _section_model(field.annotation)
         if sub is not None:
-            out.extend(rows(sub, key + "."))
+            yield from fields(sub, key + ".")
             continue
+        yield key, field
         args = getattr(field.annotation, "__args__", ())
         item = next((a for a in args if _section_model(a)), None)
+        if item is not None:
+            yield from fields(item, key + "[].")
+
+
+def rows(model: type[BaseModel]) -> list[tuple[str, str, str]]:
+    out = []
+    for key, field in fields(model):
         desc = (field.description or "").replace("|", "\\|").replace("\n", " ")
         out.append((key, _default(field).replace("|", "\\|"), desc))
-        if item is not None:
-            out.extend(rows(item, key + "[]."))
     return out
 
 

@@ -13,7 +13,7 @@ with spare columns and a decode step writes its column in place. HF's
 rows x 700 tokens x 30 layers that is ~0.5 GB per token on the CPU, a third of
 a batched decode step. Growth reallocates by `SLAB_GROW_TOKENS` columns.
 
-Extension points (later issues):
+Extension points:
 - a KV press (HybridKV) compresses a freshly prefilled sequence's rows before
   they join the batch: `ModelRunner(kv_press=...)` calls
   `press.after_prefill(cache, mask, prefill)` on the prefill batch's own cache;

@@ -35,7 +35,7 @@ from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
 
 
 class KVPress(Protocol):
-    """Hook for KV compression (HybridKV, later issue): shrink a prefill batch's cache."""
+    """Hook for KV compression (e.g. HybridKV): shrink a prefill batch's cache."""
 
     def after_prefill(self, cache: Any, mask: torch.Tensor, prefills: list[PrefillInputs]) -> torch.Tensor:
         """Compress `cache` in place; return the (possibly shorter) [B, T] mask."""

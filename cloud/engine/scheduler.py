@@ -39,20 +39,16 @@ class SchedulingPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    # Priority = severity + aging * seconds waited + urgency (deadline within horizon)
-    #            - camera_share * requests of the same camera already running.
-    severity_weight: float = Field(default=1.0, ge=0.0)
+    severity_weight: float = Field(default=1.0, ge=0.0, description="weight of the event's severity in the priority")
     # A request waiting 10 s gains as much as one full severity point: nothing starves.
-    aging_per_second: float = Field(default=0.1, ge=0.0)
-    deadline_horizon_s: float = Field(default=5.0, gt=0.0)
-    urgency_weight: float = Field(default=1.0, ge=0.0)
-    camera_share: float = Field(default=0.25, ge=0.0)
-    # Requests whose deadline has passed before admission are rejected, not served late.
-    drop_expired: bool = True
-    # Decode steps the running rows get between two prefill steps (0: prefill whenever a
-    # slot is free, as nano-vllm). Bounds how long a stream of arrivals stalls the answers
-    # already being written (Sarathi-style interleaving, at step granularity).
-    decode_steps_between_prefills: int = Field(default=0, ge=0)
+    aging_per_second: float = Field(default=0.1, ge=0.0, description="priority gained per second of waiting")
+    deadline_horizon_s: float = Field(default=5.0, gt=0.0, description="a deadline closer than this makes a request urgent")
+    urgency_weight: float = Field(default=1.0, ge=0.0, description="priority added at full urgency (deadline now)")
+    camera_share: float = Field(default=0.25, ge=0.0, description="priority taken off per running request of the same camera")
+    drop_expired: bool = Field(default=True, description="reject requests whose deadline passed before admission instead of serving them late")
+    # 0 prefills whenever a slot is free, as nano-vllm; more bounds how long a stream of arrivals
+    # stalls the answers already being written (Sarathi-style interleaving, at step granularity).
+    decode_steps_between_prefills: int = Field(default=0, ge=0, description="decode steps the running rows get between two prefill steps")
 
 
 class SeqStatus(Enum):

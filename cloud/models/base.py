@@ -28,6 +28,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+CHATML_END_OF_TURN = "<|im_end|>"   # Qwen's and SmolLM2's chat templates end a turn with it
+
 
 @dataclass
 class PreparedInputs:
@@ -59,6 +61,13 @@ class PrefillInputs:
     @property
     def n_visual(self) -> int:
         return int(self.visual_token_mask.sum())
+
+    def keep_visual(self, kept: torch.Tensor) -> "PrefillInputs":
+        """Every text token and the visual tokens at indices `kept` (0 = the prompt's first visual token)."""
+        mask = self.visual_token_mask[0]
+        visual_pos = torch.nonzero(mask).squeeze(1)
+        text_pos = torch.nonzero(~mask).squeeze(1)
+        return self.select(torch.cat([text_pos, visual_pos[kept.to(visual_pos.device)]]))
 
     def select(self, keep: torch.Tensor) -> "PrefillInputs":
         """Keep sequence positions `keep` (sorted, so order is preserved)."""
@@ -105,13 +114,15 @@ class ModelAdapter(ABC):
 
     @property
     def stop_token_ids(self) -> list[int]:
-        eos = self.tokenizer.eos_token_id
-        return [eos] if eos is not None else []
+        """EOS and ChatML's end of turn, where the tokenizer knows them."""
+        tok = self.tokenizer
+        ids = {tok.eos_token_id, tok.convert_tokens_to_ids(CHATML_END_OF_TURN)}
+        return sorted(i for i in ids if i is not None and i >= 0 and i != tok.unk_token_id)
 
     @property
-    @abstractmethod
     def language_model(self) -> torch.nn.Module:
-        """The decoder stack (for pruners that read early-layer attention)."""
+        """The decoder stack (for pruners that read early-layer attention); transformers' VLMs keep it here."""
+        return self.model.model.language_model
 
     # -- the three calls ---------------------------------------------------------------------
     @abstractmethod
@@ -152,13 +163,11 @@ class ModelAdapter(ABC):
             return pre
         contexts = self.prune_contexts(pre, prepared, pruner=pruner, stream_id=stream_id,
                                        boxes_by_frame=boxes_by_frame)
-        visual_pos = torch.nonzero(pre.visual_token_mask[0]).squeeze(1)
-        keep, offset = [torch.nonzero(~pre.visual_token_mask[0]).squeeze(1)], 0
+        kept, offset = [], 0
         for ctx in contexts:   # one per image; the budget applies per image
-            kept = pruner.select(ctx).to(visual_pos.device)
-            keep.append(visual_pos[offset + kept])
+            kept.append(pruner.select(ctx) + offset)
             offset += ctx.n_visual
-        return pre.select(torch.cat(keep))
+        return pre.keep_visual(torch.cat(kept))
 
     def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
                        stream_id: str | None = None,

@@ -64,16 +64,6 @@ class LlavaAdapter(ModelAdapter):
         return cls(model.to(device, dtype), tok, proc, image_max_side=image_max_side)
 
     # -- facts -------------------------------------------------------------------------------
-    @property
-    def language_model(self) -> torch.nn.Module:
-        return self.model.model.language_model
-
-    @property
-    def stop_token_ids(self) -> list[int]:
-        ids = {self.tokenizer.eos_token_id, self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
-        unk = self.tokenizer.unk_token_id
-        return sorted(i for i in ids if i is not None and i >= 0 and i != unk)
-
     def new_cache(self) -> Any:
         from transformers import DynamicCache
 

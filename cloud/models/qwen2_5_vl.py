@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import torch
-
 from cloud.models.qwen2_vl import QwenVLAdapter
 from cloud.models.registry import register
 
@@ -19,10 +17,4 @@ from cloud.models.registry import register
 class Qwen2_5_VLAdapter(QwenVLAdapter):
     family: ClassVar[str] = "qwen2_5_vl"
     model_class_name: ClassVar[str] = "Qwen2_5_VLForConditionalGeneration"
-
-    @classmethod
-    def tiny(cls, *, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0,
-             image_max_side: int = 448) -> "Qwen2_5_VLAdapter":
-        from cloud.models.tiny import tiny_qwen2_5_vl
-        model, tok = tiny_qwen2_5_vl(seed=seed, dtype=dtype)
-        return cls(model.to(device), tok, image_max_side=image_max_side)
+    tiny_builder_name: ClassVar[str] = "tiny_qwen2_5_vl"

@@ -6,8 +6,8 @@ tokenizer without a template works too):
   (<|vision_start|><|image_pad|>*n<|vision_end|>) per image {prompt}<|im_end|>\n
   <|im_start|>assistant\n
 Positions are Qwen's 3-D M-RoPE ids from the model's own `get_rope_index`
-(needs `mm_token_type_ids`, else it silently falls back to 1-D text positions:
-FACTS.md). Several images of one event are several vision blocks; they are
+(needs `mm_token_type_ids`: without them transformers 5.24's forward falls back
+to 1-D text positions with only a warning). Several images of one event are several vision blocks; they are
 not merged into a video (the frames of an event are seconds apart).
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ class QwenVLAdapter(ModelAdapter):
     family: ClassVar[str] = "qwen2_vl"
     position_rows: ClassVar[int] = 3
     model_class_name: ClassVar[str] = "Qwen2VLForConditionalGeneration"
+    tiny_builder_name: ClassVar[str] = "tiny_qwen2_vl"     # in cloud/models/tiny.py
 
     def __init__(self, model, tokenizer, image_processor=None, *, image_max_side: int = 448):
         super().__init__(model, tokenizer, image_max_side=image_max_side)
@@ -56,20 +57,9 @@ class QwenVLAdapter(ModelAdapter):
     @classmethod
     def tiny(cls, *, dtype: torch.dtype = torch.float32, device: str = "cpu", seed: int = 0,
              image_max_side: int = 448) -> "QwenVLAdapter":
-        from cloud.models.tiny import tiny_qwen2_vl
-        model, tok = tiny_qwen2_vl(seed=seed, dtype=dtype)
+        from cloud.models import tiny
+        model, tok = getattr(tiny, cls.tiny_builder_name)(seed=seed, dtype=dtype)
         return cls(model.to(device), tok, image_max_side=image_max_side)
-
-    @property
-    def language_model(self) -> torch.nn.Module:
-        return self.model.model.language_model
-
-    @property
-    def stop_token_ids(self) -> list[int]:
-        ids = {self.tokenizer.convert_tokens_to_ids("<|im_end|>")}
-        if self.tokenizer.eos_token_id is not None:
-            ids.add(self.tokenizer.eos_token_id)
-        return sorted(i for i in ids if i is not None and i >= 0)
 
     # -- prepare -----------------------------------------------------------------------------
     def prepare(self, images: list[np.ndarray], prompt: str, system: str) -> PreparedInputs:

@@ -8,9 +8,7 @@ from vigil.lazy import lazy_exports
 
 _EXPORTS = {
     "PruneContext": "cloud.prune.base",
-    "PrunedInputs": "cloud.prune.base",
     "TokenPruner": "cloud.prune.base",
-    "apply_pruning": "cloud.prune.base",
     "PrunerConfig": "cloud.prune.config",
     "resolve_budget": "cloud.prune.config",
     "build_pruner": "cloud.prune.registry",

@@ -4,9 +4,9 @@ A pruner sits between the vision encoder/projector and the language model
 (the kvpress shape: a tiny base class, one small file per method). The model
 adapter builds a :class:`PruneContext` for one image (or one frame of a
 video), asks ``pruner.select(ctx)`` for the kept visual-token indices, and
-drops the others with :func:`apply_pruning`, which keeps every surviving
-token's ORIGINAL position id (1-D for LLaVA, 3×B×L M-RoPE for Qwen) so the
-language model sees the kept tokens exactly where they were.
+drops the others with ``PrefillInputs.keep_visual`` (cloud/models/base.py), which
+keeps every surviving token's ORIGINAL position id (1-D for LLaVA, 3×B×L M-RoPE
+for Qwen) so the language model sees the kept tokens exactly where they were.
 
 Importance signals are optional and may be lazy: text→visual attention needs
 a shallow LLM pass, so the adapter passes a callable and only methods that
@@ -101,53 +101,3 @@ class TokenPruner(ABC):
     @abstractmethod
     def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:
         """Return exactly k distinct indices in [0, N) (any order); k < N here."""
-
-
-@dataclass
-class PrunedInputs:
-    inputs_embeds: torch.Tensor        # (B, L', D)
-    position_ids: torch.Tensor         # (B, L') or (3, B, L'): original positions of kept tokens
-    attention_mask: torch.Tensor | None  # (B, L') or None
-    keep_mask: torch.Tensor            # (B, L) bool over the unpruned sequence
-    next_position: torch.Tensor        # (B,) position id of the first generated token
-
-
-def apply_pruning(
-    inputs_embeds: torch.Tensor,
-    position_ids: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    visual_mask: torch.Tensor,
-    kept: torch.Tensor | list[torch.Tensor],
-) -> PrunedInputs:
-    """Drop the unkept visual tokens; text tokens and original position ids are kept.
-
-    inputs_embeds (B, L, D); position_ids (B, L), (L,) or (3, B, L) for M-RoPE;
-    visual_mask (B, L) bool marking visual tokens; kept: indices into each row's visual
-    tokens (a tensor shared by all rows, or one tensor per row). Rows must end with the
-    same length (same kept count per row).
-    """
-    bsz, seq_len, _ = inputs_embeds.shape
-    if visual_mask.dim() == 1:
-        visual_mask = visual_mask.unsqueeze(0).expand(bsz, -1)
-    if position_ids.dim() == 1:
-        position_ids = position_ids.unsqueeze(0).expand(bsz, -1)
-    keep = ~visual_mask.bool()
-    for b in range(bsz):
-        idx = kept[b] if isinstance(kept, (list, tuple)) else kept
-        vis_pos = torch.nonzero(visual_mask[b], as_tuple=False).squeeze(-1)
-        if idx.numel() and (int(idx.max()) >= vis_pos.numel() or int(idx.min()) < 0):
-            raise IndexError("kept index outside this row's visual tokens")
-        keep[b, vis_pos[idx.to(vis_pos.device)]] = True
-    lengths = keep.sum(dim=1)
-    if not bool((lengths == lengths[0]).all()):
-        raise ValueError("rows keep different numbers of tokens; prune rows separately")
-    new_len = int(lengths[0])
-    embeds = inputs_embeds[keep].view(bsz, new_len, -1)
-    if position_ids.dim() == 3:  # M-RoPE (3, B, L)
-        pos = position_ids[:, keep].view(position_ids.shape[0], bsz, new_len)
-        next_pos = position_ids.amax(dim=(0, 2)) + 1
-    else:
-        pos = position_ids[keep].view(bsz, new_len)
-        next_pos = position_ids.amax(dim=1) + 1
-    mask = attention_mask[keep].view(bsz, new_len) if attention_mask is not None else None
-    return PrunedInputs(embeds, pos, mask, keep, next_pos)

@@ -1,6 +1,6 @@
 """Configuration of visual-token pruning (the `prune` sub-tree of CloudConfig).
 
-Defaults work offline and reproduce ID-Selection as we read it (papers.md §2):
+Defaults work offline and reproduce ID-Selection (arXiv 2604.05601) as we read it:
 importance from an early LLM layer (layer 2) or the vision [CLS] attention,
 gamma = 20 for the similarity suppression. `budget` is a count (int >= 1) or
 a ratio of the visual tokens (float in (0, 1]); `None` keeps every token.
@@ -21,29 +21,18 @@ SimilarityFeature = Literal["embeds", "keys"]
 class PrunerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    method: PruneMethod = "none"
-    # int: number of visual tokens kept; float in (0, 1]: fraction kept; None: keep all.
-    budget: int | float | None = None
-    # Where importance comes from: "text" = attention of the text to the visual tokens at
-    # `importance_layer` of the LLM; "cls" = the vision encoder's [CLS] attention;
-    # "auto" = [CLS] when the model has one, else text.
-    importance: ImportanceSource = "auto"
-    importance_layer: int = Field(default=2, ge=0)
-    # Which text tokens ask: the last instruction token, or the mean over all text tokens.
-    text_query: TextQuery = "last"
-    # Suppression sharpness: w_j = exp(-gamma * d_j^2), d_j = 1 - cos(token_j, pick).
-    gamma: float = Field(default=20.0, ge=0.0)
-    # Features compared for diversity: projected visual embeddings (free) or LM keys.
-    similarity: SimilarityFeature = "embeds"
-    # Reuse the previous selection of the same camera while the scene is unchanged.
-    reuse_across_frames: bool = False
-    # Mean per-token cosine similarity to the cached frame above which it is "unchanged".
-    reuse_similarity: float = Field(default=0.97, gt=0.0, le=1.0)
-    # Re-select at least every this many frames even if the scene looks static.
-    reuse_max_frames: int = Field(default=8, ge=1)
-    # Importance multiplier inside the edge's boxes: s * (1 + w * inside_fraction).
-    box_prior_weight: float = Field(default=0.0, ge=0.0)
-    seed: int = 0
+    method: PruneMethod = Field(default="none", description="visual-token pruner: none, random, fastv, divprune or id_selection")
+    budget: int | float | None = Field(default=None, description="visual tokens kept per image: a count (int), a fraction in (0, 1] (float), or null = all")
+    importance: ImportanceSource = Field(default="auto", description="text: early-layer text attention; cls: vision [CLS] attention; auto: cls when the model has one")
+    importance_layer: int = Field(default=2, ge=0, description="LLM layer whose text->visual attention is the importance")
+    text_query: TextQuery = Field(default="last", description="which text tokens ask: the last instruction token, or the mean over all")
+    gamma: float = Field(default=20.0, ge=0.0, description="ID-Selection suppression sharpness: w_j = exp(-gamma * d_j^2)")
+    similarity: SimilarityFeature = Field(default="embeds", description="features compared for diversity: projected visual embeddings (free) or LM keys")
+    reuse_across_frames: bool = Field(default=False, description="reuse a camera's previous selection while its scene is unchanged")
+    reuse_similarity: float = Field(default=0.97, gt=0.0, le=1.0, description="mean per-token cosine similarity above which a frame counts as unchanged")
+    reuse_max_frames: int = Field(default=8, ge=1, description="re-select at least every this many frames even if the scene looks static")
+    box_prior_weight: float = Field(default=0.0, ge=0.0, description="importance multiplier inside the edge's boxes: s * (1 + w * inside_fraction)")
+    seed: int = Field(default=0, description="seed of the random pruner")
 
     @field_validator("budget", mode="before")
     @classmethod

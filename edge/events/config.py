@@ -18,13 +18,14 @@ class RuleConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
-    name: str
-    kind: Literal["object", "zone", "dwell", "count"]
+    name: str = Field(description="rule name, unique (named in alerts and the prompt)")
+    kind: Literal["object", "zone", "dwell", "count"] = Field(
+        description="object: any tracked object; zone: one inside `zone`; dwell: one staying `dwell_s`; count: `min_count` at once")
     objects: list[str] = Field(default_factory=list, description="empty = the camera's objects of interest")
-    zone: Optional[str] = None
-    dwell_s: float = Field(0.0, ge=0.0)
-    min_count: int = Field(1, ge=1)
-    severity: float = Field(0.5, ge=0.0)
+    zone: Optional[str] = Field(None, description="zone the rule applies to (required for kind zone)")
+    dwell_s: float = Field(0.0, ge=0.0, description="seconds an object must stay before a dwell rule fires")
+    min_count: int = Field(1, ge=1, description="objects present at once for a count rule")
+    severity: float = Field(0.5, ge=0.0, description="the event's semantic weight (transmission ranks streams by it)")
     cameras: list[str] = Field(default_factory=list, description="empty = every camera")
 
     @field_validator("objects")
@@ -56,7 +57,8 @@ class TrackerConfig(BaseModel):
 
 class EventsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rules: list[RuleConfig] = Field(default_factory=lambda: [RuleConfig(name="object", kind="object", severity=0.5)])
+    rules: list[RuleConfig] = Field(default_factory=lambda: [RuleConfig(name="object", kind="object", severity=0.5)],
+                                    description="when tracked objects become events, and how much each matters")
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
     update_interval_s: float = Field(2.0, gt=0.0, description="an open event sends an update at most this often unless it escalates")
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class MotionConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false = every frame goes to the detector (no motion stage)")
     frame_height: int = Field(120, ge=32, description="motion runs on a grey frame downscaled to this height")
     blur: int = Field(5, ge=1, description="Gaussian blur kernel (odd) against sensor noise")
     threshold: int = Field(30, ge=1, le=255, description="per-pixel grey difference that counts as change (Frigate's default)")
@@ -25,9 +25,9 @@ class MotionConfig(BaseModel):
 
 class HogConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    win_stride: int = Field(8, ge=4)
-    padding: int = Field(8, ge=0)
-    scale: float = Field(1.05, gt=1.0)
+    win_stride: int = Field(8, ge=4, description="HOG window stride in pixels (OpenCV winStride)")
+    padding: int = Field(8, ge=0, description="HOG padding in pixels (OpenCV padding)")
+    scale: float = Field(1.05, gt=1.0, description="HOG image-pyramid scale step (OpenCV scale)")
     hit_threshold: float = Field(0.0, description="SVM margin a window needs (OpenCV's hitThreshold)")
     min_height: int = Field(256, ge=64, description="upscale smaller frames/crops: the 64x128 window is larger than a person in a 176x144 frame")
     haar_min_size: float = Field(0.18, gt=0.0, le=1.0, description="smallest Haar window as a fraction of the frame height (a close-up face or torso)")
@@ -38,10 +38,10 @@ class HogConfig(BaseModel):
 
 class YoloConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    imgsz: int = Field(640, ge=32)
-    device: str = "cpu"
+    imgsz: int = Field(640, ge=32, description="YOLO inference size in pixels")
+    device: str = Field("cpu", description="torch device for YOLO (cpu, cuda:0, ...)")
     download: bool = Field(False, description="let ultralytics fetch missing weights (connected sites only)")
-    iou: float = Field(0.45, gt=0.0, le=1.0)
+    iou: float = Field(0.45, gt=0.0, le=1.0, description="non-maximum-suppression IoU threshold")
 
 
 class GateConfig(BaseModel):
@@ -50,7 +50,7 @@ class GateConfig(BaseModel):
         "auto", description="auto: YOLO when its weights can be had, else the HOG/Haar fallback (logged)")
     weights: str = Field("yolov8n.pt", description="path or name: *.pt, *.onnx, *_openvino_model/, or *.yaml (random init, tests)")
     crop_to_motion: bool = Field(True, description="run the detector on motion crops when they cover less of the frame than max_crop_fraction")
-    max_crop_fraction: float = Field(0.6, gt=0.0, le=1.0)
+    max_crop_fraction: float = Field(0.6, gt=0.0, le=1.0, description="motion crops covering more of the frame than this are replaced by the whole frame")
     hold_s: float = Field(1.0, ge=0.0, description="a detector miss or a motionless frame this soon after a positive still passes (bridges detector flicker)")
     detect_interval_s: float = Field(0.7, ge=0.0, description="while found objects are being tracked and motion stays on them, rerun the detector at most this often (0 = every frame with motion; 0.7 s = every 4th frame at 5 fps, DeepStream's interval=3)")
     coast_margin: float = Field(0.5, ge=0.0, description="motion within this fraction of a tracked box's size counts as that object's motion")

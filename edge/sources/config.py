@@ -37,8 +37,8 @@ class ZoneConfig(BaseModel):
     """A named polygon; an object is in the zone when its bottom-centre point is inside it."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str
-    polygon: list[Point]
+    name: str = Field(description="zone name, unique per camera (rules refer to it)")
+    polygon: list[Point] = Field(description="at least 3 (x, y) points as fractions of the frame (0..1)")
     objects: list[str] = Field(default_factory=list, description="classes this zone cares about; empty = the camera's objects")
 
     @field_validator("polygon")
@@ -56,8 +56,8 @@ class ObjectFilter(BaseModel):
     """Per-class overrides of the camera's ``min_score`` / ``min_area`` (e.g. cars need bigger boxes)."""
 
     model_config = ConfigDict(extra="forbid")
-    min_score: Optional[float] = Field(None, ge=0.0, le=1.0)
-    min_area: Optional[float] = Field(None, ge=0.0, le=1.0)
+    min_score: Optional[float] = Field(None, ge=0.0, le=1.0, description="this class's detection score floor (null = the camera's min_score)")
+    min_area: Optional[float] = Field(None, ge=0.0, le=1.0, description="this class's smallest box, fraction of the frame (null = the camera's min_area)")
 
 
 class ReconnectConfig(BaseModel):
@@ -66,29 +66,29 @@ class ReconnectConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     open_timeout_s: float = Field(10.0, gt=0, description="give up on one open attempt after this long")
     read_timeout_s: float = Field(5.0, gt=0, description="no frame for this long = stalled")
-    backoff_initial_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
-    backoff_factor: float = Field(2.0, ge=1.0)
+    backoff_initial_s: float = Field(0.5, gt=0, description="delay before the first reconnect attempt")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest delay between reconnect attempts")
+    backoff_factor: float = Field(2.0, ge=1.0, description="each failed attempt multiplies the delay by this")
     jitter: float = Field(0.25, ge=0.0, le=1.0, description="up to this share of each delay is randomly taken off, so cameras don't retry in lockstep")
 
 
 class CameraConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(min_length=1)
-    name: str = ""
+    id: str = Field(min_length=1, description="camera id, unique per agent (carried in every packet)")
+    name: str = Field("", description="human-readable name given to the model and in alerts (default: the id)")
     url: Union[int, str] = Field(description="file path, rtsp://, http(s):// (MJPEG) URL, or a USB device index")
     fps: float = Field(5.0, gt=0, description="processing rate; newer frames replace older ones (latest-frame semantics)")
-    loop: bool = False
+    loop: bool = Field(False, description="restart a file from the beginning at its end (demo cameras)")
     realtime: Optional[bool] = Field(None, description="pace file reads to the clip's own fps; default False for files, live sources are always real time")
-    enabled: bool = True
+    enabled: bool = Field(True, description="false = configured but not read")
     rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTP over the RTSP TCP connection (robust through NAT) or UDP")
     # What this camera looks for.
-    objects: list[str] = Field(default_factory=lambda: ["person"])
-    min_score: float = Field(0.5, ge=0.0, le=1.0)
+    objects: list[str] = Field(default_factory=lambda: ["person"], description="COCO classes this camera looks for")
+    min_score: float = Field(0.5, ge=0.0, le=1.0, description="detections scoring below this are ignored")
     min_area: float = Field(0.0005, ge=0.0, le=1.0, description="minimum box area as a fraction of the frame")
     filters: dict[str, ObjectFilter] = Field(default_factory=dict, description="per-class min_score/min_area overrides")
-    zones: list[ZoneConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, description="named polygons that rules can refer to")
     masks: list[list[Point]] = Field(default_factory=list, description="polygons where motion is ignored (timestamps, trees)")
     severity_scale: float = Field(1.0, ge=0.0, description="multiplies the event rules' severity for this camera (a vault door counts more)")
     reconnect: ReconnectConfig = Field(default_factory=ReconnectConfig)

@@ -198,6 +198,18 @@ class CameraWorker:
     def _current(self, gen: int) -> bool:
         return gen == self._gen and not self._stop.is_set()
 
+    def _failed(self, gen: int, final: bool, error: str, retry: Callable[[float, str], None]) -> None:
+        """Reader `gen` failed: for good (a file that cannot be read), or `retry` (reconnect with backoff)."""
+        with self._lock:
+            if not self._current(gen):
+                return
+            if final:
+                self.machine.failed(time.monotonic(), error)
+                self.slot.close()
+            else:
+                retry(time.monotonic(), error)
+            self._log_transition()
+
     def _read_loop(self, gen: int) -> None:
         source: FrameSource | None = None
         try:
@@ -205,14 +217,7 @@ class CameraWorker:
                 source = self._factory(self.cfg)
                 source.open()
             except Exception as exc:  # noqa: BLE001 - any open failure is a reason to back off and retry
-                with self._lock:
-                    if self._current(gen):
-                        if self.cfg.source_kind == "file":
-                            self.machine.failed(time.monotonic(), str(exc))
-                            self.slot.close()
-                        else:
-                            self.machine.open_failed(time.monotonic(), str(exc))
-                        self._log_transition()
+                self._failed(gen, self.cfg.source_kind == "file", str(exc), self.machine.open_failed)
                 return
             with self._lock:
                 if not self._current(gen):
@@ -223,14 +228,9 @@ class CameraWorker:
                 try:
                     frame = source.read()
                 except Exception as exc:  # noqa: BLE001 - SourceError, or cv2.error from a broken decoder
-                    with self._lock:
-                        if self._current(gen):
-                            if self.cfg.source_kind == "file" and not isinstance(exc, SourceError):
-                                self.machine.failed(time.monotonic(), f"{type(exc).__name__}: {exc}")
-                                self.slot.close()
-                            else:
-                                self.machine.read_failed(time.monotonic(), str(exc))
-                            self._log_transition()
+                    final = self.cfg.source_kind == "file" and not isinstance(exc, SourceError)
+                    self._failed(gen, final, f"{type(exc).__name__}: {exc}" if final else str(exc),
+                                 self.machine.read_failed)
                     return
                 with self._lock:
                     if not self._current(gen):

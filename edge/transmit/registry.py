@@ -10,6 +10,6 @@ def make_policy(cfg: TransmitConfig) -> TransmissionPolicy:
         from edge.transmit.fifo import FifoPolicy
         return FifoPolicy(jpeg_quality=cfg.jpeg_quality, max_queue=cfg.max_queue)
     if cfg.policy == "dat":
-        from edge.transmit.dat import make_dat_policy  # written with issue 6
+        from edge.transmit.dat import make_dat_policy
         return make_dat_policy(cfg)
     raise ValueError(f"transmit.policy: unknown policy {cfg.policy!r}")

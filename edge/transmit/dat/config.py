@@ -1,4 +1,4 @@
-"""DAT policy settings (one pydantic sub-config; the lead mounts it under ``transmit.dat``)."""
+"""DAT policy settings (one pydantic sub-config, mounted under ``transmit.dat``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,8 +24,8 @@ class DatConfig(BaseModel):
     pacing_gain: float = Field(1.25, ge=1.0, description="pace at gain x estimated rate (probes for more, BBR-like)")
     alert_thumbnail: bool = Field(False, description="attach a tiny thumbnail to alert metadata")
     backpressure_gain: float = Field(0.5, ge=0, le=1, description="budget x (1 - gain x cloud backpressure)")
-    spool_dir: Path = Path("var/spool")
-    spool_max_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024)
+    spool_dir: Path = Field(Path("var/spool"), description="store-and-forward folder for packets queued while the link is down")
+    spool_max_bytes: int = Field(64 * 1024 * 1024, ge=64 * 1024, description="spool size cap; the least important packets are evicted first")
     max_events: int = Field(10_000, ge=10, description="events remembered (so a known event never re-alerts)")
     evidence_cache_events: int = Field(32, ge=0,
                                        description="newest events whose latest frame is kept for evidence requests")

@@ -45,7 +45,7 @@ class EstimatorConfig(BaseModel):
     min_rate_bps: float = Field(16_000.0, gt=0, description="floor so the edge can always send alerts")
     cwnd_gain: float = Field(2.0, ge=1.0, description="in-flight cap = gain x BDP (BBR uses 2)")
     min_window_bytes: int = Field(8_000, gt=0, description="in-flight floor: one small message + acks")
-    initial_rtt_s: float = Field(0.2, gt=0)
+    initial_rtt_s: float = Field(0.2, gt=0, description="RTT assumed before the first Ack")
     queue_rtt_factor: float = Field(2.0, gt=1.0, description="srtt > factor x min_rtt means a standing queue")
     ack_window_s: float = Field(0.5, gt=0, description="ack-rate window used while a queue stands")
     drain_gain: float = Field(0.75, gt=0, le=1.0, description="rate multiplier while a queue stands")

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cloud.prune import PruneContext, PrunerConfig, apply_pruning, build_pruner
+from cloud.prune import PruneContext, PrunerConfig, build_pruner
 from cloud.prune.box_prior import box_coverage
 
 METHODS = ["random", "fastv", "divprune", "id_selection"]
@@ -99,33 +99,3 @@ def test_box_coverage_pad_geometry_leaves_padding_uncovered():
     # a 200x100 frame padded to 200x200: the frame occupies rows 1..2 of a 4x4 grid
     cover = box_coverage([(0, 0, 200, 100)], frame_size=(200, 100), grid=(4, 4), mode="pad").view(4, 4)
     assert torch.allclose(cover[1:3], torch.ones(2, 4)) and cover[0].sum() == 0 and cover[3].sum() == 0
-
-
-def test_apply_pruning_keeps_text_and_original_positions():
-    # [t0 t1 v0 v1 v2 v3 t2 t3]
-    emb = torch.arange(8.0).view(1, 8, 1).expand(1, 8, 3).clone()
-    vis = torch.tensor([[0, 0, 1, 1, 1, 1, 0, 0]], dtype=torch.bool)
-    pos = torch.arange(8)[None]
-    out = apply_pruning(emb, pos, torch.ones(1, 8, dtype=torch.long), vis, torch.tensor([1, 3]))
-    assert out.position_ids.tolist() == [[0, 1, 3, 5, 6, 7]]
-    assert out.inputs_embeds[0, :, 0].tolist() == [0, 1, 3, 5, 6, 7]
-    assert out.attention_mask.shape == (1, 6) and int(out.next_position[0]) == 8
-
-
-def test_apply_pruning_mrope_positions():
-    emb = torch.randn(1, 6, 4)
-    vis = torch.tensor([[0, 1, 1, 1, 1, 0]], dtype=torch.bool)
-    pos = torch.stack([torch.tensor([[0, 1, 1, 1, 1, 3]]), torch.tensor([[0, 1, 1, 2, 2, 3]]),
-                       torch.tensor([[0, 1, 2, 1, 2, 3]])])
-    out = apply_pruning(emb, pos, None, vis, torch.tensor([0, 3]))
-    assert out.position_ids.shape == (3, 1, 4)
-    assert out.position_ids[:, 0].tolist() == [[0, 1, 1, 3], [0, 1, 2, 3], [0, 1, 2, 3]]
-    assert int(out.next_position[0]) == 4
-
-
-def test_apply_pruning_with_everything_kept_is_identity():
-    emb = torch.randn(1, 10, 4)
-    vis = torch.zeros(1, 10, dtype=torch.bool)
-    vis[0, 2:8] = True
-    out = apply_pruning(emb, torch.arange(10)[None], None, vis, torch.arange(6))
-    assert torch.equal(out.inputs_embeds, emb) and out.position_ids.tolist() == [list(range(10))]
