@@ -9,7 +9,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from cloud.api.config import ApiConfig
 from cloud.engine.config import EngineConfig
+from cloud.store.config import StoreConfig
 from vigil.settings import load_config
 
 ENV_PREFIX = "VIGIL_CLOUD"
@@ -64,6 +66,8 @@ class CloudConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
 
 

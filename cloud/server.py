@@ -22,11 +22,16 @@ import cv2
 import grpc
 import numpy as np
 
+from cloud.api.app import ApiServer, make_app
+from cloud.api.links import event_links
+from cloud.api.live import IngestObserver, LiveState
 from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.config import CloudConfig
 from cloud.dedup import SeenWindow
+from cloud.metrics import CloudMetrics, MeteredEngine
+from cloud.store.events import EventStore
 from vigil import __version__
 from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
@@ -73,8 +78,9 @@ def boxes_in_image(pkt: pb.FramePacket, width: int, height: int) -> list[dict]:
 
 
 class IngestService(pb_grpc.IngestServicer):
-    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager):
+    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, observer: IngestObserver | None = None):
         self.cfg = cfg
+        self.observer = observer or IngestObserver()
         self.engine = engine
         self.alerts = alerts
         self.seen = SeenWindow(cfg.server.dedup_window)
@@ -104,6 +110,7 @@ class IngestService(pb_grpc.IngestServicer):
         log.info("edge %s connected (agent %s, %d cameras, session %s)", hello.edge_id, hello.agent_version,
                  len(hello.cameras), session)
         self.stats["sessions"] += 1
+        self.observer.on_hello(hello.edge_id, [(c.camera_id, c.name) for c in hello.cameras])
         out: asyncio.Queue[pb.CloudMessage | None] = asyncio.Queue()
         await out.put(pb.CloudMessage(welcome=pb.Welcome(session_id=session, server_version=__version__,
                                                           max_message_bytes=self.cfg.server.max_packet_bytes)))
@@ -141,6 +148,7 @@ class IngestService(pb_grpc.IngestServicer):
         finally:
             hinter.cancel()
             reader.cancel()
+            self.observer.on_disconnect(hello.edge_id)
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
 
     # -- packets ----------------------------------------------------------
@@ -171,6 +179,7 @@ class IngestService(pb_grpc.IngestServicer):
         if not fresh:
             self.stats["duplicates"] += 1
             return
+        self.observer.on_packet(edge_id, pkt.camera_id, size)
         image = None
         if pkt.jpeg:
             image = decode_jpeg(pkt.jpeg)
@@ -188,6 +197,9 @@ class IngestService(pb_grpc.IngestServicer):
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
                                        detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                                        hints=self._hints_dict(pkt))
+        if image is not None:
+            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg,
+                                         image.shape[1], image.shape[0])
         # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
         if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
@@ -253,13 +265,21 @@ class CloudService:
         self.dispatcher = Dispatcher(sinks, max_attempts=a.max_attempts, backoff_initial_s=a.backoff_initial_s,
                                      backoff_max_s=a.backoff_max_s, dead_letter_path=a.dead_letter_path)
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s)
-        self.service = IngestService(cfg, self.engine, self.alerts)
+        self.store = EventStore.from_config(cfg.store)
+        self.live = LiveState(self.store)
+        self.metrics = CloudMetrics()
+        self.service = IngestService(cfg, MeteredEngine(self.engine, self.metrics), self.alerts, observer=self.live)
+        self.metrics.watch(self, self.live, self.store)
+        self.api: ApiServer | None = None
+        self._sweeper: asyncio.Task | None = None
         self.emitted: Counter[str] = Counter()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._expirer: asyncio.Task | None = None
 
     def _emit(self, alert) -> None:
+        self.store.record_alert(alert)
+        alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
         self.emitted[alert.stage] += 1
         if alert.stage == "described":
             self.emitted[f"described_{alert.description_status}"] += 1
@@ -280,8 +300,21 @@ class CloudService:
             self.engine.start()
         await self._server.start()
         self._expirer = asyncio.create_task(self._expire_loop())
+        self._sweeper = asyncio.create_task(self._retention_loop())
+        if self.cfg.api.enabled:
+            app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=lambda: self.port is not None,
+                           render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s)
+            self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
+            log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    async def _retention_loop(self) -> None:
+        while True:
+            deleted = self.store.apply_retention()
+            if deleted:
+                log.info("event store retention deleted %d events", deleted)
+            await asyncio.sleep(self.cfg.store.sweep_interval_s)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -299,8 +332,13 @@ class CloudService:
     async def stop(self, grace_s: float = 1.0) -> None:
         if self._expirer:
             self._expirer.cancel()
+        if self._sweeper:
+            self._sweeper.cancel()
+        if self.api is not None:
+            await self.api.stop()
         if self._server:
             await self._server.stop(grace_s)
         if hasattr(self.engine, "close"):
             await self.engine.close()
         await self.dispatcher.close()
+        self.store.close()
