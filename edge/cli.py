@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     from edge.sources.base import SourceError
     try:
         agent = EdgeAgent(cfg)
+        if cfg.metrics.enabled:
+            from edge.metrics import serve
+            serve(agent, cfg.metrics)
         summary = asyncio.run(agent.run())
     except SourceError as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)
