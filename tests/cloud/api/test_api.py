@@ -150,3 +150,18 @@ def test_event_stream_pushes_new_events():
         assert (await http.get("/api/v1/stream")).status_code == 401
 
     asyncio.run(_with_service(check))
+
+
+def test_retention_removes_old_events_and_their_images_from_the_api():
+    async def check(http, svc, sink, before):
+        page = (await http.get("/api/v1/events", headers=AUTH)).json()
+        image_ids = [i["image_id"] for e in page["events"] for i in (await http.get(
+            f"/api/v1/events/{e['alert_id']}", headers=AUTH)).json()["images"]]
+        assert image_ids
+        svc.store.clock = lambda: time.time() + 2 * svc.cfg.store.retention_days * 86_400
+        assert svc.store.apply_retention() == page["total"]
+        assert (await http.get("/api/v1/events", headers=AUTH)).json()["total"] == 0
+        for image_id in image_ids:
+            assert (await http.get(f"/api/v1/images/{image_id}", headers=AUTH)).status_code == 404
+
+    asyncio.run(_with_service(check))
