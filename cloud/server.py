@@ -25,6 +25,7 @@ import numpy as np
 from cloud.api.app import ApiServer, make_app
 from cloud.api.links import event_links
 from cloud.api.live import IngestObserver, LiveState
+from cloud.api.live_relay import LiveRelay
 from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.sinks.webhook import WebhookSink
@@ -81,6 +82,7 @@ class IngestService(pb_grpc.IngestServicer):
     def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, observer: IngestObserver | None = None):
         self.cfg = cfg
         self.observer = observer or IngestObserver()
+        self.live_relay = LiveRelay()
         self.engine = engine
         self.alerts = alerts
         self.seen = SeenWindow(cfg.server.dedup_window)
@@ -115,12 +117,16 @@ class IngestService(pb_grpc.IngestServicer):
         await out.put(pb.CloudMessage(welcome=pb.Welcome(session_id=session, server_version=__version__,
                                                           max_message_bytes=self.cfg.server.max_packet_bytes)))
 
+        self.live_relay.attach(hello.edge_id, [c.camera_id for c in hello.cameras], out)
+
         async def read_loop() -> None:
             try:
                 async for msg in request_iterator:
                     kind = msg.WhichOneof("body")
                     if kind == "frame":
                         self._on_frame(hello.edge_id, msg.frame, out)
+                    elif kind == "live_answer":
+                        self.live_relay.on_answer(msg.live_answer)
                     elif kind == "hello":
                         await out.put(self._error(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away
@@ -149,6 +155,7 @@ class IngestService(pb_grpc.IngestServicer):
             hinter.cancel()
             reader.cancel()
             self.observer.on_disconnect(hello.edge_id)
+            self.live_relay.detach(hello.edge_id, out)
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
 
     # -- packets ----------------------------------------------------------
@@ -303,7 +310,8 @@ class CloudService:
         self._sweeper = asyncio.create_task(self._retention_loop())
         if self.cfg.api.enabled:
             app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=lambda: self.port is not None,
-                           render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s)
+                           render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s,
+                           live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s)
             self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
             log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edge.events.config import EventsConfig
 from edge.gate.config import GateConfig
 from edge.link_config import CloudLinkConfig
+from edge.live.config import LiveConfig
 from edge.metrics_config import MetricsConfig
 from edge.sources.config import CameraConfig
 from edge.transmit.config import TransmitConfig
@@ -34,6 +35,7 @@ class EdgeConfig(BaseModel):
     transmit: TransmitConfig = Field(default_factory=TransmitConfig)
     cloud: CloudLinkConfig = Field(default_factory=CloudLinkConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
 
     @model_validator(mode="after")

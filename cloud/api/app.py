@@ -17,6 +17,7 @@ from typing import Callable
 
 from aiohttp import web
 
+from cloud.api.live_relay import LiveRefused, LiveUnavailable
 from cloud.api.openapi import document
 from cloud.store.events import EventFilter
 
@@ -35,6 +36,8 @@ SUBSCRIBERS = web.AppKey("subscribers", set)
 READY = web.AppKey("ready", object)
 METRICS = web.AppKey("metrics", object)
 KEEPALIVE = web.AppKey("keepalive", float)
+RELAY = web.AppKey("relay", object)
+LIVE_TIMEOUT = web.AppKey("live_timeout", float)
 
 
 def _token_ok(request: web.Request) -> bool:
@@ -145,6 +148,30 @@ async def stream(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def webrtc_offer(request: web.Request) -> web.Response:
+    """Body ``{"sdp": ..., "type": "offer"}`` -> the edge's ``{"sdp": ..., "type": "answer"}``."""
+    relay = request.app[RELAY]
+    if relay is None:
+        return _error(404, "live view is not available on this server")
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "body must be JSON: {\"sdp\": \"...\", \"type\": \"offer\"}")
+    if not isinstance(body, dict) or body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
+        return _error(400, "body must be {\"sdp\": <SDP offer string>, \"type\": \"offer\"}")
+    try:
+        sdp = await relay.offer(request.match_info["camera_id"], body["sdp"], request.app[LIVE_TIMEOUT])
+    except LiveUnavailable as exc:
+        return _error(404, str(exc))
+    except LiveRefused as exc:
+        return _error(400, str(exc))
+    return web.json_response({"sdp": sdp, "type": "answer"})
+
+
 def publisher(app: web.Application) -> Callable[[dict | None], None]:
     """A store listener that pushes each changed event to every stream client (never blocks the writer)."""
     def publish(ev: dict | None) -> None:
@@ -169,10 +196,12 @@ async def page(request: web.Request) -> web.FileResponse:
 
 
 def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] = lambda: True,
-             render_metrics: Callable[[], bytes] = lambda: b"", keepalive_s: float = 15.0) -> web.Application:
+             render_metrics: Callable[[], bytes] = lambda: b"", keepalive_s: float = 15.0,
+             live_relay=None, live_timeout_s: float = 10.0) -> web.Application:
     app = web.Application(middlewares=[_auth])
     app[STORE], app[LIVE], app[TOKENS], app[SUBSCRIBERS] = store, live, list(tokens), set()
     app[READY], app[METRICS], app[KEEPALIVE] = ready, render_metrics, keepalive_s
+    app[RELAY], app[LIVE_TIMEOUT] = live_relay, live_timeout_s
     store.listeners.append(publisher(app))
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/", page)
@@ -187,6 +216,7 @@ def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] =
     app.router.add_get("/api/v1/events/{alert_id}/snapshot", snapshot)
     app.router.add_get(r"/api/v1/images/{image_id:\d+}", image)
     app.router.add_get("/api/v1/stream", stream)
+    app.router.add_post("/api/v1/cameras/{camera_id}/webrtc", webrtc_offer)
     return app
 
 

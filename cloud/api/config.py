@@ -11,4 +11,5 @@ class ApiConfig(BaseModel):
     port: int = Field(8000, ge=0, le=65535, description="HTTP API port (0 = pick a free one)")
     tokens: list[str] = Field(default_factory=lambda: ["vigil-operator-token"], description="bearer tokens accepted by /api/v1 (also as ?token= for the page's event stream and images)")
     public_url: str = Field("http://localhost:8000", description="base URL of this API as receivers see it; webhook payloads link to events under it")
+    live_answer_timeout_s: float = Field(10.0, gt=0, description="how long a live-view offer waits for the edge's answer")
     stream_keepalive_s: float = Field(15.0, gt=0, description="idle event streams get a comment this often, so proxies keep them open")

@@ -46,6 +46,14 @@ def document() -> dict:
                                                        "responses": {**_ok("JPEG", "image/jpeg"), "404": {"description": "no image"}}}},
         "/api/v1/images/{image_id}": {"get": {"summary": "one evidence image (JPEG)", "parameters": [_p("image_id", {"type": "integer"})],
                                               "responses": {**_ok("JPEG", "image/jpeg"), "404": {"description": "unknown image"}}}},
+        "/api/v1/cameras/{camera_id}/webrtc": {"post": {
+            "summary": "live view: a WebRTC offer for the camera, relayed to its edge; returns the answer",
+            "parameters": [_p("camera_id", {"type": "string"})],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["sdp", "type"],
+                "properties": {"sdp": {"type": "string"}, "type": {"const": "offer"}}}}}},
+            "responses": {**_ok("the answer {sdp, type}"), "400": {"description": "bad body or SDP refused by the edge"},
+                          "404": {"description": "no connected edge has the camera"}}}},
         "/api/v1/stream": {"get": {"summary": "server-sent events: one `event` message per event change",
                                    "responses": _ok("event stream", "text/event-stream")}},
     }

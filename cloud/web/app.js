@@ -99,10 +99,75 @@ async function loadCameras() {
     const li = text("li", cam.name || cam.camera_id, "camera");
     li.dataset.cameraId = cam.camera_id;
     li.appendChild(text("span", cam.state, "state state-" + cam.state));
+    const watch = text("button", live.has(cam.camera_id) ? "Stop" : "Watch", "watch");
+    watch.addEventListener("click", () => toggleLive(cam.camera_id));
+    li.appendChild(watch);
     list.appendChild(li);
     if (!known.has(cam.camera_id)) select.appendChild(new Option(cam.camera_id, cam.camera_id));
   }
 }
+
+// ---- live view (WebRTC): the offer goes through the cloud to the camera's edge, media flows edge -> browser
+const live = new Map(); // camera_id -> RTCPeerConnection
+const ICE_GATHER_MS = 3000;
+
+function iceGathered(pc) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    pc.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ICE_GATHER_MS); // answer with the candidates found so far
+  });
+}
+
+async function toggleLive(cameraId) {
+  if (live.has(cameraId)) { stopLive(cameraId); loadCameras().catch(() => {}); return; }
+  const pc = new RTCPeerConnection();
+  live.set(cameraId, pc);
+  const video = document.createElement("video");
+  video.id = "live-" + cameraId;
+  video.className = "live";
+  video.autoplay = true; video.muted = true; video.playsInline = true;
+  const box = document.createElement("figure");
+  box.id = "live-box-" + cameraId;
+  box.appendChild(text("figcaption", "live: " + cameraId));
+  box.appendChild(video);
+  $("live-views").appendChild(box);
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (e) => { video.srcObject = e.streams[0] || new MediaStream([e.track]); };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGathered(pc);
+    const resp = await fetch("/api/v1/cameras/" + encodeURIComponent(cameraId) + "/webrtc", {
+      method: "POST", headers: { Authorization: "Bearer " + token, "Content-Type": "application/json" },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: "offer" }) });
+    const body = await resp.json();
+    if (!resp.ok) throw new Error(body.error || resp.status);
+    await pc.setRemoteDescription(body);
+  } catch (err) {
+    box.appendChild(text("p", "live view failed: " + err.message, "error"));
+    pc.close(); live.delete(cameraId);
+  }
+  loadCameras().catch(() => {});
+}
+
+function stopLive(cameraId) {
+  const pc = live.get(cameraId);
+  if (pc) pc.close();
+  live.delete(cameraId);
+  const box = $("live-box-" + cameraId);
+  if (box) box.remove();
+}
+
+// Decoded frames per camera, from the peer connection's own statistics (for people and for tests).
+window.vigilLiveStats = async function () {
+  const out = {};
+  for (const [cameraId, pc] of live) {
+    const stats = await pc.getStats();
+    stats.forEach((r) => { if (r.type === "inbound-rtp" && r.kind === "video") out[cameraId] = r.framesDecoded || 0; });
+  }
+  return out;
+};
 
 async function showDetail(alertId) {
   const ev = await api("/api/v1/events/" + encodeURIComponent(alertId));

@@ -110,6 +110,15 @@ class LivePublisher:
         await pc.close()
         log.info("live view of %s ended (%d viewers left)", camera_id, self.viewers(camera_id))
 
+    async def answer_offer(self, offer):
+        """A ``LiveAnswer`` for a ``LiveOffer`` relayed by the cloud (errors go back in its ``error``)."""
+        from vigil.v1 import vigil_pb2 as pb
+        try:
+            sdp, _ = await self.answer(offer.camera_id, offer.sdp)
+        except LiveError as exc:
+            return pb.LiveAnswer(request_id=offer.request_id, camera_id=offer.camera_id, error=str(exc))
+        return pb.LiveAnswer(request_id=offer.request_id, camera_id=offer.camera_id, sdp=sdp)
+
     async def close(self) -> None:
         for pc in list(self._pcs):
             await self._release(pc)

@@ -1,67 +1,24 @@
 """The operator page in headless Chromium while the sample clip flows edge -> cloud (fake model).
 
-It must list the camera, show timeline entries with loaded thumbnails and descriptions as they
+It must list the camera, play its live WebRTC view (frames decoded, per the page's own stats), show
+timeline entries with loaded thumbnails and descriptions as they
 arrive (server-sent events), hide entries a filter excludes and bring them back; it saves a
 screenshot to benchmarks/results/operator_view.png.
 """
-import asyncio
 import shutil
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from cloud.config import load_cloud_config
-from cloud.server import CloudService
-from edge.agent import EdgeAgent
-from edge.config import load_edge_config
-from tests.helpers.cloud_fakes import FakeEngine
+from tests.helpers.operator_system import TOKEN, System
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "benchmarks/results/operator_view.png"
-TOKEN = "selenium-operator-token"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian chromium and chromium-driver")]
-
-
-class System:
-    """Cloud + edge on a background event loop, so the browser can be driven from the test thread."""
-
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    async def _start(self):
-        cfg = load_cloud_config(environ={}, overrides={
-            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"dead_letter_path": None},
-            "api": {"host": "127.0.0.1", "port": 0, "tokens": [TOKEN]}, "store": {"path": None}})
-        self.cloud = CloudService(cfg, engine=FakeEngine(delay=0.3), sinks=[])
-        port = await self.cloud.start()
-        edge = load_edge_config(environ={}, overrides={
-            "cameras": [{"id": "cam-1", "name": "Bikes", "url": "sample:bikes.mp4", "fps": 5}],
-            "cloud": {"target": f"127.0.0.1:{port}", "results_grace_s": 5}})
-        self.agent = EdgeAgent(edge)
-        self.run = asyncio.ensure_future(self.agent.run())
-        return self.cloud.api.port
-
-    def __enter__(self):
-        self.thread.start()
-        self.api_port = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(30)
-        return self
-
-    async def _stop(self):
-        self.agent.stop()
-        await asyncio.wait_for(self.run, 30)
-        await self.cloud.stop()
-
-    def __exit__(self, *exc):
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result(60)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def _browser():
@@ -103,6 +60,13 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters():
             _wait(driver, lambda d: d.execute_script(LOADED_THUMBS) >= 2, what="two entries with loaded thumbnails")
             _wait(driver, lambda d: d.execute_script(DESCRIBED) >= 1, what="a description in the timeline")
             assert driver.find_element(By.ID, "status").text == "live"
+
+            # live view: the offer goes through the cloud API to the edge; the page's own stats count decoded frames
+            driver.find_element(By.CSS_SELECTOR, "#cameras li[data-camera-id='cam-1'] button.watch").click()
+            _wait(driver, lambda d: (d.execute_script("return window.vigilLiveStats()") or {}).get("cam-1", 0) > 5,
+                  what="decoded live frames")
+            assert driver.execute_script("const v = document.getElementById('live-cam-1'); "
+                                         "return !v.paused && v.videoWidth > 0")
             driver.save_screenshot(str(SCREENSHOT))
 
             # a filter that matches nothing empties the timeline; the camera filter brings entries back
@@ -121,6 +85,10 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters():
             _wait(driver, lambda d: d.execute_script(
                 "return [...document.querySelectorAll('#detail img')].filter(i => i.naturalWidth > 0).length"),
                 what="images in the event detail")
+
+            # the viewer leaves: the edge releases its track
+            driver.execute_script("stopLive('cam-1')")
+            _wait(driver, lambda d: system.agent.live.viewers("cam-1") == 0, what="the edge to free the track")
         finally:
             driver.quit()
     assert SCREENSHOT.stat().st_size > 10_000
