@@ -31,10 +31,13 @@ async def run_demo(clip: str, policy: str, deadline_s: float, model: str | None 
         "server": {"host": "127.0.0.1", "port": 0},
         "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
                    "dead_letter_path": None},
+        "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
         **({"engine": {"model": model}} if model else {})})
     service = CloudService(cloud_cfg)
     port = await service.start()
     print(f"demo: cloud listening on 127.0.0.1:{port} (model: {getattr(service.engine, 'model_name', 'configured engine')})", flush=True)
+    if service.api is not None:
+        print(f"demo: operator page on http://127.0.0.1:{service.api.port}/?token={cloud_cfg.api.tokens[0]}", flush=True)
     edge_cfg = load_edge_config(overrides={
         "cameras": [{"id": "cam-1", "name": f"Sample: {clip}", "url": f"sample:{clip}", "fps": 5}],
         "cloud": {"target": f"127.0.0.1:{port}", "results_grace_s": deadline_s},
