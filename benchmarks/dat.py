@@ -1,59 +1,85 @@
-"""DAT vs FIFO on a real shaped link (DAT, arXiv 2604.05375).
+"""DAT vs the baselines a careful engineer would deploy, on a real shaped link (DAT, arXiv 2604.05375).
 
 For each link profile and each policy (same scripted scenario), this builds two network
 namespaces joined by a veth pair, shapes the edge's uplink with ``tc tbf``, adds propagation delay
 with a TCP delay relay (no netem on this kernel: **packet loss is not emulated**), runs the real
 cloud service (fixed-latency engine, see ``netlink/cloud_proc.py``) in one namespace and the edge
-(4 cameras, real clips, scripted events, the real ``EdgeClient``) in the other, and measures end to
-end: the time from event onset at the edge to the cloud AlertManager's ``described`` alert.
+(4 cameras, real clips, scripted events tagged as the agent tags them, the real ``EdgeClient``)
+in the other, and measures end to end from event onset at the edge.
 
-Where namespaces cannot be made (not root), it says so and uses the in-process link emulator
-instead (the same relay metering the uplink on loopback); the JSON records which (``link_mode``).
+Policies (edge/transmit/): ``fifo_naive`` (every frame, full resolution, JPEG q90, unbounded
+queue), ``fifo_adaptive`` (DAT's encoder ladder, size model and rate estimate; arrival order; one
+waiting frame per camera and event), ``priority`` (DAT's classes and scheduler; fixed encoding for
+a provisioned rate; fixed in-flight window, no pacing), ``dat``.
 
-Metrics per policy and profile: severity-weighted mean alert delay, p50/p95 delay, share of events
-whose evidence reached the cloud within 0.5 s of the described alert (FIFO sends only full-quality
-frames, so its described frame is its evidence), bytes sent, alerts lost (scripted events with no
-``described`` alert at the cloud). Top level: ``delay_reduction_severe`` = 1 - DAT/FIFO weighted
-delay, ``evidence_within_0_5s_severe`` (DAT), ``alerts_lost`` (DAT, all profiles).
+Profiles: fixed rates (normal 8 Mbit/s, congested 1 Mbit/s, severe 256 kbit/s), ``varying``
+(tc changes the rate 1 Mbit/s -> 256 kbit/s -> 1 Mbit/s during the run, then a 5 s outage: a rate
+estimate only pays off when the rate moves) and ``outage`` (a 30 s outage: store and forward).
 
-    python -m benchmarks.dat            # full: ~10 minutes
+Per event: the time from onset to the described alert (the cloud AlertManager's ``described``
+stage), to the semantic frame (the first describable frame received) and to the evidence (the
+first full-frame record received: an EVIDENCE packet for the policies that have that class; for
+the FIFOs, which send the source frame whole, their first frame), with each frame's width x
+height, JPEG quality (read back from its quantisation table) and bytes. Per policy and profile:
+severity-weighted mean delay beside unweighted p50/p95, evidence within 1 s of onset, smallest
+evidence width on the 640-px clip, bytes, alerts lost. Runs: every (profile, repeat, policy)
+is one job on its own namespaced link; jobs run ``--concurrency`` at a time in the order
+repeat-major, policy-minor, so the four policies of a repeat share the machine at the same time.
+Headline: ``delay_reduction_severe`` = 1 - DAT / the strongest baseline (lowest weighted delay)
+on the severe profile, from the medians of the per-run weighted delays, with a 95% interval.
+
+    python -m benchmarks.dat            # full: ~12 minutes
     python -m benchmarks.dat --quick    # short runs while developing
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.netlink import netns
+from benchmarks.netlink.metrics import (EVIDENCE_CLASS_POLICIES, EVIDENCE_DEADLINE_S, WIDE_SOURCE_PX, aggregate,
+                                        run_metrics)
+from benchmarks.provenance import Provenance, ratio, summarize
 from vigil.v1 import vigil_pb2 as pb
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 MODEL_LATENCY_S = 0.3      # fixed cloud model time per description
-EVIDENCE_WINDOW_S = 0.5
 RELAY_PORT = 7000
+START_MARGIN_S = 15.0      # scenario starts this long after the cloud is up (the edge loads its clips)
+STAGGER_S = 2.0            # jobs of a batch start this far apart (process start-up is CPU-heavy)
+FLOORS = {"delay_reduction_severe": 0.5, "evidence_within_1s_severe": 0.99, "evidence_min_width": 480}
+
+POLICIES = ("fifo_naive", "fifo_adaptive", "priority", "dat")
+BASELINES = POLICIES[:-1]
 
 PROFILES = {
     "normal": {"rate_bps": 8_000_000, "delay_ms": 20},
     "congested": {"rate_bps": 1_000_000, "delay_ms": 50},
     "severe": {"rate_bps": 256_000, "delay_ms": 100},
-    "outage": {"rate_bps": 1_000_000, "delay_ms": 50, "outage_s": 60.0},
-    # sensitivity: the severe link with a gate that passes 1 fps instead of 4 (FIFO less overloaded)
-    "severe_gate1fps": {"rate_bps": 256_000, "delay_ms": 100, "gate_fps": 1.0},
+    # rate changes (s after scenario start): 1 Mbit/s, 256 kbit/s from 12 s, 1 Mbit/s from 26 s,
+    # link down 33-38 s (during the third round of events)
+    "varying": {"rate_bps": 1_000_000, "delay_ms": 50,
+                "schedule": [[12.0, "rate", 256_000], [26.0, "rate", 1_000_000], [33.0, "down"], [38.0, "up"]]},
+    "outage": {"rate_bps": 1_000_000, "delay_ms": 50, "outage_s": 30.0},
 }
-FULL = {"duration": 40.0, "events_per_camera": 2, "outage_duration": 110.0, "outage_at": 25.0,
-        "max_drain": 150.0}
-QUICK = {"duration": 16.0, "events_per_camera": 1, "outage_duration": 34.0, "outage_at": 8.0, "outage_s": 12.0,
-         "max_drain": 60.0}
+DEFAULT_PROFILES = "normal,congested,severe,varying,outage"
+FULL = {"duration": 40.0, "events_per_camera": 3, "event_len": 6.0, "gate_fps": 4.0, "repeats": 3,
+        "outage_duration": 70.0, "outage_at": 20.0, "max_drain": 240.0, "concurrency": 12}
+QUICK = {"duration": 16.0, "events_per_camera": 1, "event_len": 4.0, "gate_fps": 4.0, "repeats": 1,
+         "outage_duration": 34.0, "outage_at": 8.0, "outage_s": 12.0, "max_drain": 90.0, "concurrency": 4}
 
 
 def _outage_onsets(scenario: dict, outage_s: float) -> list[float]:
@@ -62,7 +88,7 @@ def _outage_onsets(scenario: dict, outage_s: float) -> list[float]:
     return [4.0, start + 3.0, start + max(4.0, outage_s - 10.0), start + outage_s + 5.0]
 
 
-def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 30.0) -> str:
+def _wait_file(path: Path, proc: subprocess.Popen, timeout: float = 240.0) -> str:
     end = time.time() + timeout
     while time.time() < end:
         if path.exists() and path.read_text().strip():
@@ -84,14 +110,26 @@ def _stop(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
         proc.wait(5)
 
 
+def link_actions(profile: dict, scenario: dict) -> list[list]:
+    """[seconds after scenario start, action, arg?] for the profile's rate changes and outages."""
+    acts = [list(a) for a in profile.get("schedule", [])]
+    if profile.get("outage_s"):
+        acts += [[scenario["outage_at"], "down"], [scenario["outage_at"] + profile["outage_s"], "up"]]
+    return sorted(acts, key=lambda a: a[0])
+
+
 def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: bool, index: int) -> dict:
     """One policy on one profile: returns the edge record and the cloud's alerts."""
     work.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    acts = link_actions(profile, scenario)
+    if acts and not use_netns and any(a[1] == "rate" for a in acts):
+        raise RuntimeError("rate changes during a run need network namespaces (tc)")
     link = netns.NetnsLink(profile["rate_bps"], index) if use_netns else None
     procs: list[subprocess.Popen] = []
     log = open(work / "procs.log", "w")
+    done_acts: list[list] = []
     try:
         pre_c = link.exec_prefix("cloud") if link else []
         pre_e = link.exec_prefix("edge") if link else []
@@ -113,7 +151,7 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
         target = f"{link.cloud_ip}:{RELAY_PORT}" if link else f"127.0.0.1:{rport}"
         outage = profile.get("outage_s")
         duration = scenario["outage_duration"] if outage else scenario["duration"]
-        start_at = time.time() + 5.0
+        start_at = time.time() + START_MARGIN_S
         edge = subprocess.Popen(pre_e + py + [
             "benchmarks.netlink.edge_proc", "--policy", policy, "--target", target, "--start-at", str(start_at),
             "--duration", str(duration),
@@ -122,20 +160,22 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
             "--max-drain", str(scenario["max_drain"]),
             "--gate-fps", str(profile.get("gate_fps", scenario.get("gate_fps", 4.0))),
             "--event-len", str(scenario.get("event_len", 6.0)), "--spool-dir", str(work / "spool"),
-            "--out", str(work / "edge.json")], cwd=ROOT, env=env, stdout=log, stderr=log)
+            "--out", str(work / "edge.json"), "--ready-file", str(work / "edge.start")],
+            cwd=ROOT, env=env, stdout=log, stderr=log)
         procs.append(edge)
-        down_at = up_at = None
-        if outage:
-            t_down = start_at + scenario["outage_at"]
-            t_up = t_down + outage
-            while time.time() < t_down and edge.poll() is None:
-                time.sleep(0.05)
-            link.down() if link else relay.send_signal(signal.SIGUSR1)
-            down_at = time.time()
-            while time.time() < t_up and edge.poll() is None:
-                time.sleep(0.05)
-            link.up() if link else relay.send_signal(signal.SIGUSR2)
-            up_at = time.time()
+        start_at = float(_wait_file(work / "edge.start", edge))    # later than planned on a busy machine
+        for act in acts:
+            while time.time() < start_at + act[0] and edge.poll() is None:
+                time.sleep(0.02)
+            if edge.poll() is not None:
+                break    # a short (quick) scenario ended before the rest of the schedule
+            if act[1] == "rate":
+                link.set_rate(act[2])
+            elif act[1] == "down":
+                link.down() if link else relay.send_signal(signal.SIGUSR1)
+            elif act[1] == "up":
+                link.up() if link else relay.send_signal(signal.SIGUSR2)
+            done_acts.append([act[1], act[2] if len(act) > 2 else None, time.time()])
         edge.wait(timeout=duration + scenario["max_drain"] + 60)
         qdisc = link.qdisc_stats() if link else ""
     finally:
@@ -147,75 +187,10 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
     rec = json.loads((work / "edge.json").read_text())
     alerts = [json.loads(line) for line in (work / "alerts.jsonl").read_text().splitlines() if line.strip()]
     cloud_stats = json.loads((work / "cloud.json").read_text()) if (work / "cloud.json").exists() else {}
-    return {"edge": rec, "alerts": alerts, "cloud": cloud_stats, "outage_window": [down_at, up_at], "qdisc": qdisc}
-
-
-def summarize(run: dict) -> dict:
-    edge, alerts = run["edge"], run["alerts"]
-    described = {}
-    for a in alerts:
-        if a["stage"] == "described":
-            described.setdefault((a["camera_id"], a["event_id"]), a)
-    evidence_at: dict[tuple[str, str], float] = {}
-    fifo = edge["policy"] == "fifo"
-    for p in edge["packets"]:
-        if not p["event_id"] or p["receive_time"] is None:
-            continue
-        is_evidence = p["priority"] == pb.EVIDENCE or (fifo and p["jpeg_bytes"] > 0)
-        if is_evidence:
-            k = (p["camera_id"], p["event_id"])
-            evidence_at[k] = min(evidence_at.get(k, float("inf")), p["receive_time"])
-    delays, weights, within, lost, ev_sizes = [], [], [], [], []
-    for e in edge["events"]:
-        k = (e["camera_id"], e["event_id"])
-        a = described.get(k)
-        if a is None:
-            lost.append(e["event_id"])
-            continue
-        d = a["emitted_at"] - e["onset"]
-        delays.append(d)
-        weights.append(e["severity"])
-        ev = evidence_at.get(k)
-        within.append(ev is not None and ev - a["emitted_at"] <= EVIDENCE_WINDOW_S)
-    for p in edge["packets"]:
-        if p["priority"] == pb.EVIDENCE or (fifo and p["event_id"] and p["jpeg_bytes"] > 0):
-            ev_sizes.append(p["jpeg_bytes"])
-    down, up = run.get("outage_window") or (None, None)
-    outage = {}
-    if down is not None and up is not None:
-        in_outage = [e for e in edge["events"] if down <= e["onset"] < up]
-        outage = {"outage_window_s": [round(down - edge["t0"], 2), round(up - edge["t0"], 2)],
-                  "events_during_outage": len(in_outage),
-                  # an alert described while the link was down would mean the outage was not real
-                  "described_while_down": sum(1 for e in in_outage
-                                              if (a := described.get((e["camera_id"], e["event_id"])))
-                                              and a["emitted_at"] < up)}
-    d = np.array(delays) if delays else np.array([np.nan])
-    w = np.array(weights) if weights else np.array([1.0])
-    ok_status = sum(1 for a in described.values() if a["status"] == "ok")
-    return {
-        "events": len(edge["events"]),
-        "described": len(described),
-        "described_ok": ok_status,
-        "alerts_lost": len(lost),
-        "lost_event_ids": lost,
-        "weighted_delay_s": float(np.sum(d * w) / np.sum(w)) if delays else None,
-        "p50_delay_s": float(np.percentile(d, 50)) if delays else None,
-        "p95_delay_s": float(np.percentile(d, 95)) if delays else None,
-        "max_delay_s": float(np.max(d)) if delays else None,
-        "evidence_within_0_5s": float(np.mean(within)) if within else None,
-        "evidence_median_jpeg_bytes": float(np.median(ev_sizes)) if ev_sizes else None,
-        "bytes_sent": int(edge["client"].get("bytes_sent", 0)),
-        "packets_sent": int(edge["client"].get("packets_sent", 0)),
-        "reconnects": int(edge["client"].get("reconnects", 0)),
-        "stalls": int(edge["client"].get("stalls", 0)),
-        "edge_timed_out": bool(edge["timed_out"]),
-        "pending_at_end": edge["pending_at_end"],
-        "delays_s": [round(x, 4) for x in delays],
-        **outage,
-        "policy_stats": {k: v for k, v in edge.get("policy_stats", {}).items()
-                         if k.startswith(("shed", "spool", "replayed", "disconnects", "sent_", "coalesced"))},
-    }
+    downs = [t for a, _, t in done_acts if a == "down"]
+    ups = [t for a, _, t in done_acts if a == "up"]
+    return {"edge": rec, "alerts": alerts, "cloud": cloud_stats, "link_actions": done_acts, "qdisc": qdisc,
+            "outage_window": [downs[0] if downs else None, ups[0] if ups else None]}
 
 
 def plot_cdf(results: dict, path: Path) -> None:
@@ -226,82 +201,142 @@ def plot_cdf(results: dict, path: Path) -> None:
     names = list(results)
     cols = min(3, len(names))
     rows = (len(names) + cols - 1) // cols
-    all_d = [x for p in names for pol in ("fifo", "dat") for x in results[p][pol]["delays_s"]]
+    all_d = [x for p in names for pol in POLICIES if pol in results[p] for x in results[p][pol]["delays_s"]]
     lo, hi = (0.8 * min(all_d), 1.2 * max(all_d)) if all_d else (0.1, 10.0)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False, sharex=True)
     for ax in axes.flat[len(names):]:
         ax.set_visible(False)
+    styles = {"fifo_naive": ":", "fifo_adaptive": "--", "priority": "-.", "dat": "-"}
     for ax, prof in zip(axes.flat, names):
-        for pol, style in (("fifo", "--"), ("dat", "-")):
-            d = sorted(results[prof][pol]["delays_s"])
+        for pol in POLICIES:
+            if pol not in results[prof]:
+                continue
+            d = results[prof][pol]["delays_s"]
             if d:
-                ax.step([lo] + d, [0.0] + list(np.arange(1, len(d) + 1) / len(d)), style, where="post",
-                        label=f"{pol.upper()} (weighted {results[prof][pol]['weighted_delay_s']:.2f} s)")
+                ax.step([lo] + d, [0.0] + list(np.arange(1, len(d) + 1) / len(d)), styles[pol], where="post",
+                        label=f"{pol} ({results[prof][pol]['weighted_delay_s']:.2f} s)")
         ax.set_xscale("log")
         ax.set_xlim(lo, hi)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.set_title(f"{prof}: {results[prof]['profile']['rate_bps'] / 1e6:g} Mbit/s, "
-                     f"{results[prof]['profile']['delay_ms']} ms"
-                     + (f", {results[prof]['profile']['outage_s']:g} s outage" if "outage_s" in results[prof]['profile'] else ""),
-                     fontsize=9)
+        prof_cfg = results[prof]["profile"]
+        ax.set_title(f"{prof}: {prof_cfg['rate_bps'] / 1e6:g} Mbit/s, {prof_cfg['delay_ms']} ms"
+                     + (", rate changes" if prof_cfg.get("schedule") else "")
+                     + (f", {prof_cfg['outage_s']:g} s outage" if prof_cfg.get("outage_s") else ""), fontsize=9)
         ax.set_xlabel("event onset -> described alert (s)")
         ax.tick_params(labelbottom=True)
         ax.set_ylabel("share of events")
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle("DAT vs FIFO: alert delay CDF on a tbf-shaped link (packet loss not emulated)")
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle("Alert delay CDF on a tbf-shaped link (weighted mean in the legend; packet loss not emulated)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def _jobs(profiles: list[str], repeats: int, policies: tuple[str, ...]) -> list[tuple[str, int, str]]:
+    """Profile by profile; within one, repeat-major and policy-minor (A B C D A B C D ...)."""
+    return [(prof, r, pol) for prof in profiles for r in range(repeats) for pol in policies]
+
+
 def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = False,
-                  out_json: Path | None = None, plot: Path | None = None) -> dict:
+                  out_json: Path | None = None, plot: Path | None = None,
+                  policies: tuple[str, ...] = POLICIES) -> dict:
+    prov = Provenance(seeds={"scenario": 0})
     ok, why = (False, "emulator forced") if force_emulator else netns.available()
     if not ok:
         print(f"NOTE: network namespaces unavailable ({why}); using the in-process link emulator "
               "(loopback relay metering the uplink)", flush=True)
-    results: dict = {}
+        if "varying" in profiles:
+            print("NOTE: the varying profile needs tc: skipped", flush=True)
+            profiles = [p for p in profiles if p != "varying"]
     raw_dir = Path(tempfile.mkdtemp(prefix="vigil-dat-"))
-    idx = 0
+    profile_cfg = {}
     for prof in profiles:
-        profile = dict(PROFILES[prof])
+        profile_cfg[prof] = dict(PROFILES[prof])
         if prof == "outage" and "outage_s" in scenario:
-            profile["outage_s"] = scenario["outage_s"]
-        results[prof] = {"profile": profile}
-        for pol in ("fifo", "dat"):
-            t = time.time()
-            run = run_once(pol, profile, scenario, raw_dir / f"{prof}-{pol}", ok, idx)
-            idx += 1
-            s = summarize(run)
-            s["wall_s"] = round(time.time() - t, 1)
-            results[prof][pol] = s
-            print(f"  {prof:9s} {pol:4s} weighted={s['weighted_delay_s']!s:.6} p95={s['p95_delay_s']!s:.6} "
-                  f"evidence<=0.5s={s['evidence_within_0_5s']} lost={s['alerts_lost']} bytes={s['bytes_sent']} "
-                  f"({s['wall_s']} s)", flush=True)
+            profile_cfg[prof]["outage_s"] = scenario["outage_s"]
+    jobs = _jobs(profiles, scenario["repeats"], policies)
+    runs: dict[tuple[str, str], list[dict]] = {}
+    counter = itertools.count()
+    lock = threading.Lock()
+    loads: list[float] = []
+
+    def job(k: int, prof: str, rep: int, pol: str) -> None:
+        time.sleep((k % scenario["concurrency"]) * STAGGER_S if k < scenario["concurrency"] else 0.0)
+        with lock:
+            index = next(counter)
+        t = time.time()
+        run = run_once(pol, profile_cfg[prof], scenario, raw_dir / f"{prof}-r{rep}-{pol}", ok, index)
+        m = run_metrics(run)
+        m["repeat"], m["wall_s"] = rep, round(time.time() - t, 1)
+        with lock:
+            runs.setdefault((prof, pol), []).append(m)
+            loads.append(os.getloadavg()[0])
+        print(f"  {prof:9s} r{rep} {pol:13s} weighted={m['weighted_delay_s']!s:.6} lost={m['alerts_lost']} "
+              f"bytes={m['bytes_sent']} late={m['edge_ready_late_s']} ({m['wall_s']} s)", flush=True)
+
+    with ThreadPoolExecutor(max_workers=scenario["concurrency"]) as pool:
+        futures = [pool.submit(job, k, *j) for k, j in enumerate(jobs)]
+        for f in futures:
+            f.result()
+    results: dict = {}
+    for prof in profiles:
+        results[prof] = {"profile": profile_cfg[prof]}
+        for pol in policies:
+            rs = sorted(runs.get((prof, pol), []), key=lambda m: m["repeat"])
+            results[prof][pol] = aggregate(rs)
     out = {
         "benchmark": "dat",
         "link_mode": "netns+tbf+delay-relay" if ok else f"in-process emulator ({why})",
         "packet_loss_emulated": False,
+        "policies": list(policies),
+        "baselines": [p for p in policies if p in BASELINES],
         "notes": ("Uplink rate shaped by tc tbf (edge->cloud only; Acks/Results unshaped), one-way delay added "
                   "in both directions by a TCP delay relay (RTT >= 2x delay); packet loss is NOT emulated. "
                   f"Alert delay = event onset at the edge -> the cloud AlertManager's 'described' alert, with a "
                   f"fixed {MODEL_LATENCY_S}s model time (fixed-latency engine inside the real CloudService). "
-                  "Evidence within 0.5 s = evidence packet received by the cloud no later than 0.5 s after the "
-                  "described alert (FIFO: its first full-quality frame). Alerts lost = scripted events with no "
-                  "described alert at the cloud by the end of the run (scenario + drain window). Scripted events; "
-                  "the gate passes 4 fps during events; every camera offers a context frame every 10 s; both "
-                  "policies get the same items. gRPC over TCP; the edge's stall watchdog reconnects after an outage."),
+                  f"Evidence = the first full-frame record of the event received by the cloud (EVIDENCE packet "
+                  f"for {sorted(EVIDENCE_CLASS_POLICIES)}; the first frame for the FIFOs, which send whole frames); "
+                  f"evidence_within_1s counts events whose evidence arrived within {EVIDENCE_DEADLINE_S:g} s of "
+                  "onset (no evidence = a miss). Alerts lost = scripted events with no described alert by the end "
+                  "of the run (scenario + drain). Scripted events tagged as the agent tags them (SEMANTIC_FRAME + "
+                  "semantic hints; no context frames); the gate passes gate_fps frames per second during events; "
+                  "every policy gets the same items. Jobs run concurrently on separate namespaced links of a "
+                  "2-core machine shared with other engineers' work: CPU contention adds to the delays alike for "
+                  "all policies (load in provenance and load_during)."),
         "model_latency_s": MODEL_LATENCY_S,
         "scenario": scenario,
+        "load_during": summarize(loads),
         "profiles": results,
+        "floors": FLOORS,
     }
     if "severe" in results:
-        f, d = results["severe"]["fifo"]["weighted_delay_s"], results["severe"]["dat"]["weighted_delay_s"]
-        out["delay_reduction_severe"] = (1.0 - d / f) if f and d is not None else None
-        out["evidence_within_0_5s_severe"] = results["severe"]["dat"]["evidence_within_0_5s"]
-    out["alerts_lost"] = int(sum(results[p]["dat"]["alerts_lost"] for p in results))
-    out["alerts_lost_fifo"] = int(sum(results[p]["fifo"]["alerts_lost"] for p in results))
+        sev = results["severe"]
+        base = [p for p in policies if p in BASELINES and sev[p]["weighted_delay_s"] is not None]
+        if base and "dat" in sev:
+            strongest = min(base, key=lambda p: sev[p]["weighted_delay_s"])
+            r = ratio([m["weighted_delay_s"] for m in sev["dat"]["per_run"] if m["weighted_delay_s"] is not None],
+                      [m["weighted_delay_s"] for m in sev[strongest]["per_run"] if m["weighted_delay_s"] is not None])
+            out["strongest_baseline_severe"] = strongest
+            out["delay_reduction_severe"] = 1.0 - r["ratio"] if r["ratio"] is not None else None
+            out["delay_reduction_severe_ci95"] = [1.0 - r["ci95"][1], 1.0 - r["ci95"][0]] if r["ratio"] else None
+            out["delay_reduction_severe_pooled"] = 1.0 - sev["dat"]["weighted_delay_s"] / sev[strongest]["weighted_delay_s"]
+            out["delay_reduction_severe_by_baseline"] = {
+                p: 1.0 - sev["dat"]["weighted_delay_s"] / sev[p]["weighted_delay_s"] for p in base}
+        if "dat" in sev:
+            out["evidence_within_1s_severe"] = sev["dat"]["evidence_within_1s"]
+    if "dat" in policies:
+        widths = [results[p]["dat"]["evidence_min_width_640px_clip"] for p in results
+                  if results[p]["dat"]["evidence_min_width_640px_clip"] is not None]
+        out["evidence_min_width"] = min(widths) if widths else None
+        out["alerts_lost"] = int(sum(results[p]["dat"]["alerts_lost"] for p in results))
+    out["alerts_lost_by_policy"] = {pol: int(sum(results[p][pol]["alerts_lost"] for p in results)) for pol in policies}
+    out["floors_met"] = {
+        "delay_reduction_severe": (out.get("delay_reduction_severe") or -1) >= FLOORS["delay_reduction_severe"],
+        "evidence_within_1s_severe": (out.get("evidence_within_1s_severe") or 0) >= FLOORS["evidence_within_1s_severe"],
+        "evidence_min_width": (out.get("evidence_min_width") or 0) >= FLOORS["evidence_min_width"],
+        "alerts_lost_every_policy": all(v == 0 for v in out["alerts_lost_by_policy"].values())}
+    out["provenance"] = prov.finish(repeats=scenario["repeats"])
     if out_json:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(out, indent=1))
@@ -312,29 +347,42 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
 
 def print_table(out: dict) -> None:
     print(f"\nlink: {out['link_mode']}; packet loss emulated: {out['packet_loss_emulated']}")
-    print(f"{'profile':10s} {'policy':6s} {'w.delay s':>9s} {'p50 s':>7s} {'p95 s':>7s} {'ev<=0.5s':>8s} "
-          f"{'kB sent':>8s} {'lost':>4s}")
+    print(f"{'profile':10s} {'policy':14s} {'w.delay':>8s} {'p50':>6s} {'p95':>7s} {'ev<=1s':>6s} {'ev w':>5s} "
+          f"{'sem w/q':>8s} {'ev w/q':>8s} {'kB/run':>7s} {'lost':>4s}")
+    fmt = lambda v, n=2: "-" if v is None else f"{v:.{n}f}"
     for prof, r in out["profiles"].items():
-        for pol in ("fifo", "dat"):
+        for pol in out["policies"]:
             s = r[pol]
-            fmt = lambda v, n=2: "-" if v is None else f"{v:.{n}f}"
-            print(f"{prof:10s} {pol:6s} {fmt(s['weighted_delay_s']):>9s} {fmt(s['p50_delay_s']):>7s} "
-                  f"{fmt(s['p95_delay_s']):>7s} {fmt(s['evidence_within_0_5s'], 3):>8s} "
-                  f"{s['bytes_sent'] / 1000:8.0f} {s['alerts_lost']:4d}")
-    print(f"delay_reduction_severe={out.get('delay_reduction_severe')} "
-          f"evidence_within_0_5s_severe={out.get('evidence_within_0_5s_severe')} alerts_lost={out['alerts_lost']}")
+            sem, ev = s["semantic_frame"], s["evidence"]
+            print(f"{prof:10s} {pol:14s} {fmt(s['weighted_delay_s']):>8s} {fmt(s['p50_delay_s']):>6s} "
+                  f"{fmt(s['p95_delay_s']):>7s} {fmt(s['evidence_within_1s']):>6s} "
+                  f"{s['evidence_min_width_640px_clip'] or '-':>5} "
+                  f"{fmt(sem['width_median'], 0)}/{fmt(sem['jpeg_quality_median'], 0):>3s} "
+                  f"{fmt(ev['width_median'], 0)}/{fmt(ev['jpeg_quality_median'], 0):>3s} "
+                  f"{(s['bytes_sent_per_run']['median'] or 0) / 1000:7.0f} {s['alerts_lost']:4d}")
+    print(f"delay_reduction_severe={out.get('delay_reduction_severe')} vs {out.get('strongest_baseline_severe')} "
+          f"{out.get('delay_reduction_severe_ci95')}; evidence_within_1s_severe={out.get('evidence_within_1s_severe')}; "
+          f"evidence_min_width={out.get('evidence_min_width')}; lost={out['alerts_lost_by_policy']}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="DAT vs FIFO on a shaped link")
+    ap = argparse.ArgumentParser(description="DAT vs its baselines on a shaped link")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--profiles", default="normal,congested,severe,outage,severe_gate1fps")
+    ap.add_argument("--profiles", default=DEFAULT_PROFILES)
+    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--repeats", type=int, default=0, help="0: the scenario's (full 3, quick 1)")
+    ap.add_argument("--concurrency", type=int, default=0, help="jobs at once; 0: the scenario's")
     ap.add_argument("--emulator", action="store_true", help="force the in-process link emulator")
     ap.add_argument("--out", default=str(RESULTS / "dat.json"))
     a = ap.parse_args(argv)
-    scenario = QUICK if a.quick else FULL
+    scenario = dict(QUICK if a.quick else FULL)
+    if a.repeats:
+        scenario["repeats"] = a.repeats
+    if a.concurrency:
+        scenario["concurrency"] = a.concurrency
     out = run_benchmark(a.profiles.split(","), scenario, a.emulator, Path(a.out),
-                        Path(a.out).with_name("dat_delay_cdf.png"))
+                        Path(a.out).with_name(Path(a.out).stem + "_delay_cdf.png"),
+                        policies=tuple(a.policies.split(",")))
     print_table(out)
     return 0
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from cloud.api.config import ApiConfig
 from cloud.engine.config import EngineConfig
 from cloud.store.config import StoreConfig
+from vigil.demo_secrets import DEMO_EDGE_ID, DEMO_TOKEN, demo_secret_keys
+from vigil.logs import LogFormat
 from vigil.settings import load_config
 
 ENV_PREFIX = "VIGIL_CLOUD"
-DEMO_EDGE_ID = "demo-edge"
-DEMO_TOKEN = "vigil-demo-token"
 MIB = 1024 * 1024
 
 
@@ -69,6 +69,14 @@ class CloudConfig(_Strict):
     api: ApiConfig = Field(default_factory=ApiConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
+    log_format: LogFormat = Field("text", description="text for people, json for log shippers")
+    demo: bool = Field(False, description="allow the published demo token and webhook secret (vigil-cloud refuses them otherwise)")
+
+    def demo_secret_keys(self) -> list[str]:
+        """Keys holding a published demo credential (vigil-cloud refuses these unless `demo`)."""
+        named = {f"auth.tokens.{edge}": tok for edge, tok in self.auth.tokens.items()}
+        named.update({f"alerts.webhooks[{i}].secret": w.secret for i, w in enumerate(self.alerts.webhooks)})
+        return demo_secret_keys(named)
 
 
 def load_cloud_config(path: str | Path | None = None, environ=None, overrides: dict | None = None) -> CloudConfig:

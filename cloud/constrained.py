@@ -35,7 +35,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-import xgrammar as xgr
+
+try:
+    import xgrammar as xgr
+except ImportError:  # the rest of the engine still imports; compiling a grammar says what is missing
+    xgr = None
 
 from cloud.schema import EventDescription, description_json_schema
 
@@ -74,6 +78,8 @@ class JsonGrammar:
     def compile(cls, tokenizer: Any, vocab_size: int | None = None,
                 schema: dict | None = None, stop_token_ids: Sequence[int] | None = None
                 ) -> "JsonGrammar":
+        if xgr is None:
+            raise ImportError("constrained decoding needs the xgrammar package (pip install xgrammar)")
         vocab_size = vocab_size or len(tokenizer)
         info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=vocab_size,

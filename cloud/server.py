@@ -33,6 +33,7 @@ from cloud.config import CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.metrics import CloudMetrics, MeteredEngine
 from cloud.store.events import EventStore
+from cloud.health import CloudHealth
 from vigil import __version__
 from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
@@ -283,6 +284,8 @@ class CloudService:
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._expirer: asyncio.Task | None = None
+        self.health = CloudHealth()
+        self.model_loaded: asyncio.Task | None = None   # done when the model is up; its exception if it failed
 
     def _emit(self, alert) -> None:
         self.store.record_alert(alert)
@@ -300,22 +303,30 @@ class CloudService:
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                                 ("grpc.max_send_message_length", limit)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
+        self.health.attach(self._server)
         self.port = self._server.add_insecure_port(f"{s.host}:{s.port}")
         if self.port == 0:
             raise OSError(f"could not bind gRPC server to {s.host}:{s.port}")
         if hasattr(self.engine, "start"):
             self.engine.start()
+        await self.health.set_serving(False)
         await self._server.start()
+        self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
         self._expirer = asyncio.create_task(self._expire_loop())
         self._sweeper = asyncio.create_task(self._retention_loop())
         if self.cfg.api.enabled:
-            app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=lambda: self.port is not None,
+            app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=self.ready,
                            render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s,
                            live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s)
             self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
             log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    def ready(self) -> bool:
+        """Ingest listening and the model loaded (what /readyz reports)."""
+        m = self.model_loaded
+        return self.port is not None and m is not None and m.done() and not m.cancelled() and m.exception() is None
 
     async def _retention_loop(self) -> None:
         while True:
@@ -344,6 +355,9 @@ class CloudService:
             self._sweeper.cancel()
         if self.api is not None:
             await self.api.stop()
+        if self.model_loaded and not self.model_loaded.done():
+            self.model_loaded.cancel()
+        await self.health.shutting_down()
         if self._server:
             await self._server.stop(grace_s)
         if hasattr(self.engine, "close"):

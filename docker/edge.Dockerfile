@@ -1,15 +1,38 @@
-# Vigil edge agent: slim, CPU-only. Runs next to the cameras.
+# Vigil edge agent: slim, CPU-only, no torch. The gate runs YOLO through ONNX Runtime when an exported
+# model is in $VIGIL_WEIGHTS_DIR, the OpenCV HOG people detector otherwise (the log says which).
+#
+# YOLO weights, three ways:
+#   build arg   docker compose build --build-arg YOLO_WEIGHTS=yolov8n.pt edge
+#               (the `weights` stage below downloads and exports it to ONNX; torch never reaches the image)
+#   mount       an exported .onnx at /opt/vigil/weights/<name>.onnx (compose.yaml shows the volume line)
+#   download    gate.yolo.download: true with the `export` extra installed (a full, not slim, install)
+
+FROM python:3.11-slim AS weights
+ARG YOLO_WEIGHTS=""
+ARG YOLO_IMGSZ=640
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 YOLO_CONFIG_DIR=/tmp/ultralytics
+WORKDIR /build
+COPY constraints.txt pyproject.toml README.md ./
+COPY edge ./edge
+COPY vigil ./vigil
+RUN mkdir -p /weights && if [ -n "$YOLO_WEIGHTS" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
+      && pip install -c constraints.txt ".[export]" \
+      && python -m edge.gate.export "$YOLO_WEIGHTS" --format onnx --imgsz "$YOLO_IMGSZ" \
+      && cp ./*.onnx /weights/; fi
+
 FROM python:3.11-slim
-# Set to PyTorch's CPU wheel index to get CPU-only torch (about 1.5 GB smaller than the default CUDA build).
-ARG TORCH_INDEX_URL=""
-RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 ffmpeg \
-    && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY edge ./edge
 COPY vigil ./vigil
-RUN if [ -n "$TORCH_INDEX_URL" ]; then pip install --no-cache-dir --index-url "$TORCH_INDEX_URL" torch torchvision; fi \
-    && pip install --no-cache-dir -c constraints.txt ".[edge]"
-ENV YOLO_CONFIG_DIR=/tmp/ultralytics VIGIL_CACHE_DIR=/var/cache/vigil
+RUN pip install -c constraints.txt ".[edge]" \
+    && useradd --system --uid 10001 --create-home --home-dir /home/vigil vigil \
+    && mkdir -p /var/cache/vigil /var/lib/vigil && chown vigil:vigil /var/cache/vigil /var/lib/vigil
+COPY --from=weights /weights /opt/vigil/weights
+USER vigil
+ENV VIGIL_WEIGHTS_DIR=/opt/vigil/weights VIGIL_CACHE_DIR=/var/cache/vigil
+EXPOSE 8081
 ENTRYPOINT ["vigil-edge"]
 CMD ["--config", "/etc/vigil/edge.yaml"]

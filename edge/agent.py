@@ -20,6 +20,7 @@ from edge.events.hints import semantic_hints
 from edge.gate.cascade import GateCascade
 from edge.client import EdgeClient
 from edge.live.tap import FrameTap
+from edge.status import BITS_PER_BYTE, AgentStatus, CameraStatus, FpsMeter, LinkStatus, status_lines
 from edge.sources.worker import CameraWorker
 from edge.sources.base import SourceError
 from edge.transmit.base import OutgoingItem, TransmissionPolicy
@@ -95,16 +96,17 @@ class EdgeAgent:
     def _camera_worker(self, cam, loop: asyncio.AbstractEventLoop) -> None:
         """Gate and track one camera; its CameraWorker reconnects a broken stream by itself."""
         cascade = GateCascade(self.cfg.gate, cam)
+        log.info("camera %s: gate detector %s", cam.id, cascade.detector.name)
         tracker = EventTracker(self.cfg.events, cam)
         worker = CameraWorker(cam).start()
         self.workers[cam.id] = worker
         try:
             for frame in worker.frames(self._stop):
-                self._count("frames_read")
+                self._count("frames_read", cam.id)
                 result = cascade.process(frame)
                 self.live_tap.put(cam.id, frame.image, [(d.x1, d.y1, d.x2, d.y2, d.label) for d in result.detections])
                 if result.passed:
-                    self._count("frames_gated")
+                    self._count("frames_gated", cam.id)
                 for upd in tracker.update(frame, result):
                     self._hand_over(upd, loop)
             for upd in tracker.flush(time.time()):
@@ -132,9 +134,37 @@ class EdgeAgent:
                             detections=list(upd.detections), hints=semantic_hints(ev), severity=ev.severity)
         loop.call_soon_threadsafe(self._offer, item)
 
-    def _count(self, key: str, n: int = 1) -> None:
+    def _count(self, key: str, camera_id: str | None = None) -> None:
         with self._lock:
-            self.stats[key] += n
+            self.stats[key] += 1
+            if camera_id is not None:
+                self.stats[f"{key}:{camera_id}"] += 1
+
+    def status(self, fps: FpsMeter | None = None) -> AgentStatus:
+        """Per-camera counters and the link's state now (edge/status.py)."""
+        now = time.time()
+        states = {w.get("camera_id"): str(w.get("state", "")) for w in self.camera_status()}
+        with self._lock:
+            s = dict(self.stats)
+        cameras = [CameraStatus(camera_id=c.id, state=states.get(c.id, "starting"),
+                                fps=fps.update(c.id, s.get(f"frames_read:{c.id}", 0), now) if fps else 0.0,
+                                frames_read=s.get(f"frames_read:{c.id}", 0), gated=s.get(f"frames_gated:{c.id}", 0),
+                                sent=self.client.stats.get(f"sent:{c.id}", 0)) for c in self.cameras]
+        rate = getattr(self.policy, "rate", None)
+        spool = getattr(self.policy, "spool", None)
+        link = LinkStatus(connected=bool(getattr(self.client, "connected", False)),
+                          rate_bps=rate(now) * BITS_PER_BYTE if callable(rate) else None,
+                          queued=self.policy.pending(), spooled=len(spool) if spool is not None else 0)
+        return AgentStatus(cameras=cameras, link=link)
+
+    async def _report_status(self) -> None:
+        """One log line per camera (and one for the link) every status_interval_s."""
+        fps = FpsMeter()
+        self.status(fps)    # first sample: fps needs two
+        while True:
+            await asyncio.sleep(self.cfg.status_interval_s)
+            for line in status_lines(self.status(fps)):
+                log.info("%s", line)
 
     def _worker_done(self) -> None:
         with self._lock:
@@ -151,9 +181,18 @@ class EdgeAgent:
             t = threading.Thread(target=self._camera_worker, args=(cam, loop), name=f"camera-{cam.id}", daemon=True)
             t.start()
             self._threads.append(t)
+        reporter = asyncio.create_task(self._report_status()) if self.cfg.status_interval_s > 0 else None
+        health = None
+        if self.cfg.health_port is not None:
+            from edge.health import HealthServer
+            health = HealthServer(self.status, self.cfg.health_host, self.cfg.health_port).start()
         try:
             await self.client.run(self._cameras_finished)
         finally:
+            if reporter is not None:
+                reporter.cancel()
+            if health is not None:
+                health.stop()
             self._stop.set()
             for t in self._threads:
                 await asyncio.to_thread(t.join, 5.0)

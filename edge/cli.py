@@ -3,9 +3,48 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
+import signal
 import sys
 
+from vigil.demo_secrets import demo_flag, refusal
+from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
+
+
+log = logging.getLogger("vigil.edge")
+# On SIGTERM the cameras stop at once and queued frames get this long to reach the cloud (compose's
+# stop_grace_period is longer); what is still unacknowledged then stays in the DAT spool for the next start.
+SHUTDOWN_FLUSH_S = 15.0
+
+
+async def run_until_signal(agent, flush_s: float = SHUTDOWN_FLUSH_S):
+    """Run the agent to its end (a finite clip) or until SIGTERM/SIGINT, then flush for at most `flush_s`."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopping.set)
+        except NotImplementedError:  # pragma: no cover - not on this platform
+            pass
+    run = asyncio.ensure_future(agent.run())
+    signalled = asyncio.ensure_future(stopping.wait())
+    await asyncio.wait({run, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    signalled.cancel()
+    if not run.done():
+        log.info("shutting down: cameras stop; sending what is queued (up to %.0f s)", flush_s)
+        agent.stop()
+        done, _ = await asyncio.wait({run}, timeout=flush_s)
+        if not done:
+            log.warning("shutdown: %d items still queued after %.0f s; leaving them to the spool",
+                        agent.policy.pending(), flush_s)
+            run.cancel()
+            try:
+                await run
+            except asyncio.CancelledError:
+                pass
+            return agent.summary()
+    return run.result()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,14 +55,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="camera URL/path/USB index (repeatable; replaces the config's cameras)")
     p.add_argument("--cloud", help="cloud gRPC target host:port (overrides cloud.target)")
     p.add_argument("--policy", choices=["fifo", "dat"], help="transmission policy (overrides transmit.policy)")
+    p.add_argument("--health-port", type=int, help="serve GET /healthz on this port (overrides health_port)")
+    p.add_argument("--demo", action="store_true", help="allow the published demo token")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    add_common_args(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from edge.config import load_edge_config
-    overrides: dict = {}
+    overrides: dict = common_overrides(args)
+    if args.health_port is not None:
+        overrides["health_port"] = args.health_port
+    if args.demo or demo_flag():
+        overrides["demo"] = True
     if args.camera:
         overrides["cameras"] = [{"id": f"cam-{i + 1}", "url": url} for i, url in enumerate(args.camera)]
     if args.cloud:
@@ -31,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy:
         overrides["transmit"] = {"policy": args.policy}
     cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides, check_only=args.check_config)
+    if not cfg.demo and cfg.demo_secret_keys():
+        print(refusal("vigil-edge", cfg.demo_secret_keys()), file=sys.stderr)
+        return 2
     from edge.agent import EdgeAgent
     from edge.client import AuthenticationError
     from edge.sources.base import SourceError
@@ -39,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.metrics.enabled:
             from edge.metrics import serve
             serve(agent, cfg.metrics)
-        summary = asyncio.run(agent.run())
+        summary = asyncio.run(run_until_signal(agent))
     except SourceError as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)
         return 2

@@ -179,6 +179,7 @@ class EdgeClient:
                         await call.write(pb.EdgeMessage(frame=pkt))
                         self.stats["packets_sent"] += 1
                         self.stats["bytes_sent"] += size
+                        self.stats[f"sent:{pkt.camera_id}"] += 1     # per-camera count for the status line
                         if (pkt.jpeg and pkt.event_id and pkt.event_id not in self._described
                                 and pkt.priority in (pb.ALERT_METADATA, pb.SEMANTIC_FRAME)):
                             self.awaiting_results.add(pkt.event_id)

@@ -17,6 +17,8 @@ from edge.live.config import LiveConfig
 from edge.metrics_config import MetricsConfig
 from edge.sources.config import CameraConfig
 from edge.transmit.config import TransmitConfig
+from vigil.demo_secrets import demo_secret_keys
+from vigil.logs import LogFormat
 from vigil.settings import load_config
 
 ENV_PREFIX = "VIGIL_EDGE"
@@ -37,6 +39,14 @@ class EdgeConfig(BaseModel):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     live: LiveConfig = Field(default_factory=LiveConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
+    log_format: LogFormat = Field("text", description="text for people, json for log shippers")
+    demo: bool = Field(False, description="allow the published demo token (vigil-edge refuses it otherwise)")
+    status_interval_s: float = Field(30.0, ge=0.0, description="log one status line per camera this often (0 = never)")
+    health_port: int | None = Field(None, ge=0, le=65535, description="serve GET /healthz (JSON camera and link status) on this port (null = off)")
+    health_host: str = Field("127.0.0.1", description="address the health endpoint binds to (0.0.0.0 inside a container)")
+
+    def demo_secret_keys(self) -> list[str]:
+        return demo_secret_keys({"cloud.token": self.cloud.token})
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> "EdgeConfig":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from vigil.demo_secrets import DEMO_TOKEN
+
 MIB = 1024 * 1024
 
 
@@ -10,7 +12,7 @@ class CloudLinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     target: str = Field("localhost:50051", description="cloud gRPC host:port")
     edge_id: str = Field("demo-edge", min_length=1, description="this edge's id, known to the cloud's auth.tokens")
-    token: str = Field("vigil-demo-token", min_length=1, description="shared auth token for this edge")
+    token: str = Field(DEMO_TOKEN, min_length=1, description="shared auth token for this edge")
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="must not exceed the cloud's server.max_packet_bytes")
     reconnect_initial_s: float = Field(0.5, gt=0, description="delay before the first reconnect to the cloud")
     reconnect_max_s: float = Field(10.0, gt=0, description="longest delay between reconnects to the cloud")

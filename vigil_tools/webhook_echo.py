@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from vigil.demo_secrets import DEMO_VALUES, demo_flag, refusal
 from vigil.signing import verify
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -43,6 +44,17 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep stdout for alerts
                 pass
+
+            def do_GET(self):  # container healthcheck
+                if self.path != "/healthz":
+                    self.send_error(404)
+                    return
+                body = b'{"healthy": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
@@ -97,25 +109,40 @@ class WebhookReceiver:
         return out
 
 
+PRETTY_INDENT = 2
+FIELD_ORDER = ("summary", "threat_level", "objects", "action")   # what a person reads first
+
+
 def format_alert(a: dict) -> str:
+    """One header line per alert; a description follows as indented JSON, non-ASCII text as itself."""
     head = f"[alert {a['alert_id'][:8]}] {a['stage']:<9} camera={a['camera_id']} event={a['event_id']}"
     if a["stage"] == "detected":
         labels = ", ".join(f"{v} {k}" for k, v in a.get("labels", {}).items()) or "-"
         return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
     status = a.get("description_status")
     if status == "ok" and a.get("description"):
-        return f"{head} description: {json.dumps(a['description'], separators=(',', ':'))}"
+        desc = a["description"]
+        ordered = {**{k: desc[k] for k in FIELD_ORDER if k in desc}, **desc}
+        pretty = json.dumps(ordered, indent=PRETTY_INDENT, ensure_ascii=False)
+        return f"{head} description:\n{pretty}"
     return f"{head} description {status}: {a.get('description_error', '')}"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="vigil-webhook-echo", description="Receive Vigil alert webhooks, verify "
                                 "their HMAC-SHA256 signatures and print them.")
+    from vigil import __version__
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--secret", default=os.environ.get("VIGIL_WEBHOOK_SECRET", ""),
                    help="shared secret (default: $VIGIL_WEBHOOK_SECRET)")
+    p.add_argument("--demo", action="store_true", default=demo_flag(),
+                   help="accept the published demo secret (default: $VIGIL_DEMO)")
     args = p.parse_args(argv)
+    if not args.demo and args.secret in DEMO_VALUES:
+        print(refusal("vigil-webhook-echo", ["VIGIL_WEBHOOK_SECRET"]), file=sys.stderr)
+        return 2
     if len(args.secret) < 8:
         print("vigil-webhook-echo: a secret of at least 8 characters is needed (--secret or VIGIL_WEBHOOK_SECRET)",
               file=sys.stderr)

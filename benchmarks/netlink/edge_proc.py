@@ -1,6 +1,11 @@
 """The edge side of the DAT benchmark: 4 scripted cameras -> a transmission policy -> the real
 ``EdgeClient`` (gRPC stream, Acks, reconnect with backoff, stall watchdog).
 
+Items are tagged as the product agent tags them (``edge/agent.py``): every event frame is offered
+as a SEMANTIC_FRAME with the event's semantic hints (stage new / update / end); the policy decides
+what goes on the wire. Policies by name: ``fifo_naive`` (today's FIFO: every frame, full
+resolution, JPEG q90, unbounded queue), ``fifo_adaptive``, ``priority``, ``dat``.
+
 The policy is wrapped by :class:`RecordingPolicy`, which only observes: every packet handed to the
 client (class, event, bytes, sent time) and the first Ack of each (the cloud's ``receive_time``,
 same clock here since both namespaces share the host clock). Writes everything to ``--out``.
@@ -11,6 +16,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import time
 
 from edge.client import EdgeClient
@@ -19,8 +25,14 @@ from edge.link_config import CloudLinkConfig
 from edge.transmit.base import OutgoingItem, TransmissionPolicy
 from edge.transmit.dat import DatConfig, make_dat_policy
 from edge.transmit.fifo import FifoPolicy
+from edge.transmit.fifo_adaptive import AdaptiveFifoPolicy
+from edge.transmit.priority import PriorityPolicy
+from benchmarks.netlink.jpeg_quality import jpeg_quality
 from benchmarks.netlink.scenario import CAMERAS, ClipFrames, build_events, build_items, scripted_box
 from vigil.v1 import vigil_pb2 as pb
+
+
+READY_SLACK_S = 1.0   # after a late load, start the scenario this long after being ready
 
 
 class RecordingPolicy(TransmissionPolicy):
@@ -45,6 +57,8 @@ class RecordingPolicy(TransmissionPolicy):
                                                 "event_id": p.event_id, "priority": int(p.priority),
                                                 "bytes": p.ByteSize(), "jpeg_bytes": len(p.jpeg),
                                                 "width": p.width, "height": p.height,
+                                                "jpeg_quality": jpeg_quality(p.jpeg) if p.jpeg else None,
+                                                "cropped": p.HasField("crop"),
                                                 "source_width": p.source_width, "first_sent": now,
                                                 "sends": 0, "receive_time": None, "replayed": False})
             rec["sends"] += 1
@@ -83,12 +97,28 @@ def make_item(frames: ClipFrames, it, t0: float) -> OutgoingItem:
                             capture_time=when, event_onset=0.0, severity=0.0, created=when)
     e = it.event
     box = scripted_box(e, it.at, w, h)
-    prio = pb.ALERT_METADATA if it.stage == "new" else pb.SEMANTIC_FRAME
-    return OutgoingItem(camera_id=it.camera_id, event_id=e.event_id, priority=prio, image=img,
+    # As edge/agent.py: every event frame is a SEMANTIC_FRAME carrying semantic_hints(event).
+    return OutgoingItem(camera_id=it.camera_id, event_id=e.event_id, priority=pb.SEMANTIC_FRAME, image=img,
                         capture_time=when, event_onset=t0 + e.onset,
                         detections=[Detection(*box, label=e.label, score=0.9, track_id=1)],
-                        hints={"counts": {e.label: 1}, "event_stage": it.stage, "camera_name": it.camera_id,
-                               "rule": "scripted"}, severity=e.severity, created=when)
+                        hints={"counts": {e.label: 1}, "zone": "", "dwell_seconds": max(0.0, it.at - e.onset),
+                               "camera_name": it.camera_id, "severity": e.severity, "rule": "scripted",
+                               "event_stage": it.stage}, severity=e.severity, created=when)
+
+
+def make_policy(name: str, spool_dir: str) -> TransmissionPolicy:
+    if name == "fifo_naive":
+        p: TransmissionPolicy = FifoPolicy(jpeg_quality=90, max_queue=100_000)
+    elif name == "fifo_adaptive":
+        p = AdaptiveFifoPolicy()
+    elif name == "priority":
+        p = PriorityPolicy(dat=DatConfig(spool_dir=spool_dir))
+    elif name == "dat":
+        p = make_dat_policy(DatConfig(spool_dir=spool_dir))
+    else:
+        raise ValueError(f"unknown policy {name!r}")
+    p.name = name
+    return p
 
 
 async def run(a) -> dict:
@@ -96,15 +126,20 @@ async def run(a) -> dict:
     onsets = [float(x) for x in a.onsets.split(",")] if a.onsets else None
     events = build_events(a.duration, a.events_per_camera, a.event_len, onsets=onsets)
     items = build_items(events, a.duration, a.gate_fps, a.context_every)
-    if a.policy == "fifo":
-        inner: TransmissionPolicy = FifoPolicy(jpeg_quality=90, max_queue=100_000)
-    else:
-        inner = make_dat_policy(DatConfig(spool_dir=a.spool_dir))
+    inner = make_policy(a.policy, a.spool_dir)
     policy = RecordingPolicy(inner)
     cams = [pb.CameraInfo(camera_id=c, name=c) for c, _, _ in CAMERAS]
     link = CloudLinkConfig(target=a.target, reconnect_initial_s=0.5, reconnect_max_s=4.0, results_grace_s=1.0)
     client = EdgeClient(link, policy, cams, capabilities=(policy.name,), stall_timeout_s=a.stall_timeout)
-    t0 = a.start_at
+    # The scenario starts at --start-at, or, when loading took longer (a busy machine), a moment
+    # after loading: a late start must not compress the schedule. The orchestrator reads the
+    # start from --ready-file and times the link changes from it.
+    ready_at = time.time()
+    t0 = max(a.start_at, ready_at + READY_SLACK_S)
+    if a.ready_file:
+        with open(a.ready_file + ".tmp", "w") as f:
+            f.write(repr(t0))
+        os.replace(a.ready_file + ".tmp", a.ready_file)
     state = {"fed": False}
 
     async def feed() -> None:
@@ -124,7 +159,8 @@ async def run(a) -> dict:
     except asyncio.TimeoutError:
         timed_out = True
     feeder.cancel()
-    return {"policy": a.policy, "t0": t0, "duration": a.duration, "timed_out": timed_out,
+    return {"policy": a.policy, "t0": t0, "ready_late_s": max(0.0, ready_at - a.start_at), "duration": a.duration,
+            "timed_out": timed_out,
             "events": [dict(camera_id=e.camera_id, event_id=e.event_id, onset=t0 + e.onset, severity=e.severity,
                             label=e.label) for e in events],
             "items_offered": len(items), "packets": list(policy.packets.values()), "sends": policy.sends,
@@ -134,7 +170,7 @@ async def run(a) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--policy", choices=("fifo", "dat"), required=True)
+    ap.add_argument("--policy", choices=("fifo_naive", "fifo_adaptive", "priority", "dat"), required=True)
     ap.add_argument("--target", required=True)
     ap.add_argument("--start-at", type=float, required=True)
     ap.add_argument("--duration", type=float, default=40.0)
@@ -142,11 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--event-len", type=float, default=6.0)
     ap.add_argument("--onsets", default="", help="comma-separated event onsets (s); default: spread")
     ap.add_argument("--gate-fps", type=float, default=4.0)
-    ap.add_argument("--context-every", type=float, default=10.0)
+    ap.add_argument("--context-every", type=float, default=0.0,
+                    help="seconds between context frames per camera; 0 = none (the agent sends none)")
     ap.add_argument("--max-drain", type=float, default=120.0)
     ap.add_argument("--stall-timeout", type=float, default=8.0)
     ap.add_argument("--spool-dir", default="var/bench-spool")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--ready-file", default="", help="written with the scenario start time once loaded")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     res = asyncio.run(run(a))

@@ -4,7 +4,8 @@ Four cameras replay real clips (bikes.mp4 twice at different offsets, carphone_p
 twice). Events are scripted, not detected, so both policies see exactly the same items: each
 event has an onset, a duration, a severity (semantic weight) and a scripted object box; while it
 lasts the "gate" passes ``gate_fps`` frames per second (first one stage ``new``, last ``end``).
-Every camera also offers a context frame every ``context_every_s`` seconds. Events of different
+Every camera may also offer a context frame every ``context_every_s`` seconds (0 = never, as the
+agent, which sends event frames only). Events of different
 cameras start close together on purpose: contention between cameras is what DAT must arbitrate.
 """
 from __future__ import annotations
@@ -67,6 +68,8 @@ def build_items(events: list[ScriptedEvent], duration_s: float, gate_fps: float,
             stage = "new" if i == 0 else ("end" if i == n - 1 else "update")
             items.append(ScriptedItem(e.onset + i / gate_fps, e.camera_id, e, stage))
     for k, (cam, _, _) in enumerate(CAMERAS):
+        if context_every_s <= 0:
+            break
         t = 1.0 + k * context_every_s / len(CAMERAS)
         while t < duration_s:
             items.append(ScriptedItem(t, cam, None, ""))

@@ -10,7 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cloud.engine.scheduler import SchedulingPolicy
+from cloud.kvcache.config import KVCacheConfig
 from cloud.prune.config import PrunerConfig
+from cloud.speculative.config import SpeculativeConfig
 
 ModelFamily = Literal["auto", "qwen2_5_vl", "qwen2_vl", "llava", "smollm_llava"]
 
@@ -38,6 +40,11 @@ class EngineConfig(BaseModel):
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads (null = torch's default)")
     scheduling: SchedulingPolicy = SchedulingPolicy()
     pruner: PrunerConfig = PrunerConfig()
+    speculative: SpeculativeConfig = Field(
+        default_factory=SpeculativeConfig,
+        description="speculative decoding (drafters, strict/loose verification)")
+    kv: KVCacheConfig = Field(default_factory=KVCacheConfig,
+                              description="KV cache compression after prefill (cloud/kvcache): HybridKV or a baseline press")
 
     @model_validator(mode="after")
     def _reserve_fits(self):

@@ -29,6 +29,7 @@ from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.engine.scheduler import QueueFull, Scheduler, SeqInfo
 from cloud.models.base import ModelAdapter, PreparedInputs
 from cloud.prompting import build_prompt
+from cloud.tidy import tidy_description
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05   # how long the idle model thread sleeps between checks for work
@@ -85,6 +86,11 @@ class DescriptionEngine:
         self._cancelled: set[str] = set()
         self.steps = {"prefill": 0, "decode": 0}
 
+    @property
+    def model_name(self) -> str:
+        """What the log and the demo call the configured model."""
+        return self.config.model or "tiny random Qwen2.5-VL (engine.model: null; descriptions are noise)"
+
     @classmethod
     def from_config(cls, config: EngineConfig) -> "DescriptionEngine":
         """An engine for `config`; the model loads in the model thread on start()."""
@@ -108,17 +114,28 @@ class DescriptionEngine:
         if self.config.torch_threads:
             torch.set_num_threads(self.config.torch_threads)
         if self.adapter is None:
+            from cloud.engine.fit import check_device
             from cloud.models.registry import load_adapter
+            check_device(self.config.device, torch.cuda.is_available())
             self.adapter = load_adapter(self.config)
         if self.pruner is None and self.config.pruner.method != "none":
+            from cloud.engine.fit import fit_to_adapter
             from cloud.prune import build_pruner
-            self.pruner = build_pruner(self.config.pruner)
+            self.pruner = build_pruner(fit_to_adapter(self.config.pruner, self.adapter))
+        kv_press = None
+        if self.config.kv.method != "full":
+            from cloud.kvcache import build_press
+            kv_press = build_press(self.config.kv, self.adapter.language_model, vlm=self.adapter.model,
+                                   model=self.config.model, seed=self.config.seed)
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
                               stop_token_ids=self.adapter.stop_token_ids)
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
                                   close_reserve=self.config.close_reserve,
                                   temperature=self.config.temperature, seed=self.config.seed,
-                                  prefix_cache=self.config.prefix_cache)
+                                  prefix_cache=self.config.prefix_cache, kv_press=kv_press)
+        if self.config.speculative.mode != "off":
+            from cloud.speculative import build_speculator
+            self.runner.speculator = build_speculator(self.config.speculative, self.adapter)
 
     def _main(self) -> None:
         try:
@@ -170,7 +187,9 @@ class DescriptionEngine:
         """Queue and batch occupancy, for logs and metrics."""
         with self._lock:
             return {"waiting": len(self.scheduler.waiting), "running": len(self.scheduler.running),
-                    "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps)}
+                    "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps),
+                    "speculative": (self.runner.speculator.stats.summary()
+                                    if self.runner is not None and self.runner.speculator else None)}
 
     async def describe(self, req: DescribeRequest) -> DescribeResult:
         if self._thread is None:
@@ -282,7 +301,7 @@ class DescriptionEngine:
                 continue
             text = self.runner.text_of(state)
             try:
-                description = parse_answer(text)
+                description = tidy_description(parse_answer(text))
             except AnswerError as exc:
                 self._resolve(pending, error=EngineError(f"{seq_id}: {exc}"))
                 continue

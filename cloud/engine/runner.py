@@ -6,8 +6,9 @@ makes no scheduling decisions: the engine tells it which requests to prefill,
 when to run a decode step, and which finished rows to release.
 
 prefill(items): per request, vision tower + projector (`adapter.embed`), then
-  the optional token pruner between projector and LM (kept visual tokens keep
-  their original positions), then ONE language-model forward over all new
+  the optional token pruner between projector and LM, over every image of the
+  batch in one call (one batched selection launch on the GPU; kept visual
+  tokens keep their original positions), then ONE language-model forward over all new
   requests, left-padded; the first answer token of each comes from that pass.
   Prompts starting with the shared system prompt prefill only their suffix on
   top of its cached KV (prefix.py). The new rows then join the running batch's
@@ -35,7 +36,7 @@ from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
 
 
 class KVPress(Protocol):
-    """Hook for KV compression (e.g. HybridKV): shrink a prefill batch's cache."""
+    """Hook for KV compression (cloud/kvcache): shrink a prefill batch's cache."""
 
     def after_prefill(self, cache: Any, mask: torch.Tensor, prefills: list[PrefillInputs]) -> torch.Tensor:
         """Compress `cache` in place; return the (possibly shorter) [B, T] mask."""
@@ -62,6 +63,7 @@ class RowState:
     visual_tokens: int = 0
     visual_tokens_before_prune: int = 0
     done: bool = False
+    prepared: Any = None   # the request's PreparedInputs (drafters read the prompt from it)
 
 
 @dataclass
@@ -74,19 +76,24 @@ class StepOutput:
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
-                 kv_press: KVPress | None = None, prefix_cache: bool = True):
+                 kv_press: KVPress | None = None, prefix_cache: bool = True,
+                 speculator: Any | None = None, constraint: Any | None = None):
         self.adapter = adapter
         self.grammar = grammar
-        self.constraint = BatchConstraint(grammar, close_reserve=close_reserve)
+        # Masks each step's logits (`mask(logits, matchers, remaining)`); default: the grammar's.
+        self.constraint = constraint or BatchConstraint(grammar, close_reserve=close_reserve)
         self.pruner = pruner
         self.temperature = temperature
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
-        self.kv = BatchKV()
+        # A press that keeps different lengths per head brings its own batch cache.
+        self.kv = kv_press.batch_kv() if hasattr(kv_press, "batch_kv") else BatchKV()
         self.use_prefix_cache = prefix_cache
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch
         self.stop_ids = set(grammar.stop_token_ids) | set(adapter.stop_token_ids)
+        # cloud.speculative.Speculator: draft-and-verify instead of one token per step.
+        self.speculator = speculator
 
     # -- helpers -------------------------------------------------------------------------
     def row(self, seq_id: str) -> RowState:
@@ -98,6 +105,24 @@ class ModelRunner:
     def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
         return self.adapter.prune(pre, item.prepared, self.pruner, stream_id=item.camera_id,
                                   boxes_by_frame=item.boxes_by_frame)
+
+    def _prune_batch(self, embedded: list[tuple[PrefillItem, PrefillInputs]],
+                     failed: dict[str, Exception]) -> list[tuple[PrefillItem, PrefillInputs]]:
+        """Prune every request of a prefill batch at once (one batched selection on the GPU);
+        a request whose pruning fails goes to `failed`."""
+        if self.pruner is None or not embedded:
+            return embedded
+        results = self.adapter.prune_batch(
+            [pre for _, pre in embedded], [item.prepared for item, _ in embedded], self.pruner,
+            stream_ids=[item.camera_id for item, _ in embedded],
+            boxes_by_frame=[item.boxes_by_frame for item, _ in embedded])
+        out = []
+        for (item, _), result in zip(embedded, results):
+            if isinstance(result, Exception):
+                failed[item.seq_id] = result
+            else:
+                out.append((item, result))
+        return out
 
     def _sample(self, logits: torch.Tensor, rows: list[RowState]) -> list[int]:
         remaining = [r.max_new_tokens - len(r.tokens) for r in rows]
@@ -124,21 +149,22 @@ class ModelRunner:
     def prefill(self, items: list[PrefillItem]) -> tuple[list[StepOutput], dict[str, Exception]]:
         """Prefill `items` in one LM pass; a request whose images fail to encode is
         returned in the error dict instead of failing the whole batch."""
-        pres, states, failed = [], [], {}
+        pres, states, failed, embedded, n_before = [], [], {}, [], {}
         for item in items:
             try:
                 pre = self.adapter.embed(item.prepared)
-                n_before = pre.n_visual
-                pre = self._prune(pre, item)
             except Exception as exc:  # this request only
                 failed[item.seq_id] = exc
                 continue
+            embedded.append((item, pre))
+            n_before[item.seq_id] = pre.n_visual
+        for item, pre in self._prune_batch(embedded, failed):
             pres.append(pre)
             states.append(RowState(
                 seq_id=item.seq_id, matcher=self.grammar.matcher(),
                 next_position=int(pre.position_ids.max()) + 1, max_new_tokens=item.max_new_tokens,
                 prompt_tokens=pre.length, visual_tokens=pre.n_visual,
-                visual_tokens_before_prune=n_before))
+                visual_tokens_before_prune=n_before[item.seq_id], prepared=item.prepared))
         if not pres:
             return [], failed
         if self.use_prefix_cache and self.prefix is None:
@@ -184,6 +210,8 @@ class ModelRunner:
     def decode(self) -> list[StepOutput]:
         if not self.rows:
             return []
+        if self.speculator is not None:
+            return self.speculator.decode(self)
         device = self.adapter.device
         last = torch.tensor([[r.tokens[-1]] for r in self.rows], device=device)
         positions = torch.tensor([r.next_position + len(r.tokens) - 1 for r in self.rows],

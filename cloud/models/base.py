@@ -159,15 +159,49 @@ class ModelAdapter(ABC):
     def prune(self, pre: PrefillInputs, prepared: PreparedInputs, pruner: Any, *,
               stream_id: str | None = None, boxes_by_frame: dict[int, list] | None = None) -> PrefillInputs:
         """`pre` with only the visual tokens `pruner` keeps, image by image; every text token stays."""
-        if pruner is None or pre.n_visual == 0:
-            return pre
-        contexts = self.prune_contexts(pre, prepared, pruner=pruner, stream_id=stream_id,
-                                       boxes_by_frame=boxes_by_frame)
-        kept, offset = [], 0
-        for ctx in contexts:   # one per image; the budget applies per image
-            kept.append(pruner.select(ctx) + offset)
-            offset += ctx.n_visual
-        return pre.keep_visual(torch.cat(kept))
+        result = self.prune_batch([pre], [prepared], pruner, stream_ids=[stream_id],
+                                  boxes_by_frame=[boxes_by_frame])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def prune_batch(self, pres: list[PrefillInputs], prepared: list[PreparedInputs], pruner: Any, *,
+                    stream_ids: list[str | None] | None = None,
+                    boxes_by_frame: list[dict[int, list] | None] | None = None
+                    ) -> list[PrefillInputs | Exception]:
+        """`prune` for every request of a prefill batch: the pruner selects for all their images in
+        one `select_batch` call (one batched launch on the GPU). A request whose pruning fails gets
+        its exception in its slot instead of failing the others."""
+        if pruner is None:
+            return list(pres)
+        stream_ids = stream_ids or [None] * len(pres)
+        boxes_by_frame = boxes_by_frame or [None] * len(pres)
+        contexts: list[list[Any] | Exception] = []
+        for pre, prep, stream_id, boxes in zip(pres, prepared, stream_ids, boxes_by_frame):
+            try:
+                contexts.append([] if pre.n_visual == 0 else self.prune_contexts(
+                    pre, prep, pruner=pruner, stream_id=stream_id, boxes_by_frame=boxes))
+            except Exception as exc:  # this request only
+                contexts.append(exc)
+        flat = [ctx for ctxs in contexts if not isinstance(ctxs, Exception) for ctx in ctxs]
+        try:
+            kept_all = pruner.select_batch(flat) if flat else []
+        except Exception:  # find the culprit: select request by request
+            kept_all = None
+        out: list[PrefillInputs | Exception] = []
+        start = 0
+        for pre, ctxs in zip(pres, contexts):
+            if isinstance(ctxs, Exception):
+                out.append(ctxs)
+                continue
+            try:
+                kept = (kept_all[start:start + len(ctxs)] if kept_all is not None
+                        else [pruner.select(ctx) for ctx in ctxs])
+                out.append(_keep_selected(pre, ctxs, kept))
+            except Exception as exc:
+                out.append(exc)
+            start += len(ctxs)
+        return out
 
     def prune_contexts(self, pre: PrefillInputs, prepared: PreparedInputs, *, pruner: Any,
                        stream_id: str | None = None,
@@ -232,3 +266,14 @@ class ModelAdapter(ABC):
         import cv2
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
+def _keep_selected(pre: PrefillInputs, ctxs: list, kept: list[torch.Tensor]) -> PrefillInputs:
+    """`pre` with its text tokens and each image's kept visual tokens (original order)."""
+    if not ctxs:
+        return pre
+    indices, offset = [], 0
+    for ctx, chosen in zip(ctxs, kept):   # one per image; the budget applies per image
+        indices.append(chosen.to(pre.visual_token_mask.device) + offset)
+        offset += ctx.n_visual
+    return pre.keep_visual(torch.cat(indices))

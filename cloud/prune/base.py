@@ -83,20 +83,39 @@ class TokenPruner(ABC):
 
     def select(self, ctx: PruneContext) -> torch.LongTensor:
         """Sorted (ascending, i.e. original order) indices of the kept visual tokens."""
-        k = self.budget_for(ctx)
+        return self.select_batch([ctx])[0]
+
+    def select_batch(self, ctxs: list[PruneContext]) -> list[torch.LongTensor]:
+        """`select` for every image of a prefill batch; the images that need a fresh
+        selection go to `_select_many` together (one batched launch where the method has one)."""
+        out: list[torch.LongTensor | None] = [None] * len(ctxs)
+        todo: list[tuple[int, int]] = []   # (index into ctxs, k)
         self.last_reused = False
-        if k >= ctx.n_visual:
-            return torch.arange(ctx.n_visual, dtype=torch.long, device=ctx.visual_embeds.device)
-        use_reuse = self.reuse is not None and ctx.stream_id is not None
-        if use_reuse:
-            cached = self.reuse.lookup(ctx.stream_id, ctx.visual_embeds, k)
-            if cached is not None:
-                self.last_reused = True
-                return cached
-        kept = torch.sort(self._select(ctx, k).to(torch.long)).values
-        if use_reuse:
-            self.reuse.store(ctx.stream_id, ctx.visual_embeds, k, kept)
-        return kept
+        for i, ctx in enumerate(ctxs):
+            k = self.budget_for(ctx)
+            if k >= ctx.n_visual:
+                out[i] = torch.arange(ctx.n_visual, dtype=torch.long, device=ctx.visual_embeds.device)
+                continue
+            if self.reuse is not None and ctx.stream_id is not None:
+                cached = self.reuse.lookup(ctx.stream_id, ctx.visual_embeds, k)
+                if cached is not None:
+                    self.last_reused = True
+                    out[i] = cached
+                    continue
+            todo.append((i, k))
+        if todo:
+            picks = self._select_many([ctxs[i] for i, _ in todo], [k for _, k in todo])
+            for (i, k), chosen in zip(todo, picks):
+                kept = torch.sort(chosen.to(torch.long)).values
+                ctx = ctxs[i]
+                if self.reuse is not None and ctx.stream_id is not None:
+                    self.reuse.store(ctx.stream_id, ctx.visual_embeds, k, kept)
+                out[i] = kept
+        return out  # type: ignore[return-value]
+
+    def _select_many(self, ctxs: list[PruneContext], ks: list[int]) -> list[torch.Tensor]:
+        """`_select` for several images; methods with a batched implementation override it."""
+        return [self._select(ctx, k) for ctx, k in zip(ctxs, ks)]
 
     @abstractmethod
     def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:

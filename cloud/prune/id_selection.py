@@ -14,7 +14,9 @@ Choices where the paper is vague (kept configurable in PrunerConfig):
 - kept tokens keep their original order and position ids (cloud/prune/base.py).
 With gamma = 0 every score drops by the same amount each step, so the picks are
 the plain top-k: ID-Selection reduces to FastV on the same importance.
-The loop runs as a Triton kernel on CUDA and as the torch reference elsewhere.
+On CUDA, every image of a prefill batch that needs a fresh selection goes
+through one batched Triton launch pair (kernels/id_selection); on the CPU the
+loop runs as the torch reference, image by image.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import torch
 
 from cloud.prune.base import PruneContext, TokenPruner
 from cloud.prune.importance import importance_scores
-from kernels.id_selection import id_select
+from kernels.id_selection import id_select_batch
 
 
 class IdSelectionPruner(TokenPruner):
@@ -32,7 +34,16 @@ class IdSelectionPruner(TokenPruner):
     def needs_text_attention(self) -> bool:  # type: ignore[override]
         return self.config.importance == "text" or self.config.similarity == "keys"
 
-    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:
+    def _inputs(self, ctx: PruneContext) -> tuple[torch.Tensor, torch.Tensor]:
         scores = importance_scores(ctx, self.config, prefer="cls")
         feats = ctx.keys if (self.config.similarity == "keys" and ctx.keys is not None) else ctx.visual_embeds
-        return id_select(scores, feats, k, self.config.gamma)
+        return scores.to(feats.device), feats
+
+    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:
+        return self._select_many([ctx], [k])[0]
+
+    def _select_many(self, ctxs: list[PruneContext], ks: list[int]) -> list[torch.Tensor]:
+        pairs = [self._inputs(ctx) for ctx in ctxs]
+        if len({(f.device, f.shape[-1]) for _, f in pairs}) > 1:  # one launch needs one device and width
+            return [id_select_batch([s], [f], [k], self.config.gamma)[0] for (s, f), k in zip(pairs, ks)]
+        return id_select_batch([s for s, _ in pairs], [f for _, f in pairs], ks, self.config.gamma)

@@ -15,6 +15,7 @@ _EXPORTS = {
     "build_detector": "edge.gate.factory",
     "HaarPersonFinder": "edge.gate.haar",
     "HogPersonDetector": "edge.gate.hog",
+    "OnnxYoloDetector": "edge.gate.onnx_yolo",
     "MotionGate": "edge.gate.motion",
     "Action": "edge.gate.policy", "Decision": "edge.gate.policy", "GatePolicy": "edge.gate.policy",
     "YoloDetector": "edge.gate.yolo", "find_weights": "edge.gate.yolo",

@@ -40,7 +40,7 @@ class YoloConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     imgsz: int = Field(640, ge=32, description="YOLO inference size in pixels")
     device: str = Field("cpu", description="torch device for YOLO (cpu, cuda:0, ...)")
-    download: bool = Field(False, description="let ultralytics fetch missing weights (connected sites only)")
+    download: bool = Field(False, description="let ultralytics fetch missing .pt weights (connected sites with the export extra; a slim edge takes an .onnx instead)")
     iou: float = Field(0.45, gt=0.0, le=1.0, description="non-maximum-suppression IoU threshold")
 
 

@@ -3,10 +3,10 @@
     python -m edge.gate.export yolov8n.pt --format onnx --imgsz 640
     # then in the config:  gate: {detector: yolo, weights: yolov8n.onnx}
 
-The exported file is loaded by ``YoloDetector`` like a ``.pt`` (Ultralytics picks
-the runtime from the suffix). Export needs the ``onnx`` package (ONNX) or
-``openvino`` (OpenVINO) on the machine doing the export; running an ``.onnx`` needs
-``onnxruntime``. A fixed input size is exported (``imgsz``) because CPU runtimes are
+An ``.onnx`` runs on a slim edge (``pip install 'vigil[edge]'``: ONNX Runtime, no torch)
+through ``OnnxYoloDetector``; an OpenVINO folder through ``YoloDetector`` (Ultralytics).
+Exporting needs the ``export`` extra (torch, ultralytics, onnx) on the machine doing it,
+once; put the file in ``$VIGIL_WEIGHTS_DIR`` or name it in ``gate.weights``. A fixed input size is exported (``imgsz``) because CPU runtimes are
 fastest with static shapes; set ``gate.yolo.imgsz`` to the same value.
 """
 from __future__ import annotations

@@ -27,13 +27,12 @@ def test_compose_validates_against_compose_spec():
 
 
 @pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
-def test_build_context_dockerfile_and_mounts_exist(name):
+def test_build_context_dockerfile_and_mounts_exist(name, compose):
     svc = COMPOSE["services"][name]
     ctx = ROOT / svc["build"]["context"]
     assert (ctx / svc["build"]["dockerfile"]).is_file()
-    dockerfile = (ctx / svc["build"]["dockerfile"]).read_text()
-    for src in re.findall(r"^COPY\s+(.+?)\s+\S+$", dockerfile, flags=re.M):
-        for part in src.split():
+    for stage in compose.dockerfile_stages(ctx / svc["build"]["dockerfile"]):
+        for part in stage["copy"]:
             assert (ctx / part).exists(), f"{svc['build']['dockerfile']} copies missing {part}"
     for vol in svc.get("volumes", []):
         host = vol.split(":")[0]

@@ -1,4 +1,8 @@
-"""DescriptionEngine end to end on the tiny random Qwen2.5-VL (async API, model thread)."""
+"""DescriptionEngine end to end on the tiny random Qwen2.5-VL (async API, model thread).
+
+Every test that takes the model runs on the CPU (float32) and, where a GPU is
+present, again on CUDA in bf16 with SDPA attention (the serving configuration).
+"""
 import asyncio
 import json
 import logging
@@ -9,6 +13,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np
 import pytest
+import torch
 
 from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
 from cloud.engine.engine import DeadlineExceeded, EngineError, EngineOverloaded
@@ -16,8 +21,16 @@ from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.schema import EventDescription
 
 
-@pytest.fixture(scope="module")
-def adapter():
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="no CUDA device here; the bf16/SDPA variant runs on a GPU machine"))]
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def adapter(request):
+    if request.param == "cuda":
+        cuda = Qwen2_5_VLAdapter.tiny(seed=2, dtype=torch.bfloat16, device="cuda")
+        assert cuda.model.config._attn_implementation == "sdpa"
+        return cuda
     return Qwen2_5_VLAdapter.tiny(seed=2)
 
 
@@ -134,9 +147,13 @@ def test_cancelled_request_frees_its_slot(adapter):
     _run(main())
 
 
-def test_default_config_builds_tiny_model_and_warns(caplog):
+@pytest.mark.parametrize("device", DEVICES)
+def test_default_config_builds_tiny_model_and_warns(caplog, device):
+    config = (EngineConfig(max_new_tokens=64) if device == "cpu"
+              else EngineConfig(max_new_tokens=64, device="cuda", dtype="bfloat16"))
+
     async def main():
-        eng = DescriptionEngine.from_config(EngineConfig(max_new_tokens=64)).start()
+        eng = DescriptionEngine.from_config(config).start()
         try:
             return await eng.describe(_req(4))
         finally:

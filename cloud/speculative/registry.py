@@ -1,0 +1,52 @@
+"""Drafters and verifiers by name (SpeculativeConfig.drafter / .mode), and the speculator
+the engine attaches to its runner."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def image_token_id(adapter: Any) -> int | None:
+    """The image placeholder id of an adapter (prompt lookup skips those slots)."""
+    for obj in (adapter, getattr(adapter, "inner", None)):
+        value = getattr(obj, "image_token_id", None)
+        if value is not None:
+            return int(value)
+    return None
+
+
+def build_drafter(config: Any, name: str | None = None, draft_adapter: Any = None):
+    """The drafter named by `name` (default: config.drafter)."""
+    name = name or config.drafter
+    if name == "prompt_lookup":
+        from cloud.speculative.prompt_lookup import PromptLookupDrafter
+        return PromptLookupDrafter(config.ngram_max, config.ngram_min)
+    if name == "layer_skip":
+        from cloud.speculative.layer_skip import LayerSkipDrafter
+        return LayerSkipDrafter(config.draft_layers)
+    if name == "small_model":
+        from cloud.speculative.small_model import SmallModelDrafter
+        if draft_adapter is None:
+            draft_adapter = load_draft_adapter(config)
+        return SmallModelDrafter(draft_adapter)
+    if name == "bandit":
+        from cloud.speculative.bandit import BanditDrafter
+        return BanditDrafter([build_drafter(config, arm) for arm in config.bandit_arms],
+                             config.bandit_exploration)
+    raise ValueError(f"unknown drafter {name!r}")
+
+
+def load_draft_adapter(config: Any, device: str = "cpu"):
+    """The small drafter model named by config.draft_model ('tiny:<family>' or a checkpoint)."""
+    from cloud.engine.config import EngineConfig
+    from cloud.models.registry import load_adapter
+
+    model = config.draft_model
+    seed = config.draft_seed
+    return load_adapter(EngineConfig(model=model, seed=seed, device=device))
+
+
+def build_speculator(config: Any, adapter: Any, draft_adapter: Any = None):
+    from cloud.speculative.speculator import Speculator
+
+    return Speculator(config, build_drafter(config, draft_adapter=draft_adapter),
+                      tokenizer=adapter.tokenizer, image_token_id=image_token_id(adapter))

@@ -1,0 +1,45 @@
+"""Every committed benchmark result says what it measured (provenance) and README shows exactly it."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from benchmarks.report import BEGIN, END, RESULTS, headline_keys, render
+
+ROOT = Path(__file__).resolve().parents[2]
+MIN_REPEATS = 3
+RESULT_FILES = sorted(RESULTS.glob("*.json"))
+
+
+def test_readme_results_section_matches_the_json():
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(BEGIN):readme.index(END) + len(END)]
+    assert block == render(), "README results are stale: python -m benchmarks.report --write README.md"
+
+
+@pytest.mark.parametrize("path", RESULT_FILES, ids=[p.name for p in RESULT_FILES])
+def test_result_has_provenance_repeats_and_intervals(path):
+    data = json.loads(path.read_text())
+    prov = data.get("provenance")
+    assert isinstance(prov, dict), f"{path.name}: no provenance (benchmarks/provenance.py)"
+    assert re.fullmatch(r"[0-9a-f]{40}", prov.get("commit", "")), f"{path.name}: provenance.commit missing"
+    assert "dirty" in prov and prov.get("load_before") is not None, f"{path.name}: provenance incomplete"
+    if not prov.get("repeats_not_applicable"):
+        assert isinstance(prov.get("repeats"), int) and prov["repeats"] >= MIN_REPEATS, \
+            f"{path.name}: provenance.repeats must be >= {MIN_REPEATS} (or say why in repeats_not_applicable)"
+    for key in headline_keys(path.stem, data):
+        if ("ratio" in key or "reduction" in key) and data[key] is not None:
+            assert f"{key}_ci95" in data, f"{path.name}: headline {key} has no {key}_ci95"
+
+
+def test_report_tolerates_unknown_and_partial_results(tmp_path):
+    (tmp_path / "kv.json").write_text(json.dumps({"benchmark": "kv", "speedup": 2.5, "speedup_ci95": [2.1, 2.9],
+                                                  "floors": {"speedup": {"floor": 2.0}}, "other": 1}))
+    (tmp_path / "spec.json").write_text(json.dumps({"acceptance": 0.7, "note": "x"}))
+    (tmp_path / "serve.json").write_text(json.dumps({"benchmark": "serve", "throughput_ratio_16": None}))
+    (tmp_path / "broken.json").write_text("{")
+    out = render(tmp_path)
+    assert "`kv.json` speedup | 2.5 | [2.1, 2.9] | 2 | no provenance |" in out
+    assert "`spec.json` acceptance | 0.7" in out and "`serve.json` throughput_ratio_16 | – |" in out
+    assert "broken" not in out and "other" not in out

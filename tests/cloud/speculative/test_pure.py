@@ -1,0 +1,102 @@
+"""Pure parts of speculative decoding: no model, no torch forward."""
+import json
+
+import pytest
+import torch
+
+from cloud.speculative.adaptive import DraftLength
+from cloud.speculative.bandit import UCB1
+from cloud.speculative.config import SpeculativeConfig
+from cloud.speculative.fields import JsonFieldTracker, token_is_anchor
+from cloud.speculative.prompt_lookup import lookup
+from cloud.speculative.verify import LooseVerifier, StrictVerifier
+
+FIELDS = frozenset({"label", "count", "threat_level", "action"})
+TERMS = frozenset({"red", "blue", "two"})
+
+
+def test_prompt_lookup_copies_what_followed_the_latest_match():
+    ctx = [1, 2, 3, 9, 9, 1, 2, 3, 7, 8, 5, 1, 2, 3]
+    assert lookup(ctx, 2, ngram_max=3, ngram_min=1) == [7, 8]      # latest earlier match wins
+    assert lookup([4, 5, 6], 3, 3, 1) == []                         # no earlier occurrence
+    assert lookup([5, 6, 5], 4, 3, 1) == [6, 5]                     # unigram fallback
+    assert lookup(ctx, 0, 3, 1) == []
+
+
+def test_field_tracker_names_the_value_each_character_fills():
+    answer = '{"summary":"a red car","threat_level":1,"objects":[{"label":"car","count":12}],"action":"x"}'
+    keys = JsonFieldTracker().feed(answer)
+    by_char = "".join("S" if k == "summary" else "L" if k == "label" else "C" if k == "count"
+                      else "T" if k == "threat_level" else "A" if k == "action" else "." for k in keys)
+    assert answer[by_char.index("L"):by_char.rindex("L") + 1] == '"car"'
+    assert answer[by_char.index("C"):by_char.rindex("C") + 1] == "12}"   # the delimiter ends the number
+    assert answer[by_char.index("T"):by_char.rindex("T") + 1] == "1,"
+    assert answer[by_char.index("S"):by_char.rindex("S") + 1] == '"a red car"'
+    assert by_char[answer.index('"label"')] == "."                        # keys are not values
+    json.loads(answer)
+
+
+def test_anchor_tokens_are_semantic_field_values_and_terms():
+    t = JsonFieldTracker()
+    t.feed('{"summary":"a ')
+    assert token_is_anchor(t, "re", FIELDS, TERMS, tail='{"summary":"a ')      # starts "red"
+    assert not token_is_anchor(t, "car", FIELDS, TERMS, tail='{"summary":"a ')
+    t.feed('car","threat_level":')
+    assert token_is_anchor(t, "2", FIELDS, TERMS)
+    t2 = JsonFieldTracker()
+    t2.feed('{"summary":"x","threat_level":0,"objects":[{"label":"')
+    assert token_is_anchor(t2, "person", FIELDS, TERMS)
+    t3 = JsonFieldTracker()
+    t3.feed('{"summary":"bl')
+    assert token_is_anchor(t3, "ue", FIELDS, frozenset({"blue"}), tail='{"summary":"bl')
+
+
+def test_strict_accepts_only_the_target_choice_and_loose_never_accepts_an_anchor():
+    logits = torch.tensor([5.0, 4.9, 1.0, float("-inf")])
+    assert StrictVerifier().accept(logits, 0, 0, lambda: False)
+    assert not StrictVerifier().accept(logits, 1, 0, lambda: False)
+    loose = LooseVerifier(top_k=2, prob_ratio=0.0)
+    assert loose.accept(logits, 1, 0, lambda: False)          # filler in the top-2
+    assert not loose.accept(logits, 1, 0, lambda: True)       # anchor: exact only
+    assert loose.accept(logits, 0, 0, lambda: True)           # exact anchor is fine
+    assert not loose.accept(logits, 2, 0, lambda: False)      # rank 3, ratio off
+    assert LooseVerifier(top_k=1, prob_ratio=0.5).accept(logits, 1, 0, lambda: False)  # near tie
+    assert not loose.accept(logits, 3, 0, lambda: False)      # grammar-illegal never
+
+
+def test_adaptive_draft_length_grows_on_full_accept_and_shrinks_on_reject():
+    d = DraftLength(4, 1, 8)
+    d.update(4, 4)
+    assert d.value == 6
+    d.update(6, 2)
+    assert d.value == 5
+    for _ in range(10):
+        d.update(3, 0)
+    assert d.value == 1
+    fixed = DraftLength(4, 1, 8, adaptive=False)
+    fixed.update(4, 4)
+    assert fixed.value == 4
+
+
+def test_ucb1_tries_every_arm_then_prefers_the_better_one():
+    b = UCB1(2, exploration=0.5)
+    assert b.choose() == 0
+    b.update(0, 0.1)
+    assert b.choose() == 1
+    b.update(1, 0.9)
+    picks = []
+    for _ in range(30):
+        arm = b.choose()
+        picks.append(arm)
+        b.update(arm, 0.9 if arm == 1 else 0.1)
+    assert picks.count(1) > 20
+
+
+def test_config_rejects_typos_and_inconsistent_bounds():
+    with pytest.raises(ValueError):
+        SpeculativeConfig(mdoe="strict")
+    with pytest.raises(ValueError):
+        SpeculativeConfig(min_draft_tokens=5, max_draft_tokens=2)
+    with pytest.raises(ValueError):
+        SpeculativeConfig(mode="strict", drafter="small_model")
+    assert SpeculativeConfig().mode == "off"
