@@ -38,7 +38,7 @@ def _wait(driver, condition, timeout_s=60, what="condition"):
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}; page text: {driver.find_element('tag name', 'body').text[:500]!r}")
 
 
 LOADED_THUMBS = """return [...document.querySelectorAll('#timeline .event img.thumb')]
@@ -59,14 +59,14 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters():
             # entries arrive over the event stream while the clip plays (the page loaded before most events)
             _wait(driver, lambda d: d.execute_script(LOADED_THUMBS) >= 2, what="two entries with loaded thumbnails")
             _wait(driver, lambda d: d.execute_script(DESCRIBED) >= 1, what="a description in the timeline")
-            assert driver.find_element(By.ID, "status").text == "live"
+            _wait(driver, lambda d: d.find_element(By.ID, "status").text == "live", what="the event stream to be open")
 
             # live view: the offer goes through the cloud API to the edge; the page's own stats count decoded frames
             driver.find_element(By.CSS_SELECTOR, "#cameras li[data-camera-id='cam-1'] button.watch").click()
             _wait(driver, lambda d: (d.execute_script("return window.vigilLiveStats()") or {}).get("cam-1", 0) > 5,
                   what="decoded live frames")
-            assert driver.execute_script("const v = document.getElementById('live-cam-1'); "
-                                         "return !v.paused && v.videoWidth > 0")
+            _wait(driver, lambda d: d.execute_script("const v = document.getElementById('live-cam-1'); "
+                                                     "return !v.paused && v.videoWidth > 0"), what="the video to play")
             driver.save_screenshot(str(SCREENSHOT))
 
             # a filter that matches nothing empties the timeline; the camera filter brings entries back
