@@ -26,6 +26,23 @@ HEADLINES = {
     "edge_gate": ["gate_recall", "event_recall", "gated_cost_ratio", "cameras_at_5fps"],
 }
 FALLBACK_KEYS = 6      # numbers shown for a JSON with nothing marked as a headline
+# Files in the results folder that are inputs, not measurements (no provenance expected).
+ARTIFACTS = ("kv_profile_*.json",)   # calibration profiles the KV press loads
+STRUCTURED = ("value", "ratio", "median")   # a headline stored as {"value"|"ratio"|"median": x, "ci95", "goal"}
+
+
+def result_files(results_dir: Path = RESULTS) -> list[Path]:
+    return sorted(p for p in results_dir.glob("*.json") if not any(p.match(a) for a in ARTIFACTS))
+
+
+def _structured(v: Any) -> bool:
+    return isinstance(v, dict) and any(k in v and isinstance(v[k], (int, float, str, bool)) for k in STRUCTURED)
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, dict):
+        return next((v[k] for k in STRUCTURED if k in v), None)
+    return v
 
 
 def _is_number(v: Any) -> bool:
@@ -33,6 +50,8 @@ def _is_number(v: Any) -> bool:
 
 
 def _floor(data: dict, key: str) -> Any:
+    if isinstance(data.get(key), dict):
+        return data[key].get("goal", data[key].get("floor"))
     floors = data.get("floors")
     f = floors.get(key) if isinstance(floors, dict) else None
     if isinstance(f, dict):
@@ -46,8 +65,9 @@ def headline_keys(name: str, data: dict) -> list[str]:
     keys = HEADLINES.get(data.get("benchmark", name)) or data.get("headline_keys")
     if not keys:
         numbers = [k for k, v in data.items() if _is_number(v)]
-        keys = [k for k in numbers if f"{k}_ci95" in data or _floor(data, k) is not None] or numbers[:FALLBACK_KEYS]
-    return [k for k in keys if k in data and (data[k] is None or _is_number(data[k]))]
+        keys = ([k for k, v in data.items() if _structured(v)]
+                or [k for k in numbers if f"{k}_ci95" in data or _floor(data, k) is not None] or numbers[:FALLBACK_KEYS])
+    return [k for k in keys if k in data and (data[k] is None or _is_number(data[k]) or _structured(data[k]))]
 
 
 def _fmt(v: Any) -> str:
@@ -61,7 +81,7 @@ def _fmt(v: Any) -> str:
 
 
 def _interval(data: dict, key: str) -> str:
-    ci = data.get(f"{key}_ci95")
+    ci = data[key].get("ci95") if isinstance(data.get(key), dict) else data.get(f"{key}_ci95")
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_is_number(x) for x in ci):
         return f"[{_fmt(float(ci[0]))}, {_fmt(float(ci[1]))}]"
     return ""
@@ -83,7 +103,7 @@ def _where(prov: Any) -> str:
 
 def render(results_dir: Path = RESULTS) -> str:
     lines = [BEGIN, "", "| result | value | 95% interval | floor | measured at |", "|---|---|---|---|---|"]
-    for path in sorted(results_dir.glob("*.json")):
+    for path in result_files(results_dir):
         try:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -93,7 +113,7 @@ def render(results_dir: Path = RESULTS) -> str:
         where = _where(data.get("provenance"))
         for key in headline_keys(path.stem, data):
             floor = _floor(data, key)
-            lines.append(f"| `{path.name}` {key} | {_fmt(data[key])} | {_interval(data, key)} | "
+            lines.append(f"| `{path.name}` {key} | {_fmt(_value(data[key]))} | {_interval(data, key)} | "
                          f"{_fmt(floor) if floor is not None else ''} | {where} |")
     lines += ["", END]
     return "\n".join(lines)

@@ -34,6 +34,11 @@ class Alert:
     emitted_at: float = field(default_factory=time.time)
     links: dict[str, str] = field(default_factory=dict)  # event, snapshot and page URLs of the operator API
 
+    @property
+    def idempotency_key(self) -> str:
+        """One id per alert stage, the same on every retry and after restarts (receivers drop repeats)."""
+        return f"{self.alert_id}.{self.stage}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

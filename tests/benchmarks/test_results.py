@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.report import BEGIN, END, RESULTS, headline_keys, render
+from benchmarks.report import BEGIN, END, RESULTS, headline_keys, render, result_files
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_REPEATS = 3
-RESULT_FILES = sorted(RESULTS.glob("*.json"))
+RESULT_FILES = result_files(RESULTS)
 
 
 def test_readme_results_section_matches_the_json():
@@ -29,7 +29,7 @@ def test_result_has_provenance_repeats_and_intervals(path):
         assert isinstance(prov.get("repeats"), int) and prov["repeats"] >= MIN_REPEATS, \
             f"{path.name}: provenance.repeats must be >= {MIN_REPEATS} (or say why in repeats_not_applicable)"
     for key in headline_keys(path.stem, data):
-        if ("ratio" in key or "reduction" in key) and data[key] is not None:
+        if ("ratio" in key or "reduction" in key) and isinstance(data[key], (int, float)):
             assert f"{key}_ci95" in data, f"{path.name}: headline {key} has no {key}_ci95"
 
 
@@ -39,7 +39,11 @@ def test_report_tolerates_unknown_and_partial_results(tmp_path):
     (tmp_path / "spec.json").write_text(json.dumps({"acceptance": 0.7, "note": "x"}))
     (tmp_path / "serve.json").write_text(json.dumps({"benchmark": "serve", "throughput_ratio_16": None}))
     (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "mem.json").write_text(json.dumps({"memory_ratio": {"value": 7.9, "goal": 8.0, "ci95": [7, 9]},
+                                                   "weights": 5}))
+    (tmp_path / "kv_profile_x.json").write_text(json.dumps({"threshold": 0.75}))
     out = render(tmp_path)
     assert "`kv.json` speedup | 2.5 | [2.1, 2.9] | 2 | no provenance |" in out
     assert "`spec.json` acceptance | 0.7" in out and "`serve.json` throughput_ratio_16 | – |" in out
-    assert "broken" not in out and "other" not in out
+    assert "broken" not in out and "other" not in out and "kv_profile" not in out
+    assert "`mem.json` memory_ratio | 7.9 | [7, 9] | 8 |" in out and "weights" not in out

@@ -21,7 +21,7 @@ def _value(text, series):
 def test_metrics_move_when_frames_flow():
     async def go():
         svc = CloudService(load_cloud_config(environ={}, overrides={
-            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"dead_letter_path": None},
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None},
             "api": {"enabled": False}, "store": {"path": None}}), engine=fakes.FakeEngine(), sinks=[])
         port = await svc.start()
         cfg = load_edge_config(environ={}, overrides={

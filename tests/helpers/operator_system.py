@@ -22,7 +22,7 @@ class System:
 
     async def _start(self):
         cfg = load_cloud_config(environ={}, overrides={
-            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"dead_letter_path": None},
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None},
             "api": {"host": "127.0.0.1", "port": 0, "tokens": [TOKEN]}, "store": {"path": None}})
         self.cloud = CloudService(cfg, engine=FakeEngine(delay=0.3), sinks=[])
         port = await self.cloud.start()

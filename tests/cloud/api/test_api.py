@@ -40,7 +40,7 @@ FRAMES = [_frame(1, "ev1", "door", "person", 0.9), _frame(2, "ev1", "door", "per
 async def _with_service(check):
     cfg = load_cloud_config(environ={}, overrides={
         "server": {"host": "127.0.0.1", "port": 0, "evidence_request_after_s": 0.1},
-        "alerts": {"describe_deadline_s": 5, "dead_letter_path": None},
+        "alerts": {"describe_deadline_s": 5, "outbox_path": None},
         "api": {"host": "127.0.0.1", "port": 0, "tokens": [TOKEN], "public_url": "http://ops.example"},
         "store": {"path": None}})
     sink = Collect()
