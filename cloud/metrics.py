@@ -39,6 +39,10 @@ class _ServiceCollector:
         yield deliveries
         yield CounterMetricFamily("vigil_cloud_delivery_retries", "delivery attempts retried", value=float(d.get("retries", 0)))
         yield CounterMetricFamily("vigil_cloud_dead_letters", "alert stages dead-lettered", value=float(d.get("dead_lettered", 0)))
+        outbox = getattr(svc, "outbox", None)
+        if outbox is not None:
+            yield GaugeMetricFamily("vigil_cloud_outbox_pending", "alert stage deliveries waiting in the outbox", value=float(outbox.pending_count()))
+            yield GaugeMetricFamily("vigil_cloud_outbox_dead", "dead letters kept in the outbox", value=float(outbox.dead_count()))
         yield GaugeMetricFamily("vigil_cloud_open_alerts", "alerts awaiting their description", value=float(svc.alerts.open_count))
         engine_stats = getattr(svc.engine, "stats", None)
         if callable(engine_stats):

@@ -495,7 +495,8 @@ class CloudService:
         if self.cfg.api.enabled:
             app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=self.ready,
                            render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s,
-                           live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s)
+                           live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s,
+                           deliveries=self.outbox.deliveries_of)
             self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
             log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)

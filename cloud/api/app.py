@@ -38,6 +38,7 @@ METRICS = web.AppKey("metrics", object)
 KEEPALIVE = web.AppKey("keepalive", float)
 RELAY = web.AppKey("relay", object)
 LIVE_TIMEOUT = web.AppKey("live_timeout", float)
+DELIVERIES = web.AppKey("deliveries", object)
 
 
 def _token_ok(request: web.Request) -> bool:
@@ -104,6 +105,7 @@ async def event(request: web.Request) -> web.Response:
     ev = request.app[STORE].get_event(request.match_info["alert_id"])
     if ev is None:
         raise web.HTTPNotFound(text=json.dumps({"error": "unknown event"}), content_type="application/json")
+    ev["deliveries"] = request.app[DELIVERIES](ev["alert_id"])
     return web.json_response(ev)
 
 
@@ -197,11 +199,12 @@ async def page(request: web.Request) -> web.FileResponse:
 
 def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] = lambda: True,
              render_metrics: Callable[[], bytes] = lambda: b"", keepalive_s: float = 15.0,
-             live_relay=None, live_timeout_s: float = 10.0) -> web.Application:
+             live_relay=None, live_timeout_s: float = 10.0,
+             deliveries: Callable[[str], list[dict]] = lambda alert_id: []) -> web.Application:
     app = web.Application(middlewares=[_auth])
     app[STORE], app[LIVE], app[TOKENS], app[SUBSCRIBERS] = store, live, list(tokens), set()
     app[READY], app[METRICS], app[KEEPALIVE] = ready, render_metrics, keepalive_s
-    app[RELAY], app[LIVE_TIMEOUT] = live_relay, live_timeout_s
+    app[RELAY], app[LIVE_TIMEOUT], app[DELIVERIES] = live_relay, live_timeout_s, deliveries
     store.listeners.append(publisher(app))
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/", page)

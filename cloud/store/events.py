@@ -28,7 +28,7 @@ CREATE TABLE IF NOT EXISTS events (
   stage TEXT NOT NULL, status TEXT NOT NULL, severity REAL NOT NULL,
   threat_level INTEGER, summary TEXT NOT NULL DEFAULT '',
   labels TEXT NOT NULL, hints TEXT NOT NULL, description TEXT, stages TEXT NOT NULL,
-  deliveries TEXT NOT NULL DEFAULT '{}', size INTEGER NOT NULL DEFAULT 0);
+  size INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS events_onset ON events(onset);
 CREATE INDEX IF NOT EXISTS events_camera ON events(camera_id, onset);
 CREATE TABLE IF NOT EXISTS images (
@@ -116,15 +116,6 @@ class EventStore:
         self._publish(event)
         return event
 
-    def record_delivery(self, alert_id: str, sink: str, status: str) -> None:
-        """Delivery status of one sink for one event (delivered, retrying, dead_letter)."""
-        row = self.db.execute("SELECT deliveries FROM events WHERE alert_id = ?", (alert_id,)).fetchone()
-        if row is None:
-            return
-        deliveries = json.loads(row["deliveries"])
-        deliveries[sink] = status
-        self.db.execute("UPDATE events SET deliveries = ? WHERE alert_id = ?", (json.dumps(deliveries), alert_id))
-
     def add_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> int | None:
         """Keep one image of an event (kind: semantic_frame, evidence, ...); None when the event is unknown."""
         if self.db.execute("SELECT 1 FROM events WHERE alert_id = ?", (alert_id,)).fetchone() is None:
@@ -173,7 +164,6 @@ class EventStore:
         out["labels"] = json.loads(row["labels"])
         out["hints"] = json.loads(row["hints"])
         out["description"] = json.loads(row["description"]) if row["description"] else None
-        out["deliveries"] = json.loads(row["deliveries"])
         out["images"] = images
         semantic = [i for i in images if i["kind"] == "semantic_frame"]
         thumb = (semantic or images or [None])[-1]

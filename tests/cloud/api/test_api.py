@@ -104,6 +104,7 @@ def test_api_end_to_end():
         one = (await http.get(f"/api/v1/events/{ev1['alert_id']}", headers=AUTH)).json()
         assert [s["stage"] for s in one["stages"]] == ["detected", "described"]
         assert one["summary"] == "a person" and one["status"] == "ok"
+        assert {(d["stage"], d["sink"]) for d in one["deliveries"]} == {("detected", "collect"), ("described", "collect")}
         kinds = sorted(i["kind"] for i in one["images"])
         assert kinds == ["evidence", "semantic_frame"]
         evidence = next(i for i in one["images"] if i["kind"] == "evidence")
@@ -127,6 +128,7 @@ def test_api_end_to_end():
             assert _metric(after, name) > _metric(before, name), name
         assert _metric(after, 'vigil_cloud_camera_up{camera="door"}') == 1.0
         assert "vigil_cloud_dead_letters_total" in after and "vigil_cloud_delivery_retries_total" in after
+        assert _metric(after, "vigil_cloud_outbox_dead") == 0.0 and "vigil_cloud_outbox_pending" in after
 
     asyncio.run(_with_service(check))
 
