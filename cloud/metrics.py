@@ -52,6 +52,13 @@ class _ServiceCollector:
                 q.add_metric([state], float(st.get(state, 0)))
             yield q
             yield GaugeMetricFamily("vigil_cloud_engine_backpressure", "engine backpressure 0..1", value=float(st.get("backpressure", 0)))
+            spec = st.get("speculative") or {}
+            if spec:
+                yield GaugeMetricFamily("vigil_cloud_spec_mean_accepted_length",
+                                        "speculative decoding: tokens emitted per drafting step (1 = no gain)",
+                                        value=float(spec.get("mean_accepted_length", 1.0)))
+                yield GaugeMetricFamily("vigil_cloud_spec_acceptance_rate", "speculative decoding: accepted / proposed",
+                                        value=float(spec.get("acceptance_rate", 0.0)))
         if self.live is not None:
             state = GaugeMetricFamily("vigil_cloud_camera_up", "1 when the camera sent a packet recently", labels=["camera"])
             for cam in self.live.cameras():

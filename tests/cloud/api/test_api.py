@@ -167,3 +167,22 @@ def test_retention_removes_old_events_and_their_images_from_the_api():
             assert (await http.get(f"/api/v1/images/{image_id}", headers=AUTH)).status_code == 404
 
     asyncio.run(_with_service(check))
+
+
+def test_speculative_acceptance_is_exported_when_the_engine_reports_it():
+    from cloud.metrics import CloudMetrics
+
+    class Engine(FakeEngine):
+        def stats(self):
+            return {"waiting": 2, "running": 1, "backpressure": 0.25,
+                    "speculative": {"mean_accepted_length": 2.5, "acceptance_rate": 0.6}}
+
+    cfg = load_cloud_config(environ={}, overrides={"alerts": {"outbox_path": None}, "store": {"path": None}})
+    svc = CloudService(cfg, engine=Engine(), sinks=[])
+    metrics = CloudMetrics()
+    metrics.watch(svc)
+    text = metrics.render().decode()
+    assert _metric(text, "vigil_cloud_spec_mean_accepted_length") == 2.5
+    assert _metric(text, 'vigil_cloud_engine_requests{state="waiting"}') == 2.0
+    svc.outbox.close()
+    svc.store.close()
