@@ -122,6 +122,7 @@ class CloudConfig(_Strict):
         """Keys holding a published demo credential (vigil-cloud refuses these unless `demo`)."""
         named = {f"auth.tokens.{edge}": tok for edge, tok in self.auth.tokens.items()}
         named.update({f"alerts.webhooks[{i}].secret": w.secret for i, w in enumerate(self.alerts.webhooks)})
+        named.update({f"api.tokens[{i}]": t for i, t in enumerate(self.api.tokens)} if self.api.enabled else {})
         return demo_secret_keys(named)
 
 

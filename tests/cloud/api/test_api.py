@@ -186,3 +186,11 @@ def test_speculative_acceptance_is_exported_when_the_engine_reports_it():
     assert _metric(text, 'vigil_cloud_engine_requests{state="waiting"}') == 2.0
     svc.outbox.close()
     svc.store.close()
+
+
+def test_the_published_operator_token_counts_as_a_demo_credential():
+    cfg = load_cloud_config(environ={}, overrides={"auth": {"tokens": {"e": "a-private-token"}}})
+    assert cfg.demo_secret_keys() == ["api.tokens[0]"]
+    mine = load_cloud_config(environ={}, overrides={"auth": {"tokens": {"e": "a-private-token"}},
+                                                    "api": {"tokens": ["my-own-operator-token"]}})
+    assert mine.demo_secret_keys() == []
