@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -449,7 +450,10 @@ class CloudService:
 
     def _emit(self, alert) -> None:
         alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
-        self.store.record_alert(alert)
+        try:
+            self.store.record_alert(alert)
+        except sqlite3.Error:  # the operator view may lag; the alert itself must still go out
+            log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
         self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
         self.emitted[alert.stage] += 1
         if alert.stage == "described":

@@ -5,9 +5,13 @@ is the real one: it keeps each camera's live state in memory and hands event ima
 """
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable
+
+log = logging.getLogger("vigil.api")
 
 # A camera that sent nothing for this long is shown as idle (its edge may still be connected).
 IDLE_AFTER_S = 30.0
@@ -70,8 +74,12 @@ class LiveState(IngestObserver):
         cam.bytes += size
 
     def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
-        if self.store is not None:
+        if self.store is None:
+            return
+        try:
             self.store.add_image(alert_id, kind, jpeg, width, height)
+        except sqlite3.Error:  # a full disk loses the picture, never the packet or its alert
+            log.exception("event store: could not keep a %s image of alert %s", kind, alert_id)
 
     def state(self, cam: CameraState) -> str:
         if not cam.connected:

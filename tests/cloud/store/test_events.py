@@ -100,3 +100,11 @@ def test_file_store_survives_reopen(tmp_path):
     path = tmp_path / "vigil.sqlite3"
     EventStore(path, clock=Clock()).record_alert(_alert(1))
     assert EventStore(path, clock=Clock()).get_event("a1")["event_id"] == "ev1"
+
+
+def test_a_failing_store_loses_the_picture_not_the_packet():
+    from cloud.api.live import LiveState
+    store = EventStore(clock=Clock())
+    store.record_alert(_alert(1))
+    store.close()                       # every write now raises sqlite3.ProgrammingError
+    LiveState(store).on_event_image("a1", "evidence", b"j", 1, 1)   # logged, not raised
