@@ -32,7 +32,7 @@ class TlsServerConfig(_Strict):
 
 
 class ServerConfig(_Strict):
-    host: str = Field("0.0.0.0", description="address the gRPC server binds to")
+    host: str = Field("127.0.0.1", description="address the gRPC server binds to (off loopback, TLS or plaintext: true is required)")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="largest FramePacket accepted; larger ones get OVERSIZED")
     transport_headroom_bytes: int = Field(4 * MIB, ge=0, description="gRPC limit = max_packet_bytes + this, so an oversized packet still reaches us and gets a per-packet error")
