@@ -52,6 +52,8 @@ class _ServiceCollector:
                 q.add_metric([state], float(st.get(state, 0)))
             yield q
             yield GaugeMetricFamily("vigil_cloud_engine_backpressure", "engine backpressure 0..1", value=float(st.get("backpressure", 0)))
+            yield GaugeMetricFamily("vigil_cloud_kv_bytes", "bytes of KV cache the running batch holds",
+                                    value=float(st.get("kv_bytes", 0)))
             spec = st.get("speculative") or {}
             if spec:
                 yield GaugeMetricFamily("vigil_cloud_spec_mean_accepted_length",

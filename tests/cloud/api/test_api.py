@@ -174,7 +174,7 @@ def test_speculative_acceptance_is_exported_when_the_engine_reports_it():
 
     class Engine(FakeEngine):
         def stats(self):
-            return {"waiting": 2, "running": 1, "backpressure": 0.25,
+            return {"waiting": 2, "running": 1, "backpressure": 0.25, "kv_bytes": 4096,
                     "speculative": {"mean_accepted_length": 2.5, "acceptance_rate": 0.6}}
 
     cfg = load_cloud_config(environ={}, overrides={"alerts": {"outbox_path": None}, "store": {"path": None}})
@@ -183,6 +183,7 @@ def test_speculative_acceptance_is_exported_when_the_engine_reports_it():
     metrics.watch(svc)
     text = metrics.render().decode()
     assert _metric(text, "vigil_cloud_spec_mean_accepted_length") == 2.5
+    assert _metric(text, "vigil_cloud_kv_bytes") == 4096.0
     assert _metric(text, 'vigil_cloud_engine_requests{state="waiting"}') == 2.0
     svc.outbox.close()
     svc.store.close()
