@@ -67,6 +67,9 @@ class Provenance:
     def __init__(self, seeds: dict[str, int] | None = None, **extra: Any) -> None:
         self.started = time.time()
         self.load_before = _loadavg()
+        # The commit measured is the one checked out when measuring starts (HEAD may move during a long run).
+        self.commit = _git("rev-parse", "HEAD")
+        self.dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
         self.seeds = dict(seeds or {})
         self.extra = extra
 
@@ -76,9 +79,11 @@ class Provenance:
             torch = sys.modules["torch"]
             if torch.cuda.is_available():
                 gpu = {"name": torch.cuda.get_device_name(0), "cuda": torch.version.cuda}
+        head = _git("rev-parse", "HEAD")
         return {
-            "commit": _git("rev-parse", "HEAD"),
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "commit": self.commit,
+            "dirty": self.dirty,
+            **({"head_at_finish": head} if head != self.commit else {}),
             "command": " ".join([Path(sys.executable).name, *sys.argv]),
             "machine": {"cpu": _cpu_model(), "cores": os.cpu_count(), "platform": platform.platform(),
                         "gpu": gpu},

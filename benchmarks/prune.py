@@ -177,6 +177,10 @@ def headline(arms: dict) -> dict:
     }
 
 
+QUALITY_SKIPPED = ("not measured (--skip-quality): retention and agreement need a benchmark VLM that answers "
+                   "from the image; see vlm_eval.json")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scenes", type=int, default=100)
@@ -198,6 +202,9 @@ def main() -> None:
         result.update(headline(arms))
         result["quality"] = arms
         del adapter
+    else:
+        result["scenes"] = 0
+        result["quality"] = QUALITY_SKIPPED
     t = timings(timing_adapter(args.threads), scenes[:args.timing_scenes], args.repeats)
     result["timing"] = t
     result["timing_tower"] = {"geometry": "CLIP ViT-L/14-336", **VIT_L, "weights": "random (timing only)",

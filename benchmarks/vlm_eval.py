@@ -79,7 +79,7 @@ def main() -> None:
         "training": training,
         "weights_recipe_hash": meta.get("recipe_hash"),
         "examples": [{"truth": t, "answer": a} for t, a in list(zip(truths, full))[:5]],
-        "provenance": prov.finish(repeats=1, repeats_note="quality is deterministic (greedy); one pass per arm"),
+        "provenance": prov.finish(repeats=1, repeats_not_applicable="quality is deterministic (greedy); one pass per arm"),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
