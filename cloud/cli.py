@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import sys
 
 from vigil.demo_secrets import demo_flag, refusal
 from vigil.logs import add_common_args, common_overrides
@@ -18,7 +19,6 @@ from vigil.settings import load_for_cli
 log = logging.getLogger("vigil.cloud")
 EXIT_MODEL_FAILED = 1
 EXIT_CONFIG = 2
-DRAIN_SLACK_S = 5.0   # beyond the describe deadline, for the last webhooks to go out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model checkpoint dir or hub id (overrides engine.model)")
     p.add_argument("--demo", action="store_true", help="allow the published demo token and webhook secret")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
+    p.add_argument("--dead-letters", choices=["list", "replay"],
+                   help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
+                        "within a second; otherwise the next start does), and exit")
+    p.add_argument("--new-token", metavar="EDGE_ID",
+                   help="make a random token for an edge: prints the token (give it to the edge) and the line for "
+                        "auth.token_file (the cloud stores only its digest), and exit")
+    p.add_argument("--make-ca", metavar="DIR",
+                   help="write a local CA, a server certificate (for --hosts) and edge certificates (for --edges) "
+                        "to DIR, and exit")
+    p.add_argument("--hosts", default="localhost,127.0.0.1", help="with --make-ca: the cloud's names/IPs, comma-separated")
+    p.add_argument("--edges", default="", help="with --make-ca: edge ids that get a client certificate (mutual TLS)")
+    p.add_argument("--sink", help="with --dead-letters: only this endpoint (its name as listed)")
+    p.add_argument("--alert", help="with --dead-letters: only this alert id")
     add_common_args(p)
     return p
 
@@ -38,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 async def serve(cfg) -> int:
     from cloud.server import CloudService
     service = CloudService(cfg)
-    await service.start()
+    try:
+        await service.start()
+    except OSError:
+        service.outbox.close()
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -56,10 +73,9 @@ async def serve(cfg) -> int:
     if service.model_loaded.done():
         log.info("model loaded: %s; serving", getattr(service.engine, "model_name", "engine"))
     await stopping
-    log.info("shutting down: draining alerts")
+    log.info("shutting down: draining alerts (at most %gs)", cfg.alerts.drain_timeout_s)
     await service.health.set_serving(False)
-    await service.drain(timeout_s=cfg.alerts.describe_deadline_s + DRAIN_SLACK_S)
-    await service.stop()
+    await service.shutdown(cfg.alerts.drain_timeout_s)
     return 0
 
 
@@ -67,6 +83,17 @@ def main(argv: list[str] | None = None) -> int:
     import os
     import sys
     args = build_parser().parse_args(argv)
+    if args.make_ca:
+        from cloud.local_ca import make_ca
+        out = make_ca(args.make_ca, [h for h in args.hosts.split(",") if h], [e for e in args.edges.split(",") if e])
+        print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} (keep ca.key offline)")
+        return 0
+    if args.new_token:
+        from cloud.auth import hash_token, new_token
+        token = new_token()
+        print(f"token for the edge (cloud.token):   {token}")
+        print(f"line for the cloud's auth.token_file: {args.new_token} {hash_token(token)}")
+        return 0
     from cloud.config import load_cloud_config
     overrides: dict = common_overrides(args)
     if args.port is not None:
@@ -79,11 +106,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.demo or demo_flag():
         overrides["demo"] = True
     cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config)
+    if args.dead_letters:
+        from cloud.alerts.dead_letters import run as dead_letters
+        return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)
     if not cfg.demo and cfg.demo_secret_keys():
         print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
         return EXIT_CONFIG
+    from cloud.server import BindError
     try:
         return asyncio.run(serve(cfg))
+    except BindError as exc:
+        print(f"vigil-cloud: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -6,6 +6,7 @@ Loaded from YAML (``--config``) plus ``VIGIL_CLOUD__*`` environment overrides
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
@@ -22,6 +23,12 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class TlsServerConfig(_Strict):
+    cert_file: Path = Field(description="PEM certificate chain of the cloud (vigil-cloud --make-ca writes server.pem)")
+    key_file: Path = Field(description="PEM private key of that certificate")
+    client_ca_file: Path | None = Field(None, description="mutual TLS: only edges with a certificate from this CA may connect")
+
+
 class ServerConfig(_Strict):
     host: str = Field("0.0.0.0", description="address the gRPC server binds to")
     port: int = Field(50051, ge=0, le=65535, description="gRPC port (0 = pick a free one)")
@@ -30,10 +37,22 @@ class ServerConfig(_Strict):
     dedup_window: int = Field(100_000, ge=100, description="(camera, sequence) pairs remembered for de-duplication")
     hint_interval_s: float = Field(1.0, gt=0, description="how often backpressure hints may be sent to an edge")
     evidence_request_after_s: float = Field(2.0, ge=0, description="ask the edge for evidence of a described event that has sent none after this long")
+    tls: TlsServerConfig | None = Field(None, description="TLS for the gRPC stream (required unless host is loopback or plaintext is set)")
+    plaintext: bool = Field(False, description="serve without TLS on a non-loopback address (tokens and frames readable on the network; logged as a WARNING)")
+    hello_timeout_s: float = Field(10.0, gt=0, description="a stream that has not said Hello within this is closed")
+    max_image_pixels: int = Field(3840 * 2160 * 2, ge=1, description="JPEGs declaring more pixels (read from the header, before decoding) get TOO_LARGE_IMAGE")
+    decode_threads: int = Field(2, ge=1, description="threads decoding JPEGs off the event loop")
+    rate_limit_packets_per_s: float = Field(200.0, gt=0, description="per edge; above it frames are acked but not decoded (alerts still raised)")
+    rate_limit_bytes_per_s: float = Field(16 * MIB, gt=0, description="per edge; same treatment as the packet limit")
+    rate_limit_burst_s: float = Field(2.0, gt=0, description="seconds of the rate a burst may use at once")
 
 
 class AuthConfig(_Strict):
-    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN}, description="edge_id -> shared token; the demo default is replaced by any real config")
+    # edge_id -> token digest ("sha256:<hex>", from `vigil-cloud --new-token EDGE`) or, for the demo, the token itself.
+    tokens: dict[str, str] = Field(default_factory=lambda: {DEMO_EDGE_ID: DEMO_TOKEN},
+                                   description="edge_id -> sha256:<hex> token digest (or the token itself; demo only)")
+    token_file: Path | None = Field(None, description="lines '<edge_id> sha256:<hex>'; re-read when it changes (delete a line to revoke an edge)")
+    reload_interval_s: float = Field(1.0, gt=0, description="how often token_file is checked for changes")
 
     @field_validator("tokens")
     @classmethod
@@ -44,19 +63,46 @@ class AuthConfig(_Strict):
         return v
 
 
-class WebhookConfig(_Strict):
+class _Filtered(_Strict):
+    cameras: list[str] = Field(default_factory=list, description="only alerts of these camera ids (empty: all)")
+    labels: list[str] = Field(default_factory=list, description="only alerts with one of these labels (empty: all)")
+    min_severity: float = Field(0.0, ge=0, description="only alerts at least this severe")
+
+
+class WebhookConfig(_Filtered):
     url: HttpUrl = Field(description="where alert stages are POSTed")
-    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver")
+    secret: str = Field(min_length=8, description="HMAC-SHA256 key shared with the receiver (a Standard Webhooks whsec_ secret works too)")
     timeout_s: float = Field(5.0, gt=0, description="HTTP timeout of one delivery attempt")
+    name: str | None = Field(None, min_length=1, description="stable name keying this endpoint's deliveries in the outbox (default: from the URL)")
+
+
+class MqttConfig(_Filtered):
+    host: str = Field(min_length=1, description="MQTT broker host")
+    port: int = Field(1883, ge=1, le=65535, description="MQTT broker port")
+    topic_prefix: str = Field("vigil", min_length=1, description="topics <prefix>/events, <prefix>/<camera>/alert, <prefix>/available (Frigate-style)")
+    username: str | None = Field(None, description="broker user name")
+    password: str | None = Field(None, description="broker password (masked in logs)")
+    client_id: str | None = Field(None, description="MQTT client id (default: chosen by the client library)")
+    qos: int = Field(1, ge=0, le=2, description="MQTT quality of service of alert messages")
+    timeout_s: float = Field(5.0, gt=0, description="wait this long for the broker's acknowledgement")
+    name: str | None = Field(None, min_length=1, description="stable name keying this broker's deliveries in the outbox (default: from host and prefix)")
 
 
 class AlertsConfig(_Strict):
-    webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage")
+    webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage, each with its own filters")
+    mqtt: list[MqttConfig] = Field(default_factory=list, description="MQTT brokers every alert stage is published to (Frigate-style topics)")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
-    max_attempts: int = Field(8, ge=1, description="delivery attempts per sink before the alert is dead-lettered")
-    backoff_initial_s: float = Field(0.5, gt=0, description="delay before the first delivery retry")
+    outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
+    outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
+    backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")
     backoff_max_s: float = Field(30.0, gt=0, description="longest delay between delivery retries")
-    dead_letter_path: Path | None = Field(Path("var/dead_letter.jsonl"), description="JSON-lines file of alerts that could not be delivered (null = log only)")
+    give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed becomes a dead letter (kept; `vigil-cloud --dead-letters replay`)")
+    max_in_flight: int = Field(32, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open an endpoint's circuit breaker")
+    breaker_open_initial_s: float = Field(1.0, gt=0, description="first cool-down of an open breaker (doubles per re-opening, jittered)")
+    breaker_open_max_s: float = Field(30.0, gt=0, description="longest breaker cool-down")
+    drain_timeout_s: float = Field(10.0, ge=0, description="on SIGTERM, wait at most this long for descriptions and deliveries; the rest stays in the outbox")
+    retain_delivered_s: float = Field(7 * 86400.0, gt=0, description="delivered stages are kept this long (a replayed packet must not re-alert)")
 
 
 class CloudConfig(_Strict):

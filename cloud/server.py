@@ -7,27 +7,42 @@ bandwidth estimator feeds on them) or a ``PacketError`` naming what is wrong
 (OVERSIZED, CORRUPT_JPEG, INVALID); a bad packet never ends the stream.
 Accepted event packets drive the two-stage alerts: ``detected`` at once,
 ``described`` when the engine answers (or the deadline passes).
+
+Nothing accepted is lost: a packet is acknowledged only after the alert stage
+it caused is committed to the durable outbox (cloud/alerts/outbox.py), from
+which the dispatcher delivers. Untrusted input is bounded before work is done:
+field sizes (cloud/packet_limits.py), image pixels read from the JPEG header
+before decoding, decoding itself on a worker thread (never on the event loop),
+and a stream that does not say Hello within ``hello_timeout_s`` is closed.
 """
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
+import socket
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import AsyncIterator
 
 import cv2
 import grpc
 import numpy as np
 
-from cloud.alerts.dispatcher import Dispatcher
+from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
+from cloud.alerts.filters import AlertFilter
 from cloud.alerts.manager import AlertManager
+from cloud.alerts.outbox import Outbox
 from cloud.alerts.sinks.webhook import WebhookSink
-from cloud.config import CloudConfig
+from cloud.auth import TokenStore
+from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.health import CloudHealth
+from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
+from cloud.rate_limit import EdgeRateLimiter
+from vigil.link_security import plaintext_allowed
+from vigil.redact import register_secret
 from vigil import __version__
 from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
@@ -35,7 +50,17 @@ from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
 log = logging.getLogger("vigil.cloud")
 
+MAX_TOKEN_CHARS = 512    # a token is a secret, not a payload
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
+HOUSEKEEPING_INTERVAL_S = 600.0  # how often delivered outbox rows past retention are deleted
+ALERT_MEMORY_S = 300.0   # finished alerts kept in memory; older ones are looked up in the outbox
+
+
+REVOKED = object()  # queued to a session whose edge lost its token
+
+
+class BindError(OSError):
+    """The gRPC port could not be bound (another process holds it)."""
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
 # Events remembered as having sent evidence; far more than are ever open at once.
 MAX_EVIDENCE_EVENTS = 10_000
@@ -73,12 +98,46 @@ def boxes_in_image(pkt: pb.FramePacket, width: int, height: int) -> list[dict]:
     return out
 
 
+def server_credentials(tls) -> grpc.ServerCredentials:
+    """TLS credentials from ``server.tls``; with ``client_ca_file`` edges must present a certificate it signed."""
+    try:
+        key, cert = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+        ca = tls.client_ca_file.read_bytes() if tls.client_ca_file else None
+    except OSError as exc:
+        raise BindError(f"server.tls: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def probe_bind(host: str, port: int) -> None:
+    """Raise BindError when ``host:port`` cannot be bound (taken by another process)."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise BindError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gRPC does: TIME_WAIT is no conflict
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise BindError(f"cannot listen on {host}:{port}: {exc.strerror.lower()} "
+                            "(another vigil-cloud running?)") from None
+
+
 class IngestService(pb_grpc.IngestServicer):
-    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager):
+    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, tokens: TokenStore | None = None):
         self.cfg = cfg
         self.engine = engine
         self.alerts = alerts
+        self.tokens = tokens or TokenStore(cfg.auth.tokens, cfg.auth.token_file)
+        s = cfg.server
+        self.limiter = EdgeRateLimiter(s.rate_limit_packets_per_s, s.rate_limit_bytes_per_s, s.rate_limit_burst_s)
+        # session id -> (edge id, token digest it authenticated with, its outgoing queue)
+        self._sessions: dict[str, tuple[str, str, asyncio.Queue]] = {}
         self.seen = SeenWindow(cfg.server.dedup_window)
+        self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
@@ -86,21 +145,45 @@ class IngestService(pb_grpc.IngestServicer):
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:
-        expected = self.cfg.auth.tokens.get(hello.edge_id)
-        return expected is not None and hmac.compare_digest(expected.encode(), hello.auth_token.encode())
+        return self.tokens.verify(hello.edge_id, hello.auth_token)
+
+    def revoke_stale_sessions(self) -> int:
+        """End the streams of edges whose token was revoked or changed; returns how many."""
+        digests = self.tokens.digests
+        n = 0
+        for session, (edge_id, digest, out) in list(self._sessions.items()):
+            if digests.get(edge_id) != digest:
+                log.warning("edge %s: token revoked, ending session %s", short(edge_id), session)
+                out.put_nowait(REVOKED)
+                del self._sessions[session]
+                n += 1
+        return n
 
     async def Stream(self, request_iterator: AsyncIterator[pb.EdgeMessage], context) -> AsyncIterator[pb.CloudMessage]:
+        timeout = self.cfg.server.hello_timeout_s
         try:
-            first = await anext(request_iterator.__aiter__())
+            first = await asyncio.wait_for(anext(request_iterator.__aiter__()), timeout)
         except StopAsyncIteration:
             return
+        except asyncio.TimeoutError:
+            self.stats["hello_timeouts"] += 1
+            log.warning("stream from %s closed: no Hello within %gs", short(context.peer()), timeout)
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"no Hello within {timeout:g}s")
         if first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "first message must be Hello with edge_id and auth_token")
         hello = first.hello
+        if len(hello.edge_id) > MAX_ID_CHARS or len(hello.auth_token) > MAX_TOKEN_CHARS:
+            self.stats["auth_rejected"] += 1
+            log.warning("rejected edge %r: edge_id or token over the length limit", short(hello.edge_id))
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"edge_id longer than {MAX_ID_CHARS} characters "
+                                f"or token longer than {MAX_TOKEN_CHARS}")
         if not self._authorised(hello):
             self.stats["auth_rejected"] += 1
             log.warning("rejected edge %r: unknown edge id or wrong token", hello.edge_id)
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"unknown edge id or wrong token for edge {hello.edge_id!r}")
+        if hello.auth_token == DEMO_TOKEN:
+            log.warning("edge %s authenticated with the public demo token: replace it (vigil-cloud --new-token)",
+                        short(hello.edge_id))
         session = uuid.uuid4().hex[:12]
         log.info("edge %s connected (agent %s, %d cameras, session %s)", hello.edge_id, hello.agent_version,
                  len(hello.cameras), session)
@@ -114,7 +197,7 @@ class IngestService(pb_grpc.IngestServicer):
                 async for msg in request_iterator:
                     kind = msg.WhichOneof("body")
                     if kind == "frame":
-                        self._on_frame(hello.edge_id, msg.frame, out)
+                        await self._on_frame(hello.edge_id, msg.frame, out)
                     elif kind == "hello":
                         await out.put(self._error(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away
@@ -133,13 +216,17 @@ class IngestService(pb_grpc.IngestServicer):
 
         reader = asyncio.create_task(read_loop())
         hinter = asyncio.create_task(hint_loop())
+        self._sessions[session] = (hello.edge_id, self.tokens.digests.get(hello.edge_id, ""), out)
         try:
             while True:
                 msg = await out.get()
                 if msg is None:
                     break
+                if msg is REVOKED:
+                    await context.abort(grpc.StatusCode.UNAUTHENTICATED, "token revoked")
                 yield msg
         finally:
+            self._sessions.pop(session, None)
             hinter.cancel()
             reader.cancel()
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
@@ -149,9 +236,10 @@ class IngestService(pb_grpc.IngestServicer):
     def _error(pkt: pb.FramePacket | None, code: str, message: str) -> pb.CloudMessage:
         return pb.CloudMessage(error=pb.PacketError(camera_id=pkt.camera_id if pkt else "",
                                                     sequence=pkt.sequence if pkt else 0,
+                                                    run_id=pkt.run_id if pkt else "",
                                                     code=code, message=message))
 
-    def _on_frame(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> None:
+    async def _on_frame(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> None:
         now = time.time()
         size = pkt.ByteSize()
         self.stats["packets"] += 1
@@ -161,24 +249,61 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["oversized"] += 1
             out.put_nowait(self._error(pkt, "OVERSIZED", f"packet of {size} bytes exceeds max_packet_bytes={limit}"))
             return
-        if not pkt.camera_id:
+        bad = check_packet(pkt)
+        if bad is not None:
             self.stats["invalid"] += 1
-            out.put_nowait(self._error(pkt, "INVALID", "camera_id is empty"))
+            out.put_nowait(self._error(pkt, bad.code, bad.message))
             return
-        fresh = self.seen.check_and_add(edge_id, pkt.camera_id, pkt.sequence)
-        ack = pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, receive_time=now, bytes=size,
-                     edge_sent_time=pkt.sent_time, duplicate=not fresh)
-        out.put_nowait(pb.CloudMessage(ack=ack))
-        if not fresh:
+        key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
+        if not self.seen.check_and_add(*key):
             self.stats["duplicates"] += 1
+            out.put_nowait(self._ack(pkt, now, size, duplicate=True))
             return
-        image = None
-        if pkt.jpeg:
-            image = decode_jpeg(pkt.jpeg)
+        limited = pkt.priority != pb.ALERT_METADATA and not self.limiter.allow(edge_id, size, now)
+        if limited:
+            self.stats["rate_limited"] += 1
+            out.put_nowait(self._error(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
+                                       "(its alert, if any, is raised)"))
+        try:
+            image = None if limited else await self._image(edge_id, pkt, out)
+            self._accept(edge_id, pkt, image, out)
+        except Exception:
+            # Not committed: forget the packet so the edge's resend is processed, and do not Ack it.
+            self.seen.forget(*key)
+            self.stats["internal_errors"] += 1
+            log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
+            out.put_nowait(self._error(pkt, "INTERNAL", "the cloud could not store this packet; it will be resent"))
+            return
+        out.put_nowait(self._ack(pkt, now, size, duplicate=False))
+
+    @staticmethod
+    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool) -> pb.CloudMessage:
+        return pb.CloudMessage(ack=pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id,
+                                          receive_time=now, bytes=size, edge_sent_time=pkt.sent_time,
+                                          duplicate=duplicate))
+
+    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> np.ndarray | None:
+        """The decoded image (RGB), or None with a PacketError sent; decoding runs off the event loop."""
+        if not pkt.jpeg:
+            return None
+        bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
+        if bad is None and (not pkt.event_id or pkt.priority not in (*DESCRIBABLE, pb.EVIDENCE)):
+            return None  # nothing here looks at context pixels: the header check is all the work they get
+        if bad is None:
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
             if image is None:
-                self.stats["corrupt_jpeg"] += 1
-                log.warning("corrupt JPEG from %s/%s seq %d (%d bytes)", edge_id, pkt.camera_id, pkt.sequence, len(pkt.jpeg))
-                out.put_nowait(self._error(pkt, "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"))
+                bad_code, bad_msg = "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"
+            else:
+                return image
+        else:
+            bad_code, bad_msg = bad.code, bad.message
+        self.stats["corrupt_jpeg" if bad_code == "CORRUPT_JPEG" else "rejected_image"] += 1
+        log.warning("%s from %s/%s seq %d: %s", bad_code, short(edge_id), short(pkt.camera_id), pkt.sequence, bad_msg)
+        out.put_nowait(self._error(pkt, bad_code, bad_msg))
+        return None
+
+    def _accept(self, edge_id: str, pkt: pb.FramePacket, image: np.ndarray | None, out: asyncio.Queue) -> None:
+        """Drive the alert of an event packet (its stages are committed when this returns)."""
         if not pkt.event_id or pkt.priority == pb.CONTEXT:
             self.stats["context_frames"] += 1
             return
@@ -222,12 +347,17 @@ class IngestService(pb_grpc.IngestServicer):
                                                         alert_id=aid, description_json=text,
                                                         description_status=status)))
         # The alert is out; make sure the user also gets the full-quality key frame (after a grace
-        # period, so evidence already on its way is not asked for twice).
+        # period, so evidence already on its way is not asked for twice). The decoded image is not
+        # needed for that wait: drop it, so a burst of alerts does not hold a burst of frames.
+        image = req = None  # noqa: F841
         await asyncio.sleep(self.cfg.server.evidence_request_after_s)
         if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
             self.stats["evidence_requested"] += 1
             out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id],
                                                         reason="evidence for a described alert")))
+
+    def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
         tasks = list(self._describe_tasks)
@@ -243,51 +373,111 @@ class CloudService:
     def __init__(self, cfg: CloudConfig, engine=None, sinks=None):
         self.cfg = cfg
         if engine is None:
-            from cloud.engine.engine import DescriptionEngine
-            engine = DescriptionEngine.from_config(cfg.engine)
+            from cloud.engine.stub import FixedLatencyEngine, stub_latency
+            latency = stub_latency(cfg.engine.model)
+            if latency is not None:
+                log.warning("engine.model=%s: model-free stub engine, descriptions are built from edge hints only",
+                            cfg.engine.model)
+                engine = FixedLatencyEngine(latency)
+            else:
+                from cloud.engine.engine import DescriptionEngine
+                engine = DescriptionEngine.from_config(cfg.engine)
         self.engine = engine
         a = cfg.alerts
+        for token in cfg.auth.tokens.values():
+            register_secret(token)
+        self.tokens = TokenStore(cfg.auth.tokens, cfg.auth.token_file)
         if sinks is None:
-            sinks = [WebhookSink(str(w.url), w.secret, w.timeout_s) for w in a.webhooks]
+            sinks = []
+            for w in a.webhooks:
+                register_secret(w.secret)
+                sink = WebhookSink(str(w.url), w.secret, w.timeout_s, name=w.name)
+                sinks.append(Route(sink, AlertFilter(frozenset(w.cameras), frozenset(w.labels), w.min_severity)))
+            for m in a.mqtt:
+                from cloud.alerts.sinks.mqtt import MqttSink  # paho-mqtt only when MQTT is configured
+                register_secret(m.password)
+                sink = MqttSink(m.host, m.port, m.topic_prefix, username=m.username, password=m.password,
+                                client_id=m.client_id, qos=m.qos, timeout_s=m.timeout_s, name=m.name)
+                sinks.append(Route(sink, AlertFilter(frozenset(m.cameras), frozenset(m.labels), m.min_severity)))
         if not sinks:
-            log.warning("no alert sinks configured (alerts.webhooks is empty): alerts are only logged")
-        self.dispatcher = Dispatcher(sinks, max_attempts=a.max_attempts, backoff_initial_s=a.backoff_initial_s,
-                                     backoff_max_s=a.backoff_max_s, dead_letter_path=a.dead_letter_path)
-        self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s)
-        self.service = IngestService(cfg, self.engine, self.alerts)
+            log.warning("no alert sinks configured (alerts.webhooks and alerts.mqtt are empty): alerts are only logged")
+        if a.outbox_path is None:
+            log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
+        self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
+        policy = RetryPolicy(backoff_initial_s=a.backoff_initial_s, backoff_max_s=a.backoff_max_s,
+                             give_up_after_s=a.give_up_after_s, max_in_flight=a.max_in_flight,
+                             breaker_failures=a.breaker_failures, breaker_open_initial_s=a.breaker_open_initial_s,
+                             breaker_open_max_s=a.breaker_open_max_s)
+        self.dispatcher = Dispatcher(self.outbox, sinks, policy)
+        self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
+                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
+        restored = self.alerts.restore(self.outbox.open_alerts())
+        if restored:
+            log.info("outbox: %d alerts left open by the previous process; they finish here", restored)
+        self.service = IngestService(cfg, self.engine, self.alerts, self.tokens)
         self.emitted: Counter[str] = Counter()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
-        self._expirer: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
         self.health = CloudHealth()
         self.model_loaded: asyncio.Task | None = None   # done when the model is up; its exception if it failed
 
     def _emit(self, alert) -> None:
+        self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
         self.emitted[alert.stage] += 1
         if alert.stage == "described":
             self.emitted[f"described_{alert.description_status}"] += 1
-        log.info("alert %s %s camera=%s event=%s%s", alert.alert_id, alert.stage, alert.camera_id, alert.event_id,
-                 f" status={alert.description_status}" if alert.stage == "described" else "")
-        self.dispatcher.submit(alert)
+        log.info("alert %s %s camera=%s event=%s%s", alert.alert_id, alert.stage, short(alert.camera_id),
+                 short(alert.event_id), f" status={alert.description_status}" if alert.stage == "described" else "")
 
     async def start(self) -> int:
         s = self.cfg.server
         limit = s.max_packet_bytes + s.transport_headroom_bytes
+        # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                                ("grpc.max_send_message_length", limit)])
+                                                ("grpc.max_send_message_length", limit),
+                                                ("grpc.so_reuseport", 0)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
         self.health.attach(self._server)
-        self.port = self._server.add_insecure_port(f"{s.host}:{s.port}")
+        address = f"{s.host}:{s.port}"
+        if s.tls is None:
+            allowed, why = plaintext_allowed(s.host, s.plaintext)
+            if not allowed:
+                raise BindError(f"refusing to serve {address} without TLS: {why}")
+            if why == "plaintext: true":
+                log.warning("PLAINTEXT gRPC on %s: edge tokens and frames cross the network unencrypted "
+                            "(server.plaintext is set; configure server.tls)", address)
+        probe_bind(s.host, s.port)  # before gRPC, whose own bind failure also prints a C++ log line
+        try:
+            if s.tls is not None:
+                self.port = self._server.add_secure_port(address, server_credentials(s.tls))
+            else:
+                self.port = self._server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...")
+            raise BindError(f"cannot listen on {address}: port in use or not available") from None
         if self.port == 0:
-            raise OSError(f"could not bind gRPC server to {s.host}:{s.port}")
+            raise BindError(f"cannot listen on {address}: port in use or not available")
         if hasattr(self.engine, "start"):
             self.engine.start()
         await self.health.set_serving(False)
         await self._server.start()
+        self.dispatcher.start()
         self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
-        self._expirer = asyncio.create_task(self._expire_loop())
+        self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop()),
+                       asyncio.create_task(self._token_loop())]
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    async def _token_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.auth.reload_interval_s)
+            if self.tokens.reload_if_changed():
+                self.service.revoke_stale_sessions()
+
+    async def _housekeeping_loop(self) -> None:
+        while True:
+            self.outbox.forget_delivered(self.cfg.alerts.retain_delivered_s)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _expire_loop(self) -> None:
         while True:
@@ -302,9 +492,26 @@ class CloudService:
             await asyncio.sleep(0.05)
         return await self.dispatcher.drain(max(0.1, end - loop.time())) and not self.alerts.open_count
 
+    async def shutdown(self, timeout_s: float, grace_s: float = 1.0) -> bool:
+        """SIGTERM: stop taking packets, give descriptions and deliveries ``timeout_s``, keep the rest durable."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout_s
+        if self._server:
+            await self._server.stop(grace_s)
+        await self.service.wait_idle(max(0.0, end - loop.time()))
+        drained = await self.dispatcher.drain(max(0.0, end - loop.time()))
+        left, still_open = self.dispatcher.pending(), self.alerts.open_count
+        if left or still_open:
+            log.warning("shutdown after %.1fs: %d deliveries stay in the outbox and %d alerts stay open; "
+                        "the next start sends and finishes them", timeout_s, left, still_open)
+        else:
+            log.info("shutdown: every alert stage delivered")
+        await self.stop(grace_s)
+        return drained
+
     async def stop(self, grace_s: float = 1.0) -> None:
-        if self._expirer:
-            self._expirer.cancel()
+        for t in self._tasks:
+            t.cancel()
         if self.model_loaded and not self.model_loaded.done():
             self.model_loaded.cancel()
         await self.health.shutting_down()
@@ -313,3 +520,5 @@ class CloudService:
         if hasattr(self.engine, "close"):
             await self.engine.close()
         await self.dispatcher.close()
+        self.service.close()
+        self.outbox.close()

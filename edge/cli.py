@@ -81,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
         print(refusal("vigil-edge", cfg.demo_secret_keys()), file=sys.stderr)
         return 2
     from edge.agent import EdgeAgent
-    from edge.client import AuthenticationError
+    from edge.client import AuthenticationError, LinkConfigError
     from edge.sources.base import SourceError
     try:
         agent = EdgeAgent(cfg)
         summary = asyncio.run(run_until_signal(agent))
     except SourceError as exc:
+        print(f"vigil-edge: {exc}", file=sys.stderr)
+        return 2
+    except LinkConfigError as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)
         return 2
     except AuthenticationError as exc:

@@ -27,7 +27,9 @@ from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
 from vigil import __version__
 from vigil.backoff import backoff_delay
+from vigil.link_security import host_of, plaintext_allowed
 from vigil.recent import RecentSet
+from vigil.redact import register_secret
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -47,12 +49,38 @@ class AuthenticationError(RuntimeError):
     """The cloud rejected this edge's id or token."""
 
 
+def channel_credentials(cfg: CloudLinkConfig) -> grpc.ChannelCredentials | None:
+    """TLS credentials for ``cloud.tls``; None for plaintext, which only loopback or ``plaintext: true`` allows."""
+    if cfg.tls is None:
+        allowed, why = plaintext_allowed(host_of(cfg.target), cfg.plaintext)
+        if not allowed:
+            raise LinkConfigError(f"cloud {cfg.target}: {why}")
+        if why == "plaintext: true":
+            log.warning("PLAINTEXT link to %s: this edge's token and frames cross the network unencrypted "
+                        "(cloud.plaintext is set; configure cloud.tls)", cfg.target)
+        return None
+    t = cfg.tls
+    try:
+        ca = t.ca_file.read_bytes() if t.ca_file else None
+        key = t.key_file.read_bytes() if t.key_file else None
+        cert = t.cert_file.read_bytes() if t.cert_file else None
+    except OSError as exc:
+        raise LinkConfigError(f"cloud.tls: cannot read {exc.filename}: {exc.strerror}") from None
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+class LinkConfigError(ValueError):
+    """The link to the cloud is configured in a way this edge refuses to run."""
+
+
 class EdgeClient:
     def __init__(self, cfg: CloudLinkConfig, policy: TransmissionPolicy, cameras: list[pb.CameraInfo],
                  capabilities: tuple[str, ...] = (), on_result: Callable[[pb.Result], None] | None = None,
                  stall_timeout_s: float = STALL_TIMEOUT_S, connect_timeout_s: float = CONNECT_TIMEOUT_S,
                  on_ack: Callable[[pb.Ack, float], None] | None = None):
         self.cfg = cfg
+        register_secret(cfg.token)
+        self._credentials = channel_credentials(cfg)
         self.stall_timeout_s = stall_timeout_s
         self.connect_timeout_s = connect_timeout_s
         self.on_ack = on_ack
@@ -137,12 +165,18 @@ class EdgeClient:
         # A fresh subchannel per session: gRPC otherwise shares subchannels between channels to the
         # same target, and their internal connect backoff (up to 120 s) survives our reconnects, so
         # after a long outage the link came back ~20 s before gRPC tried again. Our own backoff rules.
-        async with grpc.aio.insecure_channel(self.cfg.target, options=[
-                ("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit),
-                ("grpc.use_local_subchannel_pool", 1),
-                ("grpc.initial_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
-                ("grpc.min_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
-                ("grpc.max_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS)]) as channel:
+        options = [("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit),
+                   ("grpc.use_local_subchannel_pool", 1),
+                   ("grpc.initial_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
+                   ("grpc.min_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS),
+                   ("grpc.max_reconnect_backoff_ms", GRPC_RECONNECT_BACKOFF_MS)]
+        if self._credentials is not None:
+            if self.cfg.tls.server_name:
+                options.append(("grpc.ssl_target_name_override", self.cfg.tls.server_name))
+            channel_cm = grpc.aio.secure_channel(self.cfg.target, self._credentials, options=options)
+        else:
+            channel_cm = grpc.aio.insecure_channel(self.cfg.target, options=options)
+        async with channel_cm as channel:
             stub = pb_grpc.IngestStub(channel)
             call = stub.Stream()
             await call.write(self._hello())

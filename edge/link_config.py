@@ -1,11 +1,21 @@
 """How the edge reaches the cloud."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from vigil.demo_secrets import DEMO_TOKEN
 
 MIB = 1024 * 1024
+
+
+class LinkTlsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ca_file: Path | None = Field(None, description="PEM CA that signed the cloud's certificate (default: the system's roots)")
+    cert_file: Path | None = Field(None, description="mutual TLS: this edge's certificate (PEM)")
+    key_file: Path | None = Field(None, description="mutual TLS: its private key (PEM)")
+    server_name: str | None = Field(None, description="name to verify in the cloud's certificate when it differs from the target host")
 
 
 class CloudLinkConfig(BaseModel):
@@ -16,4 +26,6 @@ class CloudLinkConfig(BaseModel):
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="must not exceed the cloud's server.max_packet_bytes")
     reconnect_initial_s: float = Field(0.5, gt=0, description="delay before the first reconnect to the cloud")
     reconnect_max_s: float = Field(10.0, gt=0, description="longest delay between reconnects to the cloud")
+    tls: LinkTlsConfig | None = Field(None, description="TLS to the cloud (required unless the target is loopback or plaintext is set)")
+    plaintext: bool = Field(False, description="connect without TLS to a non-loopback target (token readable on the network; logged as a WARNING)")
     results_grace_s: float = Field(30.0, ge=0, description="at end of a finite clip, wait this long for descriptions")

@@ -13,6 +13,8 @@ import sys
 from datetime import datetime, timezone
 from typing import Literal
 
+from vigil.redact import RedactingFilter
+
 LogFormat = Literal["text", "json"]
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -32,6 +34,7 @@ def setup_logging(level: str = "INFO", fmt: str = "text", stream=None) -> None:
     """Replace the root logger's handlers with one that writes `fmt` lines at `level`."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RedactingFilter())  # no secret reaches a log line, whoever logs it
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -48,7 +48,7 @@ async def start_cloud(receiver: WebhookReceiver, secret: str, models: list[str],
         cfg = load_cloud_config(environ={}, overrides={
             "server": {"host": "127.0.0.1", "port": 0},
             "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
-                       "dead_letter_path": None},
+                       "outbox_path": None},
             "engine": {"model": model}})
         service = CloudService(cfg)
         await service.start()

@@ -2,7 +2,11 @@
 
 Used by ``make demo``, by the ``webhook-echo`` compose service and by the
 integration tests (which can make it answer 500 a few times to test retries).
-Copy it as the starting point of your own receiver.
+Copy it as the starting point of your own receiver: it does what every receiver
+should: checks the signature and its timestamp window, processes each
+``webhook-id`` once (a retry or a replayed request is answered 200 and
+ignored), and answers a missing, malformed or lying ``Content-Length`` with a
+4xx instead of a traceback or a hang.
 """
 from __future__ import annotations
 
@@ -16,9 +20,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from vigil.demo_secrets import DEMO_VALUES, demo_flag, refusal
-from vigil.signing import verify
+from vigil.recent import RecentSet
+from vigil.signing import ID_HEADER_SW, SIGNATURE_HEADER, verify
 
 MAX_BODY_BYTES = 1024 * 1024
+REMEMBERED_IDS = 100_000      # webhook-ids kept for replay detection (far more than fit the signature window)
+READ_TIMEOUT_S = 10.0         # a client that declares more body than it sends is cut off after this
 
 
 @dataclass
@@ -38,12 +45,16 @@ class WebhookReceiver:
         self.on_alert = on_alert
         self.received: list[Received] = []
         self.requests = 0
+        self.duplicates = 0
+        self._seen: RecentSet[str] = RecentSet(REMEMBERED_IDS)
         self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # keep stdout for alerts
                 pass
+
+            timeout = READ_TIMEOUT_S
 
             def do_GET(self):  # container healthcheck
                 if self.path != "/healthz":
@@ -56,16 +67,38 @@ class WebhookReceiver:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def do_POST(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    self.send_error(413, "body too large")
-                    return
-                body = self.rfile.read(length)
-                status = receiver._handle(dict(self.headers.items()), body)
+            def _reply(self, status: int) -> None:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def do_POST(self):
+                raw = self.headers.get("Content-Length")
+                if raw is None:
+                    self._reply(411)
+                    return
+                try:
+                    length = int(raw)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self.close_connection = True
+                    self._reply(400)
+                    return
+                if length > MAX_BODY_BYTES:
+                    self.close_connection = True
+                    self._reply(413)
+                    return
+                try:
+                    body = self.rfile.read(length)
+                except OSError:  # includes the read timeout: the client sent less than it declared
+                    self.close_connection = True
+                    return
+                if len(body) < length:
+                    self.close_connection = True
+                    self._reply(400)
+                    return
+                self._reply(receiver._handle(dict(self.headers.items()), body))
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self.port = self._server.server_address[1]
@@ -86,7 +119,13 @@ class WebhookReceiver:
             payload = json.loads(body)
         except ValueError:
             return 400
+        lower = {k.lower(): v for k, v in headers.items()}
+        key = lower.get(ID_HEADER_SW) or lower.get(SIGNATURE_HEADER.lower(), "")
         with self._lock:
+            if not self._seen.add(key):
+                # A retry of a stage we already have, or a replayed request: done before, do nothing.
+                self.duplicates += 1
+                return 200
             self.received.append(Received(payload, headers, ok))
         if not self.quiet:
             print(format_alert(payload), flush=True)

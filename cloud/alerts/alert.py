@@ -33,6 +33,11 @@ class Alert:
     description_error: str = ""
     emitted_at: float = field(default_factory=time.time)
 
+    @property
+    def idempotency_key(self) -> str:
+        """One id per alert stage, the same on every retry and after restarts (receivers drop repeats)."""
+        return f"{self.alert_id}.{self.stage}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

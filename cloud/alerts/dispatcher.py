@@ -1,93 +1,205 @@
-"""Delivers alert stages to every sink, retrying with backoff.
+"""Delivers alert stages from the durable outbox to every sink whose filter matches.
 
-Ordering: the stages of one alert reach a sink in order (``detected`` before
-``described``) because they are chained per (sink, alert id); different alerts
-are independent, so one failing receiver slows only its own alerts.
-An alert that exhausts its attempts goes to a dead-letter JSONL file (when
-configured) and is counted, never silently dropped.
+``submit`` commits the stage to the :class:`Outbox` (one pending delivery per matching sink)
+and returns; the caller acknowledges the edge's packet only after that. One worker task per
+sink then sends what is due:
+
+* order per alert: the outbox hands out a stage only when the alert's earlier stages reached
+  that sink, so ``described`` never overtakes ``detected``;
+* retries: exponential backoff with jitter per delivery (:func:`vigil.backoff.backoff_delay`),
+  until the stage is older than ``give_up_after_s`` or the sink rejects it for good (a 4xx);
+  then it is a dead letter, kept in the outbox for ``vigil-cloud --dead-letters``;
+* a circuit breaker per sink: a receiver that is down gets one probe per cool-down, not a storm;
+* idempotency: each stage carries a key stable across retries and restarts
+  (``Alert.idempotency_key``); delivery is at least once, receivers drop repeats by that key.
+
+A restarted service finds the pending deliveries of its predecessor and sends them.
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import random
+import time
 from collections import Counter
-from pathlib import Path
+from dataclasses import dataclass, field
+from typing import Callable
 
 from cloud.alerts.alert import Alert
-from vigil.backoff import backoff_delay
+from cloud.alerts.breaker import CircuitBreaker
+from cloud.alerts.filters import AlertFilter
+from cloud.alerts.outbox import Delivery, Outbox
 from cloud.alerts.sinks.base import AlertSink, DeliveryError
+from vigil.backoff import backoff_delay
 
 log = logging.getLogger("vigil.alerts")
 
+IDLE_POLL_S = 1.0       # a worker looks at the outbox at least this often (wake-ups are the fast path)
+MIN_SLEEP_S = 0.01      # no busy loop when the next retry is due "now"
+
+
+@dataclass
+class RetryPolicy:
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    give_up_after_s: float = 3600.0
+    max_in_flight: int = 32           # concurrent sends per sink (different alerts)
+    breaker_failures: int = 5
+    breaker_open_initial_s: float = 1.0
+    breaker_open_max_s: float = 30.0
+
+
+@dataclass
+class Route:
+    sink: AlertSink
+    filter: AlertFilter = field(default_factory=AlertFilter)
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
 
 class Dispatcher:
-    def __init__(self, sinks: list[AlertSink], *, max_attempts: int = 8, backoff_initial_s: float = 0.5,
-                 backoff_max_s: float = 30.0, dead_letter_path: str | Path | None = None):
-        self.sinks = sinks
-        self.max_attempts = max_attempts
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
-        self.dead_letter_path = Path(dead_letter_path) if dead_letter_path else None
-        self._chains: dict[tuple[str, str], asyncio.Task] = {}
+    def __init__(self, outbox: Outbox, sinks: list[AlertSink | Route], policy: RetryPolicy | None = None,
+                 clock: Callable[[], float] = time.time, rng: random.Random | None = None):
+        self.outbox = outbox
+        self.policy = policy or RetryPolicy()
+        p = self.policy
+        self.routes = [s if isinstance(s, Route) else Route(s) for s in sinks]
+        for r in self.routes:
+            r.breaker = CircuitBreaker(p.breaker_failures, p.breaker_open_initial_s, p.breaker_open_max_s, rng)
+        names = [r.sink.name for r in self.routes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"alert sink names must be unique (they key the outbox): {names}")
+        self._clock = clock
+        self._rng = rng
+        self._wake = {r.sink.name: asyncio.Event() for r in self.routes}
+        self._workers: list[asyncio.Task] = []
+        self._closing = False
         self.stats: Counter[str] = Counter()
 
-    def submit(self, alert: Alert) -> None:
-        """Queue one stage for every sink (returns at once)."""
-        for sink in self.sinks:
-            key = (sink.name, alert.alert_id)
-            prev = self._chains.get(key)
-            task = asyncio.get_running_loop().create_task(self._deliver_after(prev, sink, alert))
-            self._chains[key] = task
-            task.add_done_callback(lambda t, k=key: self._forget(k, t))
+    @property
+    def sink_names(self) -> list[str]:
+        return [r.sink.name for r in self.routes]
 
-    def _forget(self, key: tuple[str, str], task: asyncio.Task) -> None:
-        if self._chains.get(key) is task:
-            del self._chains[key]
+    # -- intake ----------------------------------------------------------------
+    def submit(self, alert: Alert) -> bool:
+        """Commit ``alert`` for every matching sink; False when this stage was committed before."""
+        targets = [r.sink.name for r in self.routes if r.filter.matches(alert)]
+        new = self.outbox.add(alert, targets)
+        if not new:
+            self.stats["already_committed"] += 1
+            return False
+        self.stats[f"committed_{alert.stage}"] += 1
+        for name in targets:
+            self._wake[name].set()
+        return True
 
-    async def _deliver_after(self, prev: asyncio.Task | None, sink: AlertSink, alert: Alert) -> None:
-        if prev is not None:
-            await asyncio.wait([prev])  # keep stage order; prev never raises into us
-        attempt = 0
-        while True:
-            attempt += 1
+    # -- workers ---------------------------------------------------------------
+    def start(self) -> None:
+        orphans = self.outbox.sinks_with_pending() - set(self.sink_names)
+        if orphans:
+            log.warning("outbox holds pending deliveries for sinks no longer configured: %s "
+                        "(kept; they go out when such a sink is configured again)", sorted(orphans))
+        pending = self.outbox.pending_count(self.sink_names)
+        if pending:
+            log.info("outbox: %d deliveries pending from before this start; sending them", pending)
+        dead = self.outbox.dead_count()
+        if dead:
+            log.warning("outbox: %d dead letters (list: vigil-cloud --dead-letters list; replay: "
+                        "vigil-cloud --dead-letters replay)", dead)
+        loop = asyncio.get_running_loop()
+        self._workers = [loop.create_task(self._work(r), name=f"deliver:{r.sink.name}") for r in self.routes]
+
+    async def _work(self, route: Route) -> None:
+        """Keep up to ``max_in_flight`` sends going (a pipeline, not batches: one slow send holds no slot but its own)."""
+        name = route.sink.name
+        wake = self._wake[name]
+        inflight: dict[str, asyncio.Task] = {}
+
+        def done(sid: str) -> None:
+            inflight.pop(sid, None)
+            wake.set()
+        while not self._closing:  # a flag, not only cancel(): asyncio.wait_for may swallow a cancel (bpo-42130)
+            now = self._clock()
+            slots = self.policy.max_in_flight - len(inflight)
+            wait = route.breaker.wait_s(now)
+            allowed = route.breaker.allow(now) if slots > 0 and wait == 0 else 0
+            want = slots if allowed < 0 else min(slots, allowed)
+            batch = self.outbox.due(name, now, want, exclude=inflight.keys()) if want > 0 else []
+            if allowed == 1 and not batch:
+                route.breaker.release_probe()  # nothing was due: the probe slot is not used
+            for d in batch:
+                task = asyncio.get_running_loop().create_task(self._attempt(route, d))
+                inflight[d.stage_id] = task
+                task.add_done_callback(lambda _t, sid=d.stage_id: done(sid))
+            if batch and len(batch) == want:
+                continue  # maybe more is due than we asked for
+            nxt = self.outbox.next_due_at(name)
+            sleep = IDLE_POLL_S if nxt is None else min(IDLE_POLL_S, max(0.0, nxt - now))
+            if wait > 0:
+                sleep = min(IDLE_POLL_S, wait)
+            wake.clear()
             try:
-                await sink.send(alert)
-                self.stats[f"delivered_{alert.stage}"] += 1
-                if attempt > 1:
-                    log.info("alert %s stage %s delivered to %s after %d attempts",
-                             alert.alert_id, alert.stage, sink.name, attempt)
-                return
-            except DeliveryError as exc:
-                if not exc.retryable or attempt >= self.max_attempts:
-                    self._dead_letter(sink, alert, str(exc), attempt)
-                    return
-                delay = backoff_delay(attempt, self.backoff_initial_s, self.backoff_max_s)
-                self.stats["retries"] += 1
-                log.warning("alert %s stage %s to %s failed (%s); retry %d in %.2fs",
-                            alert.alert_id, alert.stage, sink.name, exc, attempt, delay)
-                await asyncio.sleep(delay)
+                await asyncio.wait_for(wake.wait(), timeout=max(sleep, MIN_SLEEP_S))
+            except asyncio.TimeoutError:
+                pass
+        for task in list(inflight.values()):
+            task.cancel()
 
-    def _dead_letter(self, sink: AlertSink, alert: Alert, reason: str, attempts: int) -> None:
-        self.stats["dead_lettered"] += 1
-        log.error("alert %s stage %s NOT delivered to %s after %d attempts: %s",
-                  alert.alert_id, alert.stage, sink.name, attempts, reason)
-        if self.dead_letter_path is not None:
-            self.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
-            with self.dead_letter_path.open("a") as fh:
-                fh.write(json.dumps({"sink": sink.name, "reason": reason, "alert": alert.to_dict()}) + "\n")
+    async def _attempt(self, route: Route, d: Delivery) -> None:
+        sink = route.sink
+        try:
+            await sink.send(d.alert)
+        except DeliveryError as exc:
+            now = self._clock()
+            age = now - d.created
+            if exc.retryable:
+                route.breaker.on_failure(now)
+            if not exc.retryable or age >= self.policy.give_up_after_s:
+                self.stats["dead_lettered"] += 1
+                why = "rejected" if not exc.retryable else f"still failing after {age:.0f}s"
+                log.error("alert %s stage %s NOT delivered to %s (%s, %d attempts): %s; kept as a dead letter",
+                          d.alert.alert_id, d.alert.stage, sink.name, why, d.attempts + 1, exc)
+                self.outbox.dead(d.stage_id, sink.name, str(exc))
+                return
+            delay = backoff_delay(d.attempts + 1, self.policy.backoff_initial_s, self.policy.backoff_max_s,
+                                  rng=self._rng)
+            self.stats["retries"] += 1
+            log.warning("alert %s stage %s to %s failed (%s); attempt %d, next in %.2fs",
+                        d.alert.alert_id, d.alert.stage, sink.name, exc, d.attempts + 1, delay)
+            self.outbox.retry_later(d.stage_id, sink.name, now + delay, str(exc))
+            return
+        route.breaker.on_success()
+        self.outbox.delivered(d.stage_id, sink.name)
+        self.stats[f"delivered_{d.alert.stage}"] += 1
+        if d.attempts:
+            log.info("alert %s stage %s delivered to %s after %d attempts", d.alert.alert_id, d.alert.stage,
+                     sink.name, d.attempts + 1)
+        self._wake[sink.name].set()  # a later stage of this alert may be due now
+
+    # -- shutdown --------------------------------------------------------------
+    def pending(self) -> int:
+        return self.outbox.pending_count(self.sink_names)
 
     async def drain(self, timeout_s: float | None = None) -> bool:
-        """Wait until every queued delivery finished; False on timeout."""
+        """Wait until nothing is pending for the configured sinks; False on timeout (the rest stays durable)."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
-        while self._chains:
-            remaining = None if deadline is None else max(0.0, deadline - loop.time())
-            _, pending = await asyncio.wait(list(self._chains.values()), timeout=remaining)
-            if pending:
+        while self.pending():
+            if not self._workers:
                 return False
+            if deadline is not None and loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
         return True
 
     async def close(self) -> None:
-        for sink in self.sinks:
-            await sink.close()
+        self._closing = True
+        for t in self._workers:
+            t.cancel()
+        for t in self._workers:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._workers = []
+        for r in self.routes:
+            await r.sink.close()

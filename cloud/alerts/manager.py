@@ -9,6 +9,12 @@ its timeout is logged and dropped (the user already got the fallback).
 The manager is plain bookkeeping: it is driven by calls (``on_packet``,
 ``on_description``, ``expire``) and hands alerts to an emitter callable, so it
 is tested without sockets, threads or timers.
+
+Restarts: the emitter commits every stage to the durable outbox, and a new
+manager asks it (``lookup``) before treating an event as new, so a packet
+replayed after a restart never emits a second ``detected`` nor a ``described``
+that contradicts one already sent. Alerts left open by the previous process
+are ``restore``d with their original deadline and finish normally.
 """
 from __future__ import annotations
 
@@ -39,27 +45,49 @@ class _Open:
 
 class AlertManager:
     def __init__(self, emit: Callable[[Alert], None], describe_deadline_s: float = 30.0,
-                 clock: Callable[[], float] = time.time, retain_s: float = 3600.0):
+                 clock: Callable[[], float] = time.time, retain_s: float = 3600.0,
+                 lookup: Callable[[str], Alert | None] | None = None):
         self._emit = emit
         self.describe_deadline_s = describe_deadline_s
         self._clock = clock
         self._retain_s = retain_s
+        self._lookup = lookup
         self._alerts: dict[str, _Open] = {}
+
+    def restore(self, alerts: list[Alert]) -> int:
+        """Take over alerts a previous process left open (``detected`` sent, ``described`` not)."""
+        n = 0
+        for a in alerts:
+            if a.alert_id not in self._alerts and a.stage == "detected":
+                self._alerts[a.alert_id] = _Open(alert=a, deadline=a.emitted_at + self.describe_deadline_s)
+                n += 1
+        return n
+
+    def _known(self, aid: str) -> bool:
+        """In memory, or committed by an earlier process (then cached here)."""
+        if aid in self._alerts:
+            return True
+        prior = self._lookup(aid) if self._lookup else None
+        if prior is None:
+            return False
+        self._alerts[aid] = _Open(alert=prior, deadline=prior.emitted_at + self.describe_deadline_s,
+                                  finished=prior.stage == "described")
+        return True
 
     def on_packet(self, *, edge_id: str, camera_id: str, event_id: str, event_onset: float,
                   labels: dict[str, int], detections: list[dict], severity: float,
                   hints: dict | None = None) -> tuple[str, bool]:
         """Record a packet of an event; emits ``detected`` for a new event. Returns (alert_id, is_new)."""
         aid = alert_id_for(edge_id, camera_id, event_id)
-        if aid in self._alerts:
+        if self._known(aid):
             return aid, False
         now = self._clock()
         alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
                       event_id=event_id, event_onset=event_onset, labels=dict(labels),
                       detections=list(detections), severity=severity, hints=dict(hints or {}),
                       emitted_at=now)
+        self._emit(alert)  # commits it; if that raises, the event stays new for the packet's resend
         self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s)
-        self._emit(alert)
         return aid, True
 
     def claim_description(self, alert_id: str) -> bool:
@@ -99,13 +127,13 @@ class AlertManager:
                 log.info("late description for alert %s dropped (already %s)", alert_id,
                          rec.alert.description_status)
             return False
-        rec.finished = True
         base = rec.alert
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
                              "description_status": status, "description_error": error,
                              "emitted_at": self._clock()})
-        rec.alert = described
         self._emit(described)
+        rec.finished = True
+        rec.alert = described
         return True
 
     def _forget_old(self, now: float) -> None:

@@ -50,4 +50,10 @@ class EngineConfig(BaseModel):
     def _reserve_fits(self):
         if self.close_reserve >= self.max_new_tokens:
             raise ValueError("close_reserve must be smaller than max_new_tokens")
+        spec = self.speculative
+        if (spec.mode != "off" and self.kv.method != "full"
+                and (spec.drafter == "layer_skip" or
+                     (spec.drafter == "bandit" and "layer_skip" in spec.bandit_arms))):
+            raise ValueError("the layer_skip drafter reads the plain KV cache; with a KV press "
+                             "(kv.method != full) use prompt_lookup or small_model")
         return self

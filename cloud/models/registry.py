@@ -5,6 +5,8 @@
 - "tiny:<family>": a tiny random model of that family,
 - "smollm_llava": SmolLM2-135M language weights + random vision tower
   (cloud/models/smollm_llava.py, the CPU benchmark model) behind the LLaVA adapter,
+- "vigil-bench-vlm": SmolLM2-135M + a vision side trained on procedural scenes
+  (cloud/models/bench_vlm.py; it sees: quality is measured against ground truth),
 - a local checkpoint directory or hub id: the family comes from `cfg.family`
   or, with "auto", from the checkpoint's config.json `model_type`.
 Family modules are imported lazily so a process imports only what it loads.
@@ -96,6 +98,9 @@ def load_adapter(cfg: "EngineConfig") -> "ModelAdapter":
         log.warning("engine model %s: tiny %s built in code, %s", cfg.model, family,
                     RANDOM_WEIGHTS_WARNING)
         return adapter_class(family).tiny(seed=cfg.seed, **kw)
+    if cfg.model == "vigil-bench-vlm":  # SmolLM2 + a vision side trained on benchmarks/scenes
+        from cloud.models.bench_vlm import bench_vlm_adapter
+        return bench_vlm_adapter(image_max_side=cfg.image_max_side)
     if cfg.model == SMOLLM_LLAVA or cfg.family == SMOLLM_LLAVA:
         from cloud.models.smollm_llava import smollm_llava_adapter
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,7 @@ class OutgoingItem:
     hints: dict[str, Any] = field(default_factory=dict)
     severity: float = 0.5
     sequence: int = 0                  # its packet's number, where one item is one packet (assign_sequence)
+    run_id: str = ""                   # the numbering process (see TransmissionPolicy.run_id)
     created: float = field(default_factory=time.time)
 
 
@@ -57,23 +59,49 @@ def build_packet(item: OutgoingItem, jpeg: bytes, width: int, height: int,
                          jpeg=jpeg, width=width, height=height, source_width=src_w, source_height=src_h,
                          detections=[pb.Detection(box=pb.Box(x1=d.x1, y1=d.y1, x2=d.x2, y2=d.y2), label=d.label,
                                                   score=d.score, track_id=d.track_id) for d in item.detections],
-                         hints=hints)
+                         hints=hints, run_id=item.run_id)
     if crop is not None:
         pkt.crop.CopyFrom(pb.Box(x1=crop[0], y1=crop[1], x2=crop[2], y2=crop[3]))
     return pkt
 
 
+RUN_ID_HEX_CHARS = 16  # 64 random bits: two edge processes never share a run id in practice
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:RUN_ID_HEX_CHARS]
+
+
+PacketKey = tuple[str, str, int]
+
+
+def packet_key(pkt: pb.FramePacket) -> PacketKey:
+    """What identifies a packet across edge restarts: (camera, run id, sequence)."""
+    return (pkt.camera_id, pkt.run_id, pkt.sequence)
+
+
+def ack_key(ack: pb.Ack) -> PacketKey:
+    return (ack.camera_id, ack.run_id, ack.sequence)
+
+
 class TransmissionPolicy(abc.ABC):
+    """Sequence contract: each process numbers its packets per camera from 1 and stamps them with
+    its own ``run_id``; packets spooled by an earlier process keep their run id and sequence, so
+    the cloud de-duplicates them by (camera, run id, sequence) while the new process's packets,
+    numbered from 1 again, are new."""
+
     name: str = "policy"
 
     def __init__(self) -> None:
         self._next_seq: dict[str, int] = {}
+        self.run_id = new_run_id()
 
     def next_sequence(self, camera_id: str) -> int:
         """The next packet number of `camera_id` (1, 2, ...): the one place packets are numbered.
 
-        The cloud acknowledges and de-duplicates by (camera, sequence), so every packet takes a
-        new number once, and a resent packet keeps the number it was first sent with.
+        The cloud acknowledges and de-duplicates by (camera, run id, sequence), so every packet
+        takes a new number once, and a resent packet keeps the number (and run id) it was first
+        sent with.
         """
         seq = self._next_seq.get(camera_id, 0) + 1
         self._next_seq[camera_id] = seq
@@ -82,6 +110,7 @@ class TransmissionPolicy(abc.ABC):
     def assign_sequence(self, item: OutgoingItem) -> None:
         """Number `item` on offer, for policies that send each item as exactly one packet."""
         item.sequence = self.next_sequence(item.camera_id)
+        item.run_id = self.run_id
 
     @abc.abstractmethod
     def offer(self, item: OutgoingItem, now: float) -> None:

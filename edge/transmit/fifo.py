@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import OrderedDict, deque
 
-from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet, encode_jpeg
+from edge.transmit.base import (OutgoingItem, PacketKey, TransmissionPolicy, ack_key, build_packet, encode_jpeg,
+                                packet_key)
 from vigil.v1 import vigil_pb2 as pb
 
 
@@ -20,7 +21,7 @@ class FifoPolicy(TransmissionPolicy):
         self.jpeg_quality = jpeg_quality
         self.max_queue = max_queue
         self._queue: deque[OutgoingItem] = deque()
-        self._inflight: OrderedDict[tuple[str, int], OutgoingItem] = OrderedDict()
+        self._inflight: OrderedDict[PacketKey, OutgoingItem] = OrderedDict()
         self.dropped = 0
 
     def offer(self, item: OutgoingItem, now: float) -> None:
@@ -38,11 +39,11 @@ class FifoPolicy(TransmissionPolicy):
         h, w = item.image.shape[:2]
         pkt = build_packet(item, jpeg, w, h)
         pkt.sent_time = now
-        self._inflight[(item.camera_id, item.sequence)] = item
+        self._inflight[packet_key(pkt)] = item
         return pkt
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
-        self._inflight.pop((ack.camera_id, ack.sequence), None)
+        self._inflight.pop(ack_key(ack), None)
 
     def on_disconnect(self, now: float) -> None:
         # Resend what the cloud never acknowledged, in original order, ahead of newer items.

@@ -22,7 +22,7 @@ class _SlowEngine:
 def test_health_follows_the_model():
     async def go():
         cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
-                                                       "alerts": {"dead_letter_path": None}})
+                                                       "alerts": {"outbox_path": None}})
         engine = _SlowEngine()
         service = CloudService(cfg, engine=engine, sinks=[])
         port = await service.start()

@@ -86,7 +86,7 @@ def test_edge_stops_on_sigterm_within_the_grace_period(compose):
 
     async def go():
         cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
-                                                       "alerts": {"dead_letter_path": None}})
+                                                       "alerts": {"outbox_path": None}})
         service = CloudService(cfg, engine=FakeEngine(), sinks=[])
         port = await service.start()
         e = {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}

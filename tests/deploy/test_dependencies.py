@@ -11,6 +11,7 @@ CODE_DIRS = ("cloud", "edge", "kernels", "vigil", "vigil_tools", "benchmarks", "
 # Distribution -> the module the code imports, where they differ.
 IMPORT_NAMES = {"opencv-python-headless": "cv2", "opencv-python": "cv2", "pyyaml": "yaml", "grpcio": "grpc",
                 "grpcio-health-checking": "grpc_health", "protobuf": "google.protobuf", "grpcio-tools": "grpc_tools",
+                "paho-mqtt": "paho.mqtt", "scikit-video": "skvideo",
                 "pytest-timeout": None, "check-jsonschema": None}
 # Used without an import statement of ours, each for a stated reason.
 INDIRECT = {"accelerate": "transformers' low-memory loading of the GGUF model",

@@ -80,7 +80,7 @@ def test_slim_edge_runs_the_sample_clip(slim_python, tmp_path):
 
     async def run_edge():
         cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
-                                                       "alerts": {"dead_letter_path": None}})
+                                                       "alerts": {"outbox_path": None}})
         service = CloudService(cfg, engine=_RefusingEngine(), sinks=[])
         port = await service.start()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIGIL_"))}

@@ -138,7 +138,7 @@ class SemanticHints(_message.Message):
     def __init__(self, counts: _Optional[_Mapping[str, int]] = ..., zone: _Optional[str] = ..., dwell_seconds: _Optional[float] = ..., camera_name: _Optional[str] = ..., severity: _Optional[float] = ..., rule: _Optional[str] = ..., event_stage: _Optional[str] = ...) -> None: ...
 
 class FramePacket(_message.Message):
-    __slots__ = ("camera_id", "sequence", "capture_time", "event_onset", "event_id", "priority", "jpeg", "width", "height", "source_width", "source_height", "detections", "hints", "sent_time", "replayed", "crop")
+    __slots__ = ("camera_id", "sequence", "capture_time", "event_onset", "event_id", "priority", "jpeg", "width", "height", "source_width", "source_height", "detections", "hints", "sent_time", "replayed", "crop", "run_id")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CAPTURE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class FramePacket(_message.Message):
     SENT_TIME_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     CROP_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     sequence: int
     capture_time: float
@@ -171,23 +172,26 @@ class FramePacket(_message.Message):
     sent_time: float
     replayed: bool
     crop: Box
-    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[float] = ..., event_onset: _Optional[float] = ..., event_id: _Optional[str] = ..., priority: _Optional[_Union[PriorityClass, str]] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., hints: _Optional[_Union[SemanticHints, _Mapping]] = ..., sent_time: _Optional[float] = ..., replayed: _Optional[bool] = ..., crop: _Optional[_Union[Box, _Mapping]] = ...) -> None: ...
+    run_id: str
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[float] = ..., event_onset: _Optional[float] = ..., event_id: _Optional[str] = ..., priority: _Optional[_Union[PriorityClass, str]] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., hints: _Optional[_Union[SemanticHints, _Mapping]] = ..., sent_time: _Optional[float] = ..., replayed: _Optional[bool] = ..., crop: _Optional[_Union[Box, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("camera_id", "sequence", "receive_time", "bytes", "edge_sent_time", "duplicate")
+    __slots__ = ("camera_id", "sequence", "receive_time", "bytes", "edge_sent_time", "duplicate", "run_id")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
     BYTES_FIELD_NUMBER: _ClassVar[int]
     EDGE_SENT_TIME_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     sequence: int
     receive_time: float
     bytes: int
     edge_sent_time: float
     duplicate: bool
-    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., receive_time: _Optional[float] = ..., bytes: _Optional[int] = ..., edge_sent_time: _Optional[float] = ..., duplicate: _Optional[bool] = ...) -> None: ...
+    run_id: str
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., receive_time: _Optional[float] = ..., bytes: _Optional[int] = ..., edge_sent_time: _Optional[float] = ..., duplicate: _Optional[bool] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("event_id", "camera_id", "alert_id", "description_json", "description_status")
@@ -218,13 +222,15 @@ class Hint(_message.Message):
     def __init__(self, target_bitrate_bps: _Optional[int] = ..., classes_of_interest: _Optional[_Iterable[str]] = ..., evidence_event_ids: _Optional[_Iterable[str]] = ..., backpressure: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PacketError(_message.Message):
-    __slots__ = ("camera_id", "sequence", "code", "message")
+    __slots__ = ("camera_id", "sequence", "code", "message", "run_id")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RUN_ID_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     sequence: int
     code: str
     message: str
-    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+    run_id: str
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., code: _Optional[str] = ..., message: _Optional[str] = ..., run_id: _Optional[str] = ...) -> None: ...

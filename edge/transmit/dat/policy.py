@@ -27,7 +27,7 @@ from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
 
-from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
+from edge.transmit.base import OutgoingItem, PacketKey, TransmissionPolicy, ack_key, build_packet, packet_key
 from edge.transmit.dat import encoder as enc
 from edge.transmit.dat.config import DatConfig
 from edge.transmit.dat.estimator import BandwidthEstimator, Pacer
@@ -80,7 +80,7 @@ class DatPolicy(TransmissionPolicy):
         self.sizes = SizeModelBank()
         self.spool = Spool(self.cfg.spool_dir, self.cfg.spool_max_bytes)
         self._events: OrderedDict[tuple[str, str], _EventState] = OrderedDict()
-        self._inflight: dict[tuple[str, int], tuple[pb.FramePacket, Message]] = {}
+        self._inflight: dict[PacketKey, tuple[pb.FramePacket, Message]] = {}
         self._offline = len(self.spool) > 0      # leftovers of a previous run are replayed first
         self.pacer = Pacer(self.cfg.pacing_gain)
         self._rate_cap: float | None = None      # bytes/s, from the cloud
@@ -171,7 +171,7 @@ class DatPolicy(TransmissionPolicy):
             st.item = None
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
-        key = (ack.camera_id, ack.sequence)
+        key = ack_key(ack)
         rec = self._inflight.pop(key, None)
         if rec is None:
             return
@@ -249,7 +249,7 @@ class DatPolicy(TransmissionPolicy):
         pkt = self._materialize(msg, now)
         pkt.sent_time = now
         size = pkt.ByteSize()
-        key = (pkt.camera_id, pkt.sequence)
+        key = packet_key(pkt)
         # Only context left (which we hold back on purpose) is not a backlog: such samples measure
         # our own restraint, not the path, and must not lower the estimate.
         backlog = len(self.scheduler) - self.scheduler.count(pb.CONTEXT)
@@ -305,6 +305,7 @@ class DatPolicy(TransmissionPolicy):
         # One item becomes several packets here, so each packet takes its own number.
         pkt = build_packet(item, jpeg, w, h, crop=crop, sequence=self.next_sequence(item.camera_id))
         pkt.priority = msg.priority
+        pkt.run_id = self.run_id
         if r.kind is RecipeKind.ALERT_END:
             pkt.hints.event_stage = "end"
         pkt.hints.severity = float(msg.severity)

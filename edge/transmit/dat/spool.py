@@ -7,7 +7,7 @@ when full it evicts context first (oldest first), then evidence, then semantic f
 severity, then oldest first) and never alert metadata: an alert is a few hundred bytes and is
 what the user must not lose, so alerts may exceed the bound (``overflow_bytes`` says by how much).
 Replay hands packets back in priority order (class, then severity, then capture time), each
-marked ``replayed``; the cloud de-duplicates by (camera, sequence) what it already had.
+marked ``replayed``; the cloud de-duplicates by (camera, run id, sequence) what it already had.
 The files survive a restart of the edge process: a new Spool on the same folder finds them.
 """
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Spool:
         """Store ``pkt``; returns the packets evicted to stay within the bound (may include ``pkt``)."""
         data = pkt.SerializeToString()
         self._counter += 1
-        name = f"{self._counter:012d}_{abs(hash((pkt.camera_id, pkt.sequence))) % 10**12:012d}"
+        name = f"{self._counter:012d}_{abs(hash((pkt.camera_id, pkt.run_id, pkt.sequence))) % 10**12:012d}"
         path = self.dir / (name + _SUFFIX)
         tmp = self.dir / (name + ".tmp")
         with open(tmp, "wb") as f:

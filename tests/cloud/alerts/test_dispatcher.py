@@ -1,25 +1,29 @@
-"""Delivery through a real HTTP receiver: signatures, retries, order, dead letters."""
+"""Delivery from the outbox through a real HTTP receiver: signatures, retries, order, dead letters, breaker."""
 import asyncio
-import json
 
 from cloud.alerts.alert import Alert
-from cloud.alerts.dispatcher import Dispatcher
+from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
+from cloud.alerts.filters import AlertFilter
+from cloud.alerts.outbox import Outbox
+from cloud.alerts.sinks.base import DeliveryError
 from cloud.alerts.sinks.webhook import WebhookSink
 from vigil_tools.webhook_echo import WebhookReceiver
 
 SECRET = "test-secret-123"
+FAST = RetryPolicy(backoff_initial_s=0.02, backoff_max_s=0.05, breaker_open_initial_s=0.02, breaker_open_max_s=0.05)
 
 
-def _alert(stage="detected", aid="a1"):
-    return Alert(alert_id=aid, stage=stage, edge_id="e", camera_id="c", event_id="ev", event_onset=1.0,
-                 labels={"person": 2}, detections=[], severity=0.5)
+def _alert(stage="detected", aid="a1", camera="c", labels=None, severity=0.5):
+    return Alert(alert_id=aid, stage=stage, edge_id="e", camera_id=camera, event_id="ev", event_onset=1.0,
+                 labels=labels or {"person": 2}, detections=[], severity=severity)
 
 
 def test_500_then_200_is_delivered_after_retry_in_order():
     rx = WebhookReceiver(SECRET, fail_first=2, quiet=True).start()
     try:
         async def go():
-            d = Dispatcher([WebhookSink(rx.url, SECRET)], backoff_initial_s=0.05, backoff_max_s=0.1)
+            d = Dispatcher(Outbox(None), [WebhookSink(rx.url, SECRET)], FAST)
+            d.start()
             d.submit(_alert("detected"))
             d.submit(_alert("described"))
             assert await d.drain(10)
@@ -31,34 +35,110 @@ def test_500_then_200_is_delivered_after_retry_in_order():
     assert rx.requests >= 4                      # two 500s, then both stages
     assert [r.body["stage"] for r in rx.received] == ["detected", "described"]
     assert all(r.signature_ok for r in rx.received)
+    assert [r.headers["webhook-id"] for r in rx.received] == ["a1.detected", "a1.described"]
     assert stats["retries"] >= 2 and stats["delivered_described"] == 1
 
 
-def test_dead_receiver_goes_to_dead_letter_file(tmp_path):
-    dl = tmp_path / "dead.jsonl"
-
-    async def go():
-        # Port 9 on loopback: nothing listens, connection refused.
-        d = Dispatcher([WebhookSink("http://127.0.0.1:9/alerts", SECRET, timeout_s=1)], max_attempts=2,
-                       backoff_initial_s=0.01, backoff_max_s=0.02, dead_letter_path=dl)
-        d.submit(_alert())
-        assert await d.drain(10)
-        return d.stats
-    stats = asyncio.run(go())
-    assert stats["dead_lettered"] == 1
-    line = json.loads(dl.read_text().splitlines()[0])
-    assert line["alert"]["alert_id"] == "a1" and "ConnectError" in line["reason"]
-
-
-def test_wrong_secret_is_rejected_by_receiver_and_not_retried():
-    rx = WebhookReceiver("receiver-secret", quiet=True).start()
+def test_rejected_stage_is_a_dead_letter_and_holds_back_the_next_stage_until_replayed(tmp_path):
+    rx = WebhookReceiver("receiver-secret", quiet=True).start()     # wrong secret: 401, not retried
+    box = Outbox(tmp_path / "o.db")
     try:
         async def go():
-            d = Dispatcher([WebhookSink(rx.url, "another-secret")], backoff_initial_s=0.01)
-            d.submit(_alert())
-            await d.drain(5)
+            d = Dispatcher(box, [WebhookSink(rx.url, "another-secret", name="hook")], FAST)
+            d.start()
+            d.submit(_alert("detected"))
+            await asyncio.sleep(0.3)
+            d.submit(_alert("described"))      # after detected went dead: held back, never overtakes it
+            assert await d.drain(5)
+            await d.close()
             return d.stats
         stats = asyncio.run(go())
+        assert rx.received == [] and stats["dead_lettered"] == 1 and rx.requests == 1
+        letters = box.dead_letters()
+        assert [(x.stage_id, x.sink) for x in letters] == [("a1.detected", "hook"), ("a1.described", "hook")]
+        assert "HTTP 401" in letters[0].last_error and "held back" in letters[1].last_error
+        # The receiver is fixed; replaying delivers both, in order.
+        rx.secret = "another-secret"
+        assert box.replay_dead() == 2
+
+        async def again():
+            d = Dispatcher(box, [WebhookSink(rx.url, "another-secret", name="hook")], FAST)
+            d.start()
+            assert await d.drain(5)
+            await d.close()
+        asyncio.run(again())
     finally:
         rx.stop()
-    assert rx.received == [] and stats["dead_lettered"] == 1 and rx.requests == 1
+    assert [r.body["stage"] for r in rx.received] == ["detected", "described"]
+    assert box.dead_count() == 0 and box.pending_count() == 0
+
+
+class _Down:
+    """A sink that fails (retryably) until ``up`` is set, recording attempts."""
+    name = "down"
+
+    def __init__(self):
+        self.up, self.attempts, self.got = False, 0, []
+
+    async def send(self, alert):
+        self.attempts += 1
+        if not self.up:
+            raise DeliveryError("connection refused")
+        self.got.append(alert.idempotency_key)
+
+    async def close(self):
+        pass
+
+
+def test_breaker_limits_attempts_while_down_and_everything_arrives_in_order_after():
+    sink = _Down()
+    policy = RetryPolicy(backoff_initial_s=0.01, backoff_max_s=0.02, breaker_failures=3,
+                         breaker_open_initial_s=0.2, breaker_open_max_s=0.2, max_in_flight=8)
+
+    async def go():
+        d = Dispatcher(Outbox(None), [sink], policy)
+        d.start()
+        for i in range(10):
+            d.submit(_alert("detected", aid=f"a{i}"))
+            d.submit(_alert("described", aid=f"a{i}"))
+        await asyncio.sleep(1.0)
+        attempts_down = sink.attempts
+        sink.up = True
+        assert await d.drain(5)
+        await d.close()
+        return attempts_down
+    attempts_down = asyncio.run(go())
+    # Without the breaker, 10 alerts retrying every <=20 ms for 1 s would be ~500+ attempts.
+    assert attempts_down < 60, attempts_down
+    assert sorted(sink.got) == sorted(f"a{i}.{s}" for i in range(10) for s in ("detected", "described"))
+    for i in range(10):
+        assert sink.got.index(f"a{i}.detected") < sink.got.index(f"a{i}.described")
+
+
+class _Collect:
+    def __init__(self, name):
+        self.name, self.got = name, []
+
+    async def send(self, alert):
+        self.got.append((alert.camera_id, alert.stage))
+
+    async def close(self):
+        pass
+
+
+def test_per_endpoint_filters():
+    door, people, severe = _Collect("door"), _Collect("people"), _Collect("severe")
+
+    async def go():
+        d = Dispatcher(Outbox(None), [Route(door, AlertFilter(cameras=frozenset({"door"}))),
+                                      Route(people, AlertFilter(labels=frozenset({"person"}))),
+                                      Route(severe, AlertFilter(min_severity=0.8))], FAST)
+        d.start()
+        d.submit(_alert(aid="x1", camera="door", labels={"car": 1}, severity=0.9))
+        d.submit(_alert(aid="x2", camera="yard", labels={"person": 1}, severity=0.2))
+        assert await d.drain(5)
+        await d.close()
+    asyncio.run(go())
+    assert door.got == [("door", "detected")]
+    assert people.got == [("yard", "detected")]
+    assert severe.got == [("door", "detected")]

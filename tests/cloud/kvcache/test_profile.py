@@ -83,3 +83,31 @@ def test_engine_refuses_a_profile_for_another_model_and_serves_with_its_own(tmp_
 
     for result in asyncio.run(main()):
         assert isinstance(result.description, EventDescription)
+
+
+def test_strict_speculation_over_a_hybridkv_cache_gives_the_plain_hybridkv_answers(tmp_path, qwen):
+    """Verify passes append k tokens per row and roll rows back by different amounts: with
+    per-position chunk retrieval and exact rollback, strict speculation changes nothing."""
+    from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
+    from cloud.speculative.config import SpeculativeConfig
+
+    path = mixed_profile(qwen).save(tmp_path / "p.json")
+    kv = {"method": "hybridkv", "budget": 0.3, "chunk_size": 4, "profile_path": str(path)}
+
+    def serve(spec):
+        async def main():
+            eng = DescriptionEngine(EngineConfig(max_new_tokens=64, max_batch_size=3, kv=kv, speculative=spec),
+                                    adapter=qwen).start()
+            try:
+                reqs = [DescribeRequest(request_id=f"r{i}", camera_id="c", event_id=f"e{i}",
+                                        images=images(2, seed=i, size=(112, 112))) for i in range(3)]
+                texts = [r.raw_text for r in await asyncio.gather(*[eng.describe(r) for r in reqs])]
+                return texts, eng.stats()["speculative"]
+            finally:
+                await eng.close()
+        return asyncio.run(main())
+
+    spec, stats = serve(SpeculativeConfig(mode="strict", drafter="prompt_lookup"))
+    plain, _ = serve(SpeculativeConfig())
+    assert spec == plain
+    assert stats["drafted"] > 0          # multi-token verify passes and rollbacks did happen

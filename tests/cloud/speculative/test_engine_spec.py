@@ -44,3 +44,28 @@ def test_engine_strict_speculation_gives_the_plain_answers_and_reports_stats(ada
     s = spec_stats["speculative"]
     assert s["emitted"] > 0 and s["mean_accepted_length"] >= 1.0
     assert spec_stats["steps"]["decode"] < plain_stats["steps"]["decode"]
+
+
+def test_strict_speculation_over_a_compressed_kv_cache_gives_the_compressed_greedy_answers(adapter):
+    from cloud.kvcache.config import KVCacheConfig
+
+    kv = KVCacheConfig(method="snapkv", budget=0.5)
+
+    def serve(spec):
+        async def main():
+            eng = DescriptionEngine(EngineConfig(max_new_tokens=80, max_batch_size=3, speculative=spec,
+                                                 kv=kv), adapter=adapter).start()
+            try:
+                return await asyncio.gather(*[eng.describe(_req(i)) for i in range(4)])
+            finally:
+                await eng.close()
+        return [r.raw_text for r in asyncio.run(main())]
+
+    assert serve(SpeculativeConfig(mode="strict", drafter="prompt_lookup")) == serve(SpeculativeConfig())
+
+
+def test_layer_skip_with_a_kv_press_is_a_config_error():
+    from cloud.kvcache.config import KVCacheConfig
+
+    with pytest.raises(ValueError, match="layer_skip"):
+        EngineConfig(kv=KVCacheConfig(method="snapkv"), speculative=SpeculativeConfig(mode="loose", drafter="bandit"))

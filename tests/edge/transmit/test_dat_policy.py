@@ -33,10 +33,10 @@ def item(img, cam, event, t, sev=0.5, prio=pb.SEMANTIC_FRAME, stage="new"):
 def drive(pol, link, t0, t1, step=0.002, arrivals=None):
     t = t0
     while t < t1:
-        for at, (cam, seq), arrive in link.acks_until(t):
-            pol.on_ack(pb.Ack(camera_id=cam, sequence=seq, receive_time=arrive, edge_sent_time=0.0), at)
+        for at, (cam, run, seq), arrive in link.acks_until(t):
+            pol.on_ack(pb.Ack(camera_id=cam, sequence=seq, run_id=run, receive_time=arrive, edge_sent_time=0.0), at)
         while (p := pol.next_packet(t)) is not None:
-            arrive = link.send(t, p.ByteSize(), (p.camera_id, p.sequence))
+            arrive = link.send(t, p.ByteSize(), (p.camera_id, p.run_id, p.sequence))
             if arrivals is not None:
                 arrivals.append((arrive, p))
         t += step

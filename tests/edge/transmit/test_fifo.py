@@ -29,7 +29,7 @@ def test_unacked_packets_are_resent_after_disconnect_in_order():
     for _ in range(3):
         p.offer(_item(), 0.0)
     sent = [p.next_packet(1.0) for _ in range(3)]
-    p.on_ack(pb.Ack(camera_id="c", sequence=sent[0].sequence), 1.1)
+    p.on_ack(pb.Ack(camera_id="c", sequence=sent[0].sequence, run_id=sent[0].run_id), 1.1)
     p.on_disconnect(2.0)
     again = [p.next_packet(3.0).sequence for _ in range(p.pending())]
     assert again == [2, 3]

@@ -1,0 +1,155 @@
+"""Answering scenes with the served model: one engine run per arm, answers scored against truth.
+
+Every arm goes through the product path: `DescriptionEngine` (continuous
+batching, xgrammar-constrained JSON) on the `vigil-bench-vlm` adapter, with the
+arm's token pruner between projector and language model. The adapter is loaded
+once and shared by all arms.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from benchmarks.scenes.scoring import field_scores, mean_scores
+from cloud.prune.base import PruneContext, TokenPruner
+from cloud.prune.config import PrunerConfig
+
+MODEL = "vigil-bench-vlm"
+# The longest answer is ~34 tokens; the engine starts steering to close `close_reserve`
+# (~20) tokens before the limit, so the limit leaves that reserve above the longest answer.
+MAX_NEW_TOKENS = 64
+BATCH = 16
+GRID = 24
+PATCH = 14
+
+
+def engine_config(pruner: PrunerConfig | None = None, threads: int = 2):
+    from cloud.engine import EngineConfig
+
+    return EngineConfig(model=MODEL, max_new_tokens=MAX_NEW_TOKENS, max_batch_size=BATCH,
+                        max_queue=100_000, torch_threads=threads, pruner=pruner or PrunerConfig())
+
+
+def load_adapter(threads: int = 2):
+    from cloud.models.registry import load_adapter as load
+
+    torch.set_num_threads(threads)
+    return load(engine_config(threads=threads))
+
+
+def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list[np.ndarray],
+                threads: int = 2) -> tuple[dict[str, list[str]], dict]:
+    """Every image under every arm's pruner, all in ONE engine run (full batches, no idle rows).
+
+    Requests are interleaved scene by scene (arm A scene 0, arm B scene 0, ...), and a
+    `RoutingPruner` gives each request its arm's pruner by camera id.
+    """
+    ids, imgs = [], []
+    for i, im in enumerate(images):
+        for arm in arms:
+            ids.append(f"{arm}|{i}")
+            imgs.append(im)
+    texts, stats = answer_images(adapter, imgs, pruner=RoutingPruner(arms), ids=ids, threads=threads)
+    out = {arm: [""] * len(images) for arm in arms}
+    for rid, text in zip(ids, texts):
+        arm, i = rid.rsplit("|", 1)
+        out[arm][int(i)] = text
+    return out, stats
+
+
+def answer_images(adapter: Any, images: list[np.ndarray], pruner: TokenPruner | None = None,
+                  ids: list[str] | None = None, threads: int = 2) -> tuple[list[str], dict]:
+    """Raw answers (\"\" where the engine failed) for `images`, in order, and run stats."""
+    from cloud.engine import DescribeRequest, DescriptionEngine
+
+    ids = ids or [f"s{i}" for i in range(len(images))]
+    cfg = engine_config(pruner.config if pruner is not None else None, threads)
+
+    async def run():
+        engine = DescriptionEngine(cfg, adapter=adapter, pruner=pruner).start()
+        await engine.ready()
+        t0 = time.perf_counter()
+        reqs = [DescribeRequest(request_id=i, camera_id=i, event_id=i, images=[im]) for i, im in zip(ids, images)]
+        results = await asyncio.gather(*[engine.describe(r) for r in reqs], return_exceptions=True)
+        wall = time.perf_counter() - t0
+        await engine.close()
+        return results, wall
+
+    results, wall = asyncio.run(run())
+    texts, failures, visual, generated = [], 0, [], []
+    for r in results:
+        if isinstance(r, BaseException):
+            failures += 1
+            texts.append("")
+        else:
+            texts.append(r.text)
+            visual.append(r.visual_tokens)
+            generated.append(r.generated_tokens)
+    return texts, {"wall_s": round(wall, 2), "failures": failures,
+                   "visual_tokens_mean": float(np.mean(visual)) if visual else 0.0,
+                   "generated_tokens_mean": float(np.mean(generated)) if generated else 0.0}
+
+
+def score(texts: list[str], truths: list[dict]) -> dict[str, float]:
+    return mean_scores(field_scores(t, truth) for t, truth in zip(texts, truths))
+
+
+def derangement(n: int, seed: int = 0) -> list[int]:
+    """A permutation with no fixed point: scene i is paired with another scene's answer."""
+    rng = np.random.default_rng(seed)
+    while True:
+        perm = rng.permutation(n)
+        if n < 2 or not np.any(perm == np.arange(n)):
+            return [int(p) for p in perm]
+
+
+def outside_box_tokens(boxes: list[list[int]]) -> torch.Tensor:
+    """Indices of the 24x24 patches that touch no box (boxes in 336-px pixels)."""
+    keep = np.ones((GRID, GRID), bool)
+    for x1, y1, x2, y2 in boxes:
+        keep[max(0, y1 // PATCH):min(GRID, y2 // PATCH + 1), max(0, x1 // PATCH):min(GRID, x2 // PATCH + 1)] = False
+    return torch.from_numpy(np.flatnonzero(keep.reshape(-1)))
+
+
+class KeepListPruner(TokenPruner):
+    """A control, not a method: keeps a fixed token list per request (looked up by camera id)."""
+
+    name = "keep_list"
+
+    def __init__(self, keep: dict[str, torch.Tensor]):
+        super().__init__(PrunerConfig(method="none"))
+        self.keep = keep
+
+    def select(self, ctx: PruneContext) -> torch.LongTensor:
+        kept = self.keep[ctx.stream_id]
+        return kept if len(kept) else torch.tensor([0])  # at least one token: the corner patch
+
+    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
+        raise NotImplementedError
+
+
+class RoutingPruner(TokenPruner):
+    """Benchmark plumbing: each request gets the pruner of its arm (camera id "<arm>|<scene>").
+
+    Its own config asks the adapter for (lazy) text attention, so arms with text importance
+    get it; arms that never ask never pay for the shallow pass.
+    """
+
+    name = "routing"
+
+    def __init__(self, arms: dict[str, TokenPruner | None]):
+        super().__init__(PrunerConfig(method="none", importance="text"))
+        self.arms = arms
+
+    def select(self, ctx: PruneContext) -> torch.LongTensor:
+        arm = self.arms[ctx.stream_id.rsplit("|", 1)[0]]
+        if arm is None:
+            return torch.arange(ctx.n_visual)
+        return arm.select(ctx)
+
+    def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
+        raise NotImplementedError

@@ -1,0 +1,105 @@
+"""The MQTT sink against a real Mosquitto broker started by the test: Frigate-style topics, order, QoS 1."""
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from cloud.alerts.alert import Alert
+from cloud.alerts.dispatcher import Dispatcher, RetryPolicy
+from cloud.alerts.outbox import Outbox
+
+paho = pytest.importorskip("paho.mqtt.client")
+pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (.ci/run installs it)")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def broker():
+    port = _free_port()
+    proc = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end = time.time() + 10
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    proc.kill()
+    proc.wait()
+
+
+def _alert(stage, aid="a1"):
+    return Alert(alert_id=aid, stage=stage, edge_id="e", camera_id="door", event_id="ev", event_onset=1.0,
+                 labels={"person": 2}, detections=[], severity=0.7,
+                 description={"summary": "two people"} if stage == "described" else None,
+                 description_status="ok" if stage == "described" else "pending")
+
+
+def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
+    from cloud.alerts.sinks.mqtt import MqttSink
+    got, ready = [], []
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe("vigil/#", qos=1), ready.append(1))
+    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode(), m.retain))
+    sub.connect("127.0.0.1", broker)
+    sub.loop_start()
+    try:
+        end = time.time() + 5
+        while not ready and time.time() < end:
+            time.sleep(0.05)
+
+        async def go():
+            sink = MqttSink("127.0.0.1", broker)
+            d = Dispatcher(Outbox(None), [sink], RetryPolicy(backoff_initial_s=0.05, backoff_max_s=0.1))
+            d.start()
+            d.submit(_alert("detected"))
+            d.submit(_alert("described"))
+            assert await d.drain(10)
+            await d.close()
+        asyncio.run(go())
+        end = time.time() + 5
+        while sum(1 for t, _, _ in got if t == "vigil/events") < 2 and time.time() < end:
+            time.sleep(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    events = [json.loads(p) for t, p, _ in got if t == "vigil/events"]
+    assert [e["type"] for e in events] == ["new", "end"]
+    assert events[0]["before"] is None and events[1]["before"]["id"] == "a1"
+    assert events[1]["after"]["camera"] == "door" and events[1]["after"]["label"] == "person"
+    assert events[1]["after"]["description"] == {"summary": "two people"}
+    assert ("vigil/available", "online", False) in got or ("vigil/available", "online", True) in got
+    assert any(t == "vigil/door/alert" for t, _, _ in got)
+    assert ("vigil/available", "offline", False) in got               # said on close
+
+
+def test_broker_down_is_retried_until_it_is_up():
+    from cloud.alerts.sinks.mqtt import MqttSink
+    port = _free_port()
+
+    async def go():
+        sink = MqttSink("127.0.0.1", port)
+        d = Dispatcher(Outbox(None), [sink], RetryPolicy(backoff_initial_s=0.05, backoff_max_s=0.2,
+                                                           breaker_open_initial_s=0.1, breaker_open_max_s=0.2))
+        d.start()
+        d.submit(_alert("detected"))
+        await asyncio.sleep(1.0)
+        assert d.pending() == 1 and d.stats["retries"] >= 1
+        proc = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            assert await d.drain(15)
+        finally:
+            await d.close()
+            proc.kill()
+            proc.wait()
+    asyncio.run(go())
