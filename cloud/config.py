@@ -10,7 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
+from cloud.api.config import ApiConfig
 from cloud.engine.config import EngineConfig
+from cloud.store.config import StoreConfig
 from vigil.demo_secrets import DEMO_EDGE_ID, DEMO_TOKEN, demo_secret_keys
 from vigil.logs import LogFormat
 from vigil.settings import load_config
@@ -110,6 +112,8 @@ class CloudConfig(_Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
     log_format: LogFormat = Field("text", description="text for people, json for log shippers")
     demo: bool = Field(False, description="allow the published demo token and webhook secret (vigil-cloud refuses them otherwise)")
@@ -118,6 +122,7 @@ class CloudConfig(_Strict):
         """Keys holding a published demo credential (vigil-cloud refuses these unless `demo`)."""
         named = {f"auth.tokens.{edge}": tok for edge, tok in self.auth.tokens.items()}
         named.update({f"alerts.webhooks[{i}].secret": w.secret for i, w in enumerate(self.alerts.webhooks)})
+        named.update({f"api.tokens[{i}]": t for i, t in enumerate(self.api.tokens)} if self.api.enabled else {})
         return demo_secret_keys(named)
 
 

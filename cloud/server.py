@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 import time
 import uuid
 from collections import Counter
@@ -30,6 +31,10 @@ import cv2
 import grpc
 import numpy as np
 
+from cloud.api.app import ApiServer, make_app
+from cloud.api.links import event_links
+from cloud.api.live import IngestObserver, LiveState
+from cloud.api.live_relay import LiveRelay
 from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
 from cloud.alerts.filters import AlertFilter
 from cloud.alerts.manager import AlertManager
@@ -39,8 +44,10 @@ from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.health import CloudHealth
+from cloud.metrics import CloudMetrics, MeteredEngine
 from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
 from cloud.rate_limit import EdgeRateLimiter
+from cloud.store.events import EventStore
 from vigil.link_security import plaintext_allowed
 from vigil.redact import register_secret
 from vigil import __version__
@@ -127,8 +134,11 @@ def probe_bind(host: str, port: int) -> None:
 
 
 class IngestService(pb_grpc.IngestServicer):
-    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, tokens: TokenStore | None = None):
+    def __init__(self, cfg: CloudConfig, engine, alerts: AlertManager, tokens: TokenStore | None = None,
+                 observer: IngestObserver | None = None):
         self.cfg = cfg
+        self.observer = observer or IngestObserver()
+        self.live_relay = LiveRelay()
         self.engine = engine
         self.alerts = alerts
         self.tokens = tokens or TokenStore(cfg.auth.tokens, cfg.auth.token_file)
@@ -191,6 +201,8 @@ class IngestService(pb_grpc.IngestServicer):
         out: asyncio.Queue[pb.CloudMessage | None] = asyncio.Queue()
         await out.put(pb.CloudMessage(welcome=pb.Welcome(session_id=session, server_version=__version__,
                                                           max_message_bytes=self.cfg.server.max_packet_bytes)))
+        self.observer.on_hello(hello.edge_id, [(c.camera_id, c.name) for c in hello.cameras])
+        self.live_relay.attach(hello.edge_id, [c.camera_id for c in hello.cameras], out)
 
         async def read_loop() -> None:
             try:
@@ -198,6 +210,8 @@ class IngestService(pb_grpc.IngestServicer):
                     kind = msg.WhichOneof("body")
                     if kind == "frame":
                         await self._on_frame(hello.edge_id, msg.frame, out)
+                    elif kind == "live_answer":
+                        self.live_relay.on_answer(msg.live_answer)
                     elif kind == "hello":
                         await out.put(self._error(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away
@@ -229,6 +243,8 @@ class IngestService(pb_grpc.IngestServicer):
             self._sessions.pop(session, None)
             hinter.cancel()
             reader.cancel()
+            self.observer.on_disconnect(hello.edge_id)
+            self.live_relay.detach(hello.edge_id, out)
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
 
     # -- packets ----------------------------------------------------------
@@ -259,6 +275,7 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["duplicates"] += 1
             out.put_nowait(self._ack(pkt, now, size, duplicate=True))
             return
+        self.observer.on_packet(edge_id, pkt.camera_id, size)
         limited = pkt.priority != pb.ALERT_METADATA and not self.limiter.allow(edge_id, size, now)
         if limited:
             self.stats["rate_limited"] += 1
@@ -314,6 +331,9 @@ class IngestService(pb_grpc.IngestServicer):
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
                                        detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                                        hints=self._hints_dict(pkt))
+        if image is not None:
+            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg,
+                                         image.shape[1], image.shape[0])
         # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
         if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
@@ -414,7 +434,13 @@ class CloudService:
         restored = self.alerts.restore(self.outbox.open_alerts())
         if restored:
             log.info("outbox: %d alerts left open by the previous process; they finish here", restored)
-        self.service = IngestService(cfg, self.engine, self.alerts, self.tokens)
+        self.store = EventStore.from_config(cfg.store)
+        self.live = LiveState(self.store)
+        self.metrics = CloudMetrics()
+        self.service = IngestService(cfg, MeteredEngine(self.engine, self.metrics), self.alerts, self.tokens,
+                                     observer=self.live)
+        self.metrics.watch(self, self.live, self.store)
+        self.api: ApiServer | None = None
         self.emitted: Counter[str] = Counter()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -423,6 +449,11 @@ class CloudService:
         self.model_loaded: asyncio.Task | None = None   # done when the model is up; its exception if it failed
 
     def _emit(self, alert) -> None:
+        alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
+        try:
+            self.store.record_alert(alert)
+        except sqlite3.Error:  # the operator view may lag; the alert itself must still go out
+            log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
         self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
         self.emitted[alert.stage] += 1
         if alert.stage == "described":
@@ -464,9 +495,28 @@ class CloudService:
         self.dispatcher.start()
         self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
         self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop()),
-                       asyncio.create_task(self._token_loop())]
+                       asyncio.create_task(self._token_loop()), asyncio.create_task(self._retention_loop())]
+        if self.cfg.api.enabled:
+            app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=self.ready,
+                           render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s,
+                           live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s,
+                           deliveries=self.outbox.deliveries_of)
+            self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
+            log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)
         return self.port
+
+    def ready(self) -> bool:
+        """Ingest listening and the model loaded (what /readyz reports)."""
+        m = self.model_loaded
+        return self.port is not None and m is not None and m.done() and not m.cancelled() and m.exception() is None
+
+    async def _retention_loop(self) -> None:
+        while True:
+            deleted = self.store.apply_retention()
+            if deleted:
+                log.info("event store retention deleted %d events", deleted)
+            await asyncio.sleep(self.cfg.store.sweep_interval_s)
 
     async def _token_loop(self) -> None:
         while True:
@@ -512,6 +562,8 @@ class CloudService:
     async def stop(self, grace_s: float = 1.0) -> None:
         for t in self._tasks:
             t.cancel()
+        if self.api is not None:
+            await self.api.stop()
         if self.model_loaded and not self.model_loaded.done():
             self.model_loaded.cancel()
         await self.health.shutting_down()
@@ -522,3 +574,4 @@ class CloudService:
         await self.dispatcher.close()
         self.service.close()
         self.outbox.close()
+        self.store.close()

@@ -19,6 +19,7 @@ from edge.events.tracker import EventTracker
 from edge.events.hints import semantic_hints
 from edge.gate.cascade import GateCascade
 from edge.client import EdgeClient
+from edge.live.tap import FrameTap
 from edge.status import BITS_PER_BYTE, AgentStatus, CameraStatus, FpsMeter, LinkStatus, status_lines
 from edge.sources.worker import CameraWorker
 from edge.sources.base import SourceError
@@ -77,6 +78,13 @@ class EdgeAgent:
         self._lock = threading.Lock()
         infos = [pb.CameraInfo(camera_id=c.id, name=c.name, fps=c.fps) for c in self.cameras]
         self.client = EdgeClient(cfg.cloud, self.policy, infos, capabilities=(self.policy.name,))
+        self.live_tap = FrameTap([c.id for c in self.cameras])
+        self.live = None
+        if cfg.live.enabled:
+            from edge.live.publisher import LivePublisher
+            self.live = LivePublisher(self.live_tap, fps=cfg.live.fps,
+                                      max_viewers_per_camera=cfg.live.max_viewers_per_camera)
+            self.client.on_live_offer = self.live.answer_offer
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,6 +104,7 @@ class EdgeAgent:
             for frame in worker.frames(self._stop):
                 self._count("frames_read", cam.id)
                 result = cascade.process(frame)
+                self.live_tap.put(cam.id, frame.image, [(d.x1, d.y1, d.x2, d.y2, d.label) for d in result.detections])
                 if result.passed:
                     self._count("frames_gated", cam.id)
                 for upd in tracker.update(frame, result):
@@ -187,6 +196,8 @@ class EdgeAgent:
             self._stop.set()
             for t in self._threads:
                 await asyncio.to_thread(t.join, 5.0)
+            if self.live is not None:
+                await self.live.close()
         return self.summary()
 
     def summary(self) -> AgentSummary:

@@ -85,6 +85,13 @@ def main(argv: list[str] | None = None) -> int:
     from edge.sources.base import SourceError
     try:
         agent = EdgeAgent(cfg)
+        if cfg.metrics.enabled:
+            from edge.metrics import serve
+            try:
+                serve(agent, cfg.metrics)
+            except OSError as exc:  # watching the cameras matters more than being scraped
+                logging.getLogger("vigil.edge").error("metrics: cannot listen on %s:%d (%s); running without /metrics",
+                                                      cfg.metrics.host, cfg.metrics.port, exc.strerror or exc)
         summary = asyncio.run(run_until_signal(agent))
     except SourceError as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)

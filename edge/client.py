@@ -19,7 +19,7 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from typing import Callable
+from typing import Awaitable, Callable
 
 import grpc
 
@@ -98,6 +98,10 @@ class EdgeClient:
         self.awaiting_results: RecentSet[str] = RecentSet(MAX_TRACKED_EVENTS)
         self._described: RecentSet[str] = RecentSet(MAX_TRACKED_EVENTS)
         self._drained_since: float | None = None
+        # Live view: answers an operator's WebRTC offer (set by the agent); answers go out with the packets.
+        self.on_live_offer: Callable[[pb.LiveOffer], Awaitable[pb.LiveAnswer]] | None = None
+        self._control: deque[pb.EdgeMessage] = deque()
+        self._live_tasks: set[asyncio.Task] = set()
 
     def notify(self) -> None:
         """New work for the policy (call on the client's event loop)."""
@@ -195,6 +199,8 @@ class EdgeClient:
                     if reader.done():
                         reader.result()  # re-raise the stream error
                         raise ConnectionError("cloud closed the stream")
+                    while self._control:
+                        await call.write(self._control.popleft())
                     now = time.time()
                     pkt = self.policy.next_packet(now)
                     if pkt is not None:
@@ -225,6 +231,16 @@ class EdgeClient:
             finally:
                 if not reader.done():
                     reader.cancel()
+
+    async def _answer_live(self, offer: pb.LiveOffer) -> None:
+        if self.on_live_offer is None:
+            answer = pb.LiveAnswer(request_id=offer.request_id, camera_id=offer.camera_id,
+                                   error="live view is disabled on this edge (live.enabled)")
+        else:
+            answer = await self.on_live_offer(offer)
+        self.stats["live_offers"] += 1
+        self._control.append(pb.EdgeMessage(live_answer=answer))
+        self._wake.set()
 
     def _all_done(self, finished: Callable[[], bool], now: float) -> bool:
         if not (finished() and self.policy.pending() == 0 and self.policy.unacked() == 0):
@@ -259,6 +275,10 @@ class EdgeClient:
             elif kind == "hint":
                 self.policy.on_hint(msg.hint, now)
                 self._wake.set()
+            elif kind == "live_offer":
+                task = asyncio.create_task(self._answer_live(msg.live_offer))
+                self._live_tasks.add(task)
+                task.add_done_callback(self._live_tasks.discard)
             elif kind == "error":
                 self.stats["packet_errors"] += 1
                 self.errors.append(msg.error)

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from edge.events.config import EventsConfig
 from edge.gate.config import GateConfig
 from edge.link_config import CloudLinkConfig
+from edge.live.config import LiveConfig
+from edge.metrics_config import MetricsConfig
 from edge.sources.config import CameraConfig
 from edge.transmit.config import TransmitConfig
 from vigil.demo_secrets import demo_secret_keys
@@ -34,6 +36,8 @@ class EdgeConfig(BaseModel):
     events: EventsConfig = Field(default_factory=EventsConfig)
     transmit: TransmitConfig = Field(default_factory=TransmitConfig)
     cloud: CloudLinkConfig = Field(default_factory=CloudLinkConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
     log_format: LogFormat = Field("text", description="text for people, json for log shippers")
     demo: bool = Field(False, description="allow the published demo token (vigil-edge refuses it otherwise)")

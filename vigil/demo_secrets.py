@@ -14,7 +14,8 @@ from typing import Mapping
 DEMO_EDGE_ID = "demo-edge"
 DEMO_TOKEN = "vigil-demo-token"
 DEMO_WEBHOOK_SECRET = "change-this-secret"
-DEMO_VALUES = frozenset({DEMO_TOKEN, DEMO_WEBHOOK_SECRET})
+DEMO_OPERATOR_TOKEN = "vigil-operator-token"   # the operator API's default bearer token
+DEMO_VALUES = frozenset({DEMO_TOKEN, DEMO_WEBHOOK_SECRET, DEMO_OPERATOR_TOKEN})
 DEMO_ENV = "VIGIL_DEMO"
 TRUE_WORDS = ("1", "true", "yes", "on")
 
@@ -31,5 +32,5 @@ def demo_secret_keys(secrets: Mapping[str, str]) -> list[str]:
 
 def refusal(prog: str, keys: list[str]) -> str:
     return (f"{prog}: refusing to start with the published demo credentials in {', '.join(keys)}; "
-            f"set your own (compose: VIGIL_EDGE_TOKEN and VIGIL_WEBHOOK_SECRET), "
+            f"set your own (compose: VIGIL_EDGE_TOKEN, VIGIL_WEBHOOK_SECRET and VIGIL_OPERATOR_TOKEN), "
             f"or run as a demo with {DEMO_ENV}=true / demo: true")

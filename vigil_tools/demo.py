@@ -49,6 +49,7 @@ async def start_cloud(receiver: WebhookReceiver, secret: str, models: list[str],
             "server": {"host": "127.0.0.1", "port": 0},
             "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
                        "outbox_path": None},
+            "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
             "engine": {"model": model}})
         service = CloudService(cfg)
         await service.start()
@@ -72,6 +73,8 @@ async def run_demo(clip: str, policy: str, deadline_s: float, models: list[str])
     service, model = await start_cloud(receiver, secret, models, deadline_s)
     note = MODEL_NOTES.get(model)
     say(f"cloud listening on 127.0.0.1:{service.port}, model: {model}" + (f" ({note})" if note else ""))
+    if service.api is not None:
+        say(f"operator page on http://127.0.0.1:{service.api.port}/?token={service.cfg.api.tokens[0]}")
     edge_cfg = load_edge_config(environ={}, overrides={
         "cameras": [{"id": "cam-1", "name": f"Sample: {clip}", "url": f"sample:{clip}", "fps": 5}],
         "cloud": {"target": f"127.0.0.1:{service.port}", "results_grace_s": deadline_s},

@@ -68,6 +68,7 @@ async def run(a) -> None:
     cfg = CloudConfig.model_validate({
         "server": {"host": a.host, "port": a.port, "hint_interval_s": 1.0},
         "alerts": {"describe_deadline_s": a.describe_deadline_s, "outbox_path": None},
+        "api": {"enabled": False}, "store": {"path": None},
         "log_level": "WARNING"})
     engine = FixedLatencyEngine(a.model_latency_s)
     svc = CloudService(cfg, engine=engine, sinks=[RecordingSink(a.out)])

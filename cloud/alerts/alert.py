@@ -32,6 +32,7 @@ class Alert:
     description_status: DescriptionStatus = "pending"
     description_error: str = ""
     emitted_at: float = field(default_factory=time.time)
+    links: dict[str, str] = field(default_factory=dict)  # event, snapshot and page URLs of the operator API
 
     @property
     def idempotency_key(self) -> str:

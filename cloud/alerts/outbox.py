@@ -185,6 +185,14 @@ class Outbox:
                                (sink, PENDING)).fetchone()
         return row[0]
 
+    def deliveries_of(self, alert_id: str) -> list[dict]:
+        """Delivery state of each (stage, sink) of one alert, for the operator view (delivered rows go
+        after ``retain_delivered_s``)."""
+        rows = self._db.execute(
+            "SELECT s.stage, d.sink, d.state, d.attempts, d.last_error, d.updated FROM deliveries d "
+            "JOIN stages s ON s.stage_id = d.stage_id WHERE d.alert_id=? ORDER BY d.ord, d.sink", (alert_id,)).fetchall()
+        return [dict(zip(("stage", "sink", "state", "attempts", "last_error", "updated"), r)) for r in rows]
+
     def pending_count(self, sinks: Iterable[str] | None = None) -> int:
         return self._count(PENDING, sinks)
 

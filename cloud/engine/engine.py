@@ -189,7 +189,9 @@ class DescriptionEngine:
             return {"waiting": len(self.scheduler.waiting), "running": len(self.scheduler.running),
                     "backpressure": self.scheduler.backpressure(), "steps": dict(self.steps),
                     "speculative": (self.runner.speculator.stats.summary()
-                                    if self.runner is not None and self.runner.speculator else None)}
+                                    if self.runner is not None and self.runner.speculator else None),
+                    # tensor sizes only (metadata): safe to read while the engine thread steps
+                    "kv_bytes": self.runner.kv.nbytes() if self.runner is not None else 0}
 
     async def describe(self, req: DescribeRequest) -> DescribeResult:
         if self._thread is None:

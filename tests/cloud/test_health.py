@@ -21,7 +21,7 @@ class _SlowEngine:
 
 def test_health_follows_the_model():
     async def go():
-        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
+        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
                                                        "alerts": {"outbox_path": None}})
         engine = _SlowEngine()
         service = CloudService(cfg, engine=engine, sinks=[])

@@ -36,7 +36,8 @@ async def _session(engine, messages, *, max_packet=64 * 1024, deadline=5.0, sett
     cfg = load_cloud_config(environ={}, overrides={
         "server": {"host": "127.0.0.1", "port": 0, "max_packet_bytes": max_packet,
                    "transport_headroom_bytes": 4 * 1024 * 1024, "evidence_request_after_s": 0.2},
-        "alerts": {"describe_deadline_s": deadline, "outbox_path": None}})
+        "alerts": {"describe_deadline_s": deadline, "outbox_path": None},
+        "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
     sink = Collect()
     svc = CloudService(cfg, engine=engine, sinks=[sink])
     port = await svc.start()

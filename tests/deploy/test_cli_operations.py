@@ -85,7 +85,7 @@ def test_edge_stops_on_sigterm_within_the_grace_period(compose):
     assert SHUTDOWN_FLUSH_S < grace
 
     async def go():
-        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
+        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
                                                        "alerts": {"outbox_path": None}})
         service = CloudService(cfg, engine=FakeEngine(), sinks=[])
         port = await service.start()

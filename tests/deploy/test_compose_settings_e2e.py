@@ -24,7 +24,7 @@ def test_compose_settings_with_the_default_model_describe_every_event(compose, c
     secret = compose.expand("${VIGIL_WEBHOOK_SECRET:-change-this-secret}")
     rx = WebhookReceiver(secret, quiet=True).start()
     cloud_cfg = load_cloud_config(compose.service_config_file("cloud"), environ=cloud_env, overrides={
-        "server": {"host": "127.0.0.1", "port": 0},
+        "server": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
         "alerts": {"webhooks": [{"url": rx.url, "secret": secret}], "outbox_path": None}})
     assert cloud_cfg.demo and cloud_cfg.engine.model is None       # the default model
     assert cloud_cfg.engine.pruner.method == "id_selection"        # the shipped pruning setting

@@ -79,7 +79,7 @@ def test_slim_edge_runs_the_sample_clip(slim_python, tmp_path):
     clip = clip_path("bikes.mp4")
 
     async def run_edge():
-        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
+        cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
                                                        "alerts": {"outbox_path": None}})
         service = CloudService(cfg, engine=_RefusingEngine(), sinks=[])
         port = await service.start()

@@ -12,7 +12,8 @@ def test_dead_camera_does_not_block_the_live_one():
     async def go():
         sink = fakes.Collect()
         svc = CloudService(load_cloud_config(environ={}, overrides={
-            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None}}),
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None},
+            "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}}),
             engine=fakes.FakeEngine(), sinks=[sink])
         port = await svc.start()
         cfg = load_edge_config(environ={}, overrides={

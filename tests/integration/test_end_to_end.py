@@ -21,7 +21,8 @@ def _cloud_cfg(url, deadline=120.0):
     return load_cloud_config(environ={}, overrides={
         "server": {"host": "127.0.0.1", "port": 0},
         "alerts": {"webhooks": [{"url": url, "secret": SECRET}], "describe_deadline_s": deadline,
-                   "outbox_path": None}})
+                   "outbox_path": None},
+        "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
 
 
 def _edge_cfg(port, token="vigil-demo-token", url="sample:bikes.mp4"):

@@ -21,28 +21,54 @@ EVIDENCE: PriorityClass
 CONTEXT: PriorityClass
 
 class EdgeMessage(_message.Message):
-    __slots__ = ("hello", "frame", "heartbeat")
+    __slots__ = ("hello", "frame", "heartbeat", "live_answer")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_ANSWER_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     frame: FramePacket
     heartbeat: Heartbeat
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[FramePacket, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    live_answer: LiveAnswer
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., frame: _Optional[_Union[FramePacket, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., live_answer: _Optional[_Union[LiveAnswer, _Mapping]] = ...) -> None: ...
 
 class CloudMessage(_message.Message):
-    __slots__ = ("welcome", "ack", "result", "hint", "error")
+    __slots__ = ("welcome", "ack", "result", "hint", "error", "live_offer")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     HINT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    LIVE_OFFER_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     ack: Ack
     result: Result
     hint: Hint
     error: PacketError
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., hint: _Optional[_Union[Hint, _Mapping]] = ..., error: _Optional[_Union[PacketError, _Mapping]] = ...) -> None: ...
+    live_offer: LiveOffer
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., result: _Optional[_Union[Result, _Mapping]] = ..., hint: _Optional[_Union[Hint, _Mapping]] = ..., error: _Optional[_Union[PacketError, _Mapping]] = ..., live_offer: _Optional[_Union[LiveOffer, _Mapping]] = ...) -> None: ...
+
+class LiveOffer(_message.Message):
+    __slots__ = ("request_id", "camera_id", "sdp")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    SDP_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    camera_id: str
+    sdp: str
+    def __init__(self, request_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sdp: _Optional[str] = ...) -> None: ...
+
+class LiveAnswer(_message.Message):
+    __slots__ = ("request_id", "camera_id", "sdp", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    SDP_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    camera_id: str
+    sdp: str
+    error: str
+    def __init__(self, request_id: _Optional[str] = ..., camera_id: _Optional[str] = ..., sdp: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
 
 class Hello(_message.Message):
     __slots__ = ("edge_id", "auth_token", "agent_version", "cameras", "capabilities")
