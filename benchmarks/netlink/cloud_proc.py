@@ -21,31 +21,8 @@ import time
 
 from cloud.alerts.sinks.base import AlertSink
 from cloud.config import CloudConfig
-from cloud.engine.request import DescribeRequest, DescribeResult
-from cloud.schema import EventDescription, ObjectCount
+from cloud.engine.stub import FixedLatencyEngine
 from cloud.server import CloudService
-
-
-class FixedLatencyEngine:
-    def __init__(self, latency_s: float) -> None:
-        self.latency_s = latency_s
-        self.requests = 0
-
-    def backpressure(self) -> float:
-        return 0.0
-
-    async def describe(self, req: DescribeRequest) -> DescribeResult:
-        self.requests += 1
-        await asyncio.sleep(self.latency_s)
-        counts = req.hints.get("counts") or {}
-        objs = [ObjectCount(label=k[:24], count=min(99, int(v))) for k, v in list(counts.items())[:4]]
-        desc = EventDescription(summary=f"{sum(o.count for o in objs)} object(s) on {req.camera_id}"[:160],
-                                threat_level=2 if req.severity >= 0.7 else (1 if req.severity >= 0.3 else 0),
-                                objects=objs, action="moving")
-        text = desc.model_dump_json()
-        return DescribeResult(request_id=req.request_id, text=text, description=desc, prompt_tokens=0,
-                              visual_tokens=0, generated_tokens=0, queue_ms=0.0,
-                              prefill_ms=0.0, decode_ms=self.latency_s * 1000)
 
 
 class RecordingSink(AlertSink):
