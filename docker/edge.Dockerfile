@@ -27,7 +27,7 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY edge ./edge
 COPY vigil ./vigil
-RUN pip install -c constraints.txt ".[edge]" \
+RUN pip install -c constraints.txt ".[edge,live]" \
     && useradd --system --uid 10001 --create-home --home-dir /home/vigil vigil \
     && mkdir -p /var/cache/vigil /var/lib/vigil && chown vigil:vigil /var/cache/vigil /var/lib/vigil
 COPY --from=weights /weights /opt/vigil/weights
