@@ -21,5 +21,5 @@ def test_first_loadable_model_is_used_and_named(capsys):
     assert "model no-such-model is not available here" in out and "model tiny:qwen2_5_vl loaded" in out
 
 
-def test_the_demo_prefers_the_benchmark_vlm_then_smollm():
-    assert DEMO_MODELS == ("vigil-bench-vlm", "smollm_llava")
+def test_the_demo_uses_smollm_until_the_benchmark_vlm_sees():
+    assert DEMO_MODELS == ("smollm_llava",)
