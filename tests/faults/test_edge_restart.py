@@ -11,6 +11,7 @@ from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 from vigil_tools.webhook_echo import WebhookReceiver
 from benchmarks.fault_procs import SECRET
+from tests.helpers.cloud_fakes import Collect
 
 
 def test_second_edge_process_gets_its_alerts(tmp_path):
@@ -32,19 +33,6 @@ def test_second_edge_process_gets_its_alerts(tmp_path):
         assert [s["stage"] for s in stages] == ["detected", "described"], aid
 
 
-class _Sink:
-    name = "collect"
-
-    def __init__(self):
-        self.alerts = []
-
-    async def send(self, alert):
-        self.alerts.append(alert)
-
-    async def close(self):
-        pass
-
-
 def _pkt(run_id, seq, event):
     return pb.EdgeMessage(frame=pb.FramePacket(camera_id="cam-1", run_id=run_id, sequence=seq, event_id=event,
                                                priority=pb.ALERT_METADATA, capture_time=1.0, event_onset=1.0,
@@ -55,7 +43,7 @@ def test_spooled_packets_of_an_old_run_are_deduplicated(tmp_path):
     async def go():
         cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
                                                        "alerts": {"outbox_path": None}})
-        svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[_Sink()])
+        svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[Collect()])
         port = await svc.start()
         acks = []
         try:
