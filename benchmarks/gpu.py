@@ -283,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--skip-engine", action="store_true", help="kernel sections only")
+    parser.add_argument("--time-budget", type=float, default=TIME_BUDGET_S,
+                        help="seconds; sections that would start past it are skipped (and say so)")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -307,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         engine = dict(geometry=QWEN2_5_VL_7B, device="cuda", dtype=torch.bfloat16, repeats=ENGINE_REPEATS,
                       prefill_batch=PREFILL_BATCH, prefill_side=PREFILL_SIDE, budget=PRUNE_BUDGET,
                       decode_batches=DECODE_BATCHES, decode_side=DECODE_SIDE, new_tokens=NEW_TOKENS, seed=SEED)
-    result = run(Plan(engine=engine), select=id_select_batch, sync=torch.cuda.synchronize,
+    result = run(Plan(engine=engine, time_budget_s=args.time_budget), select=id_select_batch, sync=torch.cuda.synchronize,
                  spec=gpu_spec(torch.cuda.get_device_name(0)), backend=backend, prov=prov, notes=notes)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("kv_gpu needs a CUDA device")
-    prov = Provenance(seeds={"tensors": 0})
+    given = {"commit_given": os.environ["VIGIL_COMMIT"]} if os.environ.get("VIGIL_COMMIT") else {}
+    prov = Provenance(seeds={"tensors": 0}, **given)   # a GPU machine may get the tree without .git
     dev, dtype = torch.device("cuda"), torch.bfloat16
     gen = torch.Generator(device=dev).manual_seed(0)
     q = torch.randn(1, Q_HEADS, 1, HEAD_DIM, device=dev, dtype=dtype, generator=gen)

