@@ -284,6 +284,16 @@ class IngestService(pb_grpc.IngestServicer):
         try:
             image = None if limited else await self._image(edge_id, pkt, out)
             self._accept(edge_id, pkt, image, out)
+        except asyncio.CancelledError:
+            # The session ended while the frame was decoding (the edge gave up on the link, or the link
+            # flushed this packet just before closing): nothing was kept and no Ack went out, so the
+            # edge resends it on its next session. Forget it, or that resend would be Acked as a
+            # duplicate of a packet this cloud never kept and its alert never described.
+            self.seen.forget(*key)
+            self.stats["cut_off_by_session_end"] += 1
+            log.info("packet %s/%d from %s cut off by the end of its session: not kept, the edge resends it",
+                     short(pkt.camera_id), pkt.sequence, short(edge_id))
+            raise
         except Exception:
             # Not committed: forget the packet so the edge's resend is processed, and do not Ack it.
             self.seen.forget(*key)

@@ -9,7 +9,9 @@ token is final: the client stops with a clear error instead of retrying.
 A link that goes down rarely breaks a TCP connection quickly: the kernel keeps
 retransmitting for minutes while writes block. A watchdog therefore ends the
 session when packets are outstanding and no Ack has come for
-``stall_timeout_s`` (or no Welcome within ``connect_timeout_s``); the policy is
+``stall_timeout_s`` (counted from the later of the last message from the cloud
+and the first packet sent with nothing outstanding; or no Welcome within
+``connect_timeout_s``); the policy is
 told, spools, and the client reconnects. Acks, not HTTP/2 pings, are the
 signal because pings queue behind the data a saturated uplink is carrying.
 """
@@ -202,6 +204,7 @@ class EdgeClient:
                     while self._control:
                         await call.write(self._control.popleft())
                     now = time.time()
+                    was_idle = self.policy.unacked() == 0
                     pkt = self.policy.next_packet(now)
                     if pkt is not None:
                         size = pkt.ByteSize()
@@ -210,6 +213,11 @@ class EdgeClient:
                             log.error("packet %s/%d is %d bytes, over max_packet_bytes=%d: not sent",
                                       pkt.camera_id, pkt.sequence, size, self.cfg.max_packet_bytes)
                             continue
+                        if was_idle:
+                            # The stall clock starts when something is outstanding: a cloud that had
+                            # nothing to acknowledge was not silent, and the first packet after a
+                            # quiet spell gets stall_timeout_s for its Ack like any other.
+                            self._last_progress = max(self._last_progress, now)
                         await call.write(pb.EdgeMessage(frame=pkt))
                         self.stats["packets_sent"] += 1
                         self.stats["bytes_sent"] += size

@@ -125,3 +125,60 @@ def test_cloud_asks_for_evidence_it_has_not_received():
     replies, _, svc = asyncio.run(_session(FakeEngine(), [HELLO, _frame(1, "ev1"), _frame(2, "ev2"), _evidence(3, "ev2")]))
     asked = [e for r in replies if r.WhichOneof("body") == "hint" for e in r.hint.evidence_event_ids]
     assert asked == ["ev1"] and svc.service.stats["evidence_requested"] == 1
+
+
+def test_packet_cut_off_mid_decode_is_processed_when_resent(monkeypatch):
+    """The edge ends a session (its stall watchdog) while the cloud still decodes a packet: that packet
+    was neither accepted nor acknowledged, so the edge's resend on the next session must be processed
+    and described, not acknowledged as a duplicate of a packet the cloud never kept."""
+    import threading
+
+    import cloud.server as server_mod
+
+    decoding, release = threading.Event(), threading.Event()
+    real_decode = server_mod.decode_jpeg
+
+    def held_decode(data):
+        decoding.set()
+        release.wait(5.0)
+        return real_decode(data)
+
+    monkeypatch.setattr(server_mod, "decode_jpeg", held_decode)
+
+    async def run():
+        cfg = load_cloud_config(environ={}, overrides={
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None},
+            "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
+        engine, sink = FakeEngine(), Collect()
+        svc = CloudService(cfg, engine=engine, sinks=[sink])
+        port = await svc.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                first = pb_grpc.IngestStub(ch).Stream()
+                await first.write(HELLO)
+                await first.read()                                   # Welcome
+                await first.write(_frame(1))
+                assert await asyncio.to_thread(decoding.wait, 5.0)
+                first.cancel()                                       # the session ends mid-decode
+                for _ in range(100):
+                    if not svc.service._sessions:
+                        break
+                    await asyncio.sleep(0.02)
+                release.set()
+                second = pb_grpc.IngestStub(ch).Stream()
+                await second.write(HELLO)
+                await second.write(_frame(1))                        # the edge's resend
+                acks = []
+                async for r in second:
+                    if r.WhichOneof("body") == "ack":
+                        acks.append(r.ack)
+                        await svc.drain(5.0)
+                        await second.done_writing()
+            return acks, sink.alerts, engine
+        finally:
+            await svc.stop()
+
+    acks, alerts, engine = asyncio.run(run())
+    assert [a.duplicate for a in acks] == [False], "the resend was taken for a duplicate of a packet never kept"
+    assert len(engine.requests) == 1
+    assert [a.stage for a in alerts] == ["detected", "described"]
