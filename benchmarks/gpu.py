@@ -207,14 +207,20 @@ def headline(kernel: list[dict], batch: list[dict], engine: dict | None) -> dict
         return min(vals) if vals else None
 
     engine = engine or {}
+    prefill = engine.get("prefill", {}).get("speedup", {})
+    decode = engine.get("decode", {}).get(str(BATCH), {}).get("ratio", {})
+    batched = min(batch, key=lambda r: r["batched_vs_singles"]["ratio"], default=None)
     return {
         "kernel_speedup_min": speedup_min("bfloat16"),
         "kernel_speedup_min_scope": "bf16 features (the engine's dtype on a GPU); fp32 in kernel_speedup_min_fp32",
         "kernel_speedup_min_fp32": speedup_min("float32"),
         "kernel_exact_all": all(r["exact"] for r in kernel + batch) if kernel or batch else None,
-        "batched_vs_singles_min": min((r["batched_vs_singles"]["ratio"] for r in batch), default=None),
-        "engine_prefill_speedup_64": engine.get("prefill", {}).get("speedup", {}).get("ratio"),
-        "engine_decode_ratio_16": engine.get("decode", {}).get(str(BATCH), {}).get("ratio", {}).get("ratio"),
+        "batched_vs_singles_min": batched["batched_vs_singles"]["ratio"] if batched else None,
+        "batched_vs_singles_min_ci95": batched["batched_vs_singles"].get("ci95") if batched else None,
+        "engine_prefill_speedup_64": prefill.get("ratio"),
+        "engine_prefill_speedup_64_ci95": prefill.get("ci95"),
+        "engine_decode_ratio_16": decode.get("ratio"),
+        "engine_decode_ratio_16_ci95": decode.get("ci95"),
     }
 
 
