@@ -11,6 +11,7 @@ from cloud.rate_limit import EdgeRateLimiter
 from cloud.server import CloudService
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
+from tests.helpers.cloud_fakes import Collect
 
 
 def test_store_keeps_digests_only_and_verifies():
@@ -39,16 +40,6 @@ def test_rate_limiter_refuses_over_the_rate_and_refills():
     assert sum(lim.allow("e", 100, 1.0) for _ in range(50)) == 10
 
 
-class _Sink:
-    name = "collect"
-
-    async def send(self, a):
-        pass
-
-    async def close(self):
-        pass
-
-
 def test_revoking_a_token_ends_the_open_stream_and_refuses_new_ones(tmp_path):
     f = tmp_path / "tokens"
     f.write_text(f"edge-1 {hash_token('secret-one')}\n")
@@ -58,7 +49,7 @@ def test_revoking_a_token_ends_the_open_stream_and_refuses_new_ones(tmp_path):
                                                        "auth": {"tokens": {}, "token_file": str(f),
                                                                 "reload_interval_s": 0.1},
                                                        "alerts": {"outbox_path": None}})
-        svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[_Sink()])
+        svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[Collect()])
         port = await svc.start()
         hello = pb.EdgeMessage(hello=pb.Hello(edge_id="edge-1", auth_token="secret-one"))
         try:

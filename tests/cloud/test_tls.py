@@ -13,18 +13,9 @@ from edge.link_config import CloudLinkConfig
 from vigil.link_security import host_of, is_loopback
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
+from tests.helpers.cloud_fakes import Collect
 
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
-
-
-class _Sink:
-    name = "collect"
-
-    async def send(self, a):
-        pass
-
-    async def close(self):
-        pass
 
 
 def _service(tmp_path, mtls: bool):
@@ -34,7 +25,7 @@ def _service(tmp_path, mtls: bool):
         tls["client_ca_file"] = str(ca / "ca.pem")
     cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0, "tls": tls},
                                                    "alerts": {"outbox_path": None}})
-    return ca, CloudService(cfg, engine=FixedLatencyEngine(), sinks=[_Sink()])
+    return ca, CloudService(cfg, engine=FixedLatencyEngine(), sinks=[Collect()])
 
 
 async def _hello(channel) -> str:
