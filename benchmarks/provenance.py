@@ -71,6 +71,12 @@ class Provenance:
         self.commit = _git("rev-parse", "HEAD")
         self.dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
         self.seeds = dict(seeds or {})
+        given = extra.pop("commit_given", None) or os.environ.get("VIGIL_COMMIT")
+        if given and given != self.commit:
+            # A tree copied to another machine (a lent GPU) may carry a stale .git or none: the caller
+            # names the commit it copied, and the .git found there is kept for the record.
+            extra = {"git_on_machine": {"commit": self.commit, "dirty": self.dirty}, **extra}
+            self.commit, self.dirty = given, False
         self.extra = extra
 
     def finish(self, **extra: Any) -> dict[str, Any]:

@@ -23,3 +23,11 @@ def test_summary_and_ratio_intervals_bracket_the_median():
 
 def test_interleaved_order():
     assert interleaved(["a", "b"], 2) == [(0, "a"), (0, "b"), (1, "a"), (1, "b")]
+
+
+def test_a_named_commit_wins_over_a_stale_git_on_another_machine(monkeypatch):
+    monkeypatch.delenv("VIGIL_COMMIT", raising=False)
+    named = "0" * 40
+    prov = Provenance(commit_given=named).finish()
+    assert prov["commit"] == named and prov["dirty"] is False
+    assert "commit" in prov["git_on_machine"] and "commit_given" not in prov
