@@ -3,10 +3,8 @@
 It must list the camera, play its live WebRTC view (frames decoded, per the page's own stats), show
 timeline entries with loaded thumbnails and descriptions as they
 arrive (server-sent events), hide entries a filter excludes and bring them back; it saves a
-screenshot to the test's temporary folder, or to benchmarks/results/operator_view.png when
-VIGIL_UPDATE_SCREENSHOT=1 (so a test run leaves the tracked picture alone).
+screenshot to benchmarks/results/operator_view.png.
 """
-import os
 import shutil
 import time
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 from tests.helpers.operator_system import TOKEN, System
 
 ROOT = Path(__file__).resolve().parents[2]
-COMMITTED_SCREENSHOT = ROOT / "benchmarks/results/operator_view.png"
+SCREENSHOT = ROOT / "benchmarks/results/operator_view.png"
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 pytestmark = [pytest.mark.slow,
@@ -50,9 +48,8 @@ DESCRIBED = """return [...document.querySelectorAll('#timeline .event .summary')
                .filter(e => e.textContent && !e.textContent.startsWith('describing')).length"""
 
 
-def test_operator_page_shows_live_events_with_thumbnails_and_filters(tmp_path):
+def test_operator_page_shows_live_events_with_thumbnails_and_filters():
     from selenium.webdriver.common.by import By
-    screenshot = COMMITTED_SCREENSHOT if os.environ.get("VIGIL_UPDATE_SCREENSHOT") == "1" else tmp_path / "page.png"
     with System() as system:
         driver = _browser()
         try:
@@ -70,7 +67,7 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters(tmp_path):
                   what="decoded live frames")
             _wait(driver, lambda d: d.execute_script("const v = document.getElementById('live-cam-1'); "
                                                      "return !v.paused && v.videoWidth > 0"), what="the video to play")
-            driver.save_screenshot(str(screenshot))
+            driver.save_screenshot(str(SCREENSHOT))
 
             # a filter that matches nothing empties the timeline; the camera filter brings entries back
             driver.find_element(By.ID, "filter-label").send_keys("no-such-label")
@@ -94,4 +91,4 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters(tmp_path):
             _wait(driver, lambda d: system.agent.live.viewers("cam-1") == 0, what="the edge to free the track")
         finally:
             driver.quit()
-    assert screenshot.stat().st_size > 10_000
+    assert SCREENSHOT.stat().st_size > 10_000
