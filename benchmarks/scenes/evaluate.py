@@ -128,6 +128,9 @@ class KeepListPruner(TokenPruner):
         kept = self.keep[ctx.stream_id]
         return kept if len(kept) else torch.tensor([0])  # at least one token: the corner patch
 
+    def select_batch(self, ctxs: list[PruneContext]) -> list[torch.LongTensor]:
+        return [self.select(ctx) for ctx in ctxs]   # the engine selects a batch at a time
+
     def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
         raise NotImplementedError
 
@@ -146,10 +149,24 @@ class RoutingPruner(TokenPruner):
         self.arms = arms
 
     def select(self, ctx: PruneContext) -> torch.LongTensor:
-        arm = self.arms[ctx.stream_id.rsplit("|", 1)[0]]
-        if arm is None:
-            return torch.arange(ctx.n_visual)
-        return arm.select(ctx)
+        return self.select_batch([ctx])[0]
+
+    def select_batch(self, ctxs: list[PruneContext]) -> list[torch.LongTensor]:
+        """The engine selects a prefill batch at a time: each request goes to its arm's pruner
+        (grouped per arm, so an arm with a batched selection still gets one call)."""
+        out: list[torch.LongTensor | None] = [None] * len(ctxs)
+        by_arm: dict[str, list[int]] = {}
+        for i, ctx in enumerate(ctxs):
+            by_arm.setdefault(ctx.stream_id.rsplit("|", 1)[0], []).append(i)
+        for arm, idx in by_arm.items():
+            pruner = self.arms[arm]
+            if pruner is None:
+                picks = [torch.arange(ctxs[i].n_visual) for i in idx]
+            else:
+                picks = pruner.select_batch([ctxs[i] for i in idx])
+            for i, kept in zip(idx, picks):
+                out[i] = kept
+        return out
 
     def _select(self, ctx: PruneContext, k: int) -> torch.Tensor:  # pragma: no cover - select() overrides
         raise NotImplementedError
