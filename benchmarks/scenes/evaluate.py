@@ -8,6 +8,7 @@ once and shared by all arms.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -27,10 +28,14 @@ GRID = 24
 PATCH = 14
 
 
+# Where the scene benchmarks run the model: "cpu" (default) or a CUDA device on a GPU machine.
+DEVICE = os.environ.get("VIGIL_BENCH_DEVICE", "cpu")
+
+
 def engine_config(pruner: PrunerConfig | None = None, threads: int = 2):
     from cloud.engine import EngineConfig
 
-    return EngineConfig(model=MODEL, max_new_tokens=MAX_NEW_TOKENS, max_batch_size=BATCH,
+    return EngineConfig(model=MODEL, max_new_tokens=MAX_NEW_TOKENS, max_batch_size=BATCH, device=DEVICE,
                         max_queue=100_000, torch_threads=threads, pruner=pruner or PrunerConfig())
 
 
