@@ -8,7 +8,9 @@
 #          (files carried into the tree do not outlive the call; what a command writes in /tmp does).
 #   train: trains vigil-bench-vlm's vision side (benchmarks/scenes/train.py) on the GPU.
 #   eval:  the scene benchmarks on the GPU (benchmarks/vlm_eval.py, benchmarks/prune.py; needs the
-#          xgrammar wheels in .gpu/whl2 at "stage").
+#          xgrammar wheels in .gpu/whl2 at "stage"). Tried once on an H200: vlm_eval's 1,000 requests
+#          did not finish in 140 s (per decode step the engine's Python and grammar work dominates a
+#          135M model, so a GPU buys little here); give it several minutes.
 #          The SmolLM2 GGUF (98 MB) does not fit one call's carry, so it travels split in two
 #          (.gpu/gguf.part0 at "stage", .gpu/gguf.part1 with "train" or "eval") and is joined here.
 #
