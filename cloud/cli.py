@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deliver alerts to this URL (repeatable; secret from VIGIL_WEBHOOK_SECRET)")
     p.add_argument("--model", help="model checkpoint dir or hub id (overrides engine.model)")
     p.add_argument("--demo", action="store_true", help="allow the published demo token and webhook secret")
+    p.add_argument("--role", choices=["single", "gateway", "worker", "delivery"],
+                   help="scale.mode redis: which process this is (gateway: edges' gRPC endpoint, queues packets; "
+                        "worker: describes queued jobs; delivery: sends committed alerts). Default: single")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     p.add_argument("--dead-letters", choices=["list", "replay"],
                    help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
@@ -112,9 +115,22 @@ def main(argv: list[str] | None = None) -> int:
     if not cfg.demo and cfg.demo_secret_keys():
         print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
         return EXIT_CONFIG
+    from cloud.scale.roles import role_error
+    bad_role = role_error(args.role, cfg.scale.mode)
+    if bad_role:
+        print(f"vigil-cloud: {bad_role}", file=sys.stderr)
+        return EXIT_CONFIG
     from cloud.server import BindError
     try:
-        return asyncio.run(serve(cfg))
+        if args.role in (None, "single"):
+            return asyncio.run(serve(cfg))
+        from cloud.scale.redis_checks import RedisUnavailable
+        from cloud.scale.roles import serve_role
+        try:
+            return asyncio.run(serve_role(cfg, args.role))
+        except RedisUnavailable as exc:
+            print(f"vigil-cloud: {exc}", file=sys.stderr)
+            return 1
     except BindError as exc:
         print(f"vigil-cloud: {exc}", file=sys.stderr)
         return 1

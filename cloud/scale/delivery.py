@@ -1,0 +1,126 @@
+"""`vigil-cloud --role delivery`: moves committed alert stages from Redis into the outbox and sends them.
+
+Workers append each committed stage to ``<prefix>:alerts`` (cloud/scale/ledger.py). This role reads
+that stream in its own consumer group, commits every stage to the durable outbox and the event
+store exactly as the single process does, and only then acknowledges it (XACK + XDEL). From the
+outbox the unchanged ``Dispatcher`` delivers: retries with backoff, a breaker per endpoint, order
+per alert, dead letters kept for ``vigil-cloud --dead-letters``.
+
+One delivery process per deployment, on purpose: order per alert (``detected`` before
+``described``) is kept by one outbox seeing the stream in commit order; two consumers would each
+get part of an alert. Its consumer name is stable (``delivery``), so after a crash the restarted
+process first re-reads its own unacknowledged entries; the outbox ignores a stage it already has,
+so none is sent twice. Its outbox must live on a volume that survives the restart, as the single
+process's does.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from cloud.alerts.alert import Alert
+from cloud.alerts.dispatcher import Dispatcher
+from cloud.alerts.outbox import Outbox
+from cloud.alerts.routes import build_routes, retry_policy
+from cloud.config import CloudConfig
+from cloud.packet_limits import short
+from cloud.scale.redis_checks import check_redis
+from cloud.store.events import EventStore
+
+log = logging.getLogger("vigil.scale")
+
+GROUP = "delivery"
+DEFAULT_CONSUMER = "delivery"
+READ_BLOCK_MS = 1000          # an idle read returns this often (to notice a stop)
+OWN_PENDING = "0"             # XREADGROUP from here re-reads what this consumer read and did not acknowledge
+NEW_ENTRIES = ">"
+LOOP_ERROR_PAUSE_S = 1.0
+
+
+class Delivery:
+    def __init__(self, cfg: CloudConfig, sinks=None):
+        self.cfg = cfg
+        a, sc = cfg.alerts, cfg.scale
+        routes = build_routes(a) if sinks is None else sinks
+        if a.outbox_path is None:
+            log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
+        self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
+        self.dispatcher = Dispatcher(self.outbox, routes, retry_policy(a))
+        self.store = EventStore.from_config(cfg.store)
+        self.redis = aioredis.from_url(sc.redis_url)
+        self.key = f"{sc.prefix}:alerts"
+        self.consumer = sc.consumer or DEFAULT_CONSUMER
+        self.committed = 0
+        self._task: asyncio.Task | None = None
+
+    def _accept(self, alert: Alert) -> None:
+        try:
+            self.store.record_alert(alert)
+        except sqlite3.Error:   # the operator view may lag; the alert itself must still go out
+            log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
+        if self.dispatcher.submit(alert):   # committed when this returns
+            self.committed += 1
+            log.info("delivery: alert %s %s camera=%s committed to the outbox", alert.alert_id, alert.stage,
+                     short(alert.camera_id))
+
+    async def _run(self) -> None:
+        cursor = OWN_PENDING
+        while True:
+            try:
+                reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: cursor},
+                                                    count=self.cfg.scale.read_batch, block=READ_BLOCK_MS)
+            except RedisError as exc:
+                log.warning("delivery: reading %s failed: %s", self.key, exc)
+                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+                continue
+            entries = [e for _, es in reply or [] for e in es]
+            if cursor == OWN_PENDING and not entries:
+                cursor = NEW_ENTRIES
+                continue
+            for entry_id, fields in entries:
+                if fields:   # a pending entry deleted meanwhile comes back without fields
+                    self._accept(Alert(**json.loads(fields[b"alert"])))
+                async with self.redis.pipeline(transaction=True) as p:
+                    p.xack(self.key, GROUP, entry_id)
+                    p.xdel(self.key, entry_id)
+                    await p.execute()
+                if cursor != NEW_ENTRIES:
+                    cursor = entry_id
+
+    async def start(self) -> None:
+        await check_redis(self.redis, self.cfg.scale.redis_url)
+        try:
+            await self.redis.xgroup_create(self.key, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self.dispatcher.start()
+        self._task = asyncio.create_task(self._run())
+        log.info("delivery: reading %s into the outbox (%d sinks)", self.key, len(self.dispatcher.routes))
+
+    async def stop(self, timeout_s: float) -> None:
+        """Stop reading; give deliveries ``timeout_s``; what is left stays in the outbox for the next start."""
+        if self._task:
+            self._task.cancel()
+        drained = await self.dispatcher.drain(timeout_s)
+        if not drained:
+            log.warning("delivery: %d deliveries stay in the outbox; the next start sends them",
+                        self.dispatcher.pending())
+        await self.dispatcher.close()
+        self.outbox.close()
+        self.store.close()
+        await self.redis.aclose()
+
+
+async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
+    delivery = Delivery(cfg)
+    await delivery.start()
+    await stop.wait()
+    log.info("delivery: shutting down (at most %gs for deliveries)", cfg.alerts.drain_timeout_s)
+    await delivery.stop(cfg.alerts.drain_timeout_s)
+    return 0
