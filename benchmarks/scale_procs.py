@@ -172,13 +172,14 @@ def _jpeg(i: int) -> bytes:
     return cv2.imencode(".jpg", img)[1].tobytes()
 
 
-def event_packets(n_events: int, run_id: str | None = None, camera_id: str = "cam-1") -> list:
-    """Two packets per event (metadata, then the frame to describe), numbered 1.. per camera."""
+def event_packets(n_events: int, run_id: str | None = None, camera_id: str = "cam-1", events: str | None = None) -> list:
+    """Two packets per event (metadata, then the frame to describe), numbered 1.. per camera by edge
+    process ``run_id``; events are named ``ev-<events>-<i>`` (default: the run id)."""
     from vigil.v1 import vigil_pb2 as pb
     run_id = run_id or uuid.uuid4().hex[:12]
     now, pkts, seq = time.time(), [], 0
     for i in range(n_events):
-        event = f"ev-{run_id}-{i}"
+        event = f"ev-{events or run_id}-{i}"
         det = pb.Detection(label="person", score=0.9, track_id=i, box=pb.Box(x1=4, y1=4, x2=40, y2=60))
         hints = pb.SemanticHints(counts={"person": 1}, severity=0.5, camera_name="bench")
         for prio, jpeg in ((pb.ALERT_METADATA, b""), (pb.SEMANTIC_FRAME, _jpeg(i))):

@@ -1,0 +1,142 @@
+"""The job stream, the alert ledger and the gateway's admission against a real redis-server."""
+import asyncio
+import json
+import time
+
+import pytest
+import redis
+from redis import asyncio as aioredis
+
+from cloud.alerts.alert import Alert
+from cloud.config import CloudConfig
+from cloud.scale.gateway import GatewayIngest
+from cloud.scale.jobs import GROUP, JobStream
+from cloud.scale.ledger import AlertLedger
+from tests.helpers.redis_server import needs_redis, redis_server  # noqa: F401 (fixture)
+from vigil.v1 import vigil_pb2 as pb
+
+pytestmark = needs_redis
+TTL_S = 60.0
+
+
+def _pkt(seq: int, run: str = "r1", event: str = "e1", prio=pb.ALERT_METADATA) -> pb.FramePacket:
+    return pb.FramePacket(camera_id="cam", sequence=seq, run_id=run, event_id=event, priority=prio)
+
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def test_publish_deduplicates_across_gateways_and_counts_the_backlog(redis_server):
+    async def go():
+        a, b = aioredis.from_url(redis_server.url), aioredis.from_url(redis_server.url)
+        ga, gb = JobStream(a, "t"), JobStream(b, "t")        # two gateways, one Redis
+        first, backlog = await ga.publish("edge", _pkt(1), TTL_S)
+        again, _ = await gb.publish("edge", _pkt(1), TTL_S)      # the edge's replay lands on the other gateway
+        restarted, backlog2 = await gb.publish("edge", _pkt(1, run="r2"), TTL_S)   # a restarted edge's packet 1
+        await a.aclose(), await b.aclose()
+        return first, backlog, again, restarted, backlog2
+    first, backlog, again, restarted, backlog2 = _run(go())
+    assert first and backlog == 1
+    assert again is None
+    assert restarted and backlog2 == 2
+
+
+def test_an_unfinished_job_is_claimed_by_another_worker_and_finishing_empties_the_stream(redis_server):
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        jobs = JobStream(r, "t")
+        await jobs.ensure_group()
+        await jobs.publish("edge", _pkt(1), TTL_S)
+        got = await jobs.read("w1", 10, 100)                    # w1 reads it, then "dies"
+        nothing = await jobs.claim("w2", min_idle_ms=60_000, count=10)   # not idle long enough yet
+        await asyncio.sleep(0.05)
+        claimed = await jobs.claim("w2", min_idle_ms=10, count=10)
+        pending = await jobs.pending(0)
+        await jobs.finish(claimed[0].entry_id)
+        left, still_pending = await jobs.backlog(), await r.xpending(jobs.key, GROUP)
+        await r.aclose()
+        return got, nothing, claimed, pending, left, still_pending
+    got, nothing, claimed, pending, left, still_pending = _run(go())
+    assert len(got) == 1 and got[0].packet.sequence == 1 and got[0].edge_id == "edge"
+    assert nothing == []
+    assert [j.entry_id for j in claimed] == [got[0].entry_id]
+    assert pending[0].consumer == "w2" and pending[0].deliveries == 2
+    assert left == 0 and still_pending["pending"] == 0
+
+
+def test_heartbeat_keeps_a_live_workers_job_from_being_claimed(redis_server):
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        jobs = JobStream(r, "t")
+        await jobs.ensure_group()
+        await jobs.publish("edge", _pkt(1), TTL_S)
+        [job] = await jobs.read("w1", 10, 100)
+        await asyncio.sleep(0.3)
+        await jobs.beat("w1", [job.entry_id])
+        claimed = await jobs.claim("w2", min_idle_ms=200, count=10)
+        await r.aclose()
+        return claimed
+    assert _run(go()) == []
+
+
+def test_poison_jobs_move_to_the_dead_stream(redis_server):
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        jobs = JobStream(r, "t")
+        await jobs.ensure_group()
+        await jobs.publish("edge", _pkt(1), TTL_S)
+        [job] = await jobs.read("w1", 10, 100)
+        n = await jobs.bury("w2", [job.entry_id])
+        dead = await r.xrange(jobs.dead_key)
+        backlog = await jobs.backlog()
+        await r.aclose()
+        return n, dead, backlog
+    n, dead, backlog = _run(go())
+    assert n == 1 and len(dead) == 1 and backlog == 0
+    pkt = pb.FramePacket()
+    pkt.ParseFromString(dead[0][1][b"pkt"])
+    assert pkt.sequence == 1
+
+
+def _alert(stage: str, status: str = "pending", t: float | None = None) -> Alert:
+    return Alert(alert_id="a1", stage=stage, edge_id="edge", camera_id="cam", event_id="e1", event_onset=0.0,
+                 labels={"person": 1}, detections=[], severity=0.5, description_status=status,
+                 emitted_at=t if t is not None else time.time())
+
+
+def test_ledger_commits_each_stage_once_in_order_and_tracks_open_alerts(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    ledger = AlertLedger(client, "t", retain_s=TTL_S, describe_deadline_s=5.0)
+    t0 = time.time() - 10          # detected 10 s ago: past its 5 s deadline
+    assert ledger.commit(_alert("detected", t=t0))
+    assert not ledger.commit(_alert("detected", t=t0))            # a second worker's re-processing
+    assert ledger.latest_stage("a1").stage == "detected"
+    assert ledger.overdue(time.time(), 10) == ["a1"]
+    assert ledger.commit(_alert("described", "timeout"))
+    assert not ledger.commit(_alert("described", "ok"))          # a late description after the timeout
+    assert ledger.latest_stage("a1").description_status == "timeout"
+    assert ledger.overdue(time.time(), 10) == []
+    stages = [json.loads(f[b"alert"])["stage"] for _, f in client.xrange("t:alerts")]
+    assert stages == ["detected", "described"]
+    client.close()
+
+
+def test_gateway_refuses_when_the_backlog_is_full_and_acks_duplicates(redis_server):
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "max_backlog": 2, "prefix": "g"})
+
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        gw = GatewayIngest(cfg, JobStream(r, "g"))
+        out: asyncio.Queue = asyncio.Queue()
+        for seq in (1, 1, 2, 3):
+            await gw._admit("edge", _pkt(seq, event=f"e{seq}"), time.time(), 100, out)
+        await gw._admit("edge", pb.FramePacket(camera_id="cam", sequence=9, priority=pb.CONTEXT), time.time(), 100, out)
+        msgs = [out.get_nowait() for _ in range(out.qsize())]
+        gw.close()
+        await r.aclose()
+        return gw.stats, msgs
+    stats, msgs = _run(go())
+    kinds = [(m.WhichOneof("body"), m.ack.duplicate if m.HasField("ack") else m.error.code) for m in msgs]
+    assert kinds == [("ack", False), ("ack", True), ("ack", False), ("error", "OVERLOADED"), ("ack", False)]
+    assert stats["queued"] == 2 and stats["overloaded"] == 1 and stats["duplicates"] == 1

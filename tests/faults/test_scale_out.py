@@ -1,0 +1,65 @@
+"""Scale-out mode with real processes: redis-server, a gateway, two workers, the delivery process and a
+webhook receiver. A worker is SIGKILLed mid-stream: its jobs are claimed by the survivor and every
+alert stage reaches the receiver exactly once; replayed packets make no second alert.
+"""
+import socket
+import threading
+import time
+
+import pytest
+import redis
+
+from benchmarks.fault_procs import SECRET, free_port, receipts, wait_for
+from benchmarks.scale_procs import Cluster, event_packets, send_events
+from tests.helpers.redis_server import needs_redis
+from vigil_tools.webhook_echo import WebhookReceiver
+
+pytestmark = [needs_redis, pytest.mark.slow]
+EVENTS = 40
+PACE_S = 0.02            # between packets: the stream lasts ~1.6 s, so the kill lands mid-stream
+LATENCY_S = 0.3          # per description: a worker always has jobs in flight when it is killed
+CLAIM_IDLE_S = 1.5
+
+
+def _complete(rx, n: int) -> bool:
+    per_alert, _ = receipts(rx)
+    return len(per_alert) == n and all(stages == ["detected", "described"] for stages in per_alert.values())
+
+
+def test_kill_a_worker_mid_stream_every_alert_arrives_exactly_once(tmp_path):
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2, latency_s=LATENCY_S, concurrency=4,
+                      scale={"claim_idle_s": CLAIM_IDLE_S}).start()
+    try:
+        packets = event_packets(EVENTS, events="a")
+        sent: dict = {}
+        sender = threading.Thread(target=lambda: sent.update(send_events(cluster.port, packets, PACE_S)))
+        sender.start()
+        victim = cluster.procs["worker0"]
+        consumer = f"worker-{socket.gethostname()}-{victim.proc.pid}"
+        r = redis.Redis.from_url(cluster.redis.url)
+        in_flight = lambda: len(r.xpending_range("vigil:jobs", "workers", "-", "+", 100, consumername=consumer))  # noqa: E731
+        assert wait_for(lambda: in_flight() >= 2, 30), cluster.logs()
+        victim.kill()                                         # kill -9 with jobs in flight
+        assert in_flight() >= 1                               # ... left pending for the survivor
+        sender.join(60)
+        assert sent["acked"] == len(packets) and not sent["errors"], sent
+        assert wait_for(lambda: _complete(rx, EVENTS), 40), (receipts(rx), cluster.logs())
+        assert "claimed job" in cluster.procs["worker1"].log(), cluster.logs()
+
+        # The same packets again (an edge replaying its spool), then the same events under a new edge
+        # run (their de-duplication keys are new): no stage is committed or sent a second time.
+        again = send_events(cluster.port, packets)
+        assert again["duplicates"] == len(packets), again
+        later_run = send_events(cluster.port, event_packets(EVENTS, events="a"))
+        assert later_run["acked"] == len(packets) and later_run["duplicates"] == 0, later_run
+        time.sleep(2 * LATENCY_S + 1.0)
+    finally:
+        cluster.stop()
+        rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert len(per_alert) == EVENTS
+    assert all(stages == ["detected", "described"] for stages in per_alert.values())
+    assert repeats == 0 and len(rx.received) == 2 * EVENTS          # exactly once, by webhook-id
+    statuses = [r.body["description_status"] for r in rx.received if r.body["stage"] == "described"]
+    assert statuses == ["ok"] * EVENTS                              # the survivor described the victim's jobs
