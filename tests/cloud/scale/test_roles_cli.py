@@ -1,0 +1,55 @@
+"""`vigil-cloud --role gateway|worker|delivery`: refuses a wrong mode or an absent Redis in one line,
+starts against a real redis-server and exits 0 on SIGTERM."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from benchmarks.fault_procs import free_port
+from benchmarks.scale_procs import RoleProc, scale_config
+from tests.helpers.redis_server import needs_redis, redis_server  # noqa: F401 (fixture)
+
+ROOT = Path(__file__).resolve().parents[3]
+ROLES = ["gateway", "worker", "delivery"]
+
+
+def _cli(tmp_path, config: dict, *args: str) -> subprocess.CompletedProcess:
+    path = tmp_path / "cloud.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return subprocess.run([sys.executable, "-m", "cloud.cli", "--config", str(path), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _config(tmp_path, redis_url: str) -> dict:
+    return scale_config(free_port(), redis_url, "http://127.0.0.1:9/alerts", tmp_path / "outbox.db")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_role_needs_redis_mode(tmp_path, role):
+    cfg = _config(tmp_path, "redis://127.0.0.1:9/0")
+    cfg["scale"]["mode"] = "single"
+    out = _cli(tmp_path, cfg, "--role", role)
+    assert out.returncode == 2 and f"--role {role} needs scale.mode: redis" in out.stderr, out.stderr
+
+
+def test_redis_mode_needs_a_role(tmp_path):
+    out = _cli(tmp_path, _config(tmp_path, "redis://127.0.0.1:9/0"))
+    assert out.returncode == 2 and "--role gateway, worker or delivery" in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_unreachable_redis_is_one_line_and_exit_1(tmp_path, role):
+    out = _cli(tmp_path, _config(tmp_path, f"redis://:s3cret-pass@127.0.0.1:{free_port()}/0"), "--role", role)
+    assert out.returncode == 1, out.stderr
+    errors = [line for line in out.stderr.splitlines() if line.startswith("vigil-cloud:")]
+    assert len(errors) == 1 and "scale.redis_url" in errors[0], out.stderr
+    assert "Traceback" not in out.stderr and "s3cret-pass" not in out.stderr
+
+
+@needs_redis
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_starts_on_a_real_redis_and_exits_0_on_sigterm(tmp_path, role, redis_server):
+    proc = RoleProc(tmp_path, role, role, _config(tmp_path, redis_server.url)).start()
+    assert proc.term(30) == 0, proc.log()[-2000:]
