@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import sqlite3
+import uuid
 
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
@@ -35,6 +38,11 @@ from cloud.store.events import EventStore
 log = logging.getLogger("vigil.scale")
 
 GROUP = "delivery"
+LOCK_LEASE_S = 10.0           # a crashed delivery process's lock frees itself after this
+LOCK_RENEWALS_PER_LEASE = 3
+# KEYS: lock; ARGV: holder, lease ms. Extends the lease only while we hold it.
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 DEFAULT_CONSUMER = "delivery"
 READ_BLOCK_MS = 1000          # an idle read returns this often (to notice a stop)
 OWN_PENDING = "0"             # XREADGROUP from here re-reads what this consumer read and did not acknowledge
@@ -56,7 +64,32 @@ class Delivery:
         self.key = f"{sc.prefix}:alerts"
         self.consumer = sc.consumer or DEFAULT_CONSUMER
         self.committed = 0
-        self._task: asyncio.Task | None = None
+        self.lock_key = f"{sc.prefix}:delivery:lock"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.tasks: list[asyncio.Task] = []
+
+    async def _acquire(self) -> None:
+        """One delivery process at a time (order per alert); a crashed holder's lease runs out."""
+        lease_ms = int(LOCK_LEASE_S * 1000)
+        warned = False
+        while not await self.redis.set(self.lock_key, self.holder, nx=True, px=lease_ms):
+            if not warned:
+                log.warning("delivery: another delivery process holds %s; waiting (at most %gs if it crashed)",
+                            self.lock_key, LOCK_LEASE_S)
+                warned = True
+            await asyncio.sleep(LOCK_LEASE_S / LOCK_RENEWALS_PER_LEASE)
+
+    async def _renew(self) -> None:
+        """Keep the lease; losing it (Redis flushed, a long stall) ends this process: exit 1, restarted."""
+        while True:
+            await asyncio.sleep(LOCK_LEASE_S / LOCK_RENEWALS_PER_LEASE)
+            try:
+                held = await self.redis.eval(_RENEW, 1, self.lock_key, self.holder, int(LOCK_LEASE_S * 1000))
+            except RedisError as exc:
+                log.warning("delivery: renewing the lock failed: %s", exc)
+                continue
+            if not held:
+                raise RuntimeError(f"delivery: lost {self.lock_key} to another process")
 
     def _accept(self, alert: Alert) -> None:
         try:
@@ -82,15 +115,20 @@ class Delivery:
             if cursor == OWN_PENDING and not entries:
                 cursor = NEW_ENTRIES
                 continue
-            for entry_id, fields in entries:
-                if fields:   # a pending entry deleted meanwhile comes back without fields
-                    self._accept(Alert(**json.loads(fields[b"alert"])))
-                async with self.redis.pipeline(transaction=True) as p:
-                    p.xack(self.key, GROUP, entry_id)
-                    p.xdel(self.key, entry_id)
-                    await p.execute()
-                if cursor != NEW_ENTRIES:
-                    cursor = entry_id
+            try:
+                for entry_id, fields in entries:
+                    if fields:   # a pending entry deleted meanwhile comes back without fields
+                        self._accept(Alert(**json.loads(fields[b"alert"])))
+                    async with self.redis.pipeline(transaction=True) as p:
+                        p.xack(self.key, GROUP, entry_id)
+                        p.xdel(self.key, entry_id)
+                        await p.execute()
+                    if cursor != NEW_ENTRIES:
+                        cursor = entry_id
+            except (RedisError, sqlite3.Error, OSError) as exc:   # not acknowledged: read again from our pending list
+                log.error("delivery: could not commit or acknowledge alert stages (%s); retrying", exc)
+                cursor = OWN_PENDING
+                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
 
     async def start(self) -> None:
         await check_redis(self.redis, self.cfg.scale.redis_url)
@@ -99,14 +137,15 @@ class Delivery:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        await self._acquire()
         self.dispatcher.start()
-        self._task = asyncio.create_task(self._run())
+        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._renew())]
         log.info("delivery: reading %s into the outbox (%d sinks)", self.key, len(self.dispatcher.routes))
 
     async def stop(self, timeout_s: float) -> None:
         """Stop reading; give deliveries ``timeout_s``; what is left stays in the outbox for the next start."""
-        if self._task:
-            self._task.cancel()
+        for t in self.tasks:
+            t.cancel()
         drained = await self.dispatcher.drain(timeout_s)
         if not drained:
             log.warning("delivery: %d deliveries stay in the outbox; the next start sends them",
@@ -114,13 +153,18 @@ class Delivery:
         await self.dispatcher.close()
         self.outbox.close()
         self.store.close()
+        try:
+            await self.redis.eval(_RELEASE, 1, self.lock_key, self.holder)
+        except RedisError:
+            pass   # the lease runs out by itself
         await self.redis.aclose()
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
+    from cloud.scale.roles import until_stopped
     delivery = Delivery(cfg)
     await delivery.start()
-    await stop.wait()
+    rc = await until_stopped(stop, delivery.tasks, "delivery")
     log.info("delivery: shutting down (at most %gs for deliveries)", cfg.alerts.drain_timeout_s)
     await delivery.stop(cfg.alerts.drain_timeout_s)
-    return 0
+    return rc

@@ -150,9 +150,10 @@ class Gateway:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
+    from cloud.scale.roles import until_stopped
     gateway = Gateway(cfg)
     await gateway.start()
-    await stop.wait()
+    rc = await until_stopped(stop, list(gateway._tasks), "gateway")
     log.info("gateway: shutting down (queued jobs stay in Redis for the workers)")
     await gateway.stop()
-    return 0
+    return rc

@@ -217,9 +217,10 @@ class Worker:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
+    from cloud.scale.roles import until_stopped
     worker = Worker(cfg)
     await worker.start()
-    await stop.wait()
+    rc = await until_stopped(stop, list(worker._tasks), "worker")
     log.info("worker %s: shutting down (at most %gs for jobs in flight)", worker.consumer, cfg.alerts.drain_timeout_s)
     await worker.stop(cfg.alerts.drain_timeout_s)
-    return 0
+    return rc

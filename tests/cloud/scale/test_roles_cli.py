@@ -53,3 +53,22 @@ def test_unreachable_redis_is_one_line_and_exit_1(tmp_path, role):
 def test_each_role_starts_on_a_real_redis_and_exits_0_on_sigterm(tmp_path, role, redis_server):
     proc = RoleProc(tmp_path, role, role, _config(tmp_path, redis_server.url)).start()
     assert proc.term(30) == 0, proc.log()[-2000:]
+
+
+@needs_redis
+def test_a_second_delivery_process_waits_until_the_first_is_gone(tmp_path, redis_server):
+    from benchmarks.fault_procs import wait_for
+    cfg = _config(tmp_path, redis_server.url)
+    first = RoleProc(tmp_path, "delivery1", "delivery", cfg).start()
+    second = RoleProc(tmp_path, "delivery2", "delivery", cfg)
+    try:
+        with pytest.raises(TimeoutError):
+            second.start(timeout_s=5)                        # order per alert: one outbox reads the stream
+        assert "another delivery process holds" in second.log()
+        second = RoleProc(tmp_path, "delivery2", "delivery", cfg)
+        assert first.term(30) == 0                           # releases the lock on the way out
+        second.start(timeout_s=30)
+    finally:
+        first.kill()
+        second.kill()
+    assert wait_for(lambda: "delivery: reading" in second.log(), 1)
