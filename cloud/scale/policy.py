@@ -1,7 +1,7 @@
 """Pure decisions of the scale-out mode: what a gateway queues, admits, and what a worker claims.
 
-No Redis, no clock, no sockets: the I/O modules (``queue.py``, ``ledger.py``) call these with plain
-data, and the tests call them the same way.
+No Redis, no clock, no sockets: the I/O modules (``gateway.py``, ``worker.py``, ``jobs.py``) call these
+with plain data, and the tests call them the same way.
 
 The work-queue shape is the one Redis documents for Streams consumer groups (redis.io, "Redis
 Streams", sections *Consumer groups*, *Recovering from permanent failures* and *Claiming and the
@@ -17,7 +17,7 @@ its consumers) from an unlucky one. Choices where that text leaves room:
   stream (kept, like the outbox's dead letters) instead of being claimed again.
 * **Backlog bound, refuse instead of trim.** ``XADD ... MAXLEN`` would silently drop accepted work,
   so the stream is never trimmed by length; workers delete what they finished, the stream's length
-  is the backlog, and a gateway refuses a packet (the edge keeps it and resends) when it is full.
+  is the backlog, and a gateway refuses a packet (unacknowledged: the edge still holds it) when it is full.
 """
 from __future__ import annotations
 
