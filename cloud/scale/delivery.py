@@ -23,7 +23,6 @@ import socket
 import sqlite3
 import uuid
 
-from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from cloud.alerts.alert import Alert
@@ -32,7 +31,7 @@ from cloud.alerts.outbox import Outbox
 from cloud.alerts.routes import build_routes, retry_policy
 from cloud.config import CloudConfig
 from cloud.packet_limits import short
-from cloud.scale.redis_checks import check_redis
+from cloud.scale.redis_checks import check_redis, connect_async
 from cloud.store.events import EventStore
 
 log = logging.getLogger("vigil.scale")
@@ -60,7 +59,7 @@ class Delivery:
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
         self.dispatcher = Dispatcher(self.outbox, routes, retry_policy(a))
         self.store = EventStore.from_config(cfg.store)
-        self.redis = aioredis.from_url(sc.redis_url)
+        self.redis = connect_async(sc.redis_url)
         self.key = f"{sc.prefix}:alerts"
         self.consumer = sc.consumer or DEFAULT_CONSUMER
         self.committed = 0

@@ -21,7 +21,6 @@ import logging
 import time
 
 import grpc
-from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cloud.auth import TokenStore
@@ -30,7 +29,7 @@ from cloud.health import CloudHealth
 from cloud.packet_limits import check_image, short
 from cloud.scale.jobs import JobStream
 from cloud.scale.policy import admit, backpressure, is_job, job_keeps_image
-from cloud.scale.redis_checks import check_redis
+from cloud.scale.redis_checks import check_redis, connect_async
 from cloud.server import IngestService, open_grpc_server
 from vigil.redact import register_secret
 from vigil.v1 import vigil_pb2 as pb
@@ -105,7 +104,7 @@ class Gateway:
         self.cfg = cfg
         for token in cfg.auth.tokens.values():
             register_secret(token)
-        self.redis = aioredis.from_url(cfg.scale.redis_url)
+        self.redis = connect_async(cfg.scale.redis_url)
         self.jobs = JobStream(self.redis, cfg.scale.prefix)
         self.tokens = TokenStore(cfg.auth.tokens, cfg.auth.token_file)
         self.service = GatewayIngest(cfg, self.jobs, self.tokens)

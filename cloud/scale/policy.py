@@ -21,13 +21,13 @@ its consumers) from an unlucky one. Choices where that text leaves room:
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from vigil.v1 import vigil_pb2 as pb
 
 HEARTBEATS_PER_CLAIM_TIMEOUT = 3   # a worker beats three times per claim timeout: one late beat is no takeover
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)   # as cloud/server.py: frames meant for the model
-KEY_SEPARATOR = "\x1f"             # ASCII unit separator: cannot occur in the printable ids packet_limits allows
 
 
 # -- gateway -----------------------------------------------------------------------------------
@@ -44,8 +44,9 @@ def job_keeps_image(pkt: pb.FramePacket) -> bool:
 
 
 def packet_key(prefix: str, edge_id: str, camera_id: str, run_id: str, sequence: int) -> str:
-    """The shared de-duplication key of one packet (same identity as cloud/dedup.py's window)."""
-    return KEY_SEPARATOR.join((f"{prefix}:seen", edge_id, camera_id, run_id, str(sequence)))
+    """The shared de-duplication key of one packet (same identity as cloud/dedup.py's window). The ids are
+    JSON-encoded, so no choice of characters in them can make two packets share a key."""
+    return f"{prefix}:seen:" + json.dumps([edge_id, camera_id, run_id, sequence], separators=(",", ":"))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+import redis
+from redis import asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from vigil.redact import redact
@@ -10,6 +12,17 @@ from vigil.redact import redact
 log = logging.getLogger("vigil.scale")
 
 MIN_REDIS = (7, 0)   # XAUTOCLAIM's reply lists deleted entries from 7.0 on
+# A Redis that stops answering must not hang a role forever: calls fail after this (and are retried); it is
+# well above the longest blocking read (1 s) the roles issue.
+SOCKET_TIMEOUT_S = 10.0
+
+
+def connect_async(url: str) -> aioredis.Redis:
+    return aioredis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
+
+
+def connect_sync(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
 
 
 class RedisUnavailable(RuntimeError):

@@ -22,8 +22,6 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import redis
-from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from cloud.alerts.alert import Alert
@@ -34,7 +32,7 @@ from cloud.packet_limits import check_image, short
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
-from cloud.scale.redis_checks import check_redis
+from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 from cloud.server import ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg, detections_to_dicts
 
 log = logging.getLogger("vigil.scale")
@@ -43,6 +41,7 @@ READ_BLOCK_MS = 1000        # an idle XREADGROUP returns this often (to notice a
 EXPIRE_INTERVAL_S = 0.25    # how often overdue alerts are looked for
 OVERDUE_BATCH = 100         # overdue alerts finished per round
 LOOP_ERROR_PAUSE_S = 1.0    # after a Redis error, wait before the loop tries again
+EXIT_MODEL_FAILED = 1       # as the single process (cloud/cli.py)
 
 
 class Worker:
@@ -50,9 +49,9 @@ class Worker:
         self.cfg = cfg
         sc = cfg.scale
         self.consumer = sc.consumer or f"worker-{socket.gethostname()}-{os.getpid()}"
-        self.redis = aioredis.from_url(sc.redis_url)
+        self.redis = connect_async(sc.redis_url)
         self.jobs = JobStream(self.redis, sc.prefix)
-        self.ledger = AlertLedger(redis.Redis.from_url(sc.redis_url), sc.prefix, cfg.alerts.retain_delivered_s,
+        self.ledger = AlertLedger(connect_sync(sc.redis_url), sc.prefix, cfg.alerts.retain_delivered_s,
                                   cfg.alerts.describe_deadline_s)
         self.engine = engine if engine is not None else build_engine(cfg.engine)
         self.alerts = AlertManager(self._commit, describe_deadline_s=cfg.alerts.describe_deadline_s,
@@ -190,6 +189,10 @@ class Worker:
         await self.jobs.ensure_group()
         if hasattr(self.engine, "start"):
             self.engine.start()
+        ready = getattr(self.engine, "ready", None)
+        if ready is not None:   # take no job before the model can describe it (other workers can)
+            log.info("worker %s: loading the model", self.consumer)
+            await ready()
         self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._beat()),
                        asyncio.create_task(self._expire())]
         log.info("worker %s reading %s (group workers, up to %d jobs at once)", self.consumer, self.jobs.key,
@@ -219,7 +222,13 @@ class Worker:
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
     from cloud.scale.roles import until_stopped
     worker = Worker(cfg)
-    await worker.start()
+    try:
+        await worker.start()
+    except RedisUnavailable:
+        raise
+    except Exception as exc:   # the model could not load: exit 1 so a supervisor sees it
+        log.error("worker %s: could not start (%s: %s); exiting", worker.consumer, type(exc).__name__, exc)
+        return EXIT_MODEL_FAILED
     rc = await until_stopped(stop, list(worker._tasks), "worker")
     log.info("worker %s: shutting down (at most %gs for jobs in flight)", worker.consumer, cfg.alerts.drain_timeout_s)
     await worker.stop(cfg.alerts.drain_timeout_s)

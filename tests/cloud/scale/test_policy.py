@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cloud.scale.policy import (KEY_SEPARATOR, PendingEntry, admit, backpressure, heartbeat_s, is_job, job_keeps_image,
+from cloud.scale.policy import (PendingEntry, admit, backpressure, heartbeat_s, is_job, job_keeps_image,
                                 packet_key, poison, takeover)
 from vigil.v1 import vigil_pb2 as pb
 
@@ -24,7 +24,9 @@ def test_packet_key_separates_fields_and_runs():
     a = packet_key("v", "edge", "cam", "run1", 7)
     assert a != packet_key("v", "edge", "cam", "run2", 7)                   # a restarted edge is new work
     assert packet_key("v", "ab", "c", "r", 1) != packet_key("v", "a", "bc", "r", 1)
-    assert a.startswith("v:seen") and a.count(KEY_SEPARATOR) == 4
+    assert packet_key("v", "a\x1fb", "c", "r", 1) != packet_key("v", "a", "b\x1fc", "r", 1)
+    assert packet_key("v", 'a","b', "c", "r", 1) != packet_key("v", "a", 'b","c', "r", 1)   # ids are quoted
+    assert a.startswith("v:seen:")
 
 
 def test_admission_refuses_at_the_bound_with_a_clear_error():
