@@ -66,6 +66,11 @@ class RedisProc:
         self.stop()
         raise TimeoutError("redis-server did not start")
 
+    def kill(self) -> None:
+        """SIGKILL: what Redis had acknowledged is in its append-only file; ``start()`` reloads it."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

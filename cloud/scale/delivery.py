@@ -111,7 +111,7 @@ class Delivery:
                 await asyncio.sleep(LOOP_ERROR_PAUSE_S)
                 continue
             entries = [e for _, es in reply or [] for e in es]
-            if cursor == OWN_PENDING and not entries:
+            if cursor != NEW_ENTRIES and not entries:   # own pending list read to its end: now the new entries
                 cursor = NEW_ENTRIES
                 continue
             try:

@@ -1,6 +1,8 @@
 """Scale-out mode with real processes: redis-server, a gateway, two workers, the delivery process and a
 webhook receiver. A worker is SIGKILLed mid-stream: its jobs are claimed by the survivor and every
-alert stage reaches the receiver exactly once; replayed packets make no second alert.
+alert stage reaches the receiver exactly once; replayed packets make no second alert. Redis itself, and
+the delivery process (with the receiver down), are SIGKILLed and restarted: nothing acknowledged is lost,
+nothing is sent twice.
 """
 import socket
 import threading
@@ -63,3 +65,45 @@ def test_kill_a_worker_mid_stream_every_alert_arrives_exactly_once(tmp_path):
     assert repeats == 0 and len(rx.received) == 2 * EVENTS          # exactly once, by webhook-id
     statuses = [r.body["description_status"] for r in rx.received if r.body["stage"] == "described"]
     assert statuses == ["ok"] * EVENTS                              # the survivor described the victim's jobs
+
+
+def test_sigkill_redis_with_jobs_queued_loses_nothing(tmp_path):
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2, latency_s=LATENCY_S, concurrency=4,
+                      scale={"claim_idle_s": CLAIM_IDLE_S}).start()
+    try:
+        sent = send_events(cluster.port, event_packets(EVENTS))
+        assert sent["acked"] == 2 * EVENTS and not sent["errors"], sent
+        cluster.redis.kill()                  # acknowledged jobs, half-done work and committed stages in flight
+        time.sleep(1.0)
+        cluster.redis.start()                 # same port and directory: the append-only file is reloaded
+        assert wait_for(lambda: _complete(rx, EVENTS), 45), (receipts(rx), cluster.logs())
+        time.sleep(1.0)
+    finally:
+        cluster.stop()
+        rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert len(per_alert) == EVENTS and repeats == 0 and len(rx.received) == 2 * EVENTS
+
+
+def test_sigkill_delivery_with_receiver_down_restart_sends_each_stage_once(tmp_path):
+    rx_port = free_port()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx_port}/alerts", workers=2, latency_s=0.05,
+                      scale={"claim_idle_s": CLAIM_IDLE_S}).start()
+    rx = None
+    try:
+        delivery = cluster.procs["delivery"]
+        sent = send_events(cluster.port, event_packets(EVENTS))
+        assert sent["acked"] == 2 * EVENTS, sent
+        assert wait_for(lambda: delivery.log().count("committed to the outbox") >= EVENTS, 30), cluster.logs()
+        delivery.kill()                       # mid-stream: some stages in its outbox, some still in Redis
+        delivery.start()                      # waits out the dead process's lease, then resumes its pending entries
+        rx = WebhookReceiver(SECRET, port=rx_port, quiet=True).start()
+        assert wait_for(lambda: _complete(rx, EVENTS), 45), (receipts(rx), cluster.logs())
+        time.sleep(1.0)
+    finally:
+        cluster.stop()
+        if rx:
+            rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert len(per_alert) == EVENTS and repeats == 0 and len(rx.received) == 2 * EVENTS
