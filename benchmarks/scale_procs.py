@@ -84,7 +84,7 @@ class RedisProc:
 def scale_config(port: int, redis_url: str, webhook_url: str, outbox: Path, *, latency_s: float = 0.05,
                  concurrency: int = 8, claim_idle_s: float = 2.0, **scale) -> dict:
     return {"demo": True,   # the scripted edge uses the published demo edge token on purpose
-            "server": {"host": "127.0.0.1", "port": port},
+            "server": {"host": "127.0.0.1", "port": port, "evidence_request_after_s": 0.5},
             "engine": {"model": f"stub:{latency_s}"},
             "api": {"enabled": False},
             "store": {"path": None},
@@ -196,12 +196,12 @@ def event_packets(n_events: int, run_id: str | None = None, camera_id: str = "ca
     return pkts
 
 
-async def _send(port: int, packets: list, pace_s: float) -> dict:
+async def _send(port: int, packets: list, pace_s: float, results: int = 0, evidence_requests: int = 0) -> dict:
     import grpc
     from vigil.demo_secrets import DEMO_EDGE_ID, DEMO_TOKEN
     from vigil.v1 import vigil_pb2 as pb
     from vigil.v1 import vigil_pb2_grpc as pb_grpc
-    tally = {"acked": 0, "duplicates": 0, "errors": {}}
+    tally = {"acked": 0, "duplicates": 0, "errors": {}, "results": [], "evidence_requested": []}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pb_grpc.IngestStub(channel)
         done = asyncio.Event()
@@ -223,18 +223,23 @@ async def _send(port: int, packets: list, pace_s: float) -> dict:
                 tally["duplicates"] += msg.ack.duplicate
             elif kind == "error":
                 tally["errors"][msg.error.code] = tally["errors"].get(msg.error.code, 0) + 1
-            else:
-                continue
-            answered += 1
-            if answered >= len(packets):
+            elif kind == "result":
+                tally["results"].append((msg.result.event_id, msg.result.description_status))
+            elif kind == "hint" and msg.hint.evidence_event_ids:
+                tally["evidence_requested"].extend(msg.hint.evidence_event_ids)
+            answered += kind in ("ack", "error")
+            if (answered >= len(packets) and len(tally["results"]) >= results
+                    and len(tally["evidence_requested"]) >= evidence_requests):
                 done.set()
                 break
     return tally
 
 
-def send_events(port: int, packets: list, pace_s: float = 0.0, timeout_s: float = ACK_TIMEOUT_S) -> dict:
-    """Send ``packets`` on one stream and wait for an answer (Ack or PacketError) to each."""
-    return asyncio.run(asyncio.wait_for(_send(port, packets, pace_s), timeout_s))
+def send_events(port: int, packets: list, pace_s: float = 0.0, timeout_s: float = ACK_TIMEOUT_S, *,
+                results: int = 0, evidence_requests: int = 0) -> dict:
+    """Send ``packets`` on one stream and wait for an answer (Ack or PacketError) to each, and for
+    ``results`` Results and ``evidence_requests`` evidence requests."""
+    return asyncio.run(asyncio.wait_for(_send(port, packets, pace_s, results, evidence_requests), timeout_s))
 
 
 __all__ = ["ROOT", "Cluster", "RedisProc", "RoleProc", "event_packets", "redis_available", "scale_config",

@@ -11,8 +11,8 @@ backlog this gateway last saw, so several gateways may overshoot it by the packe
 flight; it is never enforced by trimming the stream, which would drop accepted work.
 
 The backpressure hint edges receive is the backlog's fill (0..1), so edges thin context frames
-before anything is refused. Results and evidence requests are not sent back in this mode (the
-worker that describes an event holds no stream to its edge); alerts go out as usual.
+before anything is refused. Workers' Results and evidence requests reach the edge through the
+gateway that holds its stream (edge_replies.py).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from cloud.auth import TokenStore
 from cloud.config import CloudConfig
 from cloud.health import CloudHealth
 from cloud.packet_limits import check_image, short
+from cloud.scale import edge_replies
 from cloud.scale.jobs import JobStream
 from cloud.scale.policy import admit, backpressure, is_job, job_keeps_image
 from cloud.scale.redis_checks import check_redis, connect_async
@@ -64,6 +65,8 @@ class GatewayIngest(IngestService):
             return
         if pkt.jpeg:
             bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
+            if bad is None and pkt.priority == pb.EVIDENCE:   # workers ask for evidence of events that sent none
+                await edge_replies.mark_evidence(self.jobs.r, self.jobs.prefix, edge_id, pkt.camera_id, pkt.event_id)
             if bad is not None:   # the alert is still raised, from the packet's detections
                 self.stats["corrupt_jpeg" if bad.code == "CORRUPT_JPEG" else "rejected_image"] += 1
                 log.warning("%s from %s/%s seq %d: %s", bad.code, short(edge_id), short(pkt.camera_id),
@@ -97,6 +100,16 @@ class GatewayIngest(IngestService):
         out.put_nowait(self._ack(pkt, now, size, duplicate=entry is None))
 
 
+    def deliver_reply(self, edge_id: str, msg: pb.CloudMessage) -> int:
+        """Hand a worker's reply to every session of ``edge_id`` this gateway holds; how many took it."""
+        n = 0
+        for eid, _, out in list(self._sessions.values()):
+            if eid == edge_id:
+                out.put_nowait(msg)
+                n += 1
+        return n
+
+
 class Gateway:
     """Owns the gRPC server, the Redis connection and the loops that keep the backlog and tokens fresh."""
 
@@ -119,7 +132,9 @@ class Gateway:
         self._server, self.port = open_grpc_server(self.cfg.server, self.service, self.health)
         await self._server.start()
         await self.health.set_serving(True)
-        self._tasks = [asyncio.create_task(self._backlog_loop()), asyncio.create_task(self._token_loop())]
+        self._tasks = [asyncio.create_task(self._backlog_loop()), asyncio.create_task(self._token_loop()),
+                       asyncio.create_task(edge_replies.forward_replies(self.redis, self.cfg.scale.prefix,
+                                                                        self.service.deliver_reply))]
         log.info("gateway: %d jobs queued in %s (max_backlog %d)", self.service.fill.backlog, self.jobs.key,
                  self.cfg.scale.max_backlog)
         log.info("cloud listening on %s:%d (gateway)", self.cfg.server.host, self.port)

@@ -29,11 +29,13 @@ from cloud.alerts.manager import AlertManager
 from cloud.api.links import event_links
 from cloud.config import CloudConfig
 from cloud.packet_limits import check_image, short
+from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 from cloud.server import ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg, detections_to_dicts
+from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.scale")
 
@@ -59,6 +61,7 @@ class Worker:
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self._slots = asyncio.Semaphore(sc.worker_concurrency)
         self.in_flight: dict[str, asyncio.Task] = {}
+        self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
         self.stats: Counter[str] = Counter()
         self._tasks: list[asyncio.Task] = []
 
@@ -117,14 +120,28 @@ class Worker:
         except asyncio.TimeoutError:
             self.stats["describe_timeouts"] += 1   # _expire sends `described` with status timeout
             self.alerts.expire()
-            return
+            status, text = "timeout", ""
         except Exception as exc:   # the model failing must not lose the alert
             log.exception("describe failed for alert %s", aid)
             self.stats["describe_errors"] += 1
             self.alerts.on_description_failed(aid, f"{type(exc).__name__}: {exc}")
-            return
-        self.stats["described"] += 1
-        self.alerts.on_description(aid, result.description.model_dump())
+            status, text = "error", ""
+        else:
+            self.stats["described"] += 1
+            ok = self.alerts.on_description(aid, result.description.model_dump())
+            status, text = ("ok" if ok else "timeout"), result.text
+        await self._reply(edge_id, pkt, aid, status, text)
+
+    async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
+        """The edge's Result, and later an evidence request if it sent none (through its gateway)."""
+        prefix = self.cfg.scale.prefix
+        await edge_replies.publish(self.redis, prefix, edge_id, pb.CloudMessage(result=pb.Result(
+            event_id=pkt.event_id, camera_id=pkt.camera_id, alert_id=aid, description_json=text,
+            description_status=status)))
+        task = asyncio.get_running_loop().create_task(edge_replies.request_evidence_later(
+            self.redis, prefix, edge_id, pkt.camera_id, pkt.event_id, self.cfg.server.evidence_request_after_s))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
 
     # -- loops --------------------------------------------------------------------------------
     async def _read(self) -> None:
@@ -210,7 +227,7 @@ class Worker:
                             self.consumer, len(left), self.cfg.scale.claim_idle_s)
             for t in left:
                 t.cancel()
-        for t in self._tasks:
+        for t in [*self._tasks, *self._followups]:
             t.cancel()
         if hasattr(self.engine, "close"):
             await self.engine.close()

@@ -14,6 +14,7 @@ import redis
 from benchmarks.fault_procs import SECRET, free_port, receipts, wait_for
 from benchmarks.scale_procs import Cluster, event_packets, send_events
 from tests.helpers.redis_server import needs_redis
+from vigil.v1 import vigil_pb2 as pb
 from vigil_tools.webhook_echo import WebhookReceiver
 
 pytestmark = [needs_redis, pytest.mark.slow]
@@ -107,3 +108,19 @@ def test_sigkill_delivery_with_receiver_down_restart_sends_each_stage_once(tmp_p
             rx.stop()
     per_alert, repeats = receipts(rx)
     assert len(per_alert) == EVENTS and repeats == 0 and len(rx.received) == 2 * EVENTS
+
+
+def test_results_and_evidence_requests_reach_the_edge_through_its_gateway(tmp_path):
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2, latency_s=0.05).start()
+    try:
+        packets = event_packets(4, events="e")
+        # Event 0 also sends its full-quality evidence: it is not asked for it.
+        evidence = event_packets(1, events="e", run_id="ev")[1]
+        evidence.priority, evidence.sequence = pb.EVIDENCE, 99
+        got = send_events(cluster.port, [evidence, *packets], results=4, evidence_requests=3)
+    finally:
+        cluster.stop()
+        rx.stop()
+    assert sorted(got["results"]) == [(f"ev-e-{i}", "ok") for i in range(4)]
+    assert sorted(got["evidence_requested"]) == ["ev-e-1", "ev-e-2", "ev-e-3"]
