@@ -4,6 +4,7 @@ alert stage reaches the receiver exactly once; replayed packets make no second a
 the delivery process (with the receiver down), are SIGKILLed and restarted: nothing acknowledged is lost,
 nothing is sent twice.
 """
+import re
 import socket
 import threading
 import time
@@ -11,7 +12,7 @@ import time
 import pytest
 import redis
 
-from benchmarks.fault_procs import SECRET, free_port, receipts, wait_for
+from benchmarks.fault_procs import SECRET, free_port, receipts, run_edge, wait_for
 from benchmarks.scale_procs import Cluster, event_packets, send_events
 from tests.helpers.redis_server import needs_redis
 from vigil.v1 import vigil_pb2 as pb
@@ -124,3 +125,20 @@ def test_results_and_evidence_requests_reach_the_edge_through_its_gateway(tmp_pa
         rx.stop()
     assert sorted(got["results"]) == [(f"ev-e-{i}", "ok") for i in range(4)]
     assert sorted(got["evidence_requested"]) == ["ev-e-1", "ev-e-2", "ev-e-3"]
+
+
+def test_the_real_edge_agent_runs_against_the_scaled_cloud(tmp_path):
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2).start()
+    try:
+        done = run_edge(cluster.port, tmp_path, tmp_path / "spool")
+        assert done.returncode == 0, done.stderr[-3000:]
+        summary = done.stdout.strip().splitlines()[-1]
+        events = int(re.search(r"events (\d+)", summary).group(1))
+        assert events > 0 and f"descriptions received {events}" in summary, summary   # Results came back
+        assert wait_for(lambda: _complete(rx, events), 30), (receipts(rx), cluster.logs())
+    finally:
+        cluster.stop()
+        rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert len(per_alert) == events and repeats == 0
