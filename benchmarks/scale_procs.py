@@ -145,6 +145,7 @@ class Cluster:
     latency_s: float = 0.05
     concurrency: int = 8
     scale: dict = field(default_factory=dict)
+    api_port: int | None = None     # the delivery role serves the operator API here (off when None)
     procs: dict[str, RoleProc] = field(default_factory=dict)
 
     def start(self) -> "Cluster":
@@ -152,6 +153,8 @@ class Cluster:
         self.port = free_port()
         cfg = scale_config(self.port, self.redis.url, self.webhook_url, self.workdir / "outbox.db",
                            latency_s=self.latency_s, concurrency=self.concurrency, **self.scale)
+        if self.api_port is not None:
+            cfg["api"] = {"enabled": True, "host": "127.0.0.1", "port": self.api_port}
         try:
             names = [("gateway", "gateway"), *((f"worker{i}", "worker") for i in range(self.workers)),
                      ("delivery", "delivery")]

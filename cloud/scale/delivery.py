@@ -11,7 +11,9 @@ One delivery process per deployment, on purpose: order per alert (``detected`` b
 get part of an alert. Its consumer name is stable (``delivery``), so after a crash the restarted
 process first re-reads its own unacknowledged entries; the outbox ignores a stage it already has,
 so none is sent twice. Its outbox must live on a volume that survives the restart, as the single
-process's does.
+process's does. It also records every stage in the event store and, with ``api.enabled``, serves the
+operator API over it (events, their deliveries, the event stream); camera states, event images and
+the live view need the frames, which only the single process keeps.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.outbox import Outbox
 from cloud.alerts.routes import build_routes, retry_policy
+from cloud.api.app import ApiServer, make_app
+from cloud.api.live import LiveState
 from cloud.config import CloudConfig
 from cloud.packet_limits import short
 from cloud.scale.redis_checks import check_redis, connect_async
@@ -66,6 +70,7 @@ class Delivery:
         self.lock_key = f"{sc.prefix}:delivery:lock"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.tasks: list[asyncio.Task] = []
+        self.api: ApiServer | None = None
 
     async def _acquire(self) -> None:
         """One delivery process at a time (order per alert); a crashed holder's lease runs out."""
@@ -139,12 +144,21 @@ class Delivery:
         await self._acquire()
         self.dispatcher.start()
         self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._renew())]
+        if self.cfg.api.enabled:
+            api = self.cfg.api
+            app = make_app(self.store, tokens=api.tokens, live=LiveState(self.store), keepalive_s=api.stream_keepalive_s,
+                           deliveries=self.outbox.deliveries_of)
+            self.api = ApiServer(app, api.host, api.port)
+            log.info("operator API on %s:%d (events and deliveries; cameras, images and live view need the "
+                     "single process)", api.host, await self.api.start())
         log.info("delivery: reading %s into the outbox (%d sinks)", self.key, len(self.dispatcher.routes))
 
     async def stop(self, timeout_s: float) -> None:
         """Stop reading; give deliveries ``timeout_s``; what is left stays in the outbox for the next start."""
         for t in self.tasks:
             t.cancel()
+        if self.api is not None:
+            await self.api.stop()
         drained = await self.dispatcher.drain(timeout_s)
         if not drained:
             log.warning("delivery: %d deliveries stay in the outbox; the next start sends them",

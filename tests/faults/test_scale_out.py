@@ -142,3 +142,23 @@ def test_the_real_edge_agent_runs_against_the_scaled_cloud(tmp_path):
         rx.stop()
     per_alert, repeats = receipts(rx)
     assert len(per_alert) == events and repeats == 0
+
+
+def test_the_delivery_role_serves_the_operator_api_over_its_alerts(tmp_path):
+    import httpx
+    from vigil.demo_secrets import DEMO_OPERATOR_TOKEN
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    api_port = free_port()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=1, api_port=api_port).start()
+    try:
+        send_events(cluster.port, event_packets(3, events="api"))
+        assert wait_for(lambda: _complete(rx, 3), 30), cluster.logs()
+        headers = {"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"}
+        events = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/events", headers=headers, timeout=10).json()
+        denied = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/events", timeout=10).status_code
+    finally:
+        cluster.stop()
+        rx.stop()
+    assert denied == 401
+    assert sorted(e["event_id"] for e in events["events"]) == ["ev-api-0", "ev-api-1", "ev-api-2"]
+    assert all(e["stage"] == "described" and e["status"] == "ok" for e in events["events"])
