@@ -124,7 +124,7 @@ class Gateway:
         self.health = CloudHealth()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
-        self._tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task] = []
 
     async def start(self) -> int:
         await check_redis(self.redis, self.cfg.scale.redis_url)
@@ -132,7 +132,7 @@ class Gateway:
         self._server, self.port = open_grpc_server(self.cfg.server, self.service, self.health)
         await self._server.start()
         await self.health.set_serving(True)
-        self._tasks = [asyncio.create_task(self._backlog_loop()), asyncio.create_task(self._token_loop()),
+        self.tasks = [asyncio.create_task(self._backlog_loop()), asyncio.create_task(self._token_loop()),
                        asyncio.create_task(edge_replies.forward_replies(self.redis, self.cfg.scale.prefix,
                                                                         self.service.deliver_reply))]
         log.info("gateway: %d jobs queued in %s (max_backlog %d)", self.service.fill.backlog, self.jobs.key,
@@ -155,7 +155,7 @@ class Gateway:
                 self.service.revoke_stale_sessions()
 
     async def stop(self, grace_s: float = 1.0) -> None:
-        for t in self._tasks:
+        for t in self.tasks:
             t.cancel()
         await self.health.shutting_down()
         if self._server:
@@ -168,7 +168,7 @@ async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
     from cloud.scale.roles import until_stopped
     gateway = Gateway(cfg)
     await gateway.start()
-    rc = await until_stopped(stop, list(gateway._tasks), "gateway")
+    rc = await until_stopped(stop, list(gateway.tasks), "gateway")
     log.info("gateway: shutting down (queued jobs stay in Redis for the workers)")
     await gateway.stop()
     return rc

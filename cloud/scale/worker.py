@@ -63,7 +63,7 @@ class Worker:
         self.in_flight: dict[str, asyncio.Task] = {}
         self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
         self.stats: Counter[str] = Counter()
-        self._tasks: list[asyncio.Task] = []
+        self.tasks: list[asyncio.Task] = []
 
     # -- committing ---------------------------------------------------------------------------
     def _commit(self, alert: Alert) -> None:
@@ -210,14 +210,14 @@ class Worker:
         if ready is not None:   # take no job before the model can describe it (other workers can)
             log.info("worker %s: loading the model", self.consumer)
             await ready()
-        self._tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._beat()),
+        self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._beat()),
                        asyncio.create_task(self._expire())]
         log.info("worker %s reading %s (group workers, up to %d jobs at once)", self.consumer, self.jobs.key,
                  self.cfg.scale.worker_concurrency)
 
     async def stop(self, timeout_s: float) -> None:
         """Stop reading, give in-flight jobs ``timeout_s``; the rest stay pending for other workers."""
-        reader = self._tasks[0] if self._tasks else None
+        reader = self.tasks[0] if self.tasks else None
         if reader:
             reader.cancel()
         if self.in_flight:
@@ -227,7 +227,7 @@ class Worker:
                             self.consumer, len(left), self.cfg.scale.claim_idle_s)
             for t in left:
                 t.cancel()
-        for t in [*self._tasks, *self._followups]:
+        for t in [*self.tasks, *self._followups]:
             t.cancel()
         if hasattr(self.engine, "close"):
             await self.engine.close()
@@ -246,7 +246,7 @@ async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
     except Exception as exc:   # the model could not load: exit 1 so a supervisor sees it
         log.error("worker %s: could not start (%s: %s); exiting", worker.consumer, type(exc).__name__, exc)
         return EXIT_MODEL_FAILED
-    rc = await until_stopped(stop, list(worker._tasks), "worker")
+    rc = await until_stopped(stop, list(worker.tasks), "worker")
     log.info("worker %s: shutting down (at most %gs for jobs in flight)", worker.consumer, cfg.alerts.drain_timeout_s)
     await worker.stop(cfg.alerts.drain_timeout_s)
     return rc

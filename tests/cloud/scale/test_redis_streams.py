@@ -140,3 +140,27 @@ def test_gateway_refuses_when_the_backlog_is_full_and_acks_duplicates(redis_serv
     kinds = [(m.WhichOneof("body"), m.ack.duplicate if m.HasField("ack") else m.error.code) for m in msgs]
     assert kinds == [("ack", False), ("ack", True), ("ack", False), ("error", "OVERLOADED"), ("ack", False)]
     assert stats["queued"] == 2 and stats["overloaded"] == 1 and stats["duplicates"] == 1
+
+
+def test_a_worker_finishes_alerts_another_worker_left_open(redis_server):
+    """A worker died after `detected`: when the deadline passes, a survivor sends `described` (timeout)."""
+    from cloud.scale.worker import Worker
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "prefix": "w"},
+                      engine={"model": "stub:0"}, alerts={"describe_deadline_s": 5})
+    client = redis.Redis.from_url(redis_server.url)
+    AlertLedger(client, "w", retain_s=TTL_S, describe_deadline_s=5).commit(_alert("detected", t=time.time() - 6))
+
+    async def go():
+        worker = Worker(cfg)
+        await worker.start()
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            latest = worker.ledger.latest_stage("a1")
+            if latest.stage == "described":
+                break
+        await worker.stop(1.0)
+        return latest
+    latest = _run(go())
+    assert latest.stage == "described" and latest.description_status == "timeout"
+    assert client.zcard("w:open") == 0
+    client.close()
