@@ -12,7 +12,8 @@ get part of an alert. Its consumer name is stable (``delivery``), so after a cra
 process first re-reads its own unacknowledged entries; the outbox ignores a stage it already has,
 so none is sent twice. Its outbox must live on a volume that survives the restart, as the single
 process's does. It also records every stage in the event store and, with ``api.enabled``, serves the
-operator API over it (events, their deliveries, the event stream); camera states, event images and
+operator API over it (events, their deliveries, the event stream, and /metrics with the whole
+deployment's queue state from cloud/scale/metrics.py); camera states, event images and
 the live view need the frames, which only the single process keeps.
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ from cloud.api.app import ApiServer, make_app
 from cloud.api.live import LiveState
 from cloud.config import CloudConfig
 from cloud.packet_limits import short
+from cloud.scale.metrics import QueueSnapshot, registry_for, render
 from cloud.scale.redis_checks import check_redis, connect_async
 from cloud.store.events import EventStore
 
@@ -146,8 +148,11 @@ class Delivery:
         self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._renew())]
         if self.cfg.api.enabled:
             api = self.cfg.api
+            snapshot = QueueSnapshot(self.cfg.scale.prefix)
+            registry = registry_for(snapshot, self)
+            self.tasks.append(asyncio.create_task(snapshot.follow(self.redis)))
             app = make_app(self.store, tokens=api.tokens, live=LiveState(self.store), keepalive_s=api.stream_keepalive_s,
-                           deliveries=self.outbox.deliveries_of)
+                           deliveries=self.outbox.deliveries_of, render_metrics=lambda: render(registry))
             self.api = ApiServer(app, api.host, api.port)
             log.info("operator API on %s:%d (events and deliveries; cameras, images and live view need the "
                      "single process)", api.host, await self.api.start())

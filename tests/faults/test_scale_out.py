@@ -156,9 +156,12 @@ def test_the_delivery_role_serves_the_operator_api_over_its_alerts(tmp_path):
         headers = {"Authorization": f"Bearer {DEMO_OPERATOR_TOKEN}"}
         events = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/events", headers=headers, timeout=10).json()
         denied = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/events", timeout=10).status_code
+        metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", headers=headers, timeout=10).text
     finally:
         cluster.stop()
         rx.stop()
     assert denied == 401
+    assert "vigil_scale_jobs_backlog 0.0" in metrics and "vigil_cloud_outbox_pending 0.0" in metrics
+    assert 'vigil_cloud_deliveries_total{stage="described"} 3.0' in metrics, metrics
     assert sorted(e["event_id"] for e in events["events"]) == ["ev-api-0", "ev-api-1", "ev-api-2"]
     assert all(e["stage"] == "described" and e["status"] == "ok" for e in events["events"])
