@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dead-letters", choices=["list", "replay"],
                    help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
                         "within a second; otherwise the next start does), and exit")
+    p.add_argument("--dead-jobs", choices=["list", "replay"],
+                   help="scale.mode redis: list the jobs workers gave up on (scale.max_deliveries), or queue them "
+                        "again, and exit")
     p.add_argument("--new-token", metavar="EDGE_ID",
                    help="make a random token for an edge: prints the token (give it to the edge) and the line for "
                         "auth.token_file (the cloud stores only its digest), and exit")
@@ -112,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dead_letters:
         from cloud.alerts.dead_letters import run as dead_letters
         return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)
+    if args.dead_jobs:
+        if cfg.scale.mode != "redis":
+            print("vigil-cloud: --dead-jobs needs scale.mode: redis", file=sys.stderr)
+            return EXIT_CONFIG
+        from cloud.scale.dead_jobs import run as dead_jobs
+        return dead_jobs(cfg, args.dead_jobs)
     if not cfg.demo and cfg.demo_secret_keys():
         print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
         return EXIT_CONFIG

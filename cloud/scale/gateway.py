@@ -99,7 +99,6 @@ class GatewayIngest(IngestService):
             self.observer.on_packet(edge_id, pkt.camera_id, size)
         out.put_nowait(self._ack(pkt, now, size, duplicate=entry is None))
 
-
     def deliver_reply(self, edge_id: str, msg: pb.CloudMessage) -> int:
         """Hand a worker's reply to every session of ``edge_id`` this gateway holds; how many took it."""
         n = 0

@@ -72,3 +72,37 @@ def test_a_second_delivery_process_waits_until_the_first_is_gone(tmp_path, redis
         first.kill()
         second.kill()
     assert wait_for(lambda: "delivery: reading" in second.log(), 1)
+
+
+@needs_redis
+def test_dead_jobs_are_listed_and_queued_again(tmp_path, redis_server):
+    import asyncio
+    import json
+
+    from cloud.scale.jobs import JobStream
+    from cloud.scale.redis_checks import connect_async
+    from vigil.v1 import vigil_pb2 as pb
+
+    async def bury_one():
+        r = connect_async(redis_server.url)
+        jobs = JobStream(r, "vigil")
+        await jobs.ensure_group()
+        await jobs.publish("edge", pb.FramePacket(camera_id="cam", sequence=7, event_id="e7",
+                                                  priority=pb.SEMANTIC_FRAME), 60)
+        [job] = await jobs.read("w1", 1, 100)
+        await jobs.bury("w1", [job.entry_id])
+        backlog = await jobs.backlog()
+        await r.aclose()
+        return backlog
+    assert asyncio.run(bury_one()) == 0
+    cfg = _config(tmp_path, redis_server.url)
+    listed = _cli(tmp_path, cfg, "--dead-jobs", "list")
+    assert listed.returncode == 0 and "1 dead jobs" in listed.stderr, listed.stderr
+    row = json.loads(listed.stdout.strip())
+    assert (row["edge_id"], row["camera_id"], row["sequence"], row["priority"]) == ("edge", "cam", 7, "SEMANTIC_FRAME")
+    replayed = _cli(tmp_path, cfg, "--dead-jobs", "replay")
+    assert replayed.returncode == 0 and "1 dead jobs queued again" in replayed.stdout
+    import redis
+    r = redis.Redis.from_url(redis_server.url)
+    assert r.xlen("vigil:jobs") == 1 and r.xlen("vigil:jobs:dead") == 0
+    r.close()
