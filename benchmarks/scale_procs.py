@@ -138,7 +138,7 @@ class RoleProc:
 
 @dataclass
 class Cluster:
-    """redis + gateway + N workers + delivery, started in that order."""
+    """redis + gateway(s) + N workers + delivery, started in that order."""
     workdir: Path
     webhook_url: str
     workers: int = 2
@@ -146,18 +146,23 @@ class Cluster:
     concurrency: int = 8
     scale: dict = field(default_factory=dict)
     api_port: int | None = None     # the delivery role serves the operator API here (off when None)
+    gateways: int = 1               # gateway i listens on ports[i]; ``port`` is the first
     procs: dict[str, RoleProc] = field(default_factory=dict)
 
     def start(self) -> "Cluster":
         self.redis = RedisProc(self.workdir / "redis").start()
-        self.port = free_port()
+        self.ports = [free_port() for _ in range(self.gateways)]
+        self.port = self.ports[0]
         cfg = scale_config(self.port, self.redis.url, self.webhook_url, self.workdir / "outbox.db",
                            latency_s=self.latency_s, concurrency=self.concurrency, **self.scale)
         if self.api_port is not None:
             cfg["api"] = {"enabled": True, "host": "127.0.0.1", "port": self.api_port}
         try:
-            names = [("gateway", "gateway"), *((f"worker{i}", "worker") for i in range(self.workers)),
-                     ("delivery", "delivery")]
+            for i, port in enumerate(self.ports):
+                name = "gateway" if i == 0 else f"gateway{i}"
+                self.procs[name] = RoleProc(self.workdir, name, "gateway",
+                                            {**cfg, "server": {**cfg["server"], "port": port}}).start()
+            names = [*((f"worker{i}", "worker") for i in range(self.workers)), ("delivery", "delivery")]
             for name, role in names:
                 self.procs[name] = RoleProc(self.workdir, name, role, cfg).start()
         except Exception:

@@ -165,3 +165,23 @@ def test_the_delivery_role_serves_the_operator_api_over_its_alerts(tmp_path):
     assert 'vigil_cloud_deliveries_total{stage="described"} 3.0' in metrics, metrics
     assert sorted(e["event_id"] for e in events["events"]) == ["ev-api-0", "ev-api-1", "ev-api-2"]
     assert all(e["stage"] == "described" and e["status"] == "ok" for e in events["events"])
+
+
+def test_two_gateways_share_deduplication_and_route_results_to_the_edges_gateway(tmp_path):
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2, gateways=2).start()
+    try:
+        packets = event_packets(6, events="gw")
+        first = send_events(cluster.ports[0], packets, results=6)
+        assert first["acked"] == len(packets) and first["duplicates"] == 0, first
+        assert len(first["results"]) == 6                                   # through the gateway it used
+        # The edge reconnects to the other gateway and replays its spool there.
+        replay = send_events(cluster.ports[1], packets)
+        assert replay["duplicates"] == len(packets), replay
+        assert wait_for(lambda: _complete(rx, 6), 30), (receipts(rx), cluster.logs())
+        time.sleep(1.0)
+    finally:
+        cluster.stop()
+        rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert len(per_alert) == 6 and repeats == 0 and len(rx.received) == 12
