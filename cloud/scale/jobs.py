@@ -111,11 +111,14 @@ class JobStream:
             await self.r.xack(self.key, GROUP, *deleted)
         return [_decode(eid, fields) for eid, fields in claimed if fields]
 
-    async def bury(self, consumer: str, entry_ids: list[str]) -> int:
-        """Move poison entries to the dead stream (kept for an operator), out of the work queue."""
+    async def bury(self, consumer: str, entry_ids: list[str], min_idle_ms: int = 0) -> int:
+        """Move poison entries to the dead stream (kept for an operator), out of the work queue. An entry
+        another worker touched within ``min_idle_ms`` (it claimed it meanwhile) is left to that worker."""
         n = 0
         for eid in entry_ids:
-            got = await self.r.xclaim(self.key, GROUP, consumer, min_idle_time=0, message_ids=[eid])
+            got = await self.r.xclaim(self.key, GROUP, consumer, min_idle_time=min_idle_ms, message_ids=[eid])
+            if not got:
+                continue
             async with self.r.pipeline(transaction=True) as p:
                 for _, fields in got:
                     if fields:

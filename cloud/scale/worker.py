@@ -169,7 +169,7 @@ class Worker:
                 await self.jobs.beat(self.consumer, list(self.in_flight))
                 dead = poison(await self.jobs.pending(idle_ms), sc.claim_idle_s, sc.max_deliveries)
                 if dead:
-                    n = await self.jobs.bury(self.consumer, dead)
+                    n = await self.jobs.bury(self.consumer, dead, idle_ms)
                     self.stats["jobs_dead"] += n
                     log.error("worker %s: %d jobs failed %d times and were moved to %s (kept for inspection)",
                               self.consumer, n, sc.max_deliveries, self.jobs.dead_key)

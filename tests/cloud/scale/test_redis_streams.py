@@ -164,3 +164,18 @@ def test_a_worker_finishes_alerts_another_worker_left_open(redis_server):
     assert latest.stage == "described" and latest.description_status == "timeout"
     assert client.zcard("w:open") == 0
     client.close()
+
+
+def test_bury_leaves_an_entry_another_worker_just_claimed(redis_server):
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        jobs = JobStream(r, "t")
+        await jobs.ensure_group()
+        await jobs.publish("edge", _pkt(1), TTL_S)
+        [job] = await jobs.read("w1", 10, 100)
+        await jobs.beat("w2", [job.entry_id])          # w2 took it over a moment ago
+        n = await jobs.bury("w3", [job.entry_id], min_idle_ms=60_000)
+        backlog = await jobs.backlog()
+        await r.aclose()
+        return n, backlog
+    assert _run(go()) == (0, 1)
