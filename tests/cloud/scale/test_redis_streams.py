@@ -179,3 +179,36 @@ def test_bury_leaves_an_entry_another_worker_just_claimed(redis_server):
         await r.aclose()
         return n, backlog
     assert _run(go()) == (0, 1)
+
+
+
+def test_a_full_redis_makes_the_gateway_refuse_not_drop(redis_server):
+    """maxmemory reached (no eviction): the XADD fails, the edge gets INTERNAL and no Ack (it keeps the packet)."""
+    import cv2
+    import numpy as np
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    jpeg = cv2.imencode(".jpg", noise)[1].tobytes()          # ~100 kB that does not compress
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "prefix": "m"})
+    admin = redis.Redis.from_url(redis_server.url)
+    admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 5 * len(jpeg))
+
+    async def go():
+        r = aioredis.from_url(redis_server.url)
+        gw = GatewayIngest(cfg, JobStream(r, "m"))
+        out: asyncio.Queue = asyncio.Queue()
+        for seq in range(1, 21):
+            pkt = _pkt(seq, event=f"e{seq}", prio=pb.SEMANTIC_FRAME)
+            pkt.jpeg = jpeg
+            await gw._admit("edge", pkt, time.time(), len(jpeg), out)
+        msgs = [out.get_nowait() for _ in range(out.qsize())]
+        queued = await gw.jobs.backlog()
+        gw.close()
+        await r.aclose()
+        return msgs, queued, gw.stats
+    msgs, queued, stats = _run(go())
+    admin.close()
+    acks = [m.ack.sequence for m in msgs if m.HasField("ack")]
+    refused = [m.error.sequence for m in msgs if m.HasField("error")]
+    assert all(m.error.code == "INTERNAL" for m in msgs if m.HasField("error"))
+    assert acks and refused and sorted(acks + refused) == list(range(1, 21))
+    assert queued == len(acks) == stats["queued"]              # every ack is a queued job; the rest were refused
