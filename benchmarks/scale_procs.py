@@ -29,6 +29,10 @@ REDIS_READY_S = 10.0
 ROLE_READY_LINES = {"gateway": "cloud listening on", "worker": "reading", "delivery": "delivery: reading"}
 FRAME_SIDE = 64               # pixels of the scripted edge's frames (what is measured is the pipeline, not JPEG)
 ACK_TIMEOUT_S = 30.0
+# PacketErrors after which no Ack follows (RATE_LIMITED or a bad image still queue the packet's alert).
+FINAL_ERRORS = ("OVERLOADED", "INTERNAL", "OVERSIZED", "INVALID")
+# One scripted edge stands for many cameras here: its per-edge rate limit must not thin what is measured.
+SCRIPTED_EDGE_PACKETS_PER_S = 1_000_000.0
 
 
 def redis_available() -> bool:
@@ -84,7 +88,8 @@ class RedisProc:
 def scale_config(port: int, redis_url: str, webhook_url: str, outbox: Path, *, latency_s: float = 0.05,
                  concurrency: int = 8, claim_idle_s: float = 2.0, **scale) -> dict:
     return {"demo": True,   # the scripted edge uses the published demo edge token on purpose
-            "server": {"host": "127.0.0.1", "port": port, "evidence_request_after_s": 0.5},
+            "server": {"host": "127.0.0.1", "port": port, "evidence_request_after_s": 0.5,
+                       "rate_limit_packets_per_s": SCRIPTED_EDGE_PACKETS_PER_S},
             "engine": {"model": f"stub:{latency_s}"},
             "api": {"enabled": False},
             "store": {"path": None},
@@ -223,7 +228,7 @@ async def _send(port: int, packets: list, pace_s: float, results: int = 0, evide
                     await asyncio.sleep(pace_s)
             await done.wait()
 
-        answered = 0
+        answered: set[int] = set()   # sequences with an Ack or a refusal (other errors come before an Ack)
         async for msg in stub.Stream(requests()):
             kind = msg.WhichOneof("body")
             if kind == "ack":
@@ -235,8 +240,9 @@ async def _send(port: int, packets: list, pace_s: float, results: int = 0, evide
                 tally["results"].append((msg.result.event_id, msg.result.description_status))
             elif kind == "hint" and msg.hint.evidence_event_ids:
                 tally["evidence_requested"].extend(msg.hint.evidence_event_ids)
-            answered += kind in ("ack", "error")
-            if (answered >= len(packets) and len(tally["results"]) >= results
+            if kind == "ack" or (kind == "error" and msg.error.code in FINAL_ERRORS):
+                answered.add(msg.ack.sequence if kind == "ack" else msg.error.sequence)
+            if (len(answered) >= len(packets) and len(tally["results"]) >= results
                     and len(tally["evidence_requested"]) >= evidence_requests):
                 done.set()
                 break
