@@ -30,10 +30,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="deliver alerts to this URL (repeatable; secret from VIGIL_WEBHOOK_SECRET)")
     p.add_argument("--model", help="model checkpoint dir or hub id (overrides engine.model)")
     p.add_argument("--demo", action="store_true", help="allow the published demo token and webhook secret")
+    p.add_argument("--role", choices=["single", "gateway", "worker", "delivery"],
+                   help="scale.mode redis: which process this is (gateway: edges' gRPC endpoint, queues packets; "
+                        "worker: describes queued jobs; delivery: sends committed alerts). Default: single")
     p.add_argument("--check-config", action="store_true", help="validate the configuration and exit")
     p.add_argument("--dead-letters", choices=["list", "replay"],
                    help="list the outbox's dead letters, or make them pending again (a running cloud sends them "
                         "within a second; otherwise the next start does), and exit")
+    p.add_argument("--dead-jobs", choices=["list", "replay"],
+                   help="scale.mode redis: list the jobs workers gave up on (scale.max_deliveries), or queue them "
+                        "again, and exit")
     p.add_argument("--new-token", metavar="EDGE_ID",
                    help="make a random token for an edge: prints the token (give it to the edge) and the line for "
                         "auth.token_file (the cloud stores only its digest), and exit")
@@ -109,12 +115,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.dead_letters:
         from cloud.alerts.dead_letters import run as dead_letters
         return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)
+    if args.dead_jobs:
+        if cfg.scale.mode != "redis":
+            print("vigil-cloud: --dead-jobs needs scale.mode: redis", file=sys.stderr)
+            return EXIT_CONFIG
+        from cloud.scale.dead_jobs import run as dead_jobs
+        return dead_jobs(cfg, args.dead_jobs)
     if not cfg.demo and cfg.demo_secret_keys():
         print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
         return EXIT_CONFIG
+    from cloud.scale.roles import role_error
+    bad_role = role_error(args.role, cfg.scale.mode)
+    if bad_role:
+        print(f"vigil-cloud: {bad_role}", file=sys.stderr)
+        return EXIT_CONFIG
     from cloud.server import BindError
     try:
-        return asyncio.run(serve(cfg))
+        if args.role in (None, "single"):
+            return asyncio.run(serve(cfg))
+        from cloud.scale.redis_checks import RedisUnavailable
+        from cloud.scale.roles import serve_role
+        try:
+            return asyncio.run(serve_role(cfg, args.role))
+        except RedisUnavailable as exc:
+            print(f"vigil-cloud: {exc}", file=sys.stderr)
+            return 1
     except BindError as exc:
         print(f"vigil-cloud: {exc}", file=sys.stderr)
         return 1

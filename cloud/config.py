@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
 from cloud.api.config import ApiConfig
 from cloud.engine.config import EngineConfig
+from cloud.scale.config import ScaleConfig
 from cloud.store.config import StoreConfig
 from vigil.demo_secrets import DEMO_EDGE_ID, DEMO_TOKEN, demo_secret_keys
 from vigil.logs import LogFormat
@@ -114,6 +115,7 @@ class CloudConfig(_Strict):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
     log_level: str = Field("INFO", description="Python logging level (DEBUG, INFO, WARNING, ...)")
     log_format: LogFormat = Field("text", description="text for people, json for log shippers")
     demo: bool = Field(False, description="allow the published demo token and webhook secret (vigil-cloud refuses them otherwise)")

@@ -35,11 +35,10 @@ from cloud.api.app import ApiServer, make_app
 from cloud.api.links import event_links
 from cloud.api.live import IngestObserver, LiveState
 from cloud.api.live_relay import LiveRelay
-from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
-from cloud.alerts.filters import AlertFilter
+from cloud.alerts.dispatcher import Dispatcher
+from cloud.alerts.routes import build_routes, retry_policy
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
-from cloud.alerts.sinks.webhook import WebhookSink
 from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
@@ -131,6 +130,49 @@ def probe_bind(host: str, port: int) -> None:
         except OSError as exc:
             raise BindError(f"cannot listen on {host}:{port}: {exc.strerror.lower()} "
                             "(another vigil-cloud running?)") from None
+
+
+def open_grpc_server(s, servicer: pb_grpc.IngestServicer, health: CloudHealth) -> tuple[grpc.aio.Server, int]:
+    """The ingest gRPC server for ``server`` settings ``s`` (TLS or an allowed plaintext), bound, not started.
+    Raises BindError with a one-line reason."""
+    limit = s.max_packet_bytes + s.transport_headroom_bytes
+    # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
+                                      ("grpc.max_send_message_length", limit),
+                                      ("grpc.so_reuseport", 0)])
+    pb_grpc.add_IngestServicer_to_server(servicer, server)
+    health.attach(server)
+    address = f"{s.host}:{s.port}"
+    if s.tls is None:
+        allowed, why = plaintext_allowed(s.host, s.plaintext)
+        if not allowed:
+            raise BindError(f"refusing to serve {address} without TLS: {why}")
+        if why == "plaintext: true":
+            log.warning("PLAINTEXT gRPC on %s: edge tokens and frames cross the network unencrypted "
+                        "(server.plaintext is set; configure server.tls)", address)
+    probe_bind(s.host, s.port)  # before gRPC, whose own bind failure also prints a C++ log line
+    try:
+        if s.tls is not None:
+            port = server.add_secure_port(address, server_credentials(s.tls))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError:  # grpcio raises RuntimeError("Failed to bind ...")
+        raise BindError(f"cannot listen on {address}: port in use or not available") from None
+    if port == 0:
+        raise BindError(f"cannot listen on {address}: port in use or not available")
+    return server, port
+
+
+def build_engine(engine_cfg):
+    """The description engine ``engine`` settings name: the model-free stub (``stub:<seconds>``) or the model."""
+    from cloud.engine.stub import FixedLatencyEngine, stub_latency
+    latency = stub_latency(engine_cfg.model)
+    if latency is not None:
+        log.warning("engine.model=%s: model-free stub engine, descriptions are built from edge hints only",
+                    engine_cfg.model)
+        return FixedLatencyEngine(latency)
+    from cloud.engine.engine import DescriptionEngine
+    return DescriptionEngine.from_config(engine_cfg)
 
 
 class IngestService(pb_grpc.IngestServicer):
@@ -270,6 +312,11 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["invalid"] += 1
             out.put_nowait(self._error(pkt, bad.code, bad.message))
             return
+        await self._admit(edge_id, pkt, now, size, out)
+
+    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue) -> None:
+        """A well-formed packet from an authenticated edge: de-duplicate, process, commit, acknowledge.
+        (The scale-out gateway overrides this: it queues the packet for workers instead.)"""
         key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
         if not self.seen.check_and_add(*key):
             self.stats["duplicates"] += 1
@@ -403,41 +450,20 @@ class CloudService:
     def __init__(self, cfg: CloudConfig, engine=None, sinks=None):
         self.cfg = cfg
         if engine is None:
-            from cloud.engine.stub import FixedLatencyEngine, stub_latency
-            latency = stub_latency(cfg.engine.model)
-            if latency is not None:
-                log.warning("engine.model=%s: model-free stub engine, descriptions are built from edge hints only",
-                            cfg.engine.model)
-                engine = FixedLatencyEngine(latency)
-            else:
-                from cloud.engine.engine import DescriptionEngine
-                engine = DescriptionEngine.from_config(cfg.engine)
+            engine = build_engine(cfg.engine)
         self.engine = engine
         a = cfg.alerts
         for token in cfg.auth.tokens.values():
             register_secret(token)
         self.tokens = TokenStore(cfg.auth.tokens, cfg.auth.token_file)
         if sinks is None:
-            sinks = []
-            for w in a.webhooks:
-                register_secret(w.secret)
-                sink = WebhookSink(str(w.url), w.secret, w.timeout_s, name=w.name)
-                sinks.append(Route(sink, AlertFilter(frozenset(w.cameras), frozenset(w.labels), w.min_severity)))
-            for m in a.mqtt:
-                from cloud.alerts.sinks.mqtt import MqttSink  # paho-mqtt only when MQTT is configured
-                register_secret(m.password)
-                sink = MqttSink(m.host, m.port, m.topic_prefix, username=m.username, password=m.password,
-                                client_id=m.client_id, qos=m.qos, timeout_s=m.timeout_s, name=m.name)
-                sinks.append(Route(sink, AlertFilter(frozenset(m.cameras), frozenset(m.labels), m.min_severity)))
-        if not sinks:
+            sinks = build_routes(a)
+        elif not sinks:
             log.warning("no alert sinks configured (alerts.webhooks and alerts.mqtt are empty): alerts are only logged")
         if a.outbox_path is None:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
-        policy = RetryPolicy(backoff_initial_s=a.backoff_initial_s, backoff_max_s=a.backoff_max_s,
-                             give_up_after_s=a.give_up_after_s, max_in_flight=a.max_in_flight,
-                             breaker_failures=a.breaker_failures, breaker_open_initial_s=a.breaker_open_initial_s,
-                             breaker_open_max_s=a.breaker_open_max_s)
+        policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
                                    retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
@@ -473,31 +499,7 @@ class CloudService:
 
     async def start(self) -> int:
         s = self.cfg.server
-        limit = s.max_packet_bytes + s.transport_headroom_bytes
-        # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
-        self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                                ("grpc.max_send_message_length", limit),
-                                                ("grpc.so_reuseport", 0)])
-        pb_grpc.add_IngestServicer_to_server(self.service, self._server)
-        self.health.attach(self._server)
-        address = f"{s.host}:{s.port}"
-        if s.tls is None:
-            allowed, why = plaintext_allowed(s.host, s.plaintext)
-            if not allowed:
-                raise BindError(f"refusing to serve {address} without TLS: {why}")
-            if why == "plaintext: true":
-                log.warning("PLAINTEXT gRPC on %s: edge tokens and frames cross the network unencrypted "
-                            "(server.plaintext is set; configure server.tls)", address)
-        probe_bind(s.host, s.port)  # before gRPC, whose own bind failure also prints a C++ log line
-        try:
-            if s.tls is not None:
-                self.port = self._server.add_secure_port(address, server_credentials(s.tls))
-            else:
-                self.port = self._server.add_insecure_port(address)
-        except RuntimeError as exc:  # grpcio raises RuntimeError("Failed to bind ...")
-            raise BindError(f"cannot listen on {address}: port in use or not available") from None
-        if self.port == 0:
-            raise BindError(f"cannot listen on {address}: port in use or not available")
+        self._server, self.port = open_grpc_server(s, self.service, self.health)
         if hasattr(self.engine, "start"):
             self.engine.start()
         await self.health.set_serving(False)

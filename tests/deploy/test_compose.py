@@ -11,6 +11,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 COMPOSE = yaml.safe_load((ROOT / "compose.yaml").read_text())
+BUILT = sorted(n for n, svc in COMPOSE["services"].items() if "build" in svc)   # the rest run an upstream image
 
 
 def _expand(value: str) -> str:
@@ -26,7 +27,7 @@ def test_compose_validates_against_compose_spec():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+@pytest.mark.parametrize("name", BUILT)
 def test_build_context_dockerfile_and_mounts_exist(name, compose):
     svc = COMPOSE["services"][name]
     ctx = ROOT / svc["build"]["context"]
@@ -47,7 +48,7 @@ def _entrypoint(svc) -> list[str]:
     return yaml.safe_load(re.search(r"^ENTRYPOINT\s+(\[.*\])$", text, flags=re.M).group(1))
 
 
-@pytest.mark.parametrize("name", sorted(COMPOSE["services"]))
+@pytest.mark.parametrize("name", BUILT)
 def test_entry_command_runs_help(name):
     entry = _entrypoint(COMPOSE["services"][name])
     exe = BIN / entry[0]
@@ -71,3 +72,31 @@ def test_service_config_loads_with_compose_environment(name, module):
     else:
         assert str(cfg.alerts.webhooks[0].url).startswith("http://webhook-echo:8080")
         assert cfg.engine.model is None
+
+
+def test_upstream_images_are_pinned_to_a_major_version():
+    for name, svc in COMPOSE["services"].items():
+        if "build" not in svc:
+            image = svc["image"]
+            assert ":" in image and not image.endswith(":latest"), f"{name}: {image} is not pinned"
+
+
+@pytest.mark.parametrize("name,role", [("gateway", "gateway"), ("worker", "worker"), ("delivery", "delivery")])
+def test_scale_profile_services_run_their_role_in_redis_mode(name, role):
+    svc = COMPOSE["services"][name]
+    assert svc["profiles"] == ["scale"] and svc["command"][:2] == ["--role", role]
+    assert "redis" in svc["depends_on"]
+    from cloud.config import load_cloud_config
+    env = {k: _expand(str(v)) for k, v in svc["environment"].items()}
+    cfg = load_cloud_config(ROOT / svc["volumes"][0].split(":")[0], environ=env)
+    assert cfg.scale.mode == "redis" and cfg.scale.redis_url == "redis://redis:6379/0"
+    assert cfg.alerts.outbox_path is not None and str(cfg.alerts.webhooks[0].url).startswith("http://webhook-echo")
+
+
+def test_scale_gateway_takes_the_clouds_place_for_the_edge():
+    gateway = COMPOSE["services"]["gateway"]
+    assert "cloud" in gateway["networks"]["default"]["aliases"]
+    assert gateway["ports"] == COMPOSE["services"]["cloud"]["ports"][:1]
+    assert COMPOSE["services"]["edge"]["depends_on"]["gateway"]["required"] is False
+    assert "redis-data:/data" in COMPOSE["services"]["redis"]["volumes"]
+    assert "noeviction" in COMPOSE["services"]["redis"]["command"]

@@ -1,0 +1,67 @@
+"""The alert ledger workers share: every alert stage committed once, whichever worker makes it.
+
+Workers may handle packets of one event at the same time, and a claimed job is processed again
+by a second worker, so an alert stage can be produced more than once. One Lua script commits a
+stage atomically: it sets the stage's marker (``SET NX``, kept ``retain_delivered_s``, as the
+outbox keeps delivered stages), appends the stage to ``<prefix>:alerts`` (what the delivery role
+reads into the outbox, in commit order, so ``detected`` always precedes ``described``), records
+the alert's latest stage (what ``AlertManager`` looks up before treating an event as new) and
+keeps ``<prefix>:open`` (alerts detected and not yet described, by deadline) so the timeout of an
+alert whose worker died is still sent by a survivor. A stage whose marker exists is not
+appended: re-processing is harmless, and a late description after a timeout is dropped.
+
+Calls are synchronous on purpose: ``AlertManager`` commits through a plain callable (and keeps an
+event new when that raises); a loopback round trip is a fraction of a millisecond.
+"""
+from __future__ import annotations
+
+import json
+
+import redis
+
+from cloud.alerts.alert import Alert
+
+# KEYS: stage marker, alert's latest stage, open set, alerts stream.
+# ARGV: ttl ms, alert id, stage, body, describe deadline. Returns 1 when committed, 0 when already there.
+_COMMIT = """
+if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[4], '*', 'alert', ARGV[4])
+if ARGV[3] == 'detected' then
+  redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+else
+  redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
+end
+return 1
+"""
+
+
+class AlertLedger:
+    def __init__(self, client: redis.Redis, prefix: str, retain_s: float, describe_deadline_s: float):
+        self.r = client
+        self.prefix = prefix
+        self.alerts_key = f"{prefix}:alerts"
+        self.open_key = f"{prefix}:open"
+        self.retain_ms = int(retain_s * 1000)
+        self.describe_deadline_s = describe_deadline_s
+        self._commit = client.register_script(_COMMIT)
+
+    def commit(self, alert: Alert) -> bool:
+        """Commit one stage; False when it was committed before (by any worker)."""
+        marker = f"{self.prefix}:stage:{alert.idempotency_key}"
+        latest = f"{self.prefix}:alert:{alert.alert_id}"
+        deadline = alert.emitted_at + self.describe_deadline_s
+        return bool(self._commit(keys=[marker, latest, self.open_key, self.alerts_key],
+                                 args=[self.retain_ms, alert.alert_id, alert.stage, alert.to_json(), repr(deadline)]))
+
+    def latest_stage(self, alert_id: str) -> Alert | None:
+        body = self.r.get(f"{self.prefix}:alert:{alert_id}")
+        return Alert(**json.loads(body)) if body else None
+
+    def overdue(self, now: float, limit: int) -> list[str]:
+        """Alerts detected and still not described at ``now`` past their deadline (any worker's)."""
+        return [a.decode() for a in self.r.zrangebyscore(self.open_key, "-inf", now, start=0, num=limit)]
+
+    def forget_open(self, alert_id: str) -> None:
+        self.r.zrem(self.open_key, alert_id)

@@ -1,0 +1,252 @@
+"""`vigil-cloud --role worker`: reads jobs from the consumer group, describes, commits alert stages.
+
+One job is one accepted event packet, handled as the single process handles it (cloud/server.py:
+``detected`` for a new event, a description for the frame meant for the model), except that alert
+stages are committed to the shared ``AlertLedger`` instead of a local outbox. The job is
+acknowledged (XACK + XDEL) only after every stage it caused is committed; a worker that dies
+before that leaves the job pending, and a survivor claims it (XAUTOCLAIM) once it has been idle for
+``scale.claim_idle_s``. Processing a job twice is harmless: the ledger commits each stage once.
+
+Loops: ``_read`` (XREADGROUP while there is a free slot), ``_beat`` (keeps this worker's in-flight
+jobs from looking abandoned, and claims other workers' abandoned ones), ``_expire`` (``described``
+with status timeout for alerts past their deadline, any worker's, so a dead worker's open alerts
+still finish).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from redis.exceptions import RedisError
+
+from cloud.alerts.alert import Alert
+from cloud.alerts.manager import AlertManager
+from cloud.api.links import event_links
+from cloud.config import CloudConfig
+from cloud.packet_limits import check_image, short
+from cloud.scale import edge_replies
+from cloud.scale.jobs import Job, JobStream
+from cloud.scale.ledger import AlertLedger
+from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
+from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
+from cloud.server import ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg, detections_to_dicts
+from vigil.v1 import vigil_pb2 as pb
+
+log = logging.getLogger("vigil.scale")
+
+READ_BLOCK_MS = 1000        # an idle XREADGROUP returns this often (to notice a stop)
+EXPIRE_INTERVAL_S = 0.25    # how often overdue alerts are looked for
+OVERDUE_BATCH = 100         # overdue alerts finished per round
+LOOP_ERROR_PAUSE_S = 1.0    # after a Redis error, wait before the loop tries again
+EXIT_MODEL_FAILED = 1       # as the single process (cloud/cli.py)
+
+
+class Worker:
+    def __init__(self, cfg: CloudConfig, engine=None):
+        self.cfg = cfg
+        sc = cfg.scale
+        self.consumer = sc.consumer or f"worker-{socket.gethostname()}-{os.getpid()}"
+        self.redis = connect_async(sc.redis_url)
+        self.jobs = JobStream(self.redis, sc.prefix)
+        self.ledger = AlertLedger(connect_sync(sc.redis_url), sc.prefix, cfg.alerts.retain_delivered_s,
+                                  cfg.alerts.describe_deadline_s)
+        self.engine = engine if engine is not None else build_engine(cfg.engine)
+        self.alerts = AlertManager(self._commit, describe_deadline_s=cfg.alerts.describe_deadline_s,
+                                   retain_s=ALERT_MEMORY_S, lookup=self.ledger.latest_stage)
+        self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
+        self._slots = asyncio.Semaphore(sc.worker_concurrency)
+        self.in_flight: dict[str, asyncio.Task] = {}
+        self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
+        self.stats: Counter[str] = Counter()
+        self.tasks: list[asyncio.Task] = []
+
+    # -- committing ---------------------------------------------------------------------------
+    def _commit(self, alert: Alert) -> None:
+        alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
+        if not self.ledger.commit(alert):   # raises on a Redis error: the stage stays uncommitted, the job unacked
+            self.stats["already_committed"] += 1
+            return
+        self.stats[f"committed_{alert.stage}"] += 1
+        log.info("alert %s %s camera=%s event=%s%s", alert.alert_id, alert.stage, short(alert.camera_id),
+                 short(alert.event_id), f" status={alert.description_status}" if alert.stage == "described" else "")
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _start(self, job: Job) -> None:
+        task = asyncio.get_running_loop().create_task(self._handle(job))
+        self.in_flight[job.entry_id] = task
+        task.add_done_callback(lambda _: self.in_flight.pop(job.entry_id, None))
+
+    async def _handle(self, job: Job) -> None:
+        async with self._slots:
+            try:
+                await self._process(job)
+                await self.jobs.finish(job.entry_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # not acknowledged: claimed again after claim_idle_s (poison after max_deliveries)
+                self.stats["job_errors"] += 1
+                log.exception("job %s (%s/%d from %s) failed; it will be retried", job.entry_id,
+                              short(job.packet.camera_id), job.packet.sequence, short(job.edge_id))
+                return
+        self.stats["jobs_done"] += 1
+
+    async def _process(self, job: Job) -> None:
+        pkt, edge_id = job.packet, job.edge_id
+        image = None
+        if pkt.jpeg and job_keeps_image(pkt) and check_image(pkt.jpeg, self.cfg.server.max_image_pixels) is None:
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
+            if image is None:
+                self.stats["corrupt_jpeg"] += 1
+        labels = dict(pkt.hints.counts) or dict(Counter(d.label for d in pkt.detections))
+        hints = IngestService._hints_dict(pkt)
+        aid, _ = self.alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
+                                       event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
+                                       detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
+                                       hints=hints)
+        if image is None or not self.alerts.claim_description(aid):
+            return
+        from cloud.engine.request import DescribeRequest  # the engine package may be heavy; import lazily
+        deadline = time.time() + self.alerts.describe_deadline_s
+        req = DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
+                              detections=boxes_in_image(pkt, image.shape[1], image.shape[0]), hints=hints,
+                              severity=float(pkt.hints.severity), deadline=deadline)
+        try:
+            result = await asyncio.wait_for(self.engine.describe(req), timeout=max(0.0, deadline - time.time()))
+        except asyncio.TimeoutError:
+            self.stats["describe_timeouts"] += 1   # _expire sends `described` with status timeout
+            self.alerts.expire()
+            status, text = "timeout", ""
+        except Exception as exc:   # the model failing must not lose the alert
+            log.exception("describe failed for alert %s", aid)
+            self.stats["describe_errors"] += 1
+            self.alerts.on_description_failed(aid, f"{type(exc).__name__}: {exc}")
+            status, text = "error", ""
+        else:
+            self.stats["described"] += 1
+            ok = self.alerts.on_description(aid, result.description.model_dump())
+            status, text = ("ok" if ok else "timeout"), result.text
+        await self._reply(edge_id, pkt, aid, status, text)
+
+    async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
+        """The edge's Result, and later an evidence request if it sent none (through its gateway)."""
+        prefix = self.cfg.scale.prefix
+        await edge_replies.publish(self.redis, prefix, edge_id, pb.CloudMessage(result=pb.Result(
+            event_id=pkt.event_id, camera_id=pkt.camera_id, alert_id=aid, description_json=text,
+            description_status=status)))
+        task = asyncio.get_running_loop().create_task(edge_replies.request_evidence_later(
+            self.redis, prefix, edge_id, pkt.camera_id, pkt.event_id, self.cfg.server.evidence_request_after_s))
+        self._followups.add(task)
+        task.add_done_callback(self._followups.discard)
+
+    # -- loops --------------------------------------------------------------------------------
+    async def _read(self) -> None:
+        batch = self.cfg.scale.read_batch
+        while True:
+            free = self.cfg.scale.worker_concurrency - len(self.in_flight)
+            if free <= 0:
+                await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                jobs = await self.jobs.read(self.consumer, min(free, batch), READ_BLOCK_MS)
+            except RedisError as exc:
+                log.warning("worker %s: reading jobs failed: %s", self.consumer, exc)
+                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+                continue
+            for job in jobs:
+                self._start(job)
+
+    async def _beat(self) -> None:
+        sc = self.cfg.scale
+        idle_ms = int(sc.claim_idle_s * 1000)
+        while True:
+            await asyncio.sleep(heartbeat_s(sc.claim_idle_s))
+            try:
+                await self.jobs.beat(self.consumer, list(self.in_flight))
+                dead = poison(await self.jobs.pending(idle_ms), sc.claim_idle_s, sc.max_deliveries)
+                if dead:
+                    n = await self.jobs.bury(self.consumer, dead, idle_ms)
+                    self.stats["jobs_dead"] += n
+                    log.error("worker %s: %d jobs failed %d times and were moved to %s (kept for inspection)",
+                              self.consumer, n, sc.max_deliveries, self.jobs.dead_key)
+                free = max(1, sc.worker_concurrency - len(self.in_flight))
+                claimed = await self.jobs.claim(self.consumer, idle_ms, free)
+            except RedisError as exc:
+                log.warning("worker %s: heartbeat/claim failed: %s", self.consumer, exc)
+                continue
+            mine = {j.entry_id: j for j in claimed}
+            for entry_id in takeover(list(mine), set(self.in_flight)):
+                self.stats["jobs_claimed"] += 1
+                log.info("worker %s: claimed job %s, abandoned by its worker", self.consumer, entry_id)
+                self._start(mine[entry_id])
+
+    async def _expire(self) -> None:
+        while True:
+            await asyncio.sleep(EXPIRE_INTERVAL_S)
+            try:
+                for aid in self.ledger.overdue(time.time(), OVERDUE_BATCH):
+                    if self.alerts.is_open(aid):
+                        continue
+                    latest = self.ledger.latest_stage(aid)
+                    if latest is None or latest.stage == "described":
+                        self.ledger.forget_open(aid)   # finished (or expired from Redis): nothing to send
+                    else:
+                        self.alerts.restore([latest])   # a dead worker's alert: finish it here
+                self.alerts.expire()
+            except RedisError as exc:
+                log.warning("worker %s: expiring alerts failed: %s", self.consumer, exc)
+
+    # -- life ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await check_redis(self.redis, self.cfg.scale.redis_url)
+        await self.jobs.ensure_group()
+        if hasattr(self.engine, "start"):
+            self.engine.start()
+        ready = getattr(self.engine, "ready", None)
+        if ready is not None:   # take no job before the model can describe it (other workers can)
+            log.info("worker %s: loading the model", self.consumer)
+            await ready()
+        self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._beat()),
+                       asyncio.create_task(self._expire())]
+        log.info("worker %s reading %s (group workers, up to %d jobs at once)", self.consumer, self.jobs.key,
+                 self.cfg.scale.worker_concurrency)
+
+    async def stop(self, timeout_s: float) -> None:
+        """Stop reading, give in-flight jobs ``timeout_s``; the rest stay pending for other workers."""
+        reader = self.tasks[0] if self.tasks else None
+        if reader:
+            reader.cancel()
+        if self.in_flight:
+            _, left = await asyncio.wait(list(self.in_flight.values()), timeout=timeout_s)
+            if left:
+                log.warning("worker %s: %d jobs unfinished at shutdown; another worker claims them after %gs",
+                            self.consumer, len(left), self.cfg.scale.claim_idle_s)
+            for t in left:
+                t.cancel()
+        for t in [*self.tasks, *self._followups]:
+            t.cancel()
+        if hasattr(self.engine, "close"):
+            await self.engine.close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
+        await self.redis.aclose()
+        self.ledger.r.close()
+
+
+async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
+    from cloud.scale.roles import until_stopped
+    worker = Worker(cfg)
+    try:
+        await worker.start()
+    except RedisUnavailable:
+        raise
+    except Exception as exc:   # the model could not load: exit 1 so a supervisor sees it
+        log.error("worker %s: could not start (%s: %s); exiting", worker.consumer, type(exc).__name__, exc)
+        return EXIT_MODEL_FAILED
+    rc = await until_stopped(stop, list(worker.tasks), "worker")
+    log.info("worker %s: shutting down (at most %gs for jobs in flight)", worker.consumer, cfg.alerts.drain_timeout_s)
+    await worker.stop(cfg.alerts.drain_timeout_s)
+    return rc
