@@ -213,8 +213,10 @@ def build_arms(adapter, profile: HeadProfile, budgets: list[float], capture: Att
     return arms
 
 
-def physical(kv_read: float, weights: int, bandwidth: float) -> dict:
-    return {"bytes_read_per_token": int(weights + kv_read), "bandwidth_limit_tok_s": bandwidth / (weights + kv_read)}
+def physical(kv_read: float, weights: int, bandwidth: float, rows: int = 1) -> dict:
+    """Bytes one decode step of `rows` rows reads (weights once, each row's KV) and the tok/s that allows."""
+    step = weights + rows * kv_read
+    return {"bytes_read_per_token": int(step / rows), "bandwidth_limit_tok_s": rows * bandwidth / step}
 
 
 # ---------------------------------------------------------------------------- long context
@@ -271,7 +273,9 @@ def summarize_long_context(per_arm: dict, budgets: list[float], weights: int, ba
 
 
 # ---------------------------------------------------------------------------- quality
-def summarize_quality(run: dict, budgets: list[float], weights: int, bandwidth: float, scenes) -> dict:
+def summarize_quality(run: dict, budgets: list[float], weights: int, bandwidth: float, scenes,
+                      rows: int = 1) -> dict:
+    """Per arm and per budget; the physical limit is for a decode step of `rows` rows (the batch)."""
     per_arm = run["per_arm"]
     scores = score_arms(scenes, run["scenes"], per_arm)
     arms = {}
@@ -281,7 +285,7 @@ def summarize_quality(run: dict, budgets: list[float], weights: int, bandwidth: 
             **scores[name],
             "kv_bytes_per_scene": float(np.median(rec["kv_bytes"])),
             "kv_allocated_bytes_per_scene": float(np.median(rec["kv_allocated_bytes"])),
-            "kv_read_bytes_per_token": kv_read, **physical(kv_read, weights, bandwidth),
+            "kv_read_bytes_per_token": kv_read, **physical(kv_read, weights, bandwidth, rows),
             "decode_tok_s": summarize(rec["tok_s"]), "answer_pass_tok_s": summarize(rec["answer_tok_s"]),
             "answers": rec["texts"],
         }
@@ -353,6 +357,7 @@ def main(argv=None) -> int:
     ap.add_argument("--scenes", type=int, default=112, help="test scenes of the quality section (single images)")
     ap.add_argument("--quality-batch", type=int, default=BATCH, help="scenes prefilled and decoded together")
     ap.add_argument("--quality-repeats", type=int, default=3, help="timing repeats of the quality section")
+    ap.add_argument("--timing-batches", type=int, default=2, help="quality batches that also get timing repeats")
     ap.add_argument("--events", type=int, default=2, help="8-frame events of the long-context section")
     ap.add_argument("--repeats", type=int, default=3, help="long-context repeats (repeat 0 decodes the answer)")
     ap.add_argument("--max-new-tokens", type=int, default=48, help="long-context answer length (repeat 0)")
@@ -370,7 +375,7 @@ def main(argv=None) -> int:
     MODEL_STATE["model"] = model
     budgets = sorted(args.budgets)
     if args.quick:
-        args.scenes, args.quality_batch, args.quality_repeats = 4, 4, 1
+        args.scenes, args.quality_batch, args.quality_repeats, args.timing_batches = 4, 4, 1, 1
         args.events, args.repeats, args.max_new_tokens, args.timing_tokens = 1, 2, 16, 4
         budgets = [HEADLINE_BUDGET]
     head = str(HEADLINE_BUDGET) if HEADLINE_BUDGET in budgets else str(budgets[0])
@@ -389,12 +394,13 @@ def main(argv=None) -> int:
     quality = long_ctx = None
     if model == "vigil-bench-vlm" and args.skip != "quality":
         run = run_quality(adapter, grammar, arms, capture, scenes, args.scenes, args.seed, args.quality_batch,
-                          args.quality_repeats, args.timing_tokens)
-        quality = summarize_quality(run, budgets, weights, bandwidth, scenes)
+                          args.quality_repeats, args.timing_tokens, timing_batches=args.timing_batches)
+        quality = summarize_quality(run, budgets, weights, bandwidth, scenes, min(args.quality_batch, args.scenes))
         quality.update({
             "split": "test", "scenes": args.scenes, "images_per_scene": 1, "visual_tokens_per_scene": 576,
             "prompt_tokens": run["prompt_tokens"],
             "batch": args.quality_batch, "timing_repeats": args.quality_repeats,
+            "timing_batches": args.timing_batches,
             "timing_tokens": args.timing_tokens, "prefill_s_per_scene": summarize(run["prefill_s_per_scene"]),
             "note": ("one image per scene: vigil-bench-vlm was trained on single images (576 visual tokens); "
                      "field accuracy against the scene's ground truth (benchmarks/scenes/scoring.py), "

@@ -12,7 +12,8 @@ bit-identical and the run affordable on a CPU.
 Per arm: the answers (scored field by field against the truth, `benchmarks.scenes.scoring`,
 and against the full cache's answer), KV bytes held per scene right after compression,
 and decode tokens/s of the batch. Timing repeats decode `timing_tokens` steps of every arm
-again, interleaved within the batch (arm A, B, ..., A, B, ...); repeat 0 is the answer pass,
+again, interleaved within the batch (arm A, B, ..., A, B, ...), on the first `timing_batches`
+batches (the CPU's time goes to answers on the rest); repeat 0 is the answer pass,
 whose throughput is kept apart (its rows finish at different steps).
 """
 from __future__ import annotations
@@ -83,8 +84,9 @@ def decode_batch(adapter, grammar, press, capture, batch: dict[str, Any], max_ne
 
 def run_quality(adapter, grammar, arms: dict[str, Any], capture, scenes_mod, n: int, seed: int,
                 batch_size: int = BATCH, repeats: int = 3, timing_tokens: int = 16,
-                split: str = "test", log=print) -> dict[str, Any]:
-    """Every arm on `n` scenes of `split`; returns per arm the answers, bytes and tok/s lists."""
+                split: str = "test", timing_batches: int | None = None, log=print) -> dict[str, Any]:
+    """Every arm on `n` scenes of `split`; returns per arm the answers, bytes and tok/s lists.
+    Timing repeats run on the first `timing_batches` batches (None: all)."""
     test = scenes_mod.make_scenes(split, n, seed)
     per_arm = {name: {"texts": [], "kv_bytes": [], "kv_read_bytes": [], "kv_allocated_bytes": [],
                       "answer_tok_s": [], "tok_s": []} for name in arms}
@@ -96,7 +98,8 @@ def run_quality(adapter, grammar, arms: dict[str, Any], capture, scenes_mod, n: 
         prompt_tokens = batch["pres"][0].length
         log(f"scenes {start + 1}-{start + len(group)}/{n}: {batch['pres'][0].length} tokens "
             f"({batch['pres'][0].n_visual} visual), prefill {batch['seconds']:.1f} s")
-        for rep, name in interleaved(list(arms), 1 + repeats):
+        timed = timing_batches is None or start // batch_size < timing_batches
+        for rep, name in interleaved(list(arms), 1 + (repeats if timed else 0)):
             res = decode_batch(adapter, grammar, arms[name], capture, batch,
                                MAX_NEW_TOKENS if rep == 0 else timing_tokens)
             rec = per_arm[name]

@@ -102,3 +102,12 @@ def test_profile_calibration_never_uses_test_scenes_and_keeps_provenance(tmp_pat
     loaded = HeadProfile.load(p.save(tmp_path / "p.json"))
     assert loaded.provenance == {"commit": "abc"} and loaded.with_threshold(0.95).provenance == {"commit": "abc"}
     assert loaded.with_threshold(0.95).classes == [["dynamic"]]
+
+
+def test_physical_limit_reads_weights_once_per_batched_step():
+    from benchmarks.kv import physical
+
+    one = physical(10, 100, 1000.0)
+    assert one == {"bytes_read_per_token": 110, "bandwidth_limit_tok_s": 1000.0 / 110}
+    two = physical(10, 100, 1000.0, rows=2)
+    assert two["bytes_read_per_token"] == 60 and two["bandwidth_limit_tok_s"] == 2000.0 / 120
