@@ -397,6 +397,10 @@ def main(argv=None) -> int:
                      "agreement with the full cache's answer per field; decode tok/s is the batch's "
                      "throughput over timing_tokens steps"),
         })
+        partial = {**result, "quality": quality, "partial": "quality section only; long_context still running",
+                   "provenance": prov.finish(repeats=args.repeats, quality_repeats=args.quality_repeats)}
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".partial.json").write_text(json.dumps(partial, indent=1, default=str))
     if args.skip != "long_context":
         run = run_long_context(adapter, grammar, arms, capture, model, args)
         long_ctx = summarize_long_context(run["per_arm"], budgets, weights, bandwidth)
