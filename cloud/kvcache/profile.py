@@ -67,6 +67,7 @@ class HeadProfile:
     threshold: float                  # stability below this = dynamic
     calibration: dict[str, Any] = field(default_factory=dict)
     version: int = PROFILE_VERSION
+    provenance: dict[str, Any] = field(default_factory=dict)   # how and where it was measured
 
     def __post_init__(self):
         shape = [len(row) for row in self.classes]
@@ -93,7 +94,7 @@ class HeadProfile:
         """The same measurements classified at another stability threshold."""
         classes = [["static" if x >= threshold else "dynamic" for x in row] for row in self.stability]
         return HeadProfile(self.fingerprint, classes, self.stability, self.need, threshold,
-                           dict(self.calibration), self.version)
+                           dict(self.calibration), self.version, dict(self.provenance))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

@@ -25,6 +25,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -123,7 +124,10 @@ def calibration_set(samples: int, frames: int) -> list[tuple[list[np.ndarray], s
 
 def compute_profile(adapter, samples, *, steps: int, threshold: float = DEFAULT_THRESHOLD,
                     prior_share: float = DEFAULT_PRIOR_SHARE, cover: float = DEFAULT_COVER,
-                    window: int = DEFAULT_WINDOW, progress=None) -> HeadProfile:
+                    window: int = DEFAULT_WINDOW, progress=None,
+                    source: dict[str, Any] | None = None) -> HeadProfile:
+    """The profile of `adapter`'s heads over `samples` [(images, prompt, system)]; `source`
+    describes where the samples came from (default: the calibration clips)."""
     from cloud.constrained import grammar_for
 
     grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids)
@@ -142,7 +146,7 @@ def compute_profile(adapter, samples, *, steps: int, threshold: float = DEFAULT_
         stability=[[round(float(x), 4) for x in row] for row in stability],
         need=[[round(float(x), 4) for x in row] for row in need], threshold=threshold,
         calibration={"samples": len(samples), "steps": steps, "prior_share": prior_share, "cover": cover,
-                     "window": window, "clips": list(CALIBRATION_CLIPS)})
+                     "window": window, **(source or {"clips": list(CALIBRATION_CLIPS)})})
 
 
 def main(argv: list[str] | None = None) -> int:
