@@ -13,11 +13,15 @@ it caused is committed to the durable outbox (cloud/alerts/outbox.py), from
 which the dispatcher delivers. Untrusted input is bounded before work is done:
 field sizes (cloud/packet_limits.py), image pixels read from the JPEG header
 before decoding, decoding itself on a worker thread (never on the event loop),
-and a stream that does not say Hello within ``hello_timeout_s`` is closed.
+and a stream that does not say Hello within ``hello_timeout_s`` is closed. Memory is bounded under
+overload twice over: each edge's HTTP/2 window is fixed (``stream_window_bytes``), so the transport
+buffers a bounded amount per edge, and the frames the ingest holds are admitted against a byte
+budget that sheds context first and never an alert (cloud/admission.py).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import sqlite3
@@ -31,6 +35,7 @@ import cv2
 import grpc
 import numpy as np
 
+from cloud.admission import AdmissionBudget, Verdict
 from cloud.api.app import ApiServer, make_app
 from cloud.api.links import event_links
 from cloud.api.live import IngestObserver, LiveState
@@ -45,7 +50,7 @@ from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.health import CloudHealth
 from cloud.metrics import CloudMetrics, MeteredEngine
-from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
+from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, jpeg_dimensions, short
 from cloud.rate_limit import EdgeRateLimiter
 from cloud.store.events import EventStore
 from vigil.link_security import plaintext_allowed
@@ -71,17 +76,24 @@ class BindError(OSError):
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
 # Events remembered as having sent evidence; far more than are ever open at once.
 MAX_EVIDENCE_EVENTS = 10_000
+# A degraded frame is decoded at half width and height (libjpeg scales while decoding: cheaper too).
+REDUCED_DECODE = cv2.IMREAD_REDUCED_COLOR_2
 
 
-def decode_jpeg(data: bytes) -> np.ndarray | None:
-    """RGB image or None when the bytes are not a decodable image."""
+def decode_jpeg(data: bytes, reduced: bool = False) -> np.ndarray | None:
+    """RGB image (at half resolution when ``reduced``) or None when the bytes are not a decodable image."""
     if not data:
         return None
     arr = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(arr, REDUCED_DECODE if reduced else cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         return None
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def alert_bearing(pkt: pb.FramePacket) -> bool:
+    """A packet of an event other than its context: the admission policy always admits these."""
+    return bool(pkt.event_id) and pkt.priority != pb.CONTEXT
 
 
 def detections_to_dicts(pkt: pb.FramePacket) -> list[dict]:
@@ -147,6 +159,7 @@ class IngestService(pb_grpc.IngestServicer):
         # session id -> (edge id, token digest it authenticated with, its outgoing queue)
         self._sessions: dict[str, tuple[str, str, asyncio.Queue]] = {}
         self.seen = SeenWindow(cfg.server.dedup_window)
+        self.admission = AdmissionBudget(s.admission_budget_bytes, s.admission_context_share)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
@@ -223,10 +236,12 @@ class IngestService(pb_grpc.IngestServicer):
             last = -1.0
             while True:
                 await asyncio.sleep(self.cfg.server.hint_interval_s)
-                bp = round(float(self.engine.backpressure()), 2)
+                engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
+                bp = round(max(engine_bp, ingest_bp), 2)
                 if bp != last:
                     last = bp
-                    await out.put(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason="engine queue")))
+                    reason = "engine queue" if engine_bp >= ingest_bp else "ingest memory budget"
+                    await out.put(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason=reason)))
 
         reader = asyncio.create_task(read_loop())
         hinter = asyncio.create_task(hint_loop())
@@ -270,6 +285,21 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["invalid"] += 1
             out.put_nowait(self._error(pkt, bad.code, bad.message))
             return
+        decision = self.admission.decide(alert_bearing(pkt), size)
+        if decision.verdict is Verdict.SHED:
+            # Refused before any work: acknowledged as shed, so the edge neither resends it nor waits.
+            self.stats["context_shed"] += 1
+            out.put_nowait(self._ack(pkt, now, size, duplicate=False, admission=decision.verdict.value))
+            return
+        degraded = decision.verdict is Verdict.DEGRADE
+        self.admission.hold(size)
+        try:
+            await self._on_admitted(edge_id, pkt, now, size, degraded, out)
+        finally:
+            self.admission.release(size)
+
+    async def _on_admitted(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, degraded: bool,
+                           out: asyncio.Queue) -> None:
         key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
         if not self.seen.check_and_add(*key):
             self.stats["duplicates"] += 1
@@ -282,7 +312,7 @@ class IngestService(pb_grpc.IngestServicer):
             out.put_nowait(self._error(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
                                        "(its alert, if any, is raised)"))
         try:
-            image = None if limited else await self._image(edge_id, pkt, out)
+            image = None if limited else await self._image(edge_id, pkt, out, degraded)
             self._accept(edge_id, pkt, image, out)
         except asyncio.CancelledError:
             # The session ended while the frame was decoding (the edge gave up on the link, or the link
@@ -301,23 +331,29 @@ class IngestService(pb_grpc.IngestServicer):
             log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
             out.put_nowait(self._error(pkt, "INTERNAL", "the cloud could not store this packet; it will be resent"))
             return
-        out.put_nowait(self._ack(pkt, now, size, duplicate=False))
+        degraded = degraded and image is not None   # only a decoded image can be held at reduced resolution
+        if degraded:
+            self.stats["frames_degraded"] += 1
+        out.put_nowait(self._ack(pkt, now, size, duplicate=False, admission="degraded" if degraded else ""))
 
     @staticmethod
-    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool) -> pb.CloudMessage:
+    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool, admission: str = "") -> pb.CloudMessage:
         return pb.CloudMessage(ack=pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id,
                                           receive_time=now, bytes=size, edge_sent_time=pkt.sent_time,
-                                          duplicate=duplicate))
+                                          duplicate=duplicate, admission=admission))
 
-    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> np.ndarray | None:
-        """The decoded image (RGB), or None with a PacketError sent; decoding runs off the event loop."""
+    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue,
+                     reduced: bool = False) -> np.ndarray | None:
+        """The decoded image (RGB, half resolution when ``reduced``), or None with a PacketError sent;
+        decoding runs off the event loop."""
         if not pkt.jpeg:
             return None
         bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
         if bad is None and (not pkt.event_id or pkt.priority not in (*DESCRIBABLE, pb.EVIDENCE)):
             return None  # nothing here looks at context pixels: the header check is all the work they get
         if bad is None:
-            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
+            decode = functools.partial(decode_jpeg, reduced=True) if reduced else decode_jpeg
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode, pkt.jpeg)
             if image is None:
                 bad_code, bad_msg = "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"
             else:
@@ -341,9 +377,9 @@ class IngestService(pb_grpc.IngestServicer):
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
                                        detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                                        hints=self._hints_dict(pkt))
-        if image is not None:
-            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg,
-                                         image.shape[1], image.shape[0])
+        if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
+            width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
+            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height)
         # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
         if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
@@ -362,6 +398,8 @@ class IngestService(pb_grpc.IngestServicer):
                               detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
                               hints=self._hints_dict(pkt), severity=float(pkt.hints.severity),
                               deadline=time.time() + self.alerts.describe_deadline_s)
+        held = image.nbytes  # counted against the admission budget until the model is done with it
+        self.admission.hold(held)
         try:
             result = await self.engine.describe(req)
         except Exception as exc:  # the model failing must not lose the alert
@@ -373,6 +411,8 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["described"] += 1
             ok = self.alerts.on_description(aid, result.description.model_dump())
             status, text = ("ok" if ok else "timeout"), result.text
+        finally:
+            self.admission.release(held)
         out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=pkt.event_id, camera_id=pkt.camera_id,
                                                         alert_id=aid, description_json=text,
                                                         description_status=status)))
@@ -475,9 +515,13 @@ class CloudService:
         s = self.cfg.server
         limit = s.max_packet_bytes + s.transport_headroom_bytes
         # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
+        # A fixed HTTP/2 window (BDP probing off): with auto-growth each edge's stream could buffer
+        # megabytes in the transport under overload (1.5 GB RSS at 3000 cameras).
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                                 ("grpc.max_send_message_length", limit),
-                                                ("grpc.so_reuseport", 0)])
+                                                ("grpc.so_reuseport", 0),
+                                                ("grpc.http2.bdp_probe", 0),
+                                                ("grpc.http2.lookahead_bytes", s.stream_window_bytes)])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
         self.health.attach(self._server)
         address = f"{s.host}:{s.port}"
