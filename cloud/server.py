@@ -517,11 +517,11 @@ class CloudService:
         # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
         # A fixed HTTP/2 window (BDP probing off): with auto-growth each edge's stream could buffer
         # megabytes in the transport under overload (1.5 GB RSS at 3000 cameras).
+        window = [] if s.stream_window_bytes is None else [("grpc.http2.bdp_probe", 0),
+                                                            ("grpc.http2.lookahead_bytes", s.stream_window_bytes)]
         self._server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                                 ("grpc.max_send_message_length", limit),
-                                                ("grpc.so_reuseport", 0),
-                                                ("grpc.http2.bdp_probe", 0),
-                                                ("grpc.http2.lookahead_bytes", s.stream_window_bytes)])
+                                                ("grpc.so_reuseport", 0), *window])
         pb_grpc.add_IngestServicer_to_server(self.service, self._server)
         self.health.attach(self._server)
         address = f"{s.host}:{s.port}"
