@@ -63,6 +63,7 @@ LATENCY_GOAL_S = 1.0
 MODEL_LATENCY_S = 0.3
 SETTLE_S = 20.0                # after sending stops: time for the last alerts to be delivered
 RSS_SAMPLE_S = 0.2
+RSS_POINTS = 4                 # RSS reported at 1/4, 2/4, 3/4 and the end of the sending phase
 SMALL_BUDGET_BYTES = 8 << 20   # below the working set of 10x overload (decoded images awaiting the model)
 OVERLOAD_ARMS = {"default": {}, "small_budget": {"admission_budget_bytes": SMALL_BUDGET_BYTES},
                  "auto_window": {"stream_window_bytes": None}}
@@ -83,14 +84,22 @@ class _RssPeak(threading.Thread):
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.proc, self.peak, self._done = psutil.Process(pid), 0, threading.Event()
+        self.samples: list[tuple[float, int]] = []    # (time, rss): bounded memory is flat, not only low
 
     def run(self) -> None:
         while not self._done.is_set():
             try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
+                rss = self.proc.memory_info().rss
             except psutil.Error:
                 return
+            self.peak = max(self.peak, rss)
+            self.samples.append((time.time(), rss))
             time.sleep(RSS_SAMPLE_S)
+
+    def at(self, t: float) -> float | None:
+        """RSS in MiB at the last sample taken by time ``t``."""
+        before = [r for ts, r in self.samples if ts <= t]
+        return round(before[-1] / 2**20, 1) if before else None
 
     def stop(self) -> int:
         self._done.set()
@@ -217,7 +226,8 @@ def load_run(cameras: int, duration_s: float, workdir: Path, server: dict | None
             "alert_stages_delivered_per_s": round(delivered_stages / sent_for, 2), "duplicates": repeats,
             "p50_detected_latency_s": round(lat[len(lat) // 2], 4) if lat else None,
             "p99_detected_latency_s": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 4) if lat else None,
-            "peak_rss_mb": round(peak / 2**20, 1), "packet_errors": {k: v for k, v in counts.items() if k.startswith("error_")},
+            "peak_rss_mb": round(peak / 2**20, 1),
+            "rss_mb_while_sending": [rss.at(t0 + sent_for * k / RSS_POINTS) for k in range(1, RSS_POINTS + 1)], "packet_errors": {k: v for k, v in counts.items() if k.startswith("error_")},
             "admission": {f"{kind}_{status}": counts[f"{kind}_{status}"] for kind in ("context", "alert_frames")
                           for status in ("admitted", "degraded", "shed")}}
 

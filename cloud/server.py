@@ -236,11 +236,9 @@ class IngestService(pb_grpc.IngestServicer):
             last = -1.0
             while True:
                 await asyncio.sleep(self.cfg.server.hint_interval_s)
-                engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
-                bp = round(max(engine_bp, ingest_bp), 2)
+                bp, reason = self._backpressure()
                 if bp != last:
                     last = bp
-                    reason = "engine queue" if engine_bp >= ingest_bp else "ingest memory budget"
                     await out.put(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason=reason)))
 
         reader = asyncio.create_task(read_loop())
@@ -261,6 +259,11 @@ class IngestService(pb_grpc.IngestServicer):
             self.observer.on_disconnect(hello.edge_id)
             self.live_relay.detach(hello.edge_id, out)
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
+
+    def _backpressure(self) -> tuple[float, str]:
+        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it)."""
+        engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
+        return round(max(engine_bp, ingest_bp), 2), ("engine queue" if engine_bp >= ingest_bp else "ingest memory budget")
 
     # -- packets ----------------------------------------------------------
     @staticmethod
@@ -423,7 +426,8 @@ class IngestService(pb_grpc.IngestServicer):
         await asyncio.sleep(self.cfg.server.evidence_request_after_s)
         if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
             self.stats["evidence_requested"] += 1
-            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id],
+            bp, _ = self._backpressure()
+            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id], backpressure=bp,
                                                         reason="evidence for a described alert")))
 
     def close(self) -> None:

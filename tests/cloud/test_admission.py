@@ -113,12 +113,16 @@ def test_over_budget_context_is_acked_as_shed_and_every_alert_is_delivered():
                 while await call.read() is not grpc.aio.EOF:
                     pass
             await svc.drain(10)
-            return acks, dict(svc.service.stats), svc.service.admission.held_bytes, sink.alerts
+            return acks, dict(svc.service.stats), svc.service.admission.held_bytes, sink.alerts, svc.metrics.render()
         finally:
             await svc.stop()
-    acks, stats, held, alerts = asyncio.run(go())
+    acks, stats, held, alerts, metrics = asyncio.run(go())
     assert acks == {1: "", 2: "", 3: "shed", 4: "", 5: "degraded", 6: "shed"}
     assert stats["context_shed"] == 2 and stats["frames_degraded"] == 1 and stats["context_frames"] == 1
     stages = sorted((a.event_id, a.stage) for a in alerts)
     assert stages == [(e, s) for e in ("ev1", "ev2", "ev3") for s in ("described", "detected")]
     assert held == 0                                              # every held byte was given back
+    text = metrics.decode()
+    assert 'vigil_cloud_ingest_total{kind="context_shed"} 2.0' in text
+    assert 'vigil_cloud_ingest_total{kind="frames_degraded"} 1.0' in text
+    assert "vigil_cloud_admission_peak_bytes" in text
