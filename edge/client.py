@@ -51,6 +51,7 @@ GRPC_RECONNECT_BACKOFF_MS = 500  # gRPC's own retry inside one session; sessions
 # Per-process bookkeeping must not grow with uptime (stats count everything):
 MAX_KEPT_REPLIES = 1000      # latest Results and PacketErrors kept for inspection
 MAX_TRACKED_EVENTS = 10_000  # events remembered as awaiting or having a description
+ADMISSION_STATUSES = ("shed", "degraded")  # Ack.admission values counted by name (others as "other")
 
 
 class AuthenticationError(RuntimeError):
@@ -286,8 +287,9 @@ class EdgeClient:
             if kind == "ack":
                 self.stats["acks"] += 1
                 if msg.ack.admission:   # shed or degraded by the cloud's admission control: acked all the same
-                    self.stats[f"frames_{msg.ack.admission}"] += 1
-                    line = self._admission_report.on_ack(msg.ack.admission, now)
+                    status = msg.ack.admission if msg.ack.admission in ADMISSION_STATUSES else "other"
+                    self.stats[f"frames_{status}"] += 1
+                    line = self._admission_report.on_ack(status, now)
                     if line:
                         log.warning("%s", line)
                 self.policy.on_ack(msg.ack, now)
