@@ -126,3 +126,19 @@ def test_over_budget_context_is_acked_as_shed_and_every_alert_is_delivered():
     assert 'vigil_cloud_ingest_total{kind="context_shed"} 2.0' in text
     assert 'vigil_cloud_ingest_total{kind="frames_degraded"} 1.0' in text
     assert "vigil_cloud_admission_peak_bytes" in text
+
+
+def test_a_degraded_frame_is_decoded_at_half_size_and_hints_carry_the_ingest_pressure():
+    from cloud.server import IngestService, decode_jpeg
+    from cloud.alerts.manager import AlertManager
+    assert decode_jpeg(_jpeg(640, 480)).shape == (480, 640, 3)
+    assert decode_jpeg(_jpeg(640, 480), reduced=True).shape == (240, 320, 3)
+    cfg = load_cloud_config(environ={}, overrides={"server": {"admission_budget_bytes": MIB},
+                                                   "alerts": {"outbox_path": None}})
+    svc = IngestService(cfg, FixedLatencyEngine(), AlertManager(lambda a: None, describe_deadline_s=5))
+    try:
+        assert svc._backpressure() == (0.0, "engine queue")
+        svc.admission.hold(MIB // 4)                               # half of the context share
+        assert svc._backpressure() == (0.5, "ingest memory budget")
+    finally:
+        svc.close()
