@@ -11,6 +11,16 @@ alert neither reached the receiver with both stages nor waits in the outbox when
 those still queued are counted apart as ``alerts_queued_at_end``). ``cameras`` is the largest N
 whose median p99 stays under 1 s with nothing lost.
 
+Overload: 10x the largest N that met the goal, the generator sending at full rate whatever the
+cloud answers (the worst edge: no backoff). Three arms, one run each (each takes ~1 min of a
+shared 2-core box): ``default`` (the shipped config: fixed 256 KiB HTTP/2 window per edge, 256 MiB
+admission budget), ``small_budget`` (a budget below the working set, so the admission policy is
+exercised: context shed, alert frames degraded, alerts still all delivered) and ``auto_window``
+(gRPC's auto-tuned window, what ran before: the transport buffers megabytes per edge). Each
+reports what admission did to context and alert frames (from the Acks' ``admission`` status),
+alerts delivered and lost, peak RSS and p99 detected latency; ``overload_peak_rss_mb`` and
+``overload_alerts_lost`` at the top level are the default arm's (lost: summed over the arms).
+
 Faults (real processes, the clip-driven `vigil-edge` where an edge is needed): edge restart,
 SIGKILL of the cloud mid-stream with the receiver down, receiver down for a while, restart with
 undelivered outbox, and a 10x overload of the load generator; each with sent / delivered /
@@ -53,6 +63,10 @@ LATENCY_GOAL_S = 1.0
 MODEL_LATENCY_S = 0.3
 SETTLE_S = 20.0                # after sending stops: time for the last alerts to be delivered
 RSS_SAMPLE_S = 0.2
+RSS_POINTS = 4                 # RSS reported at 1/4, 2/4, 3/4 and the end of the sending phase
+SMALL_BUDGET_BYTES = 8 << 20   # below the working set of 10x overload (decoded images awaiting the model)
+OVERLOAD_ARMS = {"default": {}, "small_budget": {"admission_budget_bytes": SMALL_BUDGET_BYTES},
+                 "auto_window": {"stream_window_bytes": None}}
 RESULTS = Path(__file__).resolve().parent / "results" / "load.json"
 EDGE_TOKEN = "load-edge-token"
 
@@ -70,14 +84,22 @@ class _RssPeak(threading.Thread):
     def __init__(self, pid: int):
         super().__init__(daemon=True)
         self.proc, self.peak, self._done = psutil.Process(pid), 0, threading.Event()
+        self.samples: list[tuple[float, int]] = []    # (time, rss): bounded memory is flat, not only low
 
     def run(self) -> None:
         while not self._done.is_set():
             try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
+                rss = self.proc.memory_info().rss
             except psutil.Error:
                 return
+            self.peak = max(self.peak, rss)
+            self.samples.append((time.time(), rss))
             time.sleep(RSS_SAMPLE_S)
+
+    def at(self, t: float) -> float | None:
+        """RSS in MiB at the last sample taken by time ``t``."""
+        before = [r for ts, r in self.samples if ts <= t]
+        return round(before[-1] / 2**20, 1) if before else None
 
     def stop(self) -> int:
         self._done.set()
@@ -102,12 +124,15 @@ async def _edge(port: int, edge: int, cameras: int, duration_s: float, jpeg: byt
                     return
                 if msg.WhichOneof("body") == "ack":
                     counts["acks"] += 1
+                    kind = "context" if priority_of.pop((msg.ack.camera_id, msg.ack.sequence), None) == pb.CONTEXT else "alert_frames"
+                    counts[f"{kind}_{msg.ack.admission or 'admitted'}"] += 1
                     aid = alert_packets.pop((msg.ack.camera_id, msg.ack.sequence), None)
                     if aid is not None:
                         acked.add(aid)
                 elif msg.WhichOneof("body") == "error":
                     counts[f"error_{msg.error.code}"] += 1
         alert_packets: dict[tuple[str, int], str] = {}   # (camera, sequence) of ALERT_METADATA -> alert id
+        priority_of: dict[tuple[str, int], int] = {}      # (camera, sequence) -> priority, until acked
         reader = asyncio.create_task(read())
         seq = {c: 0 for c in range(cameras)}
         start = time.time()
@@ -124,6 +149,7 @@ async def _edge(port: int, edge: int, cameras: int, duration_s: float, jpeg: byt
                     event_id = f"{cam}-ev{tick}"
                     for prio, data in ((pb.ALERT_METADATA, b""), (pb.SEMANTIC_FRAME, jpeg)):
                         seq[c] += 1
+                        priority_of[(cam, seq[c])] = prio
                         await call.write(pb.EdgeMessage(frame=pb.FramePacket(
                             **base, sequence=seq[c], event_id=event_id, event_onset=now, priority=prio, jpeg=data,
                             hints=pb.SemanticHints(counts={"person": 1}, severity=0.6))))
@@ -134,6 +160,7 @@ async def _edge(port: int, edge: int, cameras: int, duration_s: float, jpeg: byt
                     counts["sent"] += 2
                 else:
                     seq[c] += 1
+                    priority_of[(cam, seq[c])] = pb.CONTEXT
                     await call.write(pb.EdgeMessage(frame=pb.FramePacket(**base, sequence=seq[c],
                                                                          priority=pb.CONTEXT, jpeg=jpeg)))
                     counts["sent"] += 1
@@ -146,12 +173,13 @@ async def _edge(port: int, edge: int, cameras: int, duration_s: float, jpeg: byt
             call.cancel()
 
 
-def load_run(cameras: int, duration_s: float, workdir: Path) -> dict:
+def load_run(cameras: int, duration_s: float, workdir: Path, server: dict | None = None) -> dict:
     from collections import Counter
     workdir.mkdir(parents=True, exist_ok=True)
     rx = ReceiverProc(workdir, free_port()).start()
     port = free_port()
     cfg = cloud_config(port, rx.url, workdir / "outbox.db")
+    cfg["server"].update(server or {})
     cfg["engine"]["model"] = f"stub:{MODEL_LATENCY_S}"
     cfg["alerts"]["describe_deadline_s"] = 10
     cfg["auth"] = {"tokens": {f"load-{e}": EDGE_TOKEN for e in range(cameras // CAMERAS_PER_EDGE + 1)}}
@@ -198,7 +226,10 @@ def load_run(cameras: int, duration_s: float, workdir: Path) -> dict:
             "alert_stages_delivered_per_s": round(delivered_stages / sent_for, 2), "duplicates": repeats,
             "p50_detected_latency_s": round(lat[len(lat) // 2], 4) if lat else None,
             "p99_detected_latency_s": round(lat[min(len(lat) - 1, int(0.99 * len(lat)))], 4) if lat else None,
-            "peak_rss_mb": round(peak / 2**20, 1), "packet_errors": {k: v for k, v in counts.items() if k.startswith("error_")}}
+            "peak_rss_mb": round(peak / 2**20, 1),
+            "rss_mb_while_sending": [rss.at(t0 + sent_for * k / RSS_POINTS) for k in range(1, RSS_POINTS + 1)], "packet_errors": {k: v for k, v in counts.items() if k.startswith("error_")},
+            "admission": {f"{kind}_{status}": counts[f"{kind}_{status}"] for kind in ("context", "alert_frames")
+                          for status in ("admitted", "degraded", "shed")}}
 
 
 def _complete(rx: ReceiverProc, alerts) -> bool:
@@ -333,19 +364,26 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(list(per_n.values())))
             return 0
         overload_n = max(10 * capacity, 10 * sweep[0])
-        overload = load_run(overload_n, a.duration_s, root / "overload")
-        print(json.dumps(overload), flush=True)
+        overload = {}
+        for arm, server in OVERLOAD_ARMS.items():
+            overload[arm] = {"arm": arm, "server": server, **load_run(overload_n, a.duration_s, root / f"overload-{arm}", server)}
+            print(json.dumps(overload[arm]), flush=True)
+        default = overload["default"]
         faults = [fault_edge_restart(root / "f1"), fault_cloud_sigkill(root / "f2"),
                   fault_receiver_down(root / "f3", a.receiver_down_s), fault_restart_with_outbox(root / "f4"),
-                  {"scenario": "overload_10x", "cameras": overload_n, "sent": overload["alerts_acknowledged"],
-                   "not_acknowledged_when_generator_stopped": overload["alerts_sent"] - overload["alerts_acknowledged"],
-                   "delivered": overload["alerts_complete"], "duplicated": overload["duplicates"],
-                   "lost": overload["alerts_lost"], "peak_rss_mb": overload["peak_rss_mb"],
-                   "p99_detected_latency_s": overload["p99_detected_latency_s"]}]
+                  *({"scenario": f"overload_10x_{arm}", "cameras": overload_n, "sent": o["alerts_acknowledged"],
+                     "not_acknowledged_when_generator_stopped": o["alerts_sent"] - o["alerts_acknowledged"],
+                     "delivered": o["alerts_complete"], "duplicated": o["duplicates"],
+                     "lost": o["alerts_lost"], "peak_rss_mb": o["peak_rss_mb"],
+                     "p99_detected_latency_s": o["p99_detected_latency_s"], "admission": o["admission"]}
+                    for arm, o in overload.items())]
         for f in faults:
             print(json.dumps(f), flush=True)
     total_lost = sum(x["alerts_lost"] for x in runs) + sum(f["lost"] for f in faults)
     result = {"alerts_lost": total_lost, "cameras": capacity, "latency_goal_s": LATENCY_GOAL_S,
+              "overload_peak_rss_mb": default["peak_rss_mb"],
+              "overload_alerts_lost": sum(o["alerts_lost"] for o in overload.values()),
+              "overload_p99_detected_latency_s": default["p99_detected_latency_s"],
               "sweep": list(per_n.values()), "runs": runs, "overload": overload, "faults": faults,
               "not_measured": ["worker crash (Redis Streams scale-out is not implemented)"],
               "provenance": prov.finish(repeats=a.repeats)}

@@ -19,7 +19,8 @@ from vigil.logs import LogFormat
 from vigil.settings import load_config
 
 ENV_PREFIX = "VIGIL_CLOUD"
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 
 
 class _Strict(BaseModel):
@@ -48,6 +49,9 @@ class ServerConfig(_Strict):
     rate_limit_packets_per_s: float = Field(200.0, gt=0, description="per edge; above it frames are acked but not decoded (alerts still raised)")
     rate_limit_bytes_per_s: float = Field(16 * MIB, gt=0, description="per edge; same treatment as the packet limit")
     rate_limit_burst_s: float = Field(2.0, gt=0, description="seconds of the rate a burst may use at once")
+    stream_window_bytes: int | None = Field(256 * KIB, ge=64 * KIB, description="HTTP/2 receive window per edge stream (window auto-growth off): what the transport buffers per edge before its writes wait, so ingest memory grows with edges x this, not with the overload (it also caps one edge at window/RTT: 256 KiB at 50 ms is ~40 Mbit/s); null = gRPC's auto-tuned window (grows to megabytes per edge)")
+    admission_budget_bytes: int = Field(256 * MIB, ge=MIB, description="bytes of frames the ingest may hold (packets being handled, decoded images awaiting the model); past it alert frames are kept at reduced resolution")
+    admission_context_share: float = Field(0.5, gt=0, le=1, description="context frames are admitted only while the held bytes are below this share of admission_budget_bytes; above, they are acked as shed (alerts are always admitted)")
 
 
 class AuthConfig(_Strict):

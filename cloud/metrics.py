@@ -14,7 +14,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 576, 1024, 2304, 4608)
 INGEST_COUNTERS = ("packets", "bytes", "duplicates", "oversized", "invalid", "corrupt_jpeg", "context_frames",
-                   "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions")
+                   "context_shed", "frames_degraded", "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions")
 
 
 class _ServiceCollector:
@@ -43,6 +43,11 @@ class _ServiceCollector:
         if outbox is not None:
             yield GaugeMetricFamily("vigil_cloud_outbox_pending", "alert stage deliveries waiting in the outbox", value=float(outbox.pending_count()))
             yield GaugeMetricFamily("vigil_cloud_outbox_dead", "dead letters kept in the outbox", value=float(outbox.dead_count()))
+        admission = svc.service.admission
+        yield GaugeMetricFamily("vigil_cloud_admission_held_bytes", "bytes of frames the ingest holds (admission budget)",
+                                value=float(admission.held_bytes))
+        yield GaugeMetricFamily("vigil_cloud_admission_peak_bytes", "most bytes of frames the ingest has held at once",
+                                value=float(admission.peak_bytes))
         yield GaugeMetricFamily("vigil_cloud_open_alerts", "alerts awaiting their description", value=float(svc.alerts.open_count))
         engine_stats = getattr(svc.engine, "stats", None)
         if callable(engine_stats):

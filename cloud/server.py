@@ -13,11 +13,15 @@ it caused is committed to the durable outbox (cloud/alerts/outbox.py), from
 which the dispatcher delivers. Untrusted input is bounded before work is done:
 field sizes (cloud/packet_limits.py), image pixels read from the JPEG header
 before decoding, decoding itself on a worker thread (never on the event loop),
-and a stream that does not say Hello within ``hello_timeout_s`` is closed.
+and a stream that does not say Hello within ``hello_timeout_s`` is closed. Memory is bounded under
+overload twice over: each edge's HTTP/2 window is fixed (``stream_window_bytes``), so the transport
+buffers a bounded amount per edge, and the frames the ingest holds are admitted against a byte
+budget that sheds context first and never an alert (cloud/admission.py).
 """
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import sqlite3
@@ -31,6 +35,7 @@ import cv2
 import grpc
 import numpy as np
 
+from cloud.admission import AdmissionBudget, Verdict
 from cloud.api.app import ApiServer, make_app
 from cloud.api.links import event_links
 from cloud.api.live import IngestObserver, LiveState
@@ -44,7 +49,7 @@ from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
 from cloud.health import CloudHealth
 from cloud.metrics import CloudMetrics, MeteredEngine
-from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, short
+from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, jpeg_dimensions, short
 from cloud.rate_limit import EdgeRateLimiter
 from cloud.store.events import EventStore
 from vigil.link_security import plaintext_allowed
@@ -70,17 +75,24 @@ class BindError(OSError):
 DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)
 # Events remembered as having sent evidence; far more than are ever open at once.
 MAX_EVIDENCE_EVENTS = 10_000
+# A degraded frame is decoded at half width and height (libjpeg scales while decoding: cheaper too).
+REDUCED_DECODE = cv2.IMREAD_REDUCED_COLOR_2
 
 
-def decode_jpeg(data: bytes) -> np.ndarray | None:
-    """RGB image or None when the bytes are not a decodable image."""
+def decode_jpeg(data: bytes, reduced: bool = False) -> np.ndarray | None:
+    """RGB image (at half resolution when ``reduced``) or None when the bytes are not a decodable image."""
     if not data:
         return None
     arr = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(arr, cv2.IMREAD_COLOR)
+    img = cv2.imdecode(arr, REDUCED_DECODE if reduced else cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         return None
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def alert_bearing(pkt: pb.FramePacket) -> bool:
+    """A packet of an event other than its context: the admission policy always admits these."""
+    return bool(pkt.event_id) and pkt.priority != pb.CONTEXT
 
 
 def detections_to_dicts(pkt: pb.FramePacket) -> list[dict]:
@@ -137,9 +149,13 @@ def open_grpc_server(s, servicer: pb_grpc.IngestServicer, health: CloudHealth) -
     Raises BindError with a one-line reason."""
     limit = s.max_packet_bytes + s.transport_headroom_bytes
     # so_reuseport off: a second cloud on an occupied port must fail, not share the edges.
+    # A fixed HTTP/2 window (BDP probing off): with auto-growth each edge's stream could buffer
+    # megabytes in the transport under overload (1.5 GB RSS at 3000 cameras).
+    window = [] if s.stream_window_bytes is None else [("grpc.http2.bdp_probe", 0),
+                                                        ("grpc.http2.lookahead_bytes", s.stream_window_bytes)]
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
                                       ("grpc.max_send_message_length", limit),
-                                      ("grpc.so_reuseport", 0)])
+                                      ("grpc.so_reuseport", 0), *window])
     pb_grpc.add_IngestServicer_to_server(servicer, server)
     health.attach(server)
     address = f"{s.host}:{s.port}"
@@ -189,6 +205,7 @@ class IngestService(pb_grpc.IngestServicer):
         # session id -> (edge id, token digest it authenticated with, its outgoing queue)
         self._sessions: dict[str, tuple[str, str, asyncio.Queue]] = {}
         self.seen = SeenWindow(cfg.server.dedup_window)
+        self.admission = AdmissionBudget(s.admission_budget_bytes, s.admission_context_share)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
@@ -265,10 +282,10 @@ class IngestService(pb_grpc.IngestServicer):
             last = -1.0
             while True:
                 await asyncio.sleep(self.cfg.server.hint_interval_s)
-                bp = round(float(self.engine.backpressure()), 2)
+                bp, reason = self._backpressure()
                 if bp != last:
                     last = bp
-                    await out.put(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason="engine queue")))
+                    await out.put(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason=reason)))
 
         reader = asyncio.create_task(read_loop())
         hinter = asyncio.create_task(hint_loop())
@@ -288,6 +305,11 @@ class IngestService(pb_grpc.IngestServicer):
             self.observer.on_disconnect(hello.edge_id)
             self.live_relay.detach(hello.edge_id, out)
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
+
+    def _backpressure(self) -> tuple[float, str]:
+        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it)."""
+        engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
+        return round(max(engine_bp, ingest_bp), 2), ("engine queue" if engine_bp >= ingest_bp else "ingest memory budget")
 
     # -- packets ----------------------------------------------------------
     @staticmethod
@@ -312,10 +334,23 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["invalid"] += 1
             out.put_nowait(self._error(pkt, bad.code, bad.message))
             return
-        await self._admit(edge_id, pkt, now, size, out)
+        decision = self.admission.decide(alert_bearing(pkt), size)
+        if decision.verdict is Verdict.SHED:
+            # Refused before any work: acknowledged as shed, so the edge neither resends it nor waits.
+            self.stats["context_shed"] += 1
+            out.put_nowait(self._ack(pkt, now, size, duplicate=False, admission=decision.verdict.value))
+            return
+        degraded = decision.verdict is Verdict.DEGRADE
+        self.admission.hold(size)
+        try:
+            await self._admit(edge_id, pkt, now, size, out, degraded)
+        finally:
+            self.admission.release(size)
 
-    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue) -> None:
-        """A well-formed packet from an authenticated edge: de-duplicate, process, commit, acknowledge.
+    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue,
+                     degraded: bool = False) -> None:
+        """A well-formed, admitted packet from an authenticated edge: de-duplicate, process, commit,
+        acknowledge; `degraded`: decode its image at reduced resolution (admission past the budget).
         (The scale-out gateway overrides this: it queues the packet for workers instead.)"""
         key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
         if not self.seen.check_and_add(*key):
@@ -329,7 +364,7 @@ class IngestService(pb_grpc.IngestServicer):
             out.put_nowait(self._error(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
                                        "(its alert, if any, is raised)"))
         try:
-            image = None if limited else await self._image(edge_id, pkt, out)
+            image = None if limited else await self._image(edge_id, pkt, out, degraded)
             self._accept(edge_id, pkt, image, out)
         except asyncio.CancelledError:
             # The session ended while the frame was decoding (the edge gave up on the link, or the link
@@ -348,23 +383,29 @@ class IngestService(pb_grpc.IngestServicer):
             log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
             out.put_nowait(self._error(pkt, "INTERNAL", "the cloud could not store this packet; it will be resent"))
             return
-        out.put_nowait(self._ack(pkt, now, size, duplicate=False))
+        degraded = degraded and image is not None   # only a decoded image can be held at reduced resolution
+        if degraded:
+            self.stats["frames_degraded"] += 1
+        out.put_nowait(self._ack(pkt, now, size, duplicate=False, admission="degraded" if degraded else ""))
 
     @staticmethod
-    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool) -> pb.CloudMessage:
+    def _ack(pkt: pb.FramePacket, now: float, size: int, *, duplicate: bool, admission: str = "") -> pb.CloudMessage:
         return pb.CloudMessage(ack=pb.Ack(camera_id=pkt.camera_id, sequence=pkt.sequence, run_id=pkt.run_id,
                                           receive_time=now, bytes=size, edge_sent_time=pkt.sent_time,
-                                          duplicate=duplicate))
+                                          duplicate=duplicate, admission=admission))
 
-    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue) -> np.ndarray | None:
-        """The decoded image (RGB), or None with a PacketError sent; decoding runs off the event loop."""
+    async def _image(self, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue,
+                     reduced: bool = False) -> np.ndarray | None:
+        """The decoded image (RGB, half resolution when ``reduced``), or None with a PacketError sent;
+        decoding runs off the event loop."""
         if not pkt.jpeg:
             return None
         bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
         if bad is None and (not pkt.event_id or pkt.priority not in (*DESCRIBABLE, pb.EVIDENCE)):
             return None  # nothing here looks at context pixels: the header check is all the work they get
         if bad is None:
-            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
+            decode = functools.partial(decode_jpeg, reduced=True) if reduced else decode_jpeg
+            image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode, pkt.jpeg)
             if image is None:
                 bad_code, bad_msg = "CORRUPT_JPEG", f"jpeg of {len(pkt.jpeg)} bytes could not be decoded"
             else:
@@ -388,9 +429,9 @@ class IngestService(pb_grpc.IngestServicer):
                                        event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
                                        detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                                        hints=self._hints_dict(pkt))
-        if image is not None:
-            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg,
-                                         image.shape[1], image.shape[0])
+        if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
+            width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
+            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height)
         # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
         if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
@@ -409,6 +450,8 @@ class IngestService(pb_grpc.IngestServicer):
                               detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
                               hints=self._hints_dict(pkt), severity=float(pkt.hints.severity),
                               deadline=time.time() + self.alerts.describe_deadline_s)
+        held = image.nbytes  # counted against the admission budget until the model is done with it
+        self.admission.hold(held)
         try:
             result = await self.engine.describe(req)
         except Exception as exc:  # the model failing must not lose the alert
@@ -420,6 +463,8 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["described"] += 1
             ok = self.alerts.on_description(aid, result.description.model_dump())
             status, text = ("ok" if ok else "timeout"), result.text
+        finally:
+            self.admission.release(held)
         out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=pkt.event_id, camera_id=pkt.camera_id,
                                                         alert_id=aid, description_json=text,
                                                         description_status=status)))
@@ -430,7 +475,8 @@ class IngestService(pb_grpc.IngestServicer):
         await asyncio.sleep(self.cfg.server.evidence_request_after_s)
         if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
             self.stats["evidence_requested"] += 1
-            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id],
+            bp, _ = self._backpressure()
+            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id], backpressure=bp,
                                                         reason="evidence for a described alert")))
 
     def close(self) -> None:

@@ -14,6 +14,11 @@ and the first packet sent with nothing outstanding; or no Welcome within
 ``connect_timeout_s``); the policy is
 told, spools, and the client reconnects. Acks, not HTTP/2 pings, are the
 signal because pings queue behind the data a saturated uplink is carrying.
+
+An unreachable cloud (DNS, refused, TLS) is said once, in one WARNING naming the cause, and
+retried with backoff; repeats are DEBUG with a reminder now and then (edge/link_report.py). So
+are frames the cloud's admission control shed or degraded under overload: a shed Ack is an Ack
+(the frame is not resent) and is counted.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from typing import Awaitable, Callable
 import grpc
 
 from edge.link_config import CloudLinkConfig
+from edge.link_report import AdmissionReporter, LinkReporter
 from edge.transmit.base import TransmissionPolicy
 from vigil import __version__
 from vigil.backoff import backoff_delay
@@ -45,6 +51,7 @@ GRPC_RECONNECT_BACKOFF_MS = 500  # gRPC's own retry inside one session; sessions
 # Per-process bookkeeping must not grow with uptime (stats count everything):
 MAX_KEPT_REPLIES = 1000      # latest Results and PacketErrors kept for inspection
 MAX_TRACKED_EVENTS = 10_000  # events remembered as awaiting or having a description
+ADMISSION_STATUSES = ("shed", "degraded")  # Ack.admission values counted by name (others as "other")
 
 
 class AuthenticationError(RuntimeError):
@@ -104,6 +111,8 @@ class EdgeClient:
         self.on_live_offer: Callable[[pb.LiveOffer], Awaitable[pb.LiveAnswer]] | None = None
         self._control: deque[pb.EdgeMessage] = deque()
         self._live_tasks: set[asyncio.Task] = set()
+        self.link_report = LinkReporter(cfg.target)
+        self._admission_report = AdmissionReporter()
 
     def notify(self) -> None:
         """New work for the policy (call on the client's event loop)."""
@@ -130,13 +139,19 @@ class EdgeClient:
                 if code == grpc.StatusCode.UNAUTHENTICATED:
                     raise AuthenticationError(f"cloud {self.cfg.target} rejected edge {self.cfg.edge_id!r}: "
                                               f"{exc.details()}") from None
-                log.warning("cloud link %s down: %s", self.cfg.target,
-                            exc.details() if isinstance(exc, grpc.aio.AioRpcError) else exc)
+                details = exc.details() if isinstance(exc, grpc.aio.AioRpcError) else str(exc)
+            else:
+                details = "cloud closed the stream"
             self.connected = False
             self.policy.on_disconnect(time.time())
             attempt += 1
             self.stats["reconnects"] += 1
-            await asyncio.sleep(backoff_delay(attempt, self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s))
+            delay = backoff_delay(attempt, self.cfg.reconnect_initial_s, self.cfg.reconnect_max_s)
+            line = self.link_report.on_failure(details or "", time.time(), delay)
+            if line:
+                log.warning("%s", line)
+            log.debug("cloud link %s attempt %d failed: %s", self.cfg.target, attempt, details)
+            await asyncio.sleep(delay)
 
     async def _watched_session(self, finished: Callable[[], bool]) -> bool:
         """Run one session; end it when the link stalls (see module docstring)."""
@@ -194,6 +209,9 @@ class EdgeClient:
                 raise ConnectionError(f"expected Welcome, got {first.WhichOneof('body')}")
             self.connected = True
             self._last_progress = time.time()
+            back = self.link_report.on_connected(self._last_progress)
+            if back:
+                log.info("%s", back)
             log.info("connected to cloud %s (session %s)", self.cfg.target, first.welcome.session_id)
             reader = asyncio.create_task(self._read_loop(call))
             try:
@@ -268,6 +286,12 @@ class EdgeClient:
             self._last_progress = now
             if kind == "ack":
                 self.stats["acks"] += 1
+                if msg.ack.admission:   # shed or degraded by the cloud's admission control: acked all the same
+                    status = msg.ack.admission if msg.ack.admission in ADMISSION_STATUSES else "other"
+                    self.stats[f"frames_{status}"] += 1
+                    line = self._admission_report.on_ack(status, now)
+                    if line:
+                        log.warning("%s", line)
                 self.policy.on_ack(msg.ack, now)
                 if self.on_ack:
                     self.on_ack(msg.ack, now)

@@ -20,7 +20,7 @@ from vigil.v1 import vigil_pb2 as pb
 
 AGENT_COUNTERS = ("frames_read", "frames_gated", "events", "camera_errors")
 CLIENT_COUNTERS = ("packets_sent", "bytes_sent", "acks", "results", "packet_errors", "reconnects", "stalls",
-                   "oversized_not_sent")
+                   "oversized_not_sent", "frames_shed", "frames_degraded")
 CLASSES = (pb.ALERT_METADATA, pb.SEMANTIC_FRAME, pb.EVIDENCE, pb.CONTEXT)
 
 

@@ -57,7 +57,9 @@ class GatewayIngest(IngestService):
         super().__init__(cfg, self.fill, alerts=None, tokens=tokens)
         self.jobs = jobs
 
-    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue) -> None:
+    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue,
+                     degraded: bool = False) -> None:
+        # `degraded` is for a cloud that decodes here; workers decode the queued JPEG as sent.
         if not is_job(pkt):
             self.stats["context_frames"] += 1
             self.observer.on_packet(edge_id, pkt.camera_id, size)

@@ -53,3 +53,22 @@ def test_secrets_never_reach_the_logs_of_a_full_run(tmp_path):
     assert "alert" in cloud.log() and "cam-2" in logs                  # the run really happened
     for secret in (url_token, "hookpass-123", "edge-token-s3cret", "camera-pa55", SECRET, "second-secret-xyz"):
         assert secret not in logs, secret
+
+
+def test_an_edge_with_no_cloud_says_so_once_and_connects_when_it_comes(tmp_path):
+    port = free_port()                                   # nothing listens there yet
+    edge_log = tmp_path / "edge.log"
+    edge = start_edge(port, tmp_path, tmp_path / "spool", edge_log)
+    cloud = None
+    try:
+        assert wait_for(lambda: "unreachable" in edge_log.read_text(), 60), edge_log.read_text()
+        time.sleep(4.0)                                  # several more attempts (reconnect_max_s is 1 here)
+        warned = [line for line in edge_log.read_text().splitlines() if "WARNING" in line and str(port) in line]
+        assert len(warned) == 1 and "unreachable: connection refused" in warned[0], warned
+        cloud = CloudProc(tmp_path, port, cloud_config(port, "http://127.0.0.1:9/x", tmp_path / "o.db")).start()
+        assert wait_for(lambda: "reachable again after" in edge_log.read_text(), 30), edge_log.read_text()[-2000:]
+    finally:
+        edge.send_signal(signal.SIGINT)
+        edge.wait(30)
+        if cloud is not None:
+            cloud.stop()

@@ -202,7 +202,7 @@ class FramePacket(_message.Message):
     def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., capture_time: _Optional[float] = ..., event_onset: _Optional[float] = ..., event_id: _Optional[str] = ..., priority: _Optional[_Union[PriorityClass, str]] = ..., jpeg: _Optional[bytes] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., source_width: _Optional[int] = ..., source_height: _Optional[int] = ..., detections: _Optional[_Iterable[_Union[Detection, _Mapping]]] = ..., hints: _Optional[_Union[SemanticHints, _Mapping]] = ..., sent_time: _Optional[float] = ..., replayed: _Optional[bool] = ..., crop: _Optional[_Union[Box, _Mapping]] = ..., run_id: _Optional[str] = ...) -> None: ...
 
 class Ack(_message.Message):
-    __slots__ = ("camera_id", "sequence", "receive_time", "bytes", "edge_sent_time", "duplicate", "run_id")
+    __slots__ = ("camera_id", "sequence", "receive_time", "bytes", "edge_sent_time", "duplicate", "run_id", "admission")
     CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     RECEIVE_TIME_FIELD_NUMBER: _ClassVar[int]
@@ -210,6 +210,7 @@ class Ack(_message.Message):
     EDGE_SENT_TIME_FIELD_NUMBER: _ClassVar[int]
     DUPLICATE_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
+    ADMISSION_FIELD_NUMBER: _ClassVar[int]
     camera_id: str
     sequence: int
     receive_time: float
@@ -217,7 +218,8 @@ class Ack(_message.Message):
     edge_sent_time: float
     duplicate: bool
     run_id: str
-    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., receive_time: _Optional[float] = ..., bytes: _Optional[int] = ..., edge_sent_time: _Optional[float] = ..., duplicate: _Optional[bool] = ..., run_id: _Optional[str] = ...) -> None: ...
+    admission: str
+    def __init__(self, camera_id: _Optional[str] = ..., sequence: _Optional[int] = ..., receive_time: _Optional[float] = ..., bytes: _Optional[int] = ..., edge_sent_time: _Optional[float] = ..., duplicate: _Optional[bool] = ..., run_id: _Optional[str] = ..., admission: _Optional[str] = ...) -> None: ...
 
 class Result(_message.Message):
     __slots__ = ("event_id", "camera_id", "alert_id", "description_json", "description_status")
