@@ -4,8 +4,8 @@
 when speculation is configured. The speculator keeps what outlives one step
 for each row (how many committed tokens the target's KV holds, the adaptive
 draft length, a salvaged draft tail, the JSON field tracker over the answer)
-and the run's statistics; rows that left the batch are forgotten on the next
-step. Statistics follow vLLM: mean accepted length = 1 + accepted drafted
+and the run's statistics; a row is forgotten when it finishes (or, if it left
+the batch otherwise, on the next step). Statistics follow vLLM: mean accepted length = 1 + accepted drafted
 tokens / drafting steps, where a drafting step is one row's verify pass that
 had at least one drafted token.
 """
@@ -166,7 +166,10 @@ class Speculator:
                 s.draft_len.update(min(res.drafted, res.asked), min(res.accepted, res.asked))
                 self.drafter.feedback(r.seq_id, res.drafted, res.accepted)
             r.done = res.stopped or len(r.tokens) >= r.max_new_tokens
-            if r.done:
-                self.drafter.observe(r.seq_id, list(r.tokens))
             out.append(StepOutput(r.seq_id, r.tokens[-1] if r.tokens else -1, r.done))
+        for r in runner.rows:
+            if r.done:   # forget it now: a later request may reuse the id
+                self.drafter.observe(r.seq_id, list(r.tokens))
+                del self.rows[r.seq_id]
+                self.drafter.release({r.seq_id})
         return out
