@@ -71,8 +71,9 @@ class SpeculativeConfig(BaseModel):
                                                                ">= this x p_target(target's choice); "
                                                                "0 disables the ratio test")
     anchor_fields: tuple[str, ...] = Field(
-        ("label", "count", "threat_level", "action"),
-        description="JSON keys whose values are anchors (must match the target exactly)")
+        ("objects", "label", "count", "threat_level", "action"),
+        description="JSON keys whose values are anchors (must match the target exactly); "
+                    "'objects' makes the list's brackets anchors (how many objects is a count)")
     anchor_terms: tuple[str, ...] = Field(
         DEFAULT_ANCHOR_TERMS, description="words that are anchors wherever they appear "
                                           "(colours, numbers); a token overlapping one is exact-only")

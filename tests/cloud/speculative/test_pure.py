@@ -125,9 +125,10 @@ def test_bench_answer_anchors_are_its_place_label_count_and_action_tokens():
     tokens = ['{"', 'summary', '":"', 'far', ' right', '","', 'threat', '_', 'level', '":', '0', ',"',
               'objects', '":', '[', '{"', 'label', '":"', 'white', ' bag', '","', 'count', '":', '4',
               '}]', ',"', 'action', '":"', 'moving', ' left', '"}']
-    # Values with their quotes and delimiters (they decide where a value ends), and the quote
-    # closing the place word; keys and the punctuation between them are fillers.
-    anchors = {3, 4, 5, 10, 11, 17, 18, 19, 20, 23, 24, 27, 28, 29, 30}
+    # Values with their quotes and delimiters (they decide where a value ends), the quote
+    # closing the place word, the list's brackets ("[" + "{" vs "[]": how many objects);
+    # keys and the punctuation between them are fillers.
+    anchors = {3, 4, 5, 10, 11, 14, 15, 17, 18, 19, 20, 23, 24, 27, 28, 29, 30}
     fields = frozenset(SpeculativeConfig().anchor_fields)
     terms = frozenset(DEFAULT_ANCHOR_TERMS)
     tracker, tail = JsonFieldTracker(), ""
