@@ -67,6 +67,14 @@ class BanditDrafter(Drafter):
             self.bandits[seq_id].update(arm, accepted / drafted if drafted else 0.0)
             self.arms[arm].feedback(seq_id, drafted, accepted)
 
+    @property
+    def free(self) -> bool:
+        return all(arm.free for arm in self.arms)
+
+    def observe(self, seq_id: str, answer: list[int]) -> None:
+        for arm in self.arms:
+            arm.observe(seq_id, answer)
+
     def release(self, seq_ids: set[str]) -> None:
         for s in seq_ids:
             self.bandits.pop(s, None)

@@ -11,15 +11,17 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SpecMode = Literal["off", "strict", "loose"]
-DrafterName = Literal["prompt_lookup", "layer_skip", "small_model", "bandit"]
-BanditArm = Literal["prompt_lookup", "layer_skip"]
+DrafterName = Literal["prompt_lookup", "history", "layer_skip", "small_model", "bandit", "none"]
+BanditArm = Literal["prompt_lookup", "history", "layer_skip"]
 
-# Colours and small numbers: words in free text that carry what the camera saw (LVSpec's
-# visual-relevant anchors, read as vocabulary where the JSON field alone does not say).
+# Colours, small numbers and places: words in free text that carry what the camera saw
+# (LVSpec's visual-relevant anchors, read as vocabulary where the JSON field alone does not
+# say; a summary such as "far right" or "empty" is all anchor).
 DEFAULT_ANCHOR_TERMS = (
     "red", "green", "blue", "yellow", "white", "black", "grey", "gray", "orange", "purple",
     "brown", "pink", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-    "ten", "no", "none", "zero",
+    "ten", "no", "none", "zero", "empty", "near", "far", "left", "right", "centre", "center",
+    "middle", "front", "behind",
 )
 
 
@@ -30,9 +32,10 @@ class SpeculativeConfig(BaseModel):
         "off", description="off = plain decoding; strict = exact greedy verification; "
                            "loose = LVSpec (anchors exact, fillers by rank)")
     drafter: DrafterName = Field(
-        "prompt_lookup", description="who proposes tokens: n-grams of the prompt and hints, the "
-                                     "target's own early layers, a smaller model, or a bandit over "
-                                     "the first two")
+        "prompt_lookup", description="who proposes tokens: n-grams of the prompt and hints, "
+                                     "n-grams of the engine's recent answers (history), the "
+                                     "target's own early layers, a smaller model, a bandit over "
+                                     "bandit_arms, or none (the grammar's forced strings only)")
     draft_tokens: int = Field(4, ge=1, le=32, description="tokens proposed per row per step (the "
                                                           "start value when adaptive)")
     adaptive: bool = Field(True, description="adapt each row's draft length to its acceptance "
@@ -45,6 +48,12 @@ class SpeculativeConfig(BaseModel):
     # prompt lookup
     ngram_max: int = Field(3, ge=1, description="longest suffix n-gram looked up in the context")
     ngram_min: int = Field(1, ge=1, description="shortest suffix n-gram looked up")
+    fill_padding: bool = Field(True, description="a free drafter (n-gram look-ups) proposes up to "
+                                                 "the verify block's width: columns a shorter row "
+                                                 "would pad are computed anyway")
+    # retrieval from recent answers
+    history_answers: int = Field(256, ge=1, description="history drafter: how many recent "
+                                                        "answers its n-gram counts remember")
     # self-speculation by layer skipping
     draft_layers: int | float = Field(
         0.5, gt=0, description="layer-skip drafter: how many of the target's first layers it "
@@ -62,15 +71,16 @@ class SpeculativeConfig(BaseModel):
                                                                ">= this x p_target(target's choice); "
                                                                "0 disables the ratio test")
     anchor_fields: tuple[str, ...] = Field(
-        ("label", "count", "threat_level", "action"),
-        description="JSON keys whose values are anchors (must match the target exactly)")
+        ("objects", "label", "count", "threat_level", "action"),
+        description="JSON keys whose values are anchors (must match the target exactly); "
+                    "'objects' makes the list's brackets anchors (how many objects is a count)")
     anchor_terms: tuple[str, ...] = Field(
         DEFAULT_ANCHOR_TERMS, description="words that are anchors wherever they appear "
                                           "(colours, numbers); a token overlapping one is exact-only")
     position_shift: bool = Field(True, description="loose: salvage a draft that is one position "
                                                    "off the target (reuse its tail as the next draft)")
     bandit_arms: tuple[BanditArm, ...] = Field(
-        ("prompt_lookup", "layer_skip"), description="drafters the bandit chooses among (MetaSD)")
+        ("prompt_lookup", "history"), description="drafters the bandit chooses among (MetaSD)")
     bandit_exploration: float = Field(1.0, ge=0.0, description="UCB1 exploration weight")
 
     @model_validator(mode="after")

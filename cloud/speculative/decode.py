@@ -5,7 +5,8 @@ batched, under a JSON grammar).
                   prefix = salvaged tail of the last step, or (strict) the canonical
                            tokens of the grammar's forced string
     drafts = drafter.propose(rows)                  # cheap; truncated at the first
-                                                    # grammar-illegal token
+                                                    # grammar-illegal token; a free
+                                                    # drafter fills the block's width
     logits = target(pending + prefix + drafts)      # ONE ragged forward, all rows
     for each row, position j: the target's choice t_j under the same grammar masking
                   (close steering included) that plain decoding applies; accept the
@@ -17,6 +18,10 @@ Rows accept different numbers of tokens; a row's tokens that its KV has not
 seen yet ("pending": the last emitted token, plus jump-forward tokens) are fed
 at the start of its next block, so jump-forward costs no model call of its own
 (SGLang's jump-forward, which also re-prefills the forced text with the next step).
+
+A position is an anchor (loose mode: exact match only) when the drafted token
+or the target's choice there touches an anchor, so a filler draft cannot stand
+in for an anchor the target wanted ("empty" where the target says "far").
 
 Jump-forward emits only tokens that are the single legal next token: the greedy
 target must pick them, so it is exact in both modes. The grammar's forced *string*
@@ -104,10 +109,23 @@ def _accept_prefix(matcher: Any, tokens: list[int]) -> list[int]:
     return kept
 
 
+def _fill_to_width(rows: list[SpecRow], results: list[RowResult], draft_rows: list[DraftRow]) -> None:
+    """Ask a free drafter for as many tokens as the widest row's block holds: a shorter row's
+    block is padded to that width, and a padded column costs the forward as much as a token."""
+    sizes = [len(row.tokens) - row.in_kv + len(d.prefix) + d.k
+             for row, res, d in zip(rows, results, draft_rows) if not res.stopped]
+    width = max(sizes, default=0)
+    for row, res, d in zip(rows, results, draft_rows):
+        if res.stopped:
+            continue
+        room = width - (len(row.tokens) - row.in_kv) - len(d.prefix)
+        d.k = max(d.k, min(room, d.remaining - 1))
+
+
 def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                      rows: list[SpecRow], constraint: Any, stop_ids: set[int], *,
                      jump_forward: bool, position_shift: bool,
-                     encode: Callable[[str], list[int]]) -> list[RowResult]:
+                     encode: Callable[[str], list[int]], fill_padding: bool = False) -> list[RowResult]:
     """Draft, verify in one target pass, commit; rows are the running batch in KV order."""
     results = [RowResult() for _ in rows]
     vocab = constraint.grammar.vocab_size
@@ -144,6 +162,8 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
             index=i, seq_id=row.seq_id, state=row.state, context=row.context + row.tokens,
             committed=row.tokens, in_kv=row.in_kv, prefix=prefix, matcher=row.matcher, k=k,
             remaining=budget - len(prefix), position=row.next_position))
+    if fill_padding and drafter.free:
+        _fill_to_width(rows, results, draft_rows)
     ctx = DraftContext(target=target, kv=kv, constraint=constraint, stop_ids=stop_ids, rows=len(rows))
     proposals = (drafter.propose(draft_rows, ctx) if any(d.k > 0 for d in draft_rows)
                  else [[] for _ in rows])
@@ -187,9 +207,11 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                 tok = draft[j]
                 exact = tok == choice
 
-                def anchor(tok=tok):
+                def anchor(tok=tok, choice=choice):
+                    # An anchor position: the draft or the target's own choice touches one.
                     res.anchors_checked += 1
-                    hit = row.is_anchor is not None and row.is_anchor(row.tokens, tok)
+                    hit = row.is_anchor is not None and (row.is_anchor(row.tokens, tok)
+                                                         or row.is_anchor(row.tokens, choice))
                     res.anchors_rejected += int(hit)
                     return hit
 

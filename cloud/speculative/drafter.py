@@ -8,8 +8,14 @@ that they propose what could be accepted; a drafter that advances a matcher
 must roll it back before returning.
 
 Drafters here: prompt lookup (n-grams of the prompt and the edge's hints),
-layer skipping (the target's own early layers), a smaller model of the same
-tokenizer family, and a bandit choosing among drafters per request (MetaSD).
+history lookup (n-grams of the engine's recent answers), layer skipping (the
+target's own early layers), a smaller model of the same tokenizer family, a
+bandit choosing among drafters per request (MetaSD), and `NoDrafter`, the
+baseline that proposes nothing (only the grammar's forced strings are then
+verified: jump-forward alone).
+
+`free` marks drafters whose proposals cost no model call (look-ups): the
+decode step lets them fill the verify block up to its width.
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ class DraftContext:
 
 class Drafter(ABC):
     name: str = "base"
+    free: bool = False         # proposing costs no model call (a look-up)
 
     @abstractmethod
     def propose(self, rows: list[DraftRow], ctx: DraftContext) -> list[list[int]]:
@@ -56,3 +63,16 @@ class Drafter(ABC):
 
     def release(self, seq_ids: set[str]) -> None:
         """Forget rows that left the batch."""
+
+    def observe(self, seq_id: str, answer: list[int]) -> None:
+        """A finished answer's tokens (retrieval drafters learn from it)."""
+
+
+class NoDrafter(Drafter):
+    """Proposes nothing: the baseline that isolates jump-forward (forced strings only)."""
+
+    name = "none"
+    free = True
+
+    def propose(self, rows: list[DraftRow], ctx: DraftContext) -> list[list[int]]:
+        return [[] for _ in rows]

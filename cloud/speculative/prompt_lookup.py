@@ -29,6 +29,7 @@ def lookup(context: list[int], k: int, ngram_max: int, ngram_min: int) -> list[i
 
 class PromptLookupDrafter(Drafter):
     name = "prompt_lookup"
+    free = True
 
     def __init__(self, ngram_max: int = 3, ngram_min: int = 1):
         self.ngram_max = ngram_max

@@ -20,6 +20,12 @@ def build_drafter(config: Any, name: str | None = None, draft_adapter: Any = Non
     if name == "prompt_lookup":
         from cloud.speculative.prompt_lookup import PromptLookupDrafter
         return PromptLookupDrafter(config.ngram_max, config.ngram_min)
+    if name == "history":
+        from cloud.speculative.history_lookup import HistoryDrafter
+        return HistoryDrafter(config.history_answers, config.ngram_max, config.ngram_min)
+    if name == "none":
+        from cloud.speculative.drafter import NoDrafter
+        return NoDrafter()
     if name == "layer_skip":
         from cloud.speculative.layer_skip import LayerSkipDrafter
         return LayerSkipDrafter(config.draft_layers)

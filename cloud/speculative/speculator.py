@@ -4,8 +4,8 @@
 when speculation is configured. The speculator keeps what outlives one step
 for each row (how many committed tokens the target's KV holds, the adaptive
 draft length, a salvaged draft tail, the JSON field tracker over the answer)
-and the run's statistics; rows that left the batch are forgotten on the next
-step. Statistics follow vLLM: mean accepted length = 1 + accepted drafted
+and the run's statistics; a row is forgotten when it finishes (or, if it left
+the batch otherwise, on the next step). Statistics follow vLLM: mean accepted length = 1 + accepted drafted
 tokens / drafting steps, where a drafting step is one row's verify pass that
 had at least one drafted token.
 """
@@ -27,6 +27,7 @@ class SpecStats:
     target_passes: int = 0         # verify forwards of the target (batched)
     row_steps: int = 0             # rows served by those passes
     drafting_steps: int = 0        # row steps with >= 1 drafted token (vLLM's num_drafts)
+    drafter_steps: int = 0         # ... with >= 1 token from the drafter itself
     emitted: int = 0
     drafted: int = 0
     accepted: int = 0
@@ -48,6 +49,7 @@ class SpecStats:
         self.loose_accepted += len(res.loose_at)
         proposed = res.drafted + res.grammar_drafted + res.salvaged_drafted
         self.drafting_steps += int(proposed > 0)
+        self.drafter_steps += int(res.drafted > 0)
         self.row_steps += 1
 
     def summary(self) -> dict[str, Any]:
@@ -58,7 +60,13 @@ class SpecStats:
                                        if self.drafting_steps else 1.0)
         out["acceptance_rate"] = accepted / proposed if proposed else 0.0
         out["drafter_acceptance_rate"] = self.accepted / self.drafted if self.drafted else 0.0
+        out["drafter_mean_accepted_length"] = (1 + self.accepted / self.drafter_steps
+                                               if self.drafter_steps else 1.0)
         out["jump_forward_share"] = self.jump_forward / self.emitted if self.emitted else 0.0
+        # Tokens the grammar decided: emitted unverified, or its forced string accepted as a draft.
+        out["grammar_share"] = ((self.jump_forward + self.grammar_accepted) / self.emitted
+                                if self.emitted else 0.0)
+        out["drafter_share"] = self.accepted / self.emitted if self.emitted else 0.0
         out["tokens_per_row_step"] = self.emitted / self.row_steps if self.row_steps else 0.0
         return out
 
@@ -146,15 +154,22 @@ class Speculator:
         results = speculative_step(
             runner.adapter, self.drafter, self.verifier, runner.kv, rows, runner.constraint,
             runner.stop_ids, jump_forward=self.config.jump_forward,
-            position_shift=self.config.position_shift, encode=runner.grammar.encode)
+            position_shift=self.config.position_shift, encode=runner.grammar.encode,
+            fill_padding=self.config.fill_padding)
         self.stats.target_passes += 1
         out = []
         for r, s, row, res in zip(runner.rows, specs, rows, results):
             s.in_kv, s.carry = row.in_kv, res.carry
             self.stats.add(res)
-            if res.asked:
-                s.draft_len.update(res.drafted, res.accepted)
+            if res.asked or res.drafted:
+                # The draft length adapts on the tokens it asked for, not the padding fill.
+                s.draft_len.update(min(res.drafted, res.asked), min(res.accepted, res.asked))
                 self.drafter.feedback(r.seq_id, res.drafted, res.accepted)
             r.done = res.stopped or len(r.tokens) >= r.max_new_tokens
             out.append(StepOutput(r.seq_id, r.tokens[-1] if r.tokens else -1, r.done))
+        for r in runner.rows:
+            if r.done:   # forget it now: a later request may reuse the id
+                self.drafter.observe(r.seq_id, list(r.tokens))
+                del self.rows[r.seq_id]
+                self.drafter.release({r.seq_id})
         return out

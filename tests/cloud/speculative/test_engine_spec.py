@@ -67,5 +67,6 @@ def test_strict_speculation_over_a_compressed_kv_cache_gives_the_compressed_gree
 def test_layer_skip_with_a_kv_press_is_a_config_error():
     from cloud.kvcache.config import KVCacheConfig
 
+    spec = SpeculativeConfig(mode="loose", drafter="bandit", bandit_arms=("prompt_lookup", "layer_skip"))
     with pytest.raises(ValueError, match="layer_skip"):
-        EngineConfig(kv=KVCacheConfig(method="snapkv"), speculative=SpeculativeConfig(mode="loose", drafter="bandit"))
+        EngineConfig(kv=KVCacheConfig(method="snapkv"), speculative=spec)

@@ -100,3 +100,60 @@ def test_config_rejects_typos_and_inconsistent_bounds():
     with pytest.raises(ValueError):
         SpeculativeConfig(mode="strict", drafter="small_model")
     assert SpeculativeConfig().mode == "off"
+
+
+def test_history_ngrams_draft_the_most_frequent_follower_and_forget_old_answers():
+    from cloud.speculative.history_lookup import AnswerNgrams
+
+    store = AnswerNgrams(capacity=2, ngram_max=2)
+    assert store.draft([1, 2], 3) == []                     # empty datastore: no draft
+    store.add([1, 2, 3, 4])
+    store.add([1, 2, 3, 5])
+    assert store.draft([9, 1], 2) == [2, 3]                 # unigram back-off, then bigram
+    assert store.draft([2, 3], 1) == [5]                    # tie 4/5: the one seen last
+    store.add([7, 2, 3, 5])                                 # evicts [1, 2, 3, 4]
+    assert store.draft([2, 3], 2) == [5]                    # 5 twice now; nothing follows 3 5
+    assert dict(store.follow[(2, 3)]) == {5: 2}             # the evicted answer's 4 is gone
+
+
+def test_bench_answer_anchors_are_its_place_label_count_and_action_tokens():
+    """The benchmark VLM's answer, tokenized as SmolLM2 does: every token of a scored field
+    (place in the summary, colour and class, count, action) is an anchor; keys and
+    punctuation are fillers."""
+    from cloud.speculative.config import DEFAULT_ANCHOR_TERMS
+
+    tokens = ['{"', 'summary', '":"', 'far', ' right', '","', 'threat', '_', 'level', '":', '0', ',"',
+              'objects', '":', '[', '{"', 'label', '":"', 'white', ' bag', '","', 'count', '":', '4',
+              '}]', ',"', 'action', '":"', 'moving', ' left', '"}']
+    # Values with their quotes and delimiters (they decide where a value ends), the quote
+    # closing the place word, the list's brackets ("[" + "{" vs "[]": how many objects);
+    # keys and the punctuation between them are fillers.
+    anchors = {3, 4, 5, 10, 11, 14, 15, 17, 18, 19, 20, 23, 24, 27, 28, 29, 30}
+    fields = frozenset(SpeculativeConfig().anchor_fields)
+    terms = frozenset(DEFAULT_ANCHOR_TERMS)
+    tracker, tail = JsonFieldTracker(), ""
+    got = set()
+    for i, tok in enumerate(tokens):
+        if token_is_anchor(tracker, tok, fields, terms, tail):
+            got.add(i)
+        tracker.feed(tok)
+        tail += tok
+    assert got == anchors
+    t = JsonFieldTracker()
+    t.feed('{"summary":"')
+    assert token_is_anchor(t, "empty", fields, terms)        # an empty scene's place
+
+
+def test_loose_never_accepts_a_filler_draft_where_the_target_wants_an_anchor():
+    """The position is an anchor if either token is: "empty" may not stand in for "far"."""
+    from cloud.speculative.config import DEFAULT_ANCHOR_TERMS
+
+    t = JsonFieldTracker()
+    t.feed('{"summary":"')
+    terms = frozenset(DEFAULT_ANCHOR_TERMS) - {"empty"}   # suppose the draft's word were a filler
+    assert not token_is_anchor(t, "empty", FIELDS, terms)
+    assert token_is_anchor(t, "far", FIELDS, terms)
+    logits = torch.tensor([5.0, 4.9])                        # 0 = "far" (target), 1 = "empty"
+    loose = LooseVerifier(top_k=2, prob_ratio=0.0)
+    is_anchor = lambda: any(token_is_anchor(t, w, FIELDS, terms) for w in ("empty", "far"))
+    assert not loose.accept(logits, 1, 0, is_anchor)

@@ -15,7 +15,7 @@ from cloud.speculative.drafter import Drafter
 from cloud.speculative.fields import JsonFieldTracker
 from tests.helpers.spec_runs import prepared, run
 
-DRAFTERS = ["prompt_lookup", "layer_skip", "bandit"]
+DRAFTERS = ["prompt_lookup", "history", "layer_skip", "bandit", "none"]
 MAX_NEW = 48
 
 

@@ -1,0 +1,29 @@
+"""The speculative benchmark's plumbing: every arm decodes from the same prefilled batch."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+from benchmarks.spec import decode_arm, new_speculator, prefill_batch, spec_config
+from cloud.constrained import grammar_for
+from cloud.engine.runner import PrefillItem
+from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
+from tests.helpers.spec_runs import prepared
+
+
+def test_arms_decode_from_one_prefill_and_strict_arms_equal_autoregressive():
+    torch.set_num_threads(1)
+    adapter = Qwen2_5_VLAdapter.tiny(seed=2)
+    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids)
+    items = [PrefillItem(f"r{i}", prepared(adapter, i), 40) for i in range(3)]
+    pre = prefill_batch(adapter, grammar, items, close_reserve=0)
+    first, _ = decode_arm(adapter, grammar, pre, None, 0)
+    again, _ = decode_arm(adapter, grammar, pre, None, 0)       # the snapshot is not consumed
+    assert first == again and set(first) == {"r0", "r1", "r2"}
+    for arm in ("jump_forward", "strict:history", "strict:prompt_lookup"):
+        speculator = new_speculator(adapter, spec_config(arm))
+        for _ in range(2):                                        # the speculator outlives a batch
+            out, _ = decode_arm(adapter, grammar, pre, speculator, 0)
+            assert out == first, arm
+    assert spec_config("loose:history").mode == "loose"
