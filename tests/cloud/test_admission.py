@@ -14,6 +14,7 @@ from cloud.engine.stub import FixedLatencyEngine
 from cloud.server import CloudService
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
+from tests.helpers.cloud_fakes import Collect
 
 MIB = 1 << 20
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
@@ -70,19 +71,6 @@ def _frame(seq, priority, event=""):
                                                hints=pb.SemanticHints(counts={"person": 1})))
 
 
-class _Sink:
-    name = "collect"
-
-    def __init__(self):
-        self.alerts = []
-
-    async def send(self, a):
-        self.alerts.append(a)
-
-    async def close(self):
-        pass
-
-
 def test_over_budget_context_is_acked_as_shed_and_every_alert_is_delivered():
     # Each 640x480 event frame is held decoded (921,600 bytes) while the model (2 s) works on it.
     # Budget 1 MiB, context below 0.5 MiB: after the first event frame context is shed; the
@@ -91,7 +79,7 @@ def test_over_budget_context_is_acked_as_shed_and_every_alert_is_delivered():
         cfg = load_cloud_config(environ={}, overrides={
             "server": {"host": "127.0.0.1", "port": 0, "admission_budget_bytes": MIB, "admission_context_share": 0.5},
             "alerts": {"outbox_path": None, "describe_deadline_s": 10}})
-        sink = _Sink()
+        sink = Collect()
         svc = CloudService(cfg, engine=FixedLatencyEngine(2.0), sinks=[sink])
         port = await svc.start()
         try:

@@ -19,22 +19,10 @@ from cloud.server import CloudService
 from tests.cloud.test_hostile_input import HELLO, _jpeg, packets
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
+from tests.helpers.cloud_fakes import Collect
 
 STREAM_TIMEOUT_S = 20.0
 WAIT_STEP_S, WAIT_STEPS = 0.1, 50
-
-
-class _Sink:
-    name = "collect"
-
-    def __init__(self):
-        self.alerts = []
-
-    async def send(self, a):
-        self.alerts.append(a)
-
-    async def close(self):
-        pass
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +33,7 @@ def cloud():
     thread.start()
     cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0},
                                                    "alerts": {"outbox_path": None, "describe_deadline_s": 5}})
-    sink = _Sink()
+    sink = Collect()
     svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[sink])
     port = asyncio.run_coroutine_threadsafe(svc.start(), loop).result(30)
     try:

@@ -17,6 +17,7 @@ from cloud.server import CloudService, IngestService
 from cloud.alerts.manager import AlertManager
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
+from tests.helpers.cloud_fakes import Collect
 
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
 
@@ -49,23 +50,10 @@ def test_jpeg_header_is_read_without_decoding():
     assert check_image(_bomb(), 10_000_000).code == "TOO_LARGE_IMAGE"
 
 
-class _Sink:
-    name = "collect"
-
-    def __init__(self):
-        self.alerts = []
-
-    async def send(self, a):
-        self.alerts.append(a)
-
-    async def close(self):
-        pass
-
-
 async def _service(**server):
     cfg = load_cloud_config(environ={}, overrides={"server": {"host": "127.0.0.1", "port": 0, **server},
                                                    "alerts": {"outbox_path": None, "describe_deadline_s": 5}})
-    sink = _Sink()
+    sink = Collect()
     svc = CloudService(cfg, engine=FixedLatencyEngine(), sinks=[sink])
     return svc, await svc.start(), sink
 
