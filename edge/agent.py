@@ -158,11 +158,15 @@ class EdgeAgent:
         return AgentStatus(cameras=cameras, link=link)
 
     async def _report_status(self) -> None:
-        """One log line per camera (and one for the link) every status_interval_s."""
+        """One log line per camera (and one for the link) every status_interval_s, and a last one at the end."""
         fps = FpsMeter()
         self.status(fps)    # first sample: fps needs two
-        while True:
-            await asyncio.sleep(self.cfg.status_interval_s)
+        try:
+            while True:
+                await asyncio.sleep(self.cfg.status_interval_s)
+                for line in status_lines(self.status(fps)):
+                    log.info("%s", line)
+        finally:   # cancelled when the agent stops: a run shorter than one interval still says how it went
             for line in status_lines(self.status(fps)):
                 log.info("%s", line)
 
@@ -191,6 +195,7 @@ class EdgeAgent:
         finally:
             if reporter is not None:
                 reporter.cancel()
+                await asyncio.gather(reporter, return_exceptions=True)   # its last status lines
             if health is not None:
                 health.stop()
             self._stop.set()

@@ -81,7 +81,10 @@ def test_operator_page_shows_live_events_with_thumbnails_and_filters():
             assert all("cam-1" in t for t in texts)
 
             # the detail of an event shows its evidence images
-            driver.execute_script("document.querySelector('#timeline .event').click()")
+            # (an event already described: the newest may still be arriving, its images not stored yet)
+            driver.execute_script("[...document.querySelectorAll('#timeline .event')].find(e => "
+                                  "!(e.querySelector('.summary')?.textContent || 'describing').startsWith('describing'))"
+                                  ".click()")
             _wait(driver, lambda d: d.execute_script(
                 "return [...document.querySelectorAll('#detail img')].filter(i => i.naturalWidth > 0).length"),
                 what="images in the event detail")
