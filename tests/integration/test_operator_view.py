@@ -33,8 +33,12 @@ def _browser():
 
 def _wait(driver, condition, timeout_s=60, what="condition"):
     end = time.time() + timeout_s
+    from selenium.common.exceptions import StaleElementReferenceException
     while time.time() < end:
-        value = condition(driver)
+        try:
+            value = condition(driver)
+        except StaleElementReferenceException:   # the page re-rendered the element between find and read
+            value = None
         if value:
             return value
         time.sleep(0.2)
