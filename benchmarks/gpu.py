@@ -302,9 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from kernels.id_selection import batch_backend, id_select_batch
 
-    # A GPU machine may get the tree without its .git: the caller can name the commit it copied.
-    given = {"commit_given": os.environ["VIGIL_COMMIT"]} if os.environ.get("VIGIL_COMMIT") else {}
-    prov = Provenance(seeds={"data": SEED}, gpu=gpu_facts(), **given)
+    # A GPU machine may get the tree without its .git: VIGIL_COMMIT names the commit copied (Provenance reads it).
+    prov = Provenance(seeds={"data": SEED}, gpu=gpu_facts())
     notes: list[str] = []
     backend = batch_backend("cuda", max(n for n, _, _ in KERNEL_SHAPES))
     if backend != "triton":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -82,8 +81,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not torch.cuda.is_available():
         raise SystemExit("kv_gpu needs a CUDA device")
-    given = {"commit_given": os.environ["VIGIL_COMMIT"]} if os.environ.get("VIGIL_COMMIT") else {}
-    prov = Provenance(seeds={"tensors": 0}, **given)   # a GPU machine may get the tree without .git
+    prov = Provenance(seeds={"tensors": 0})   # VIGIL_COMMIT names the commit where the tree came without .git
     dev, dtype = torch.device("cuda"), torch.bfloat16
     gen = torch.Generator(device=dev).manual_seed(0)
     q = torch.randn(1, Q_HEADS, 1, HEAD_DIM, device=dev, dtype=dtype, generator=gen)

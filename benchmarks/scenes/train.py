@@ -48,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmarks.provenance import Provenance
 from benchmarks.scenes import generator as gen
 from benchmarks.scenes.scoring import fields_of
 
@@ -445,18 +446,6 @@ def build(args):
     return model.to(args.device), tok
 
 
-def _commit() -> str:
-    """The commit trained from: VIGIL_COMMIT where the tree was copied without .git, else git's HEAD."""
-    if os.environ.get("VIGIL_COMMIT"):
-        return os.environ["VIGIL_COMMIT"]
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
@@ -517,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "device": args.device}
     if args.device == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(0)
-    meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "commit": _commit(), "stage1": report1, "stage2": report2,
+    meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "commit": Provenance().commit, "stage1": report1, "stage2": report2,
             "render_seconds": round(render_s, 1), "machine": machine,
             "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
             "args": {k: str(v) for k, v in vars(args).items()},
