@@ -46,15 +46,8 @@ class CloudProc:
         offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--config", str(self.config_path), *args],
                                      cwd=self.workdir, env=_env(), stdout=self._log, stderr=subprocess.STDOUT)
-        end = time.time() + timeout_s
-        while time.time() < end:
-            if READY_LINE in self.log_path.read_text()[offset:]:
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"cloud exited with {self.proc.returncode}:\n{self.log_path.read_text()[offset:]}")
-            time.sleep(0.05)
-        self.kill()
-        raise TimeoutError(f"cloud not ready in {timeout_s}s:\n{self.log_path.read_text()[offset:]}")
+        wait_for_log_line(self.proc, self.log_path, offset, READY_LINE, timeout_s, "cloud", self.kill)
+        return self
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -100,6 +93,21 @@ def start_edge(port: int, workdir: Path, spool: Path, log: Path, realtime: bool 
                extra_env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "edge.cli", "--cloud", f"127.0.0.1:{port}"], cwd=workdir,
                             env=_edge_env(spool, realtime, extra_env), stdout=open(log, "w"), stderr=subprocess.STDOUT)
+
+
+def wait_for_log_line(proc: subprocess.Popen, log_path: Path, offset: int, line: str, timeout_s: float,
+                      name: str, kill) -> None:
+    """Return once `line` appears in `log_path` past `offset`; raise (with the log) if `proc` exits first,
+    or call `kill` and raise after `timeout_s`."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        if line in log_path.read_text()[offset:]:
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}:\n{log_path.read_text()[offset:]}")
+        time.sleep(0.05)
+    kill()
+    raise TimeoutError(f"{name} not ready in {timeout_s}s:\n{log_path.read_text()[offset:]}")
 
 
 def wait_for(cond, timeout_s: float, step_s: float = 0.1) -> bool:

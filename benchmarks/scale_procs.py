@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import yaml
 
-from benchmarks.fault_procs import ROOT, SECRET, _env, free_port
+from benchmarks.fault_procs import ROOT, SECRET, _env, free_port, wait_for_log_line
 
 REDIS_READY_S = 10.0
 ROLE_READY_LINES = {"gateway": "cloud listening on", "worker": "reading", "delivery": "delivery: reading"}
@@ -118,15 +118,9 @@ class RoleProc:
                                       "--config", str(self.config_path)], cwd=self.workdir, env=_env(),
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
-        end = time.time() + timeout_s
-        while time.time() < end:
-            if ROLE_READY_LINES[self.role] in self.log_path.read_text()[offset:]:
-                return self
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log()[offset:]}")
-            time.sleep(0.05)
-        self.kill()
-        raise TimeoutError(f"{self.name} not ready in {timeout_s}s:\n{self.log()[offset:]}")
+        wait_for_log_line(self.proc, self.log_path, offset, ROLE_READY_LINES[self.role], timeout_s, self.name,
+                          self.kill)
+        return self
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
