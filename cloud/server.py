@@ -179,6 +179,19 @@ def open_grpc_server(s, servicer: pb_grpc.IngestServicer, health: CloudHealth) -
     return server, port
 
 
+def record_description(alerts, stats, aid: str, result=None, error: Exception | None = None) -> tuple[str, str]:
+    """The alert's `described` stage from the model's `result`, or its failure from `error` (the alert still
+    goes out); returns (status, description text) for the edge's Result."""
+    if error is not None:
+        log.error("describe failed for alert %s", aid, exc_info=error)
+        stats["describe_errors"] += 1
+        alerts.on_description_failed(aid, f"{type(error).__name__}: {error}")
+        return "error", ""
+    stats["described"] += 1
+    ok = alerts.on_description(aid, result.description.model_dump())
+    return ("ok" if ok else "timeout"), result.text
+
+
 def build_engine(engine_cfg):
     """The description engine ``engine`` settings name: the model-free stub (``stub:<seconds>``) or the model."""
     from cloud.engine.stub import FixedLatencyEngine, stub_latency
@@ -455,14 +468,9 @@ class IngestService(pb_grpc.IngestServicer):
         try:
             result = await self.engine.describe(req)
         except Exception as exc:  # the model failing must not lose the alert
-            log.exception("describe failed for alert %s", aid)
-            self.stats["describe_errors"] += 1
-            self.alerts.on_description_failed(aid, f"{type(exc).__name__}: {exc}")
-            status, text = "error", ""
+            status, text = record_description(self.alerts, self.stats, aid, error=exc)
         else:
-            self.stats["described"] += 1
-            ok = self.alerts.on_description(aid, result.description.model_dump())
-            status, text = ("ok" if ok else "timeout"), result.text
+            status, text = record_description(self.alerts, self.stats, aid, result=result)
         finally:
             self.admission.release(held)
         out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=pkt.event_id, camera_id=pkt.camera_id,

@@ -34,7 +34,8 @@ from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
-from cloud.server import ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg, detections_to_dicts
+from cloud.server import (ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg,
+                          detections_to_dicts, record_description)
 from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.scale")
@@ -122,14 +123,9 @@ class Worker:
             self.alerts.expire()
             status, text = "timeout", ""
         except Exception as exc:   # the model failing must not lose the alert
-            log.exception("describe failed for alert %s", aid)
-            self.stats["describe_errors"] += 1
-            self.alerts.on_description_failed(aid, f"{type(exc).__name__}: {exc}")
-            status, text = "error", ""
+            status, text = record_description(self.alerts, self.stats, aid, error=exc)
         else:
-            self.stats["described"] += 1
-            ok = self.alerts.on_description(aid, result.description.model_dump())
-            status, text = ("ok" if ok else "timeout"), result.text
+            status, text = record_description(self.alerts, self.stats, aid, result=result)
         await self._reply(edge_id, pkt, aid, status, text)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
