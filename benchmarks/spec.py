@@ -26,6 +26,13 @@ length (vLLM: 1 + accepted / drafting steps, over all proposals, and over the dr
 own), acceptance rate, grammar share (tokens the grammar decided: jump-forward), field
 accuracy against ground truth, exact agreement with the autoregressive answer.
 
+Workloads (`--workload`):
+  fields   the above (results/spec.json): the alert JSON of the benchmark VLM; every token
+           the model chooses is a scored field value, so LVSpec has no fillers to loosen;
+  caption  free text (results/spec_caption.json): SmolLM2-135M-Instruct, text only, writes a
+           one-sentence alert from each test scene's facts (benchmarks/scenes/captions.py);
+           fidelity = the facts the sentence still says, against the scene's truth.
+
 Settings are frozen in FROZEN below before the measured run; anything tuned was tuned on
 val scenes (`--split val`), never on the test scenes this writes results for.
 """
@@ -47,19 +54,20 @@ import torch
 
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize
 
-RESULTS = Path(__file__).parent / "results" / "spec.json"
+RESULTS = {"fields": Path(__file__).parent / "results" / "spec.json",
+           "caption": Path(__file__).parent / "results" / "spec_caption.json"}
 QUICK_RESULTS = Path("/tmp/vigil-spec-quick.json")
-MODEL = "vigil-bench-vlm"
-# The free drafters. layer_skip is left out by default (each drafted token costs half a target
-# pass: on this CPU it was the slowest arm, 0.48x autoregressive), and so is the bandit over the
-# two free ones (it only picks between them per request), to keep a 64-scene, 3-repeat run within
-# the time this shared CPU allows; `--drafters prompt_lookup,history,bandit,layer_skip` adds them.
-DRAFTERS = ("prompt_lookup", "history")
-# Fixed before the test run: the free retrieval drafter (chosen on val scenes).
-HEADLINE_DRAFTER = "history"
+MODEL = {"fields": "vigil-bench-vlm", "caption": "smollm_llava"}
+# The drafters compared by default. On fields, layer_skip (each drafted token costs half a target
+# pass: on this CPU the slowest arm) and the bandit over the two free ones are added with
+# `--drafters prompt_lookup,history,bandit,layer_skip` (the reported run does).
+DRAFTERS = {"fields": ("prompt_lookup", "history"), "caption": ("prompt_lookup", "history", "layer_skip")}
+# Fixed before the test runs: on fields the free retrieval drafter (chosen on val scenes); on
+# free text prompt lookup, since such a sentence repeats its facts (fixed before any caption run).
+HEADLINE_DRAFTER = {"fields": "history", "caption": "prompt_lookup"}
 # Frozen speculation settings, the same for every speculative arm.
 FROZEN = dict(draft_tokens=4, adaptive=True, min_draft_tokens=1, max_draft_tokens=8, fill_padding=True,
-              top_k=5, prob_ratio=0.3, draft_layers=0.5, history_answers=256,
+              top_k=3, prob_ratio=0.5, draft_layers=0.5, history_answers=256,
               bandit_arms=("prompt_lookup", "history"))
 log = logging.getLogger("spec")
 
@@ -148,12 +156,18 @@ def spec_config(arm: str, overrides: dict | None = None):
 
 
 # -- scoring --------------------------------------------------------------------------------
-def answer_text(adapter, tokens: list[int]) -> tuple[str, bool]:
-    """(the engine's answer text, valid): parsed and tidied as the engine does."""
+def answer_text(adapter, tokens: list[int], workload: str = "fields") -> tuple[str, bool]:
+    """(the engine's answer text, valid): parsed and tidied as the engine does; for captions
+    the sentence."""
     from cloud.constrained import AnswerError, parse_answer
     from cloud.tidy import tidy_description
 
     raw = adapter.tokenizer.decode(tokens, skip_special_tokens=True)
+    if workload == "caption":
+        try:
+            return str(json.loads(raw)["summary"]), True
+        except (ValueError, KeyError, TypeError):
+            return raw, False
     try:
         return tidy_description(parse_answer(raw)).model_dump_json(), True
     except (AnswerError, ValueError):
@@ -162,29 +176,39 @@ def answer_text(adapter, tokens: list[int]) -> tuple[str, bool]:
 
 # -- the run ----------------------------------------------------------------------------------
 def bench(args) -> dict:
-    from benchmarks.scenes import field_scores, make_scenes, mean_scores
-    from benchmarks.scenes.evaluate import MAX_NEW_TOKENS
-    from cloud.constrained import grammar_for
+    from benchmarks.scenes import captions, field_scores, make_scenes, mean_scores
+    from benchmarks.scenes.evaluate import DEVICE, MAX_NEW_TOKENS
+    from cloud.constrained import JsonGrammar, grammar_for
     from cloud.engine import DescribeRequest, EngineConfig
     from cloud.engine.runner import PrefillItem
     from cloud.models.registry import load_adapter
     from cloud.prompting import build_prompt
 
     torch.set_num_threads(args.threads)
+    caption = args.workload == "caption"
+    model = args.model or MODEL[args.workload]
     prov = Provenance(seeds={"scenes": args.seed, "model": 0})
-    cfg = EngineConfig(model=args.model, max_new_tokens=MAX_NEW_TOKENS, max_batch_size=args.batch,
-                       torch_threads=args.threads)
+    cfg = EngineConfig(model=model, max_new_tokens=captions.MAX_NEW_TOKENS if caption else MAX_NEW_TOKENS,
+                       max_batch_size=args.batch, torch_threads=args.threads, device=DEVICE)
     adapter = load_adapter(cfg)
-    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids)
+    if caption:
+        grammar = JsonGrammar.compile(adapter.tokenizer, adapter.vocab_size, schema=captions.SCHEMA,
+                                      stop_token_ids=adapter.stop_token_ids)
+    else:
+        grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids)
     scenes = make_scenes(args.split, args.scenes, args.seed)
     items = []
     for i, sc in enumerate(scenes):
-        req = DescribeRequest(request_id=f"s{i}", camera_id=f"s{i}", event_id=f"s{i}", images=[sc.image])
-        guided = build_prompt(req, draw_boxes=cfg.draw_boxes)
-        items.append(PrefillItem(req.request_id, adapter.prepare(guided.images, guided.user, guided.system),
-                                 cfg.max_new_tokens))
+        if caption:    # text only: the scene's facts, no image
+            prepared = adapter.prepare([], captions.question(sc.truth), captions.SYSTEM)
+        else:
+            req = DescribeRequest(request_id=f"s{i}", camera_id=f"s{i}", event_id=f"s{i}", images=[sc.image])
+            guided = build_prompt(req, draw_boxes=cfg.draw_boxes)
+            prepared = adapter.prepare(guided.images, guided.user, guided.system)
+        items.append(PrefillItem(f"s{i}", prepared, cfg.max_new_tokens))
     batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]
-    drafters = [d for d in args.drafters.split(",") if d]
+    drafters = [d for d in (args.drafters or ",".join(DRAFTERS[args.workload])).split(",") if d]
+    headline = HEADLINE_DRAFTER[args.workload] if HEADLINE_DRAFTER[args.workload] in drafters else drafters[0]
     arms = ["autoregressive", "jump_forward"] + [f"{m}:{d}" for d in drafters for m in ("strict", "loose")]
     specs = {a: spec_config(a) for a in arms}
     close_reserve = cfg.close_reserve
@@ -212,7 +236,7 @@ def bench(args) -> dict:
             acc = per_arm[arm]
             tokens = sum(len(t) for t in acc["answers"].values())
             decoded = tokens - len(acc["answers"])         # each first token came from prefill
-            texts = {k: answer_text(adapter, t) for k, t in acc["answers"].items()}
+            texts = {k: answer_text(adapter, t, args.workload) for k, t in acc["answers"].items()}
             valid = sum(ok for _, ok in texts.values())
             wall = acc["decode_s"] + acc["prefill_s"]
             stats = acc["speculator"].stats if acc["speculator"] is not None else None
@@ -230,9 +254,11 @@ def bench(args) -> dict:
     truths = {it.seq_id: sc.truth for it, sc in zip(items, scenes)}
     ar_deterministic = all(r["tokens"] == reference for r in runs["autoregressive"])
 
+    score_one = captions.mentions if caption else field_scores
+
     def scores(run) -> dict[str, float]:
-        return mean_scores(field_scores(run["texts"][k][0] if run["texts"][k][1] else "", truths[k])
-                           if k in run["texts"] else field_scores("", truths[k]) for k in truths)
+        return mean_scores(score_one(run["texts"][k][0] if run["texts"][k][1] else "", truths[k])
+                           if k in run["texts"] else score_one("", truths[k]) for k in truths)
 
     per_arm = {}
     for arm in arms:
@@ -287,7 +313,7 @@ def bench(args) -> dict:
             "loose_field_retention": med(f"loose:{d}", "field_accuracy") / target_acc if target_acc else None,
             "loose_exact_agreement_with_target": med(f"loose:{d}", "exact_agreement_with_target"),
         }
-    head = by_drafter[HEADLINE_DRAFTER if HEADLINE_DRAFTER in by_drafter else drafters[0]]
+    head = by_drafter[headline]
     goals = {"strict_exact": True, "loose_speedup": 2.0, "accepted_length_gain": 0.5, "loose_field_retention": 0.99}
     top = {"strict_exact": strict_exact, "loose_speedup": head["loose_speedup"]["ratio"],
            "accepted_length_gain": head["accepted_length_gain"],
@@ -296,11 +322,14 @@ def bench(args) -> dict:
            for k, g in goals.items()}
     return {
         "benchmark": "spec",
-        "model": args.model,
+        "workload": args.workload,
+        "model": model,
+        "device": DEVICE,
         "split": args.split,
-        "scenes": len(items), "batch": args.batch, "max_new_tokens": MAX_NEW_TOKENS,
+        "scenes": len(items), "batch": args.batch, "max_new_tokens": cfg.max_new_tokens,
         "repeats": args.repeats, "frozen_settings": FROZEN,
-        "headline_drafter": HEADLINE_DRAFTER if HEADLINE_DRAFTER in by_drafter else drafters[0],
+        "anchor_terms": list(spec_config("strict:none").anchor_terms),
+        "headline_drafter": headline,
         **top,
         "loose_speedup_ci95": head["loose_speedup"]["ci95"],
         "loose_e2e_speedup": head["loose_e2e_speedup"]["ratio"],
@@ -324,19 +353,24 @@ def bench(args) -> dict:
                              "its forced string proposed and accepted)",
             "jump_forward": "arm with no drafter: only the grammar's forced strings are proposed, "
                             "verified strictly; its speedup is jump-forward's own",
-            "field_accuracy": "benchmarks.scenes field_scores vs the scene's ground truth (class, colour, "
-                              "count, position, action), mean of fields; invalid answers score 0",
+            "field_accuracy": ("benchmarks.scenes.captions.mentions: the facts (class, colour, count, place, "
+                               "action) the sentence still says, against the scene's truth, mean of facts"
+                               if caption else
+                               "benchmarks.scenes field_scores vs the scene's ground truth (class, colour, "
+                               "count, position, action), mean of fields; invalid answers score 0"),
             "loose_field_retention": "loose field accuracy / autoregressive field accuracy",
         },
-        "note": ("shared 2-core CPU with other jobs running: absolute rates are noisy (see load in "
-                 "provenance); ratios come from arms interleaved on the same prefilled batches"),
+        "note": ("absolute rates depend on the machine's load (see provenance); ratios come from arms "
+                 "interleaved on the same prefilled batches"),
         "provenance": prov.finish(repeats=args.repeats),
     }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default=MODEL)
+    p.add_argument("--workload", default="fields", choices=tuple(RESULTS),
+                   help="fields: the benchmark VLM's alert JSON; caption: free-text alert sentences")
+    p.add_argument("--model", default=None, help="default: the workload's model")
     p.add_argument("--split", default="test", choices=("val", "test"),
                    help="val for any tuning; test for the reported run")
     p.add_argument("--scenes", type=int, default=64)
@@ -344,7 +378,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--drafters", default=",".join(DRAFTERS), help="comma-separated drafters to compare")
+    p.add_argument("--drafters", default=None, help="comma-separated drafters to compare "
+                                                    "(default: the workload's)")
     p.add_argument("--out", default=None, help="result path (default benchmarks/results/spec.json)")
     p.add_argument("--quick", action="store_true", help="4 val scenes, 1 repeat, written to /tmp")
     p.add_argument("--profile", default=None, help="cProfile the run into this file")
@@ -360,7 +395,7 @@ def main(argv=None) -> int:
         prof.dump_stats(args.profile)
     else:
         result = bench(args)
-    out = QUICK_RESULTS if args.quick else Path(args.out) if args.out else RESULTS
+    out = QUICK_RESULTS if args.quick else Path(args.out) if args.out else RESULTS[args.workload]
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(json.dumps({k: result[k] for k in ("strict_exact", "loose_speedup", "accepted_length_gain",
                                              "loose_field_retention", "goals_met")}, default=str))

@@ -4,8 +4,12 @@ LVSpec (arXiv 2604.05650) verifies "visual-relevant anchor" tokens exactly and
 the rest loosely. For an alert answer the cheapest reliable identification is
 structural: the values of semantic fields (object label, count, threat level,
 action) are anchors, the free-text summary and the JSON punctuation are
-fillers, except for words that name what was seen (colours, numbers), which
-are anchors wherever they appear.
+fillers, except for words that name what was seen (colours, numbers, places,
+object classes, actions) and digits, which are anchors wherever they appear
+in a value ("3 red cars" in a free-text summary: "3" is not a filler), and
+the token that ends a value (a closing quote, a number's delimiter): where a
+free-text summary stops is the target's call, or a loosely accepted "." + " A"
+runs the sentence on to the token budget.
 
 `JsonFieldTracker` is a character-level state machine over compact JSON (the
 grammar forbids free whitespace). `value_key` is the key whose value the next
@@ -61,6 +65,17 @@ class JsonFieldTracker:
             out.append(self.value_key)
             self._step(ch)
         return out
+
+    def closes_value(self, text: str) -> bool:
+        """Whether `text`, fed from this state, ends a string or scalar value (its closing
+        quote or delimiter): where an answer or sentence stops is never a filler."""
+        probe = self.copy()
+        for ch in text:
+            before = probe.mode
+            probe._step(ch)
+            if before in ("string", "scalar") and probe.mode == "normal":
+                return True
+        return False
 
     def _value_done(self) -> None:
         if self.stack:
@@ -122,9 +137,14 @@ def token_is_anchor(tracker: JsonFieldTracker, text: str, anchor_fields: frozens
     keys = tracker.copy().feed(text)
     if any(k in anchor_fields for k in keys if k is not None):
         return True
-    if anchor_terms and any(k is not None for k in keys):
+    if tracker.closes_value(text):
+        return True
+    in_value = [ch for ch, k in zip(text, keys) if k is not None]
+    if any(ch.isdigit() for ch in in_value):
+        return True
+    if anchor_terms and in_value:
         last = _WORD.findall(tail[-16:])
-        lead = last[-1] if last and tail and tail[-1].isalpha() else ""
+        lead = last[-1] if last and tail and tail[-1].isalpha() and text[:1].isalpha() else ""
         for word in _WORD.findall(lead + text):
             w = word.lower()
             if any(term.startswith(w) or w.startswith(term) for term in anchor_terms):

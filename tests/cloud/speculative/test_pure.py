@@ -157,3 +157,23 @@ def test_loose_never_accepts_a_filler_draft_where_the_target_wants_an_anchor():
     loose = LooseVerifier(top_k=2, prob_ratio=0.0)
     is_anchor = lambda: any(token_is_anchor(t, w, FIELDS, terms) for w in ("empty", "far"))
     assert not loose.accept(logits, 1, 0, is_anchor)
+
+
+def test_digits_classes_and_the_end_of_a_free_text_value_are_anchors():
+    """A free-text summary's fillers are loose, but not its digits, its object words, or the
+    token that closes it (where the sentence stops is the target's call)."""
+    from cloud.speculative.config import DEFAULT_ANCHOR_TERMS
+
+    terms, none = frozenset(DEFAULT_ANCHOR_TERMS), frozenset()
+    t = JsonFieldTracker()
+    t.feed('{"summary":"Camera saw')
+    assert not token_is_anchor(t, ":", none, terms, tail='{"summary":"Camera saw')   # punctuation
+    assert token_is_anchor(t, " 3", none, terms)                  # a digit in a value
+    assert token_is_anchor(t, " cars", none, terms)               # an object class
+    assert not token_is_anchor(t, " spotted", none, terms)
+    assert token_is_anchor(t, '."', none, terms)                  # ends the value
+    assert token_is_anchor(t, '"}', none, terms)
+    assert t.closes_value('"') and not t.closes_value(".")
+    key = JsonFieldTracker()
+    key.feed('{"')
+    assert not token_is_anchor(key, "x2", none, terms)           # a digit in a key is no value
