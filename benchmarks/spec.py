@@ -175,7 +175,7 @@ def answer_text(adapter, tokens: list[int], workload: str = "fields") -> tuple[s
 
 
 # -- the run ----------------------------------------------------------------------------------
-def bench(args) -> dict:
+def bench(args, on_repeat=None) -> dict:
     from benchmarks.scenes import captions, field_scores, make_scenes, mean_scores
     from benchmarks.scenes.evaluate import DEVICE, MAX_NEW_TOKENS
     from cloud.constrained import JsonGrammar, grammar_for
@@ -219,8 +219,128 @@ def bench(args) -> dict:
     # Each batch is prefilled once (timed); every arm and repeat decodes from a copy.
     prefilled = [prefill_batch(adapter, grammar, batch, close_reserve) for batch in batches]
 
-    runs: dict[str, list[dict]] = {a: [] for a in arms}
+    all_runs: dict[str, list[dict]] = {a: [] for a in arms}
     order = [a for _, a in interleaved(arms, 1)]
+
+    def report(done: int) -> dict:
+        """The result over the first `done` repeats (written after each repeat: a run cut off
+        by a time limit still leaves its finished repeats)."""
+        runs = {a: r[:done] for a, r in all_runs.items()}
+        reference = runs["autoregressive"][0]["tokens"]
+        truths = {it.seq_id: sc.truth for it, sc in zip(items, scenes)}
+        ar_deterministic = all(r["tokens"] == reference for r in runs["autoregressive"])
+
+        score_one = captions.mentions if caption else field_scores
+
+        def scores(run) -> dict[str, float]:
+            return mean_scores(score_one(run["texts"][k][0] if run["texts"][k][1] else "", truths[k])
+                               if k in run["texts"] else score_one("", truths[k]) for k in truths)
+
+        per_arm = {}
+        for arm in arms:
+            reps = runs[arm]
+            exact = [np.mean([r["tokens"].get(k) == reference[k] for k in reference]) for r in reps]
+            fidelity = [scores(r) for r in reps]
+            stats = [r["stats"] for r in reps if r["stats"]]
+            row = {
+                "decode_tokens_per_s": summarize(r["decode_tokens_per_s"] for r in reps),
+                "tokens_per_s": summarize(r["tokens_per_s"] for r in reps),
+                "valid_answers_per_s": summarize(r["valid_answers_per_s"] for r in reps),
+                "valid_answers": [r["valid"] for r in reps],
+                "decode_s": [round(r["decode_s"], 2) for r in reps],
+                "prefill_s": [round(r["prefill_s"], 2) for r in reps],
+                "exact_agreement_with_target": summarize(exact),
+                "field_accuracy": summarize(f["field_accuracy"] for f in fidelity),
+                "per_field_last_repeat": {k: round(v, 4) for k, v in fidelity[-1].items()},
+                "decode_speedup_vs_autoregressive": ratio([r["decode_tokens_per_s"] for r in reps],
+                                                          [r["decode_tokens_per_s"] for r in runs["autoregressive"]]),
+                "e2e_speedup_vs_autoregressive": ratio([r["tokens_per_s"] for r in reps],
+                                                       [r["tokens_per_s"] for r in runs["autoregressive"]]),
+            }
+            if stats:
+                for key in ("mean_accepted_length", "drafter_mean_accepted_length", "acceptance_rate",
+                            "drafter_acceptance_rate", "grammar_share", "drafter_share", "jump_forward_share",
+                            "tokens_per_row_step"):
+                    row[key] = summarize(s[key] for s in stats)
+                row["target_passes"] = [s["target_passes"] for s in stats]
+                row["counters_last_repeat"] = {k: v for k, v in stats[-1].items() if isinstance(v, int)}
+            if arm != "autoregressive":
+                row["decode_speedup_vs_jump_forward"] = ratio(
+                    [r["decode_tokens_per_s"] for r in reps], [r["decode_tokens_per_s"] for r in runs["jump_forward"]])
+            per_arm[arm] = row
+
+        def med(arm, key):
+            v = per_arm[arm].get(key)
+            return v["median"] if isinstance(v, dict) else None
+
+        strict_arms = ["jump_forward"] + [a for a in arms if a.startswith("strict:")]
+        strict_exact = all(r["tokens"] == reference for a in strict_arms for r in runs[a])
+        target_acc = med("autoregressive", "field_accuracy")
+        by_drafter = {}
+        for d in drafters:
+            s_mal, l_mal = med(f"strict:{d}", "mean_accepted_length"), med(f"loose:{d}", "mean_accepted_length")
+            loose = per_arm[f"loose:{d}"]
+            by_drafter[d] = {
+                "loose_speedup": loose["decode_speedup_vs_autoregressive"],
+                "loose_e2e_speedup": loose["e2e_speedup_vs_autoregressive"],
+                "strict_speedup": per_arm[f"strict:{d}"]["decode_speedup_vs_autoregressive"],
+                "loose_speedup_vs_jump_forward": loose["decode_speedup_vs_jump_forward"],
+                "accepted_length_gain": (l_mal - 1) / (s_mal - 1) - 1 if s_mal and s_mal > 1 else None,
+                "loose_field_retention": med(f"loose:{d}", "field_accuracy") / target_acc if target_acc else None,
+                "loose_exact_agreement_with_target": med(f"loose:{d}", "exact_agreement_with_target"),
+            }
+        head = by_drafter[headline]
+        goals = {"strict_exact": True, "loose_speedup": 2.0, "accepted_length_gain": 0.5, "loose_field_retention": 0.99}
+        top = {"strict_exact": strict_exact, "loose_speedup": head["loose_speedup"]["ratio"],
+               "accepted_length_gain": head["accepted_length_gain"],
+               "loose_field_retention": head["loose_field_retention"]}
+        met = {k: (top[k] is True) if k == "strict_exact" else (top[k] is not None and top[k] >= g)
+               for k, g in goals.items()}
+        return {
+            "benchmark": "spec",
+            "workload": args.workload,
+            "model": model,
+            "device": DEVICE,
+            "split": args.split,
+            "scenes": len(items), "batch": args.batch, "max_new_tokens": cfg.max_new_tokens,
+            "repeats": done, "complete": done == args.repeats, "frozen_settings": FROZEN,
+            "anchor_terms": list(spec_config("strict:none").anchor_terms),
+            "headline_drafter": headline,
+            **top,
+            "loose_speedup_ci95": head["loose_speedup"]["ci95"],
+            "loose_e2e_speedup": head["loose_e2e_speedup"]["ratio"],
+            "jump_forward_speedup": per_arm["jump_forward"]["decode_speedup_vs_autoregressive"]["ratio"],
+            "jump_forward_grammar_share": med("jump_forward", "grammar_share"),
+            "goals": goals, "goals_met": met,
+            "target_field_accuracy": target_acc,
+            "autoregressive_deterministic": ar_deterministic,
+            "by_drafter": by_drafter,
+            "arms": per_arm,
+            "examples": {arm: [runs[arm][0]["texts"][k][0] for k in list(truths)[:3]] for arm in arms},
+            "definitions": {
+                "loose_speedup": "loose decode tokens/s / autoregressive decode tokens/s (time inside decode "
+                                 "steps; same prefill KV, grammar and budget); loose_e2e_speedup adds the "
+                                 "batch's prefill time, identical for every arm",
+                "mean_accepted_length": "vLLM: 1 + accepted / drafting steps (row verify passes with >= 1 "
+                                        "proposed token), proposals = drafter + grammar forced strings + "
+                                        "salvaged tails; drafter_mean_accepted_length counts the drafter's own",
+                "accepted_length_gain": "(loose MAL - 1) / (strict MAL - 1) - 1, same drafter",
+                "grammar_share": "emitted tokens the grammar decided (jump-forward: emitted unverified, or "
+                                 "its forced string proposed and accepted)",
+                "jump_forward": "arm with no drafter: only the grammar's forced strings are proposed, "
+                                "verified strictly; its speedup is jump-forward's own",
+                "field_accuracy": ("benchmarks.scenes.captions.mentions: the facts (class, colour, count, place, "
+                                   "action) the sentence still says, against the scene's truth, mean of facts"
+                                   if caption else
+                                   "benchmarks.scenes field_scores vs the scene's ground truth (class, colour, "
+                                   "count, position, action), mean of fields; invalid answers score 0"),
+                "loose_field_retention": "loose field accuracy / autoregressive field accuracy",
+            },
+            "note": ("absolute rates depend on the machine's load (see provenance); ratios come from arms "
+                     "interleaved on the same prefilled batches"),
+            "provenance": prov.finish(repeats=done),
+        }
+
     for rep in range(args.repeats):
         per_arm = {a: {"answers": {}, "decode_s": 0.0, "prefill_s": 0.0,
                        "speculator": new_speculator(adapter, specs[a])} for a in arms}
@@ -245,125 +365,13 @@ def bench(args) -> dict:
                    "tokens_per_s": tokens / wall, "valid_answers_per_s": valid / wall,
                    "tokens": acc["answers"], "texts": texts,
                    "stats": stats.summary() if stats is not None else None}
-            runs[arm].append(run)
+            all_runs[arm].append(run)
             print(f"repeat {rep} {arm:<22} decode tok/s {run['decode_tokens_per_s']:6.2f}  e2e tok/s "
                   f"{run['tokens_per_s']:6.2f}  valid {valid}/{len(items)}"
                   + (f"  MAL {run['stats']['mean_accepted_length']:.2f}" if run["stats"] else ""), flush=True)
-
-    reference = runs["autoregressive"][0]["tokens"]
-    truths = {it.seq_id: sc.truth for it, sc in zip(items, scenes)}
-    ar_deterministic = all(r["tokens"] == reference for r in runs["autoregressive"])
-
-    score_one = captions.mentions if caption else field_scores
-
-    def scores(run) -> dict[str, float]:
-        return mean_scores(score_one(run["texts"][k][0] if run["texts"][k][1] else "", truths[k])
-                           if k in run["texts"] else score_one("", truths[k]) for k in truths)
-
-    per_arm = {}
-    for arm in arms:
-        reps = runs[arm]
-        exact = [np.mean([r["tokens"].get(k) == reference[k] for k in reference]) for r in reps]
-        fidelity = [scores(r) for r in reps]
-        stats = [r["stats"] for r in reps if r["stats"]]
-        row = {
-            "decode_tokens_per_s": summarize(r["decode_tokens_per_s"] for r in reps),
-            "tokens_per_s": summarize(r["tokens_per_s"] for r in reps),
-            "valid_answers_per_s": summarize(r["valid_answers_per_s"] for r in reps),
-            "valid_answers": [r["valid"] for r in reps],
-            "decode_s": [round(r["decode_s"], 2) for r in reps],
-            "prefill_s": [round(r["prefill_s"], 2) for r in reps],
-            "exact_agreement_with_target": summarize(exact),
-            "field_accuracy": summarize(f["field_accuracy"] for f in fidelity),
-            "per_field_last_repeat": {k: round(v, 4) for k, v in fidelity[-1].items()},
-            "decode_speedup_vs_autoregressive": ratio([r["decode_tokens_per_s"] for r in reps],
-                                                      [r["decode_tokens_per_s"] for r in runs["autoregressive"]]),
-            "e2e_speedup_vs_autoregressive": ratio([r["tokens_per_s"] for r in reps],
-                                                   [r["tokens_per_s"] for r in runs["autoregressive"]]),
-        }
-        if stats:
-            for key in ("mean_accepted_length", "drafter_mean_accepted_length", "acceptance_rate",
-                        "drafter_acceptance_rate", "grammar_share", "drafter_share", "jump_forward_share",
-                        "tokens_per_row_step"):
-                row[key] = summarize(s[key] for s in stats)
-            row["target_passes"] = [s["target_passes"] for s in stats]
-            row["counters_last_repeat"] = {k: v for k, v in stats[-1].items() if isinstance(v, int)}
-        if arm != "autoregressive":
-            row["decode_speedup_vs_jump_forward"] = ratio(
-                [r["decode_tokens_per_s"] for r in reps], [r["decode_tokens_per_s"] for r in runs["jump_forward"]])
-        per_arm[arm] = row
-
-    def med(arm, key):
-        v = per_arm[arm].get(key)
-        return v["median"] if isinstance(v, dict) else None
-
-    strict_arms = ["jump_forward"] + [a for a in arms if a.startswith("strict:")]
-    strict_exact = all(r["tokens"] == reference for a in strict_arms for r in runs[a])
-    target_acc = med("autoregressive", "field_accuracy")
-    by_drafter = {}
-    for d in drafters:
-        s_mal, l_mal = med(f"strict:{d}", "mean_accepted_length"), med(f"loose:{d}", "mean_accepted_length")
-        loose = per_arm[f"loose:{d}"]
-        by_drafter[d] = {
-            "loose_speedup": loose["decode_speedup_vs_autoregressive"],
-            "loose_e2e_speedup": loose["e2e_speedup_vs_autoregressive"],
-            "strict_speedup": per_arm[f"strict:{d}"]["decode_speedup_vs_autoregressive"],
-            "loose_speedup_vs_jump_forward": loose["decode_speedup_vs_jump_forward"],
-            "accepted_length_gain": (l_mal - 1) / (s_mal - 1) - 1 if s_mal and s_mal > 1 else None,
-            "loose_field_retention": med(f"loose:{d}", "field_accuracy") / target_acc if target_acc else None,
-            "loose_exact_agreement_with_target": med(f"loose:{d}", "exact_agreement_with_target"),
-        }
-    head = by_drafter[headline]
-    goals = {"strict_exact": True, "loose_speedup": 2.0, "accepted_length_gain": 0.5, "loose_field_retention": 0.99}
-    top = {"strict_exact": strict_exact, "loose_speedup": head["loose_speedup"]["ratio"],
-           "accepted_length_gain": head["accepted_length_gain"],
-           "loose_field_retention": head["loose_field_retention"]}
-    met = {k: (top[k] is True) if k == "strict_exact" else (top[k] is not None and top[k] >= g)
-           for k, g in goals.items()}
-    return {
-        "benchmark": "spec",
-        "workload": args.workload,
-        "model": model,
-        "device": DEVICE,
-        "split": args.split,
-        "scenes": len(items), "batch": args.batch, "max_new_tokens": cfg.max_new_tokens,
-        "repeats": args.repeats, "frozen_settings": FROZEN,
-        "anchor_terms": list(spec_config("strict:none").anchor_terms),
-        "headline_drafter": headline,
-        **top,
-        "loose_speedup_ci95": head["loose_speedup"]["ci95"],
-        "loose_e2e_speedup": head["loose_e2e_speedup"]["ratio"],
-        "jump_forward_speedup": per_arm["jump_forward"]["decode_speedup_vs_autoregressive"]["ratio"],
-        "jump_forward_grammar_share": med("jump_forward", "grammar_share"),
-        "goals": goals, "goals_met": met,
-        "target_field_accuracy": target_acc,
-        "autoregressive_deterministic": ar_deterministic,
-        "by_drafter": by_drafter,
-        "arms": per_arm,
-        "examples": {arm: [runs[arm][0]["texts"][k][0] for k in list(truths)[:3]] for arm in arms},
-        "definitions": {
-            "loose_speedup": "loose decode tokens/s / autoregressive decode tokens/s (time inside decode "
-                             "steps; same prefill KV, grammar and budget); loose_e2e_speedup adds the "
-                             "batch's prefill time, identical for every arm",
-            "mean_accepted_length": "vLLM: 1 + accepted / drafting steps (row verify passes with >= 1 "
-                                    "proposed token), proposals = drafter + grammar forced strings + "
-                                    "salvaged tails; drafter_mean_accepted_length counts the drafter's own",
-            "accepted_length_gain": "(loose MAL - 1) / (strict MAL - 1) - 1, same drafter",
-            "grammar_share": "emitted tokens the grammar decided (jump-forward: emitted unverified, or "
-                             "its forced string proposed and accepted)",
-            "jump_forward": "arm with no drafter: only the grammar's forced strings are proposed, "
-                            "verified strictly; its speedup is jump-forward's own",
-            "field_accuracy": ("benchmarks.scenes.captions.mentions: the facts (class, colour, count, place, "
-                               "action) the sentence still says, against the scene's truth, mean of facts"
-                               if caption else
-                               "benchmarks.scenes field_scores vs the scene's ground truth (class, colour, "
-                               "count, position, action), mean of fields; invalid answers score 0"),
-            "loose_field_retention": "loose field accuracy / autoregressive field accuracy",
-        },
-        "note": ("absolute rates depend on the machine's load (see provenance); ratios come from arms "
-                 "interleaved on the same prefilled batches"),
-        "provenance": prov.finish(repeats=args.repeats),
-    }
+        if on_repeat is not None:
+            on_repeat(report(rep + 1))
+    return report(args.repeats)
 
 
 def main(argv=None) -> int:
@@ -387,16 +395,20 @@ def main(argv=None) -> int:
     if args.quick:
         args.split, args.scenes, args.batch, args.repeats = "val", 4, 2, 1
     logging.basicConfig(level=logging.WARNING)
+    out = QUICK_RESULTS if args.quick else Path(args.out) if args.out else RESULTS[args.workload]
+
+    def write(result: dict) -> None:
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
     if args.profile:
         import cProfile
 
         with cProfile.Profile() as prof:
-            result = bench(args)
+            result = bench(args, on_repeat=write)
         prof.dump_stats(args.profile)
     else:
-        result = bench(args)
-    out = QUICK_RESULTS if args.quick else Path(args.out) if args.out else RESULTS[args.workload]
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+        result = bench(args, on_repeat=write)
+    write(result)
     print(json.dumps({k: result[k] for k in ("strict_exact", "loose_speedup", "accepted_length_gain",
                                              "loose_field_retention", "goals_met")}, default=str))
     print(f"wrote {out}")

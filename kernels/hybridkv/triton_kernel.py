@@ -67,6 +67,17 @@ def gather_chunks_triton(chunks: torch.Tensor, index: torch.Tensor) -> torch.Ten
 
 
 @triton.jit
+def _online_softmax_step(q, k, v, ok, scaling, m_i, l_i, acc):
+    """Fold one block of keys `k` and values `v` (rows where `ok`) into the running max, sum
+    and weighted sum of a flash-decoding online softmax."""
+    sc = tl.where(ok, tl.sum(k * q[None, :], axis=1) * scaling, NEG)
+    m_new = tl.maximum(m_i, tl.max(sc, axis=0))
+    alpha = tl.exp(m_i - m_new)
+    p = tl.where(ok, tl.exp(sc - m_new), 0.0)
+    return m_new, l_i * alpha + tl.sum(p, axis=0), acc * alpha + tl.sum(p[:, None] * v, axis=0)
+
+
+@triton.jit
 def _ragged_attention_kernel(q_ptr, k_ptr, v_ptr, ok_ptr, starts_ptr, lengths_ptr,
                              ek_ptr, ev_ptr, eok_ptr, out_ptr,
                              hq, n_q, s_total, d, group, e_len, scaling,
@@ -92,14 +103,8 @@ def _ragged_attention_kernel(q_ptr, k_ptr, v_ptr, ok_ptr, starts_ptr, lengths_pt
         ok = inside & (t <= limit) & (tl.load(ok_ptr + b * s_total + col, mask=inside, other=0) != 0)
         base = (b * s_total + col)[:, None] * d + offs_d[None, :]
         k = tl.load(k_ptr + base, mask=ok[:, None] & dm[None, :], other=0.0).to(tl.float32)
-        sc = tl.where(ok, tl.sum(k * q[None, :], axis=1) * scaling, NEG)
-        m_new = tl.maximum(m_i, tl.max(sc, axis=0))
-        alpha = tl.exp(m_i - m_new)
-        p = tl.where(ok, tl.exp(sc - m_new), 0.0)
         v = tl.load(v_ptr + base, mask=ok[:, None] & dm[None, :], other=0.0).to(tl.float32)
-        l_i = l_i * alpha + tl.sum(p, axis=0)
-        acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
-        m_i = m_new
+        m_i, l_i, acc = _online_softmax_step(q, k, v, ok, scaling, m_i, l_i, acc)
     if HAS_EXTRA:
         for t0 in range(0, e_len, BLOCK_T):
             t = t0 + tl.arange(0, BLOCK_T)
@@ -108,14 +113,8 @@ def _ragged_attention_kernel(q_ptr, k_ptr, v_ptr, ok_ptr, starts_ptr, lengths_pt
             ok = inside & (tl.load(eok_ptr + row, mask=inside, other=0) != 0)
             base = row[:, None] * d + offs_d[None, :]
             k = tl.load(ek_ptr + base, mask=ok[:, None] & dm[None, :], other=0.0).to(tl.float32)
-            sc = tl.where(ok, tl.sum(k * q[None, :], axis=1) * scaling, NEG)
-            m_new = tl.maximum(m_i, tl.max(sc, axis=0))
-            alpha = tl.exp(m_i - m_new)
-            p = tl.where(ok, tl.exp(sc - m_new), 0.0)
             v = tl.load(ev_ptr + base, mask=ok[:, None] & dm[None, :], other=0.0).to(tl.float32)
-            l_i = l_i * alpha + tl.sum(p, axis=0)
-            acc = acc * alpha + tl.sum(p[:, None] * v, axis=0)
-            m_i = m_new
+            m_i, l_i, acc = _online_softmax_step(q, k, v, ok, scaling, m_i, l_i, acc)
     out = acc / l_i
     tl.store(out_ptr + ((b * hq + j) * n_q + qi) * d + offs_d, out, mask=dm)
 
