@@ -82,8 +82,10 @@ class SpeculativeConfig(BaseModel):
         description="JSON keys whose values are anchors (must match the target exactly); "
                     "'objects' makes the list's brackets anchors (how many objects is a count)")
     anchor_terms: tuple[str, ...] = Field(
-        DEFAULT_ANCHOR_TERMS, description="words that are anchors wherever they appear "
-                                          "(colours, numbers); a token overlapping one is exact-only")
+        DEFAULT_ANCHOR_TERMS, description="words that are anchors wherever they appear (colours, "
+                                          "numbers, places, object classes, actions); a token "
+                                          "overlapping one is exact-only (digits and a value's "
+                                          "closing token always are)")
     position_shift: bool = Field(True, description="loose: salvage a draft that is one position "
                                                    "off the target (reuse its tail as the next draft)")
     bandit_arms: tuple[BanditArm, ...] = Field(
