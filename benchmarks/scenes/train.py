@@ -383,6 +383,8 @@ def train_stage2(model, heads, builder, data: SceneSet, val: SceneSet, args, lor
 @torch.no_grad()
 def greedy(model, builder, visual: torch.Tensor, max_new: int) -> list[list[int]]:
     """Unconstrained greedy answers for a batch (all 576 tokens), with the LM's KV cache."""
+    from cloud.models.base import cache_keyword
+
     emb, pos, _ = batch_inputs(model, builder, visual, [[builder.end]], None)
     lm = model.model.language_model
     out = lm(inputs_embeds=emb, position_ids=pos, use_cache=True)
@@ -394,7 +396,8 @@ def greedy(model, builder, visual: torch.Tensor, max_new: int) -> list[list[int]
     for _ in range(max_new - 1):
         if bool(done.all()):
             break
-        out = lm(inputs_embeds=lm.embed_tokens(nxt[:, None]), position_ids=p, past_key_values=cache, use_cache=True)
+        out = lm(inputs_embeds=lm.embed_tokens(nxt[:, None]), position_ids=p, use_cache=True,
+                 **{cache_keyword(lm): cache})
         cache = out.past_key_values
         nxt = model.lm_head(out.last_hidden_state[:, -1]).argmax(-1)
         for i, t in enumerate(nxt.tolist()):

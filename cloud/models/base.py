@@ -21,6 +21,7 @@ Qwen's rope_deltas compute and stays right after pruning.
 """
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
@@ -29,6 +30,19 @@ import numpy as np
 import torch
 
 CHATML_END_OF_TURN = "<|im_end|>"   # Qwen's and SmolLM2's chat templates end a turn with it
+
+
+def cache_keyword(module: torch.nn.Module) -> str:
+    """The keyword `module.forward` takes its KV cache by: `cache` in recent transformers,
+    `past_key_values` before the rename (5.17 on a GPU image, for one). Passing the other one is
+    silently swallowed by the forward's **kwargs, and the model then runs every step without its
+    cache: decoding turns to garbage with no error (seen on a GPU machine)."""
+    cached = getattr(type(module), "_vigil_cache_keyword", None)
+    if cached is None:
+        params = inspect.signature(module.forward).parameters
+        cached = "cache" if "cache" in params else "past_key_values"
+        type(module)._vigil_cache_keyword = cached
+    return cached
 
 
 @dataclass
@@ -123,6 +137,12 @@ class ModelAdapter(ABC):
     def language_model(self) -> torch.nn.Module:
         """The decoder stack (for pruners that read early-layer attention); transformers' VLMs keep it here."""
         return self.model.model.language_model
+
+    def run_language_model(self, cache: Any, **inputs: Any) -> Any:
+        """The decoder stack over `inputs` with the KV `cache` (use_cache on), whatever the keyword
+        this transformers release takes it by (see `cache_keyword`)."""
+        lm = self.language_model
+        return lm(**inputs, **{cache_keyword(lm): cache}, use_cache=True)
 
     # -- the three calls ---------------------------------------------------------------------
     @abstractmethod

@@ -138,8 +138,8 @@ class LlavaAdapter(ModelAdapter):
     # -- forward -----------------------------------------------------------------------------
     @torch.inference_mode()
     def forward(self, inputs_embeds, position_ids, attention_mask, cache, last: int = 1) -> torch.Tensor:
-        out = self.language_model(inputs_embeds=inputs_embeds, position_ids=position_ids[0],
-                                  attention_mask=attention_mask, cache=cache, use_cache=True)
+        out = self.run_language_model(cache, inputs_embeds=inputs_embeds, position_ids=position_ids[0],
+                                      attention_mask=attention_mask)
         return self._head(out.last_hidden_state, last)
 
 
