@@ -18,7 +18,9 @@ signal because pings queue behind the data a saturated uplink is carrying.
 An unreachable cloud (DNS, refused, TLS) is said once, in one WARNING naming the cause, and
 retried with backoff; repeats are DEBUG with a reminder now and then (edge/link_report.py). So
 are frames the cloud's admission control shed or degraded under overload: a shed Ack is an Ack
-(the frame is not resent) and is counted.
+(the frame is not resent) and is counted. A packet the cloud refused without keeping it
+(OVERLOADED, INTERNAL) goes back to the policy, which sends it again, same key, after a backoff
+(edge/transmit/retry.py), on the same session.
 """
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ import grpc
 
 from edge.link_config import CloudLinkConfig
 from edge.link_report import AdmissionReporter, LinkReporter
-from edge.transmit.base import TransmissionPolicy
+from edge.transmit.base import TransmissionPolicy, ack_key
+from edge.transmit.retry import RETRYABLE_CODES, RefusalBackoff
 from vigil import __version__
 from vigil.backoff import backoff_delay
 from vigil.link_security import host_of, plaintext_allowed
@@ -113,6 +116,7 @@ class EdgeClient:
         self._live_tasks: set[asyncio.Task] = set()
         self.link_report = LinkReporter(cfg.target)
         self._admission_report = AdmissionReporter()
+        self._refusals = RefusalBackoff(cfg.refused_retry_initial_s, cfg.refused_retry_max_s)
 
     def notify(self) -> None:
         """New work for the policy (call on the client's event loop)."""
@@ -293,6 +297,8 @@ class EdgeClient:
                     if line:
                         log.warning("%s", line)
                 self.policy.on_ack(msg.ack, now)
+                if self._refusals:
+                    self._refusals.forget(ack_key(msg.ack))
                 if self.on_ack:
                     self.on_ack(msg.ack, now)
                 self._wake.set()
@@ -314,5 +320,14 @@ class EdgeClient:
             elif kind == "error":
                 self.stats["packet_errors"] += 1
                 self.errors.append(msg.error)
-                log.warning("cloud rejected %s/%d: %s %s", msg.error.camera_id, msg.error.sequence,
-                            msg.error.code, msg.error.message)
+                err = msg.error
+                if err.code in RETRYABLE_CODES:    # not kept: send the same packet again, after a backoff
+                    key = (err.camera_id, err.run_id, err.sequence)
+                    delay = self._refusals.delay(key)
+                    self.stats["packets_refused"] += 1
+                    self.policy.on_refused(key, now, now + delay)
+                    self._wake.set()
+                    log.warning("cloud refused %s/%d (%s: %s); sending it again in %.1fs", err.camera_id,
+                                err.sequence, err.code, err.message, delay)
+                else:
+                    log.warning("cloud rejected %s/%d: %s %s", err.camera_id, err.sequence, err.code, err.message)

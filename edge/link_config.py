@@ -26,6 +26,10 @@ class CloudLinkConfig(BaseModel):
     max_packet_bytes: int = Field(4 * MIB, ge=1024, description="must not exceed the cloud's server.max_packet_bytes")
     reconnect_initial_s: float = Field(0.5, gt=0, description="delay before the first reconnect to the cloud")
     reconnect_max_s: float = Field(10.0, gt=0, description="longest delay between reconnects to the cloud")
+    refused_retry_initial_s: float = Field(0.5, gt=0, description="a packet the cloud refused without keeping it "
+                                                                  "(OVERLOADED, INTERNAL) is sent again after this "
+                                                                  "long, doubling per refusal of the same packet")
+    refused_retry_max_s: float = Field(10.0, gt=0, description="longest wait before sending a refused packet again")
     tls: LinkTlsConfig | None = Field(None, description="TLS to the cloud (required unless the target is loopback or plaintext is set)")
     plaintext: bool = Field(False, description="connect without TLS to a non-loopback target (token readable on the network; logged as a WARNING)")
     results_grace_s: float = Field(30.0, ge=0, description="at end of a finite clip, wait this long for descriptions")

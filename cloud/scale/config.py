@@ -13,7 +13,7 @@ class ScaleConfig(BaseModel):
     mode: ScaleMode = Field("single", description="single: one process ingests, describes and delivers; redis: vigil-cloud --role gateway|worker|delivery processes share a Redis")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis (7.0 or later, appendonly yes, maxmemory-policy noeviction) the roles share in redis mode")
     prefix: str = Field("vigil", min_length=1, description="prefix of every Redis key and stream of this deployment")
-    max_backlog: int = Field(10_000, ge=1, description="jobs queued or in work above which gateways refuse new event packets with OVERLOADED (not acknowledged, never dropped: the edge still holds them)")
+    max_backlog: int = Field(10_000, ge=1, description="jobs queued or in work above which gateways refuse new event packets with OVERLOADED (not acknowledged, never dropped: the edge holds them and sends them again after a backoff)")
     dedup_ttl_s: float = Field(86_400.0, gt=0, description="how long gateways remember an (edge, camera, run, sequence) packet key, shared across gateways")
     claim_idle_s: float = Field(15.0, gt=0, description="a job its worker has not touched (no heartbeat) for this long is claimed by another worker (XAUTOCLAIM)")
     max_deliveries: int = Field(5, ge=1, description="a job handed to workers this many times without finishing is moved to the <prefix>:jobs:dead stream instead of crashing more workers")

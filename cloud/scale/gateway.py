@@ -5,8 +5,8 @@ token checks, TLS, packet and image limits (the JPEG header only: decoding is a 
 per-edge rate limits, a PacketError for every refusal. What changes is acceptance: an event packet
 is acknowledged once it is in the Redis job stream (``JobStream.publish``: shared de-duplication
 and XADD in one script), and refused with ``OVERLOADED`` while the stream holds ``scale.max_backlog`` jobs: not
-acknowledged, so the edge still holds it (and resends it, as any unacknowledged packet, when it
-reconnects). The bound is checked against the
+acknowledged, so the edge still holds it and sends it again with the same key after a backoff
+(edge/transmit/retry.py). The bound is checked against the
 backlog this gateway last saw, so several gateways may overshoot it by the packets they have in
 flight; it is never enforced by trimming the stream, which would drop accepted work.
 

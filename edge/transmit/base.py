@@ -129,6 +129,11 @@ class TransmissionPolicy(abc.ABC):
     def on_disconnect(self, now: float) -> None:
         """The link went down; unacknowledged packets may need resending."""
 
+    def on_refused(self, key: PacketKey, now: float, retry_at: float) -> None:
+        """The cloud refused packet `key` without keeping it (edge.transmit.retry.RETRYABLE_CODES):
+        send it again, same key, from `retry_at`. Default: it stays unacknowledged and goes again
+        at the next session."""
+
     @abc.abstractmethod
     def pending(self) -> int:
         """Items not yet handed out (the client drains until 0 before exiting)."""

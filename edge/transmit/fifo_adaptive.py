@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from edge.transmit.base import OutgoingItem, TransmissionPolicy, build_packet
+from edge.transmit.base import OutgoingItem, PacketKey, TransmissionPolicy, build_packet
 from edge.transmit.dat import encoder as enc
 from edge.transmit.config import AdaptiveFifoConfig
 from edge.transmit.dat.estimator import BandwidthEstimator
 from edge.transmit.dat.size_model import SizeModelBank
+from edge.transmit.retry import RetryQueue
 from vigil.v1 import vigil_pb2 as pb
 
 
@@ -37,6 +38,7 @@ class AdaptiveFifoPolicy(TransmissionPolicy):
         self._waiting: OrderedDict[tuple[str, str], OutgoingItem] = OrderedDict()
         self._inflight: OrderedDict[tuple[str, int], pb.FramePacket] = OrderedDict()
         self._busy: dict[str, int] = {}          # camera -> unacknowledged frames
+        self._retry: RetryQueue[pb.FramePacket] = RetryQueue()   # refused by the cloud, sent again when due
         self.stats: dict[str, int] = {"coalesced": 0, "sent": 0}
 
     def offer(self, item: OutgoingItem, now: float) -> None:
@@ -55,6 +57,9 @@ class AdaptiveFifoPolicy(TransmissionPolicy):
         return None
 
     def next_packet(self, now: float) -> pb.FramePacket | None:
+        refused = self._retry.pop_due(now)
+        if refused is not None:
+            return self._send(refused, now)
         for pkt in list(self._inflight.values()):      # resend what a disconnect left unacknowledged
             if pkt.replayed and not self._busy.get(pkt.camera_id):
                 return self._send(pkt, now)
@@ -87,14 +92,29 @@ class AdaptiveFifoPolicy(TransmissionPolicy):
         self._busy[pkt.camera_id] = max(0, self._busy.get(pkt.camera_id, 0) - 1)
         self.estimator.on_ack(key, now, edge_sent_time=ack.edge_sent_time or None)
 
+    def on_refused(self, key: PacketKey, now: float, retry_at: float) -> None:
+        own = (key[0], key[2])                   # this policy keys packets by (camera, sequence)
+        pkt = self._inflight.pop(own, None)
+        if pkt is None:
+            return
+        self._busy[pkt.camera_id] = max(0, self._busy.get(pkt.camera_id, 0) - 1)
+        self.estimator.on_lost(own)
+        self._retry.push(retry_at, pkt)
+
     def on_disconnect(self, now: float) -> None:
+        for pkt in self._retry.drain():          # refused ones go again with the unacknowledged
+            self._inflight[(pkt.camera_id, pkt.sequence)] = pkt
         for pkt in self._inflight.values():
             pkt.replayed = True
         self._busy.clear()
         self.estimator.reset_inflight()
 
     def pending(self) -> int:
-        return len(self._waiting) + sum(1 for p in self._inflight.values() if p.replayed)
+        return len(self._waiting) + len(self._retry) + sum(1 for p in self._inflight.values() if p.replayed)
+
+    def wake_after(self, now: float) -> float | None:
+        due = self._retry.next_due()
+        return None if due is None else max(0.0, due - now)
 
     def unacked(self) -> int:
         return len(self._inflight)

@@ -34,6 +34,7 @@ from edge.transmit.dat.estimator import BandwidthEstimator, Pacer
 from edge.transmit.dat.scheduler import Message, MultiStreamScheduler
 from edge.transmit.dat.size_model import SizeModelBank
 from edge.transmit.dat.spool import Spool
+from edge.transmit.retry import RetryQueue
 from vigil.v1 import vigil_pb2 as pb
 
 INTEREST_BOOST = 2.0   # severity multiplier for labels the cloud asked about
@@ -81,6 +82,7 @@ class DatPolicy(TransmissionPolicy):
         self.spool = Spool(self.cfg.spool_dir, self.cfg.spool_max_bytes)
         self._events: OrderedDict[tuple[str, str], _EventState] = OrderedDict()
         self._inflight: dict[PacketKey, tuple[pb.FramePacket, Message]] = {}
+        self._retry: RetryQueue[Message] = RetryQueue()   # refused by the cloud, back in the scheduler when due
         self._offline = len(self.spool) > 0      # leftovers of a previous run are replayed first
         self.pacer = Pacer(self.cfg.pacing_gain)
         self._rate_cap: float | None = None      # bytes/s, from the cloud
@@ -199,8 +201,22 @@ class DatPolicy(TransmissionPolicy):
                                  self._estimate(pb.EVIDENCE, st.item, rate * self.cfg.evidence_deadline_s)), now)
             self.stats["evidence_requested"] += 1
 
+    def on_refused(self, key: PacketKey, now: float, retry_at: float) -> None:
+        """Refused, not kept: the same packet goes back to the scheduler at `retry_at`, in its class."""
+        rec = self._inflight.pop(key, None)
+        if rec is None:
+            return
+        pkt, msg = rec
+        self.estimator.on_lost(key)
+        msg.payload, msg.est_bytes = pkt, pkt.ByteSize()
+        msg.coalesce_key = None                  # numbered already: a newer frame must not replace it, nor it one
+        self._retry.push(retry_at, msg)
+        self.stats["refused"] += 1
+
     def on_disconnect(self, now: float) -> None:
         """Link lost: requeue what was in flight (same sequence numbers) and spool everything."""
+        for msg in self._retry.drain():
+            self.scheduler.push(msg)
         for key, (pkt, msg) in list(self._inflight.items()):
             pkt.replayed = True
             msg.payload = pkt
@@ -227,6 +243,8 @@ class DatPolicy(TransmissionPolicy):
                                             event_id=pkt.event_id, severity=pkt.hints.severity, created=now,
                                             est_bytes=pkt.ByteSize(), payload=pkt))
                 self.stats["replayed"] += 1
+        while (refused := self._retry.pop_due(now)) is not None:
+            self.scheduler.push(refused)
         if not len(self.scheduler):
             return None
         if not self.pacer.ready(now):
@@ -328,7 +346,7 @@ class DatPolicy(TransmissionPolicy):
 
     # ------------------------------------------------------------------ state
     def pending(self) -> int:
-        return len(self.scheduler) + len(self.spool)
+        return len(self.scheduler) + len(self.spool) + len(self._retry)
 
     def unacked(self) -> int:
         return len(self._inflight)
@@ -337,7 +355,8 @@ class DatPolicy(TransmissionPolicy):
         if self._offline:
             return 0.0
         if not len(self.scheduler):
-            return None
+            due = self._retry.next_due()
+            return None if due is None else max(0.0, due - now)
         if not self.pacer.ready(now):
             return self.pacer.next_send_at - now
         if self.estimator.inflight_bytes >= self.cfg.context_window_share * self.estimator.window_bytes(now):
