@@ -8,8 +8,10 @@ no pruning: field accuracy against truth, retention (accuracy / unpruned
 accuracy: the paper's "91.8% at 16 tokens"), and agreement with the unpruned
 answer (whole answer and per field). Every pruner runs at every budget beside
 random at the same budget. Pruning settings are the library defaults
-(cloud/prune/config.py: layer-2 importance, last-token query, gamma 20,
-similarity on the projected embeddings), frozen before this model existed.
+(cloud/prune/config.py: layer-2 importance, last-token query, similarity on
+the projected embeddings, frozen before this model existed; gamma 0, chosen
+on validation scenes by the rule below, not the paper's 20, so the ID-Selection
+arms are importance top-k: the text arm selects what FastV selects).
 
 Time (timing the language model alone flatters pruning): the same language
 model behind a vision tower of CLIP ViT-L/14-336 geometry (24 layers, 1024
