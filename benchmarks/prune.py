@@ -262,7 +262,10 @@ def gamma_sweep(args, prov: Provenance, scenes) -> None:
     arms = quality(load_adapter(args.threads), scenes, args.threads, pruners)
     result = {"model": "vigil-bench-vlm", "device": DEVICE, "split": args.split, "scenes": len(scenes),
               "budgets": list(BUDGETS), "gammas": args.gammas, "visual_tokens": 576,
-              "choice": choose_gamma(arms, args.gammas),
+              "choice": (choice := choose_gamma(arms, args.gammas)),
+              "chosen_gamma": choice["chosen_gamma"],
+              **{f"mean_retention_16_64_g{g:g}": choice["mean_retention"][f"{g:g}"] for g in args.gammas},
+              "headline_keys": ["chosen_gamma", *(f"mean_retention_16_64_g{g:g}" for g in args.gammas)],
               "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in pruners.items()},
               "quality": arms,
               "provenance": prov.finish(repeats=1, repeats_not_applicable=(
