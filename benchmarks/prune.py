@@ -8,8 +8,10 @@ no pruning: field accuracy against truth, retention (accuracy / unpruned
 accuracy: the paper's "91.8% at 16 tokens"), and agreement with the unpruned
 answer (whole answer and per field). Every pruner runs at every budget beside
 random at the same budget. Pruning settings are the library defaults
-(cloud/prune/config.py: layer-2 importance, last-token query, gamma 20,
-similarity on the projected embeddings), frozen before this model existed.
+(cloud/prune/config.py: layer-2 importance, last-token query, similarity on
+the projected embeddings, frozen before this model existed; gamma 0, chosen
+on validation scenes by the rule below, not the paper's 20, so the ID-Selection
+arms are importance top-k: the text arm selects what FastV selects).
 
 Time (timing the language model alone flatters pruning): the same language
 model behind a vision tower of CLIP ViT-L/14-336 geometry (24 layers, 1024
@@ -24,6 +26,13 @@ wide, random weights: timing only) and its 1024->576 projector. Per arm:
 95% intervals; the machine is a shared 2-core CPU, so absolute times are noisy
 (provenance records the load).
 Run: python -m benchmarks.prune [--scenes N --repeats R]; writes benchmarks/results/prune.json.
+
+Choosing gamma (`--split val --gammas 0,1,5,20`): quality only, on validation
+scenes, the arms `id_selection_text@g<gamma>@<budget>` for every budget plus
+`none`; writes benchmarks/results/prune_gamma_val.json. Rule, fixed before
+running it: on 32 val scenes, the gamma with the highest mean retention over
+budgets 16 and 64 wins (ties: the larger gamma, closer to the paper); the test
+scenes are never used to choose.
 """
 from __future__ import annotations
 
@@ -43,6 +52,8 @@ from benchmarks.scenes.evaluate import DEVICE, answer_arms, load_adapter, score 
 from cloud.prune import PrunerConfig, build_pruner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prune.json"
+GAMMA_RESULTS = RESULTS.with_name("prune_gamma_val.json")
+GAMMA_RULE_BUDGETS = (16, 64)  # gamma is chosen by mean retention over these budgets
 BUDGETS = (16, 32, 64, 144)
 PRUNERS = {  # label -> PrunerConfig kwargs (defaults otherwise)
     "random": dict(method="random"),
@@ -59,12 +70,28 @@ VIT_L = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num
 VIT_L_FEATURE_LAYER = -2
 
 
-def quality(adapter, scenes, threads: int) -> dict:
+def gamma_arms(gammas: list[float]) -> dict:
+    """The headline pruner at each gamma: label `id_selection_text@g<gamma>` -> PrunerConfig kwargs."""
+    return {f"{HEADLINE}@g{g:g}": dict(PRUNERS[HEADLINE], gamma=g) for g in gammas}
+
+
+def choose_gamma(arms: dict, gammas: list[float]) -> dict:
+    """The pre-registered rule: highest mean retention over GAMMA_RULE_BUDGETS; ties go to the larger gamma."""
+    mean = {g: sum(arms[f"{HEADLINE}@g{g:g}@{b}"]["retention"] for b in GAMMA_RULE_BUDGETS) / len(GAMMA_RULE_BUDGETS)
+            for g in gammas}
+    best = max(sorted(gammas, reverse=True), key=lambda g: mean[g])  # max keeps the first (larger) on ties
+    return {"rule": f"highest mean retention over budgets {list(GAMMA_RULE_BUDGETS)}; ties: the larger gamma",
+            "mean_retention": {f"{g:g}": mean[g] for g in gammas}, "chosen_gamma": best,
+            "retention": {f"{g:g}": {b: arms[f"{HEADLINE}@g{g:g}@{b}"]["retention"] for b in BUDGETS}
+                          for g in gammas}}
+
+
+def quality(adapter, scenes, threads: int, pruner_set: dict = PRUNERS) -> dict:
     """All arms in one engine run (benchmarks/scenes/evaluate.py answer_arms), scored against truth."""
     truths = [s.truth for s in scenes]
     pruners = {"none": None}
     for budget in BUDGETS:
-        for label, kw in PRUNERS.items():
+        for label, kw in pruner_set.items():
             pruners[f"{label}@{budget}"] = build_pruner(PrunerConfig(budget=budget, **kw))
     answers, run = answer_arms(adapter, pruners, [s.image for s in scenes], threads=threads)
     print("quality run", run, flush=True)
@@ -74,7 +101,7 @@ def quality(adapter, scenes, threads: int) -> dict:
     for arm, texts in answers.items():
         acc = score(texts, truths)
         agree = [field_scores(t, json.loads(b)) for t, b in zip(texts, base) if b]
-        label, _, budget = arm.partition("@")
+        label, _, budget = arm.rpartition("@") if "@" in arm else (arm, "", "")
         arms[arm] = {
             "pruner": label, "budget": int(budget) if budget else 576, "field_accuracy": acc["field_accuracy"],
             "per_field": acc,
@@ -194,11 +221,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-quality", action="store_true")
-    ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--split", choices=("val", "test"), default="test")
+    ap.add_argument("--gammas", type=lambda s: [float(g) for g in s.split(",")], default=None,
+                    help="only the text ID-Selection arm at these gammas (and none), quality only")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     prov = Provenance(seeds={"scenes": args.seed, "random_pruner": PrunerConfig().seed, "vit_l_init": 0})
-    scenes = make_scenes("test", args.scenes, seed=args.seed)
-    result: dict = {"model": "vigil-bench-vlm", "device": DEVICE, "scenes": len(scenes), "budgets": list(BUDGETS),
+    scenes = make_scenes(args.split, args.scenes, seed=args.seed)
+    if args.gammas is not None:
+        return gamma_sweep(args, prov, scenes)
+    result: dict = {"model": "vigil-bench-vlm", "device": DEVICE, "split": args.split, "scenes": len(scenes),
+                    "budgets": list(BUDGETS),
                     "pruners": list(PRUNERS), "headline_pruner": HEADLINE, "visual_tokens": 576,
                     "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in PRUNERS.items()}}
     if not args.skip_quality:
@@ -219,9 +252,31 @@ def main() -> None:
     result["prefill_e2e_speedup_random_16"] = t["random@16"]["speedup_e2e"]
     result["provenance"] = prov.finish(repeats=args.repeats,
                                        repeats_note="timing arms interleaved; quality is deterministic (one pass)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    _write(args.out or RESULTS, result)
     print(json.dumps({k: v for k, v in result.items() if k not in ("quality", "timing", "pruner_settings")})[:2000])
+
+
+def gamma_sweep(args, prov: Provenance, scenes) -> None:
+    """Quality of the headline pruner at each gamma (no timing: gamma does not change the selection's cost)."""
+    pruners = gamma_arms(args.gammas)
+    arms = quality(load_adapter(args.threads), scenes, args.threads, pruners)
+    result = {"model": "vigil-bench-vlm", "device": DEVICE, "split": args.split, "scenes": len(scenes),
+              "budgets": list(BUDGETS), "gammas": args.gammas, "visual_tokens": 576,
+              "choice": (choice := choose_gamma(arms, args.gammas)),
+              "chosen_gamma": choice["chosen_gamma"],
+              **{f"mean_retention_16_64_g{g:g}": choice["mean_retention"][f"{g:g}"] for g in args.gammas},
+              "headline_keys": ["chosen_gamma", *(f"mean_retention_16_64_g{g:g}" for g in args.gammas)],
+              "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in pruners.items()},
+              "quality": arms,
+              "provenance": prov.finish(repeats=1, repeats_not_applicable=(
+                  "quality is deterministic (greedy decoding, seeded scenes): one pass per arm"))}
+    _write(args.out or GAMMA_RESULTS, result)
+    print(json.dumps(result["choice"], indent=1))
+
+
+def _write(path: Path, result: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

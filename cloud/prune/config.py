@@ -1,8 +1,11 @@
 """Configuration of visual-token pruning (the `prune` sub-tree of CloudConfig).
 
 Defaults work offline and reproduce ID-Selection (arXiv 2604.05601) as we read it:
-importance from an early LLM layer (layer 2) or the vision [CLS] attention,
-gamma = 20 for the similarity suppression. `budget` is a count (int >= 1) or
+importance from an early LLM layer (layer 2) or the vision [CLS] attention.
+The suppression sharpness is not the paper's gamma = 20: gamma = 0 was chosen
+on validation scenes of the benchmark VLM (benchmarks/results/prune_gamma_val.json,
+gamma in {0, 1, 5, 20}, best mean retention at 16 and 64 tokens), and with
+gamma = 0 the selection is plain importance top-k (no diversity term). `budget` is a count (int >= 1) or
 a ratio of the visual tokens (float in (0, 1]); `None` keeps every token.
 """
 from __future__ import annotations
@@ -26,7 +29,7 @@ class PrunerConfig(BaseModel):
     importance: ImportanceSource = Field(default="auto", description="text: early-layer text attention; cls: vision [CLS] attention; auto: cls when the model has one")
     importance_layer: int = Field(default=2, ge=0, description="LLM layer whose text->visual attention is the importance")
     text_query: TextQuery = Field(default="last", description="which text tokens ask: the last instruction token, or the mean over all")
-    gamma: float = Field(default=20.0, ge=0.0, description="ID-Selection suppression sharpness: w_j = exp(-gamma * d_j^2)")
+    gamma: float = Field(default=0.0, ge=0.0, description="ID-Selection suppression sharpness: w_j = exp(-gamma * d_j^2); 0 (plain importance top-k) was chosen on val scenes of the benchmark VLM, see benchmarks/results/prune_gamma_val.json; the paper uses 20")
     similarity: SimilarityFeature = Field(default="embeds", description="features compared for diversity: projected visual embeddings (free) or LM keys")
     reuse_across_frames: bool = Field(default=False, description="reuse a camera's previous selection while its scene is unchanged")
     reuse_similarity: float = Field(default=0.97, gt=0.0, le=1.0, description="mean per-token cosine similarity above which a frame counts as unchanged")

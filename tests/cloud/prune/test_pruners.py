@@ -5,6 +5,7 @@ from cloud.prune import PruneContext, PrunerConfig, build_pruner
 from cloud.prune.box_prior import box_coverage
 
 METHODS = ["random", "fastv", "divprune", "id_selection"]
+PAPER_GAMMA = 20.0  # ID-Selection's own gamma (the default, 0, is plain top-k)
 
 
 def _ctx(n=64, d=16, seed=0, **kw):
@@ -47,7 +48,7 @@ def _clustered():
 def test_id_selection_keeps_one_of_a_redundant_cluster_where_fastv_keeps_all():
     ctx = _clustered()
     fastv = build_pruner(PrunerConfig(method="fastv", budget=5)).select(ctx)
-    ids = build_pruner(PrunerConfig(method="id_selection", budget=5, importance="text")).select(ctx)
+    ids = build_pruner(PrunerConfig(method="id_selection", budget=5, importance="text", gamma=PAPER_GAMMA)).select(ctx)
     assert fastv.tolist() == [0, 1, 2, 3, 4]
     assert ids[0] == 0 and (ids < 10).sum() == 1  # the best token, then diverse ones
 
