@@ -3,13 +3,13 @@ queue) gets them again on the same session, after a short backoff, with their ke
 before, they waited for the stall watchdog to end the session."""
 import asyncio
 
-import grpc
 import numpy as np
 
 from edge.client import EdgeClient
 from edge.link_config import CloudLinkConfig
 from edge.transmit.base import OutgoingItem
 from edge.transmit.fifo import FifoPolicy
+from tests.helpers.cloud_fakes import serve_ingest
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -41,10 +41,7 @@ class BusyCloud(pb_grpc.IngestServicer):
 
 async def _run(n_items: int):
     cloud = BusyCloud()
-    server = grpc.aio.server()
-    pb_grpc.add_IngestServicer_to_server(cloud, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    server, port = await serve_ingest(cloud)
     policy = FifoPolicy()
     for i in range(n_items):
         img = np.full((48, 64, 3), 40 * i, dtype=np.uint8)

@@ -3,11 +3,11 @@ noticed yet) ends the session; the policy is told (it requeues/spools) and the c
 import asyncio
 import time
 
-import grpc
 
 from edge.client import EdgeClient
 from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
+from tests.helpers.cloud_fakes import serve_ingest
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
@@ -55,10 +55,7 @@ class OnePacket(TransmissionPolicy):
 
 async def _run():
     cloud = SilentCloud()
-    server = grpc.aio.server()
-    pb_grpc.add_IngestServicer_to_server(cloud, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    server, port = await serve_ingest(cloud)
     policy = OnePacket()
     link = CloudLinkConfig(target=f"127.0.0.1:{port}", reconnect_initial_s=0.1, reconnect_max_s=0.2)
     client = EdgeClient(link, policy, [], stall_timeout_s=0.6)
@@ -116,10 +113,7 @@ class PacketAfterQuiet(OnePacket):
 
 async def _run_quiet_then_send(stall_s, quiet_s, ack_delay_s):
     cloud = SlowAckCloud(ack_delay_s)
-    server = grpc.aio.server()
-    pb_grpc.add_IngestServicer_to_server(cloud, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
+    server, port = await serve_ingest(cloud)
     policy = PacketAfterQuiet(time.time() + quiet_s)
     link = CloudLinkConfig(target=f"127.0.0.1:{port}", reconnect_initial_s=0.1, reconnect_max_s=0.2)
     client = EdgeClient(link, policy, [], stall_timeout_s=stall_s)

@@ -34,3 +34,17 @@ class Collect:
 
     async def close(self):
         pass
+
+
+async def serve_ingest(servicer):
+    """A real gRPC server on a free loopback port with `servicer` as the cloud's Ingest service:
+    (server, port); stop it with `await server.stop(0)`."""
+    import grpc
+
+    from vigil.v1 import vigil_pb2_grpc as pb_grpc
+
+    server = grpc.aio.server()
+    pb_grpc.add_IngestServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    return server, port
