@@ -3,7 +3,6 @@ noticed yet) ends the session; the policy is told (it requeues/spools) and the c
 import asyncio
 import time
 
-
 from edge.client import EdgeClient
 from edge.link_config import CloudLinkConfig
 from edge.transmit.base import TransmissionPolicy
