@@ -110,6 +110,21 @@ def wait_for_log_line(proc: subprocess.Popen, log_path: Path, offset: int, line:
     raise TimeoutError(f"{name} not ready in {timeout_s}s:\n{log_path.read_text()[offset:]}")
 
 
+def wait_for_port(proc: subprocess.Popen, port: int, timeout_s: float, exited) -> bool:
+    """True once 127.0.0.1:`port` accepts a connection; raise RuntimeError(`exited()`) if `proc`
+    exits first; False after `timeout_s`."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(exited()) from None
+            time.sleep(0.05)
+    return False
+
+
 def wait_for(cond, timeout_s: float, step_s: float = 0.1) -> bool:
     end = time.time() + timeout_s
     while time.time() < end:
@@ -146,15 +161,8 @@ class ReceiverProc:
         self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", "--port", str(self.port),
                                       "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        end = time.time() + timeout_s
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"receiver exited with {self.proc.returncode}") from None
-                time.sleep(0.05)
+        if wait_for_port(self.proc, self.port, timeout_s, lambda: f"receiver exited with {self.proc.returncode}"):
+            return self
         raise TimeoutError("receiver did not start")
 
     def stop(self) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 import yaml
 
-from benchmarks.fault_procs import ROOT, SECRET, _env, free_port, wait_for_log_line
+from benchmarks.fault_procs import ROOT, SECRET, _env, free_port, wait_for_log_line, wait_for_port
 
 REDIS_READY_S = 10.0
 ROLE_READY_LINES = {"gateway": "cloud listening on", "worker": "reading", "delivery": "delivery: reading"}
@@ -58,15 +57,9 @@ class RedisProc:
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.workdir),
              "--appendonly", "yes", "--maxmemory-policy", "noeviction", "--save", "", "--protected-mode", "no"],
             stdout=open(self.workdir / "redis.log", "w"), stderr=subprocess.STDOUT)
-        end = time.time() + REDIS_READY_S
-        while time.time() < end:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"redis-server exited: {(self.workdir / 'redis.log').read_text()[-2000:]}")
-                time.sleep(0.05)
+        if wait_for_port(self.proc, self.port, REDIS_READY_S,
+                         lambda: f"redis-server exited: {(self.workdir / 'redis.log').read_text()[-2000:]}"):
+            return self
         self.stop()
         raise TimeoutError("redis-server did not start")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from vigil.demo_secrets import demo_flag, refusal
 from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
+from vigil.signals import stop_on_signals
 
 log = logging.getLogger("vigil.cloud")
 EXIT_MODEL_FAILED = 1
@@ -62,13 +62,7 @@ async def serve(cfg) -> int:
     except OSError:
         service.outbox.close()
         raise
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover
-            pass
+    stop = stop_on_signals()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({service.model_loaded, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if service.model_loaded.done() and service.model_loaded.exception() is not None:

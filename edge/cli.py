@@ -4,12 +4,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from vigil.demo_secrets import demo_flag, refusal
 from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
+from vigil.signals import stop_on_signals
 
 
 log = logging.getLogger("vigil.edge")
@@ -20,13 +20,7 @@ SHUTDOWN_FLUSH_S = 15.0
 
 async def run_until_signal(agent, flush_s: float = SHUTDOWN_FLUSH_S):
     """Run the agent to its end (a finite clip) or until SIGTERM/SIGINT, then flush for at most `flush_s`."""
-    loop = asyncio.get_running_loop()
-    stopping = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stopping.set)
-        except NotImplementedError:  # pragma: no cover - not on this platform
-            pass
+    stopping = stop_on_signals()
     run = asyncio.ensure_future(agent.run())
     signalled = asyncio.ensure_future(stopping.wait())
     await asyncio.wait({run, signalled}, return_when=asyncio.FIRST_COMPLETED)

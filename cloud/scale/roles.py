@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
+
+from vigil.signals import stop_on_signals
 
 log = logging.getLogger("vigil.scale")
 EXIT_LOOP_FAILED = 1
@@ -22,13 +23,7 @@ def role_error(role: str | None, mode: str) -> str | None:
 
 
 async def serve_role(cfg, role: str) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except NotImplementedError:  # pragma: no cover
-            pass
+    stop = stop_on_signals()
     if role == "gateway":
         from cloud.scale.gateway import serve
     elif role == "worker":
