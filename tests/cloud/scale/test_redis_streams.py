@@ -27,6 +27,15 @@ def _run(coro):
     return asyncio.run(coro)
 
 
+async def _one_job_read_by_w1(url: str):
+    """(client, stream "t", what worker w1 read) after one packet was published to a fresh group."""
+    r = aioredis.from_url(url)
+    jobs = JobStream(r, "t")
+    await jobs.ensure_group()
+    await jobs.publish("edge", _pkt(1), TTL_S)
+    return r, jobs, await jobs.read("w1", 10, 100)
+
+
 def test_publish_deduplicates_across_gateways_and_counts_the_backlog(redis_server):
     async def go():
         a, b = aioredis.from_url(redis_server.url), aioredis.from_url(redis_server.url)
@@ -44,11 +53,7 @@ def test_publish_deduplicates_across_gateways_and_counts_the_backlog(redis_serve
 
 def test_an_unfinished_job_is_claimed_by_another_worker_and_finishing_empties_the_stream(redis_server):
     async def go():
-        r = aioredis.from_url(redis_server.url)
-        jobs = JobStream(r, "t")
-        await jobs.ensure_group()
-        await jobs.publish("edge", _pkt(1), TTL_S)
-        got = await jobs.read("w1", 10, 100)                    # w1 reads it, then "dies"
+        r, jobs, got = await _one_job_read_by_w1(redis_server.url)   # w1 reads it, then "dies"
         nothing = await jobs.claim("w2", min_idle_ms=60_000, count=10)   # not idle long enough yet
         await asyncio.sleep(0.05)
         claimed = await jobs.claim("w2", min_idle_ms=10, count=10)
@@ -67,11 +72,7 @@ def test_an_unfinished_job_is_claimed_by_another_worker_and_finishing_empties_th
 
 def test_heartbeat_keeps_a_live_workers_job_from_being_claimed(redis_server):
     async def go():
-        r = aioredis.from_url(redis_server.url)
-        jobs = JobStream(r, "t")
-        await jobs.ensure_group()
-        await jobs.publish("edge", _pkt(1), TTL_S)
-        [job] = await jobs.read("w1", 10, 100)
+        r, jobs, [job] = await _one_job_read_by_w1(redis_server.url)
         await asyncio.sleep(0.3)
         await jobs.beat("w1", [job.entry_id])
         claimed = await jobs.claim("w2", min_idle_ms=200, count=10)
@@ -82,11 +83,7 @@ def test_heartbeat_keeps_a_live_workers_job_from_being_claimed(redis_server):
 
 def test_poison_jobs_move_to_the_dead_stream(redis_server):
     async def go():
-        r = aioredis.from_url(redis_server.url)
-        jobs = JobStream(r, "t")
-        await jobs.ensure_group()
-        await jobs.publish("edge", _pkt(1), TTL_S)
-        [job] = await jobs.read("w1", 10, 100)
+        r, jobs, [job] = await _one_job_read_by_w1(redis_server.url)
         n = await jobs.bury("w2", [job.entry_id])
         dead = await r.xrange(jobs.dead_key)
         backlog = await jobs.backlog()
@@ -168,11 +165,7 @@ def test_a_worker_finishes_alerts_another_worker_left_open(redis_server):
 
 def test_bury_leaves_an_entry_another_worker_just_claimed(redis_server):
     async def go():
-        r = aioredis.from_url(redis_server.url)
-        jobs = JobStream(r, "t")
-        await jobs.ensure_group()
-        await jobs.publish("edge", _pkt(1), TTL_S)
-        [job] = await jobs.read("w1", 10, 100)
+        r, jobs, [job] = await _one_job_read_by_w1(redis_server.url)
         await jobs.beat("w2", [job.entry_id])          # w2 took it over a moment ago
         n = await jobs.bury("w3", [job.entry_id], min_idle_ms=60_000)
         backlog = await jobs.backlog()
