@@ -297,8 +297,7 @@ class EdgeClient:
                     if line:
                         log.warning("%s", line)
                 self.policy.on_ack(msg.ack, now)
-                if self._refusals:
-                    self._refusals.forget(ack_key(msg.ack))
+                self._refusals.forget(ack_key(msg.ack))
                 if self.on_ack:
                     self.on_ack(msg.ack, now)
                 self._wake.set()

@@ -21,6 +21,7 @@ Qwen's rope_deltas compute and stays right after pruning.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field, replace
@@ -37,12 +38,13 @@ def cache_keyword(module: torch.nn.Module) -> str:
     `past_key_values` before the rename (5.17 on a GPU image, for one). Passing the other one is
     silently swallowed by the forward's **kwargs, and the model then runs every step without its
     cache: decoding turns to garbage with no error (seen on a GPU machine)."""
-    cached = getattr(type(module), "_vigil_cache_keyword", None)
-    if cached is None:
-        params = inspect.signature(module.forward).parameters
-        cached = "cache" if "cache" in params else "past_key_values"
-        type(module)._vigil_cache_keyword = cached
-    return cached
+    return _cache_keyword_of(type(module))
+
+
+@functools.cache
+def _cache_keyword_of(cls: type) -> str:
+    params = inspect.signature(cls.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 @dataclass
