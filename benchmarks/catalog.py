@@ -122,8 +122,13 @@ CATALOG: dict[str, Spec] = {
                   "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST, "vigil_tools/webhook_echo.py")),
     "serve": Spec(
         measures=("benchmarks/serve.py", "cloud/prune", "kernels/id_selection", "cloud/models", *ENGINE),
-        headlines=("throughput_ratio_16", "throughput_ratio_16_pruned", "throughput_ratio_16_vs_static_batch",
-                   "poisson_p95_time_to_description_s_16", "poisson_throughput_16")),
+        headlines=("throughput_ratio_16", "throughput_ratio_16_pruned", "throughput_ratio_16_vs_static_batch")),
+    "serve_poisson": Spec(
+        measures=("benchmarks/serve_poisson.py", "benchmarks/serve.py", "cloud/prune", "kernels/id_selection",
+                  "cloud/models", "config/cloud.yaml", *ENGINE),
+        headlines=("poisson_p95_ttd_s_one_by_one", "poisson_p95_ttd_s_engine", "poisson_p95_ttd_s_engine_pruned",
+                   "poisson_p95_ratio_one_by_one_over_engine", "poisson_p95_ratio_one_by_one_over_engine_pruned",
+                   "poisson_valid_answers_per_s_engine_pruned")),
     "spec": Spec(
         measures=("benchmarks/spec.py", "cloud/speculative", "cloud/models", *ENGINE, *SCENES,
                   "benchmarks/scenes/captions.py"),
