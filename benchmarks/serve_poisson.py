@@ -116,7 +116,7 @@ def make_request(arrival: Arrival, i: int, frames: list, tag: str):
 
 async def run_open_loop(describe, schedule: list[Arrival], frames: list, tag: str) -> dict:
     """Send each request at its arrival time, without waiting for earlier answers."""
-    from cloud.constrained import parse_answer
+    from cloud.answer.constrained import parse_answer
 
     start = time.perf_counter()
     arrivals, done, ok, tokens = [], [], [], []
