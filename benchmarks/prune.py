@@ -320,6 +320,9 @@ def main() -> None:
         result.update(headline(arms, args.budgets))
         result["quality"] = arms
         del adapter
+        # Quality is the long part: keep it even if the timing section fails.
+        _write(args.out or RESULTS, {**result, "complete": False,
+                                     "provenance": prov.finish(repeats=1, repeats_note="quality only so far")})
     else:
         result["scenes"] = 0
         result["quality"] = QUALITY_SKIPPED
@@ -330,6 +333,7 @@ def main() -> None:
     result["prefill_e2e_speedup_id_selection_text_16"] = t[f"{HEADLINE}@16"]["speedup_e2e"]
     result["prefill_lm_speedup_id_selection_text_16"] = t[f"{HEADLINE}@16"]["speedup_lm"]
     result["prefill_e2e_speedup_random_16"] = t["random@16"]["speedup_e2e"]
+    result["complete"] = True
     result["provenance"] = prov.finish(repeats=args.repeats,
                                        repeats_note="timing arms interleaved; quality is deterministic (one pass)")
     _write(args.out or RESULTS, result)
