@@ -1,4 +1,6 @@
 """prune.py's pure parts: the pre-registered gamma rule and the paired "beats" verdicts."""
+import pytest
+
 from benchmarks import prune
 from benchmarks.prune import (COMPARE_BUDGETS, COMPARED, HEADLINE, candidate_label, choose_gamma,
                               gamma_candidates, headline, with_settings)
@@ -26,7 +28,7 @@ def test_rule_picks_the_best_mean_retention_and_ties_go_to_top_k_then_embeds_the
     ret[candidate_label(0.0)] = 0.70
     c = choose_gamma(_arms(ret), GRID, (16, 64))
     assert (c["chosen_gamma"], c["chosen_similarity"]) == (50.0, "embeds")
-    assert "ties: gamma 0" in c["rule"] and "32 val scenes" in c["rule"]
+    assert "ties: gamma 0" in c["rule"] and ">= 16 val scenes" in c["rule"]
 
 
 def _quality(correct: dict[str, list[list[int]]]) -> dict:
@@ -59,3 +61,11 @@ def test_chosen_settings_apply_to_both_id_selection_arms_only():
     assert "gamma" not in arms["fastv"] and arms == {**arms, "fastv": prune.PRUNERS["fastv"]}
     assert with_settings({}) == prune.PRUNERS
 
+
+
+def test_runs_below_the_rules_scene_minimums_are_refused(monkeypatch, capsys):
+    for argv in (["--split", "val", "--gammas", "0,50", "--scenes", "8"], ["--from-val", "--scenes", "16"]):
+        monkeypatch.setattr("sys.argv", ["prune", *argv])
+        with pytest.raises(SystemExit):
+            prune.main()
+        assert "at least" in capsys.readouterr().err
