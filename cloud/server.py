@@ -44,6 +44,7 @@ from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.routes import build_routes, retry_policy
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
+from cloud.alerts.seeing import ModelCard
 from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
@@ -444,7 +445,8 @@ class IngestService(pb_grpc.IngestServicer):
                                        hints=self._hints_dict(pkt))
         if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
             width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
-            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height)
+            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height,
+                                         boxes_in_image(pkt, width, height))
         # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
         if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
             task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
@@ -520,7 +522,8 @@ class CloudService:
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
-                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
+                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage,
+                                   model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images))
         restored = self.alerts.restore(self.outbox.open_alerts())
         if restored:
             log.info("outbox: %d alerts left open by the previous process; they finish here", restored)

@@ -29,8 +29,9 @@ class IngestObserver:
     def on_packet(self, edge_id: str, camera_id: str, size: int) -> None:
         """A fresh packet of `camera_id` was accepted."""
 
-    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
-        """A decodable image belonging to an alert arrived."""
+    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int,
+                       boxes: list[dict] = ()) -> None:
+        """A decodable image belonging to an alert arrived, with the edge's detections in its pixels."""
 
 
 @dataclass
@@ -73,11 +74,12 @@ class LiveState(IngestObserver):
         cam.packets += 1
         cam.bytes += size
 
-    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
+    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int,
+                       boxes: list[dict] = ()) -> None:
         if self.store is None:
             return
         try:
-            self.store.add_image(alert_id, kind, jpeg, width, height)
+            self.store.add_image(alert_id, kind, jpeg, width, height, boxes)
         except sqlite3.Error:  # a full disk loses the picture, never the packet or its alert
             log.exception("event store: could not keep a %s image of alert %s", kind, alert_id)
 
