@@ -240,8 +240,14 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html")
 
 
+# The documentation page may load only from this server: the vendored renderer would otherwise fetch
+# its maker's logo from a CDN (it hides the logo when that fails). Inline styles are how it themes.
+DOCS_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+               "worker-src 'self' blob:; connect-src 'self'")
+
+
 async def docs(request: web.Request) -> web.FileResponse:
-    return web.FileResponse(WEB_DIR / "docs.html")
+    return web.FileResponse(WEB_DIR / "docs.html", headers={"Content-Security-Policy": DOCS_POLICY})
 
 
 def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] = lambda: True,

@@ -12,8 +12,11 @@ import numpy as np
 
 BOX_BGR = (0, 215, 255)         # amber: visible on day and night footage
 LINE_PX_PER_1000 = 3            # box line width per 1000 px of the image's longer side (at least 1)
-CROP_MARGIN = 0.6               # a crop adds this fraction of the box's size on each side
+CROP_MARGIN = 0.15              # a crop adds this fraction of the box's size on each side
 MIN_CROP_PX = 96                # a crop is at least this wide and high (tiny boxes keep some context)
+# A crop's width / height is kept within these: a standing person gets a portrait crop with some street
+# beside it, a car a landscape one; never a sliver (the page's thumbnails are 4:3 boxes).
+MIN_ASPECT, MAX_ASPECT = 3 / 4, 4 / 3
 JPEG_QUALITY = 85
 
 
@@ -34,15 +37,23 @@ def _draw(img: np.ndarray, boxes: list[dict]) -> None:
         cv2.putText(img, caption, (x1 + 2, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
 
 
+def _span(center: float, size: int, limit: int) -> tuple[int, int]:
+    """[start, start + size) around `center`, slid (not cut) to stay inside [0, limit)."""
+    size = min(size, limit)
+    start = min(max(0, int(round(center - size / 2))), limit - size)
+    return start, start + size
+
+
 def crop_around(box: list[float], width: int, height: int) -> tuple[int, int, int, int]:
-    """(x1, y1, x2, y2) of a crop holding `box` with a margin, clipped to the image."""
+    """(x1, y1, x2, y2) of a crop holding `box` with a margin, its shape kept between portrait and
+    landscape, slid inside the image (a person at the frame's edge stays whole)."""
     x1, y1, x2, y2 = box
-    bw, bh = max(1.0, x2 - x1), max(1.0, y2 - y1)
-    half_w = max(bw * (0.5 + CROP_MARGIN), MIN_CROP_PX / 2)
-    half_h = max(bh * (0.5 + CROP_MARGIN), MIN_CROP_PX / 2)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    return (max(0, int(cx - half_w)), max(0, int(cy - half_h)),
-            min(width, int(cx + half_w + 1)), min(height, int(cy + half_h + 1)))
+    w = max((x2 - x1) * (1 + 2 * CROP_MARGIN), MIN_CROP_PX)
+    h = max((y2 - y1) * (1 + 2 * CROP_MARGIN), MIN_CROP_PX)
+    w, h = max(w, h * MIN_ASPECT), max(h, w / MAX_ASPECT)
+    cx1, cx2 = _span((x1 + x2) / 2, int(round(w)), width)
+    cy1, cy2 = _span((y1 + y2) / 2, int(round(h)), height)
+    return cx1, cy1, cx2, cy2
 
 
 def render(jpeg: bytes, boxes: list[dict], crop: dict | None = None) -> bytes:

@@ -31,8 +31,8 @@ function describedSection(ev) {
                       definitionList([["Threat", threatText(ev)], ["Objects", objects], ["Action", d.action],
                                       ["Written by", model]]));
   if (notSeeing(ev)) {
-    box.insertBefore(text("p", "This model cannot see images: the text above is what the edge measured, "
-                               + "and its threat level stays at 0.", "warning not-seeing"), box.children[1]);
+    box.insertBefore(text("p", ev.model.name + " cannot see images: this text is what the edge measured, "
+                               + "and the threat level stays at 0.", "warning not-seeing"), box.children[2]);
   }
   return box;
 }
@@ -113,8 +113,8 @@ function renderDetail(ev) {
   const raw = document.createElement("details");
   raw.appendChild(text("summary", "Raw event (JSON)"));
   raw.appendChild(text("pre", JSON.stringify(ev, null, 1)));
-  $("detail").replaceChildren(reviewBar(ev), describedSection(ev), measuredSection(ev), imagesSection(ev),
-                              timelineSection(ev), deliveriesSection(ev), raw);
+  $("detail").replaceChildren(reviewBar(ev), describedSection(ev), measuredSection(ev), timelineSection(ev),
+                              imagesSection(ev), deliveriesSection(ev), raw);
 }
 
 async function showDetail(alertId) {

@@ -2,7 +2,7 @@
 import cv2
 import numpy as np
 
-from cloud.api.picture import BOX_BGR, MIN_CROP_PX, crop_around, render
+from cloud.api.picture import BOX_BGR, MIN_CROP_PX, MAX_ASPECT, MIN_ASPECT, crop_around, render
 
 
 def _jpeg(w=640, h=480):
@@ -27,7 +27,13 @@ def test_thumbnail_is_cropped_around_the_best_box_with_a_margin():
     x1, y1, x2, y2 = crop_around(best["box"], 640, 480)
     assert img.shape[:2] == (y2 - y1, x2 - x1)
     assert 40 < img.shape[1] < 640 and 100 < img.shape[0] < 480     # the object with context, not the scene
-    assert crop_around([0, 0, 2, 2], 640, 480)[2] >= MIN_CROP_PX / 2  # a tiny box keeps some context
+    assert crop_around([0, 0, 2, 2], 640, 480)[2] >= MIN_CROP_PX     # a tiny box keeps some context
+
+
+def test_a_tall_box_at_the_frame_edge_gets_a_whole_thumbnail_shaped_crop():
+    x1, y1, x2, y2 = crop_around([335, 190, 405, 440], 405, 540)     # a person at the right edge
+    assert x2 == 405 and x1 < 335 and y1 <= 190 and y2 >= 440         # slid inside, not cut
+    assert MIN_ASPECT - 0.01 <= (x2 - x1) / (y2 - y1) <= MAX_ASPECT + 0.01 and x2 - x1 < 405
 
 
 def test_nothing_to_draw_or_undecodable_bytes_come_back_unchanged():
