@@ -12,6 +12,7 @@ let filters = { camera: "", label: "", min_severity: "", reviewed: "", since: ""
 let nextOffset = null;
 let stream = null;
 let selectedId = null; // alert_id the keyboard is on
+let total = 0; // events matching the filters (the last page's total, plus those the stream brought)
 const shown = new Map(); // alert_id -> element
 
 const $ = (id) => document.getElementById(id);
@@ -29,7 +30,7 @@ function askToken() {
   setStatus("token needed");
 }
 
-function setStatus(value) { $("status").textContent = value + " · times in " + timeZoneName(); }
+function setStatus(value) { $("status").textContent = value; }
 
 function text(tag, value, cls) {
   const el = document.createElement(tag);
@@ -82,10 +83,11 @@ function renderEvent(ev) {
 function upsert(ev, append) {
   const old = shown.get(ev.alert_id);
   if (ev.alert_id === detailId) renderDetailLater(ev.alert_id);
-  if (!matches(ev)) { if (old) { old.remove(); shown.delete(ev.alert_id); } return; }
+  if (!matches(ev)) { if (old) { old.remove(); shown.delete(ev.alert_id); showCount(total - 1); } return; }
   const el = renderEvent(ev);
   shown.set(ev.alert_id, el);
   if (old) { old.replaceWith(el); return; }
+  if (!append) showCount(total + 1);
   const list = $("timeline");
   if (append) { list.appendChild(el); return; }
   const later = [...list.children].find((c) => Number(c.dataset.onset) < ev.onset);
@@ -110,7 +112,12 @@ async function loadEvents(offset) {
   for (const ev of page.events) upsert(ev, true);
   nextOffset = page.next_offset;
   $("more").hidden = nextOffset === null;
-  $("count").textContent = page.total + (page.total === 1 ? " event" : " events");
+  showCount(page.total);
+}
+
+function showCount(n) {
+  total = Math.max(0, n);
+  $("count").textContent = total + (total === 1 ? " event" : " events");
 }
 
 // ---- review: acknowledge per event, from the detail or the keyboard
@@ -248,6 +255,7 @@ function connectStream() {
 }
 
 async function start() {
+  $("zone").textContent = "times in " + timeZoneName();
   if (!token) { askToken(); return; }
   $("auth").hidden = true;
   try {
