@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from cloud.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS
+from cloud.answer.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS
 
 NO_THREAT = 0            # EventDescription.threat_level's floor ("normal")
 MAX_COUNT = 99           # ObjectCount.count's bound

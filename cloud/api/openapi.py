@@ -1,12 +1,12 @@
 """The API's OpenAPI 3.1 document, written by hand (aiohttp has no generator; the routes are few).
 
 Every JSON answer has its schema under ``components/schemas``; the description's schema is the one
-the model's output is constrained to (cloud/schema.py), so the two cannot drift apart.
+the model's output is constrained to (cloud/answer/schema.py), so the two cannot drift apart.
 ``/docs`` renders this document.
 """
 from __future__ import annotations
 
-from cloud.schema import EventDescription
+from cloud.answer.schema import EventDescription
 from vigil import __version__
 
 _AUTH = [{"bearer": []}, {"query_token": []}]

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from cloud.config import load_cloud_config
-from cloud.engine.request import DescribeResult
-from cloud.schema import EventDescription
-from cloud.server import CloudService
+from cloud.answer.request import DescribeResult
+from cloud.answer.schema import EventDescription
+from cloud.service import CloudService
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 from vigil_tools.webhook_echo import WebhookReceiver, format_alert

@@ -3,7 +3,7 @@ raises the threat level; a model that sees passes through unchanged (the negativ
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.seeing import ModelCard, honest_description, measured_summary
 from cloud.models.capability import sees_images
-from cloud.schema import EventDescription
+from cloud.answer.schema import EventDescription
 
 INVENTED = {"summary": "A man was killed by a car in a car accident", "threat_level": 2,
             "objects": [{"label": "man", "count": 1}], "action": "dying"}
