@@ -49,6 +49,13 @@ ADDED_COLUMNS = (("events", "reviewed_at", "REAL"), ("events", "model", "TEXT"),
 BEST_SNAPSHOT_KIND = "best_snapshot"
 
 
+def image_kind(priority: str, event_stage: str) -> str:
+    """How an event image is filed: by its packet's priority class (``semantic_frame``, ``evidence``,
+    ...), except the semantic frame the edge sends when the object's track ends, which carries the
+    event's best key frame: that is its best snapshot."""
+    return BEST_SNAPSHOT_KIND if priority == "semantic_frame" and event_stage == "end" else priority
+
+
 def _migrate(db: sqlite3.Connection) -> None:
     for table, column, decl in ADDED_COLUMNS:
         have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}

@@ -74,10 +74,10 @@ function imagesSection(ev) {
     const fig = document.createElement("figure");
     const img = document.createElement("img");
     img.src = withToken("/api/v1/images/" + im.image_id + "?boxes=true");
-    img.alt = im.kind.replace("_", " ") + " of " + ev.camera_id;
+    img.alt = im.kind.replace(/_/g, " ") + " of " + ev.camera_id;
     fig.appendChild(img);
     const boxes = im.boxes.length ? " · " + im.boxes.length + (im.boxes.length === 1 ? " box" : " boxes") : "";
-    fig.appendChild(text("figcaption", im.kind.replace("_", " ") + " · " + im.width + "×" + im.height + boxes
+    fig.appendChild(text("figcaption", im.kind.replace(/_/g, " ") + " · " + im.width + "×" + im.height + boxes
                                        + " · " + timeOfDay(im.created)));
     box.appendChild(fig);
   }

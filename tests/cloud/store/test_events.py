@@ -1,6 +1,6 @@
 """The event store as plain data: stages, images, pagination, filters and retention (SQLite in memory)."""
 from cloud.alerts.alert import Alert
-from cloud.store.events import SECONDS_PER_DAY, EventFilter, EventStore
+from cloud.store.events import SECONDS_PER_DAY, EventFilter, EventStore, image_kind
 
 
 class Clock:
@@ -140,8 +140,9 @@ def test_thumbnail_is_the_image_with_the_best_detection_and_the_best_snapshot_wi
     ev = store.get_event("a1")
     assert ev["thumbnail_id"] == best and ev["thumbnail_box"]["score"] == 0.92
     assert store.image_boxes(best)[0]["box"] == [5.0, 5.0, 40.0, 60.0]
-    snap = store.add_image("a1", "best_snapshot", b"\xff\xd8d", 64, 48, [legs])
+    snap = store.add_image("a1", image_kind("semantic_frame", "end"), b"\xff\xd8d", 64, 48, [legs])
     assert store.get_event("a1")["thumbnail_id"] == snap
+    assert image_kind("semantic_frame", "update") == "semantic_frame" and image_kind("evidence", "end") == "evidence"
 
 
 def test_a_store_written_before_review_and_boxes_gains_the_columns(tmp_path):
