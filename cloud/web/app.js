@@ -56,6 +56,8 @@ function renderEvent(ev) {
   li.dataset.alertId = ev.alert_id;
   li.dataset.onset = ev.onset;
   li.tabIndex = -1;
+  li.setAttribute("role", "option");
+  li.setAttribute("aria-selected", String(ev.alert_id === selectedId));
   const img = document.createElement("img");
   img.className = "thumb";
   img.alt = labelsText(ev.labels) + " on " + ev.camera_id;
@@ -138,7 +140,10 @@ function entries() { return [...$("timeline").children]; }
 
 function select(alertId) {
   selectedId = alertId;
-  for (const el of entries()) el.classList.toggle("selected", el.dataset.alertId === alertId);
+  for (const el of entries()) {
+    el.classList.toggle("selected", el.dataset.alertId === alertId);
+    el.setAttribute("aria-selected", String(el.dataset.alertId === alertId));
+  }
   const el = shown.get(alertId);
   if (el) { el.focus({ preventScroll: true }); el.scrollIntoView({ block: "nearest" }); }
 }
