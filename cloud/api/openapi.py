@@ -111,6 +111,19 @@ EVENT_FILTERS = [
     _q("offset", {"type": "integer", "minimum": 0}, "events to skip (next_offset of the previous page)"),
 ]
 _ALERT_ID = [_p("alert_id", _STR)]
+# Sections of /docs, in the order an operator meets them.
+TAGS = {"events": "what the cameras saw, their descriptions and their review",
+        "images": "the pictures of an event",
+        "cameras": "cameras and their live view",
+        "service": "health, readiness and metrics (no token needed)"}
+
+
+def _tag(path: str) -> str:
+    if "/images/" in path or path.endswith(("/snapshot", "/thumbnail")):
+        return "images"
+    if path.startswith("/api/v1/events") or path == "/api/v1/stream":
+        return "events"
+    return "cameras" if path.startswith("/api/v1/cameras") else "service"
 
 
 def document() -> dict:
@@ -157,11 +170,14 @@ def document() -> dict:
                                               "its data an EventSummary with stages",
                                    "responses": _ok("event stream", content="text/event-stream")}},
     }
+    for path, ops in paths.items():
+        for op in ops.values():
+            op["tags"] = [_tag(path)]
     return {"openapi": "3.1.0",
             "info": {"title": "Vigil operator API", "version": __version__,
                      "description": "Events, images and cameras of a Vigil cloud. Send `Authorization: Bearer <token>` "
                                     "(or `?token=` where a browser cannot set headers). Times are Unix seconds."},
-            "security": _AUTH, "paths": paths,
+            "security": _AUTH, "paths": paths, "tags": [{"name": n, "description": d} for n, d in TAGS.items()],
             "components": {"schemas": SCHEMAS,
                            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"},
                                                "query_token": {"type": "apiKey", "in": "query", "name": "token"}}}}

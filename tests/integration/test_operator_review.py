@@ -6,7 +6,7 @@ images writes an alarming description). On the page: cards show the object and a
 edge's measurements, a stage timeline, images with boxes) and says the model cannot see; `a`
 acknowledges it, which the API stores and the review filter honours; the date range splits today
 from yesterday. /docs renders the API document from this server alone. Saves
-benchmarks/results/operator_review.png.
+benchmarks/results/operator_review.png and api_docs.png.
 """
 import asyncio
 import importlib.util
@@ -32,6 +32,7 @@ from vigil.v1 import vigil_pb2_grpc as pb_grpc
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "benchmarks/results/operator_review.png"
+DOCS_SCREENSHOT = ROOT / "benchmarks/results/api_docs.png"
 ASSETS = Path(importlib.util.find_spec("ultralytics").origin).parent / "assets"   # bus.jpg, zidane.jpg
 TOKEN = "review-test-token"
 
@@ -222,6 +223,7 @@ def test_docs_render_the_api_from_this_server_alone():
                  what="Redoc to render the operations")
             body = driver.find_element("tag name", "body").text
             assert "Vigil operator API" in body and "events, newest first" in body
+            driver.save_screenshot(str(DOCS_SCREENSHOT))
             # the renderer asks for its maker's logo on a CDN; the page's policy refuses it before it leaves
             fetched = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
             assert f"{base}/openapi.json" in fetched and f"{base}/static/vendor/redoc.standalone.js" in fetched
