@@ -38,10 +38,15 @@ def _seconds(value: float) -> str:
     return f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
 
 
+def _counts(labels: dict[str, int], hints: dict[str, Any]) -> list[tuple[str, int]]:
+    """(label, count) the edge counted, most numerous first (the hints' counts, else the alert's labels)."""
+    counts = {str(k): int(v) for k, v in (hints.get("counts") or labels or {}).items() if int(v) > 0}
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
 def measured_summary(labels: dict[str, int], hints: dict[str, Any]) -> str:
     """One sentence of what the edge measured: "Edge detected 2 × person, 1 × car in zone drive for 4.0 s"."""
-    counts = {str(k): int(v) for k, v in (hints.get("counts") or labels or {}).items() if int(v) > 0}
-    seen = ", ".join(f"{n} × {label}" for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    seen = ", ".join(f"{n} × {label}" for label, n in _counts(labels, hints))
     text = "Edge detected " + (seen or "motion")
     if hints.get("zone"):
         text += f" in zone {hints['zone']}"
@@ -53,9 +58,8 @@ def measured_summary(labels: dict[str, int], hints: dict[str, Any]) -> str:
 
 def measured_description(labels: dict[str, int], hints: dict[str, Any]) -> dict[str, Any]:
     """An EventDescription-shaped dict built from the edge's measurements only."""
-    counts = {str(k): int(v) for k, v in (hints.get("counts") or labels or {}).items() if int(v) > 0}
     objects = [{"label": label[:MAX_LABEL_CHARS], "count": min(MAX_COUNT, n)}
-               for label, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_OBJECTS]]
+               for label, n in _counts(labels, hints)[:MAX_OBJECTS]]
     return {"summary": measured_summary(labels, hints), "threat_level": NO_THREAT, "objects": objects, "action": ""}
 
 

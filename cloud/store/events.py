@@ -158,7 +158,7 @@ class EventStore:
                       labels=json.dumps(alert.labels), hints=json.dumps(alert.hints),
                       description=json.dumps(alert.description) if alert.description is not None else None,
                       stages=json.dumps(stages))
-        if getattr(alert, "model", None) is not None:  # who described it (the described stage carries it)
+        if alert.model is not None:  # who described it (the described stage carries it)
             values["model"] = json.dumps(alert.model)
         values["size"] = ROW_OVERHEAD_BYTES + sum(len(str(v)) for v in values.values())
         cols = ", ".join(values)
