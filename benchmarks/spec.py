@@ -116,11 +116,11 @@ def decode_arm(adapter, grammar, pre: Prefilled, speculator: Any, close_reserve:
     (its statistics and a retrieval drafter's datastore carry over)."""
     from dataclasses import replace
 
-    from cloud.engine.kv import BatchKV
+    from cloud.kvcache.dense import DenseBatchKV
     from cloud.engine.runner import ModelRunner
 
     runner = ModelRunner(adapter, grammar, close_reserve=close_reserve, speculator=speculator)
-    runner.kv = BatchKV()
+    runner.kv = DenseBatchKV()
     runner.kv.merge(_Cache(pre.layers), pre.mask.clone())   # copies into the decode slab
     rows = []
     for state, tok in zip(pre.states, pre.first):

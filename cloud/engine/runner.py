@@ -1,7 +1,7 @@
 """ModelRunner: batched prefill and batched decode steps under the JSON grammar.
 
 The runner owns the model (through a ModelAdapter), the running batch's KV
-(`BatchKV`, left-padded rows) and one xgrammar matcher per sequence. It
+(`DenseBatchKV`, left-padded rows, or a press's own) and one xgrammar matcher per sequence. It
 makes no scheduling decisions: the engine tells it which requests to prefill,
 when to run a decode step, and which finished rows to release.
 
@@ -30,9 +30,10 @@ from typing import Any, Protocol
 import torch
 
 from cloud.answer.constrained import BatchConstraint, JsonGrammar
-from cloud.engine.kv import BatchKV
 from cloud.engine.prefix import PrefixCache, build_prefix
+from cloud.kvcache.dense import DenseBatchKV
 from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
+from cloud.seams import StepOutput
 
 
 class KVPress(Protocol):
@@ -66,13 +67,6 @@ class RowState:
     prepared: Any = None   # the request's PreparedInputs (drafters read the prompt from it)
 
 
-@dataclass
-class StepOutput:
-    seq_id: str
-    token: int
-    finished: bool
-
-
 class ModelRunner:
     def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
@@ -87,7 +81,7 @@ class ModelRunner:
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
         # A press that keeps different lengths per head brings its own batch cache.
-        self.kv = kv_press.batch_kv() if hasattr(kv_press, "batch_kv") else BatchKV()
+        self.kv = kv_press.batch_kv() if hasattr(kv_press, "batch_kv") else DenseBatchKV()
         self.use_prefix_cache = prefix_cache
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch

@@ -1,6 +1,6 @@
 """The running batch's KV when a press keeps different lengths per head.
 
-Same interface as cloud/engine/kv.py's `BatchKV` (the runner cannot tell them apart):
+Same interface as cloud/kvcache/dense.py's `DenseBatchKV` (the runner cannot tell them apart):
 `merge` adds freshly compressed rows, `select` drops finished rows, `grow` gives the
 mask of a step that appends one token per row, `truncate_rows` rolls rows back by
 different amounts (speculative decoding), `nbytes` counts the tensors held.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from cloud.seams import StepOutput
 from cloud.speculative.adaptive import DraftLength
 from cloud.speculative.config import SpeculativeConfig
 from cloud.speculative.decode import RowResult, SpecRow, speculative_step
@@ -134,8 +135,6 @@ class Speculator:
         return is_anchor
 
     def decode(self, runner: Any) -> list[Any]:
-        from cloud.engine.runner import StepOutput
-
         live = {r.seq_id for r in runner.rows}
         gone = set(self.rows) - live
         if gone:

@@ -18,7 +18,7 @@ Extension points:
   they join the batch: `ModelRunner(kv_press=...)` calls
   `press.after_prefill(cache, mask, prefill)` on the prefill batch's own cache;
   a press that keeps different lengths per head supplies its own Cache subclass
-  through `BatchKV(new_cache=...)` and implements `merge`/`select` for it.
+  through `DenseBatchKV(new_cache=...)` and implements `merge`/`select` for it.
 - a speculative verifier needs to run k tokens per row and roll rows back by
   different amounts: `truncate_rows` masks the rejected tail of each row, so
   rolled-back slots become padding that the next `select` trims.
@@ -97,7 +97,7 @@ def _left_pad(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
     return torch.cat([t.new_zeros(shape), t], dim=dim)
 
 
-class BatchKV:
+class DenseBatchKV:
     """A left-padded cache for the running rows and its [B, T] attention mask."""
 
     def __init__(self, new_cache: Callable[[], Any] = SlabCache):
