@@ -76,10 +76,11 @@ def head_stats(capture: AttentionCapture, visual: torch.Tensor, text_rows: torch
 def profile_sample(adapter, grammar, images: list[np.ndarray], prompt: str, system: str, steps: int,
                    capture: AttentionCapture, prior_share: float, cover: float) -> HeadStats:
     from cloud.answer.constrained import BatchConstraint
+    from cloud.answer.prompting import model_prompt
 
     capture.clear()
     capture.record_decode = False
-    pre = adapter.embed(adapter.prepare(images, prompt, system))
+    pre = adapter.embed(adapter.prepare(images, *model_prompt(prompt, system, adapter.fixed_prompt)))
     cache = adapter.new_cache()
     logits = adapter.forward(pre.inputs_embeds, pre.position_ids, pre.attention_mask, cache)
     capture.record_decode = True
