@@ -119,7 +119,7 @@ def timing_adapter(threads: int):
     """SmolLM2 behind a random CLIP ViT-L/14-336 tower (LLaVA-1.5 geometry), as the engine's adapter."""
     from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from cloud.models.bench_vlm import bench_adapter_for
+    from cloud.models.bench.vlm import bench_adapter_for
     from cloud.models.smollm_llava import build_smollm_llava, image_processor
 
     torch.set_num_threads(threads)

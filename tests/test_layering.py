@@ -1,8 +1,8 @@
 """The layering is a checked rule: the import-linter contracts in pyproject.toml hold.
 
 edge and cloud never import each other; the shared `vigil` package imports neither side (nor kernels,
-extras, benchmarks or tests); product code imports no benchmarks, tests or `vigil_tools`; kernels are
-a leaf. Inside cloud/ two layers contracts state the floors (process roots over ingest over the parts
+extras, benchmarks or tests); product code imports no benchmarks, test harnesses (`testkit`), tests or
+`vigil_tools`; kernels are a leaf. Inside cloud/ two layers contracts state the floors (process roots over ingest over the parts
 they wire; the engine's runner over its plug-ins over the model adapters), and reading a config
 imports no torch. Imports inside functions count too, here and for the circles below.
 """
@@ -21,7 +21,7 @@ def test_import_contracts_are_kept():
     assert exe, "import-linter is part of the dev install"
     out = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "BROKEN" not in out.stdout, out.stdout + out.stderr
-    assert "8 kept, 0 broken" in out.stdout
+    assert "9 kept, 0 broken" in out.stdout
 
 
 def _circles(graph) -> list[list[str]]:
@@ -68,3 +68,14 @@ def test_no_import_circles(package):
     grimp = pytest.importorskip("grimp")
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     assert _circles(grimp.build_graph(package, include_external_packages=False)) == []
+
+
+def test_benchmark_only_models_are_loaded_by_name_only():
+    """Nothing in the product imports cloud.models.bench: the registry loads it by name (BUILT_MODELS);
+    benchmarks and tests may."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("cloud", "benchmarks", "testkit", include_external_packages=False)
+    bench = {m for m in graph.modules if m == "cloud.models.bench" or m.startswith("cloud.models.bench.")}
+    importers = {m for b in bench for m in graph.find_modules_that_directly_import(b)} - bench
+    assert bench and {m for m in importers if not m.startswith("benchmarks.")} == set(), importers
+

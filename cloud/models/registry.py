@@ -6,7 +6,7 @@
 - "smollm_llava": SmolLM2-135M language weights + random vision tower
   (cloud/models/smollm_llava.py, the CPU benchmark model) behind the LLaVA adapter,
 - "vigil-bench-vlm": SmolLM2-135M + a vision side trained on procedural scenes
-  (cloud/models/bench_vlm.py; it sees: quality is measured against ground truth),
+  (cloud/models/bench/vlm.py; it sees: quality is measured against ground truth),
 - a local checkpoint directory or hub id: the family comes from `cfg.family`
   or, with "auto", from the checkpoint's config.json `model_type`.
 Family modules are imported lazily so a process imports only what it loads.
@@ -36,10 +36,11 @@ FAMILY_MODULES = {
 }
 # A built model, not a family: SmolLM2 weights in a LLaVA body, served by the LLaVA adapter.
 SMOLLM_LLAVA = "smollm_llava"
-# Built models, each by the module and function that build it (imported by name on first use).
+# Built models: the module, the function that builds the adapter and the one that names the folder
+# of the model's files (imported by name on first use; benchmark-only models live in models/bench/).
 BUILT_MODELS = {
-    SMOLLM_LLAVA: ("cloud.models.smollm_llava", "smollm_llava_adapter"),
-    "vigil-bench-vlm": ("cloud.models.bench_vlm", "bench_vlm_adapter"),
+    SMOLLM_LLAVA: ("cloud.models.smollm_llava", "smollm_llava_adapter", "built_model_dir"),
+    "vigil-bench-vlm": ("cloud.models.bench.vlm", "bench_vlm_adapter", "files_dir"),
 }
 MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava"}
 # Known families we do not serve yet: anyres tiling gives a variable token count per image,
@@ -94,8 +95,16 @@ def detect_family(model: str) -> str:
 
 
 def built_model(name: str) -> Callable[..., "ModelAdapter"]:
-    module, function = BUILT_MODELS[name]
-    return getattr(importlib.import_module(module), function)
+    module, build, _ = BUILT_MODELS[name]
+    return getattr(importlib.import_module(module), build)
+
+
+def built_model_files(name: str | None, seed: int = 0) -> Path | None:
+    """The folder of a built model's files (None for any other model)."""
+    if name not in BUILT_MODELS:
+        return None
+    module, _, files = BUILT_MODELS[name]
+    return getattr(importlib.import_module(module), files)(seed)
 
 
 def load_adapter(cfg: "ModelChoice") -> "ModelAdapter":

