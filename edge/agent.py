@@ -81,9 +81,6 @@ def check_cameras(cameras) -> None:
     problems = [(cam, file_problem(cam)) for cam in cameras]
     if all(why is not None for _, why in problems):
         raise SourceError("; ".join(f"camera {cam.id}: {why}" for cam, why in problems))
-    for cam, why in problems:
-        if why is not None:
-            log.error("camera %s: %s; the other cameras run, this one is retried and shown as failed", cam.id, why)
 
 
 class EdgeAgent:

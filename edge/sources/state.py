@@ -158,7 +158,8 @@ class CameraStateMachine:
         self._go(CameraState.FAILED, now, error)
 
     def stop(self, now: float) -> None:
-        self._go(CameraState.STOPPED, now, "stopped")
+        if self.state not in (CameraState.ENDED, CameraState.FAILED):   # how it finished stays visible
+            self._go(CameraState.STOPPED, now, "stopped")
 
     @property
     def last_reason(self) -> str:

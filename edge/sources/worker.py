@@ -193,6 +193,8 @@ class CameraWorker:
         m = self.machine
         if new == CameraState.FAILED:
             return logging.ERROR
+        if new in (CameraState.ENDED, CameraState.STOPPED):
+            return logging.INFO
         if new == CameraState.STREAMING:
             self._logged_cause = ""
             return logging.INFO
