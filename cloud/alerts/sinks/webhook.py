@@ -74,10 +74,11 @@ class WebhookSink(AlertSink):
         try:
             resp = await self._client.post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise DeliveryError(f"{self.name}: {transport_cause(exc, self.timeout_s)}") from exc
+            # No sink name in the message: the dispatcher's line and the dead letter name the sink already.
+            raise DeliveryError(transport_cause(exc, self.timeout_s)) from exc
         if resp.status_code >= 300:
             retryable = resp.status_code >= 500 or resp.status_code in RETRYABLE_STATUS
-            raise DeliveryError(f"{self.name}: HTTP {resp.status_code}", retryable=retryable)
+            raise DeliveryError(f"HTTP {resp.status_code}", retryable=retryable)
 
     async def close(self) -> None:
         await self._client.aclose()
