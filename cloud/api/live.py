@@ -12,6 +12,7 @@ unless its connected edge reports the camera itself as ``connecting``, ``reconne
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
@@ -95,7 +96,9 @@ class LiveState(IngestObserver):
             cam = self._cameras.get(h.camera_id)
             if cam is None or cam.edge_id != edge_id or h.state not in EDGE_STATES:
                 continue     # only what this edge announced in its Hello, in words we know
-            cam.camera_state, cam.cause, cam.fps = h.state, h.cause[:MAX_CAUSE_CHARS], round(float(h.fps), 2)
+            fps = float(h.fps)
+            cam.camera_state, cam.cause = h.state, h.cause[:MAX_CAUSE_CHARS]
+            cam.fps = round(fps, 2) if math.isfinite(fps) and fps >= 0 else None     # NaN is not JSON
 
     def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
         if self.store is None:

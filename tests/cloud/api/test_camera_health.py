@@ -23,6 +23,8 @@ def test_an_edges_camera_report_reaches_the_camera_list():
 
     live.on_camera_health("edge-a", [pb.CameraHealth(camera_id="yard", state="reconnecting", cause="x" * 5000)])
     assert len({c["camera_id"]: c for c in live.cameras()}["yard"]["cause"]) == MAX_CAUSE_CHARS
+    live.on_camera_health("edge-a", [pb.CameraHealth(camera_id="door", state="streaming", fps=float("nan"))])
+    assert {c["camera_id"]: c for c in live.cameras()}["door"]["fps"] is None
     live.on_disconnect("edge-a")
     assert {c["state"] for c in live.cameras()} == {"offline"}
     live.on_hello("edge-a", [("yard", "Yard")])          # a new session forgets the old report until the next one
