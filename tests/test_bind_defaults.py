@@ -51,7 +51,7 @@ def test_cloud_ports_listen_on_loopback_only():
     own = _own_address()
     if own is None:
         pytest.skip("this machine has no non-loopback address to try")
-    from cloud.server import CloudService
+    from cloud.service import CloudService
     from tests.helpers.cloud_fakes import FakeEngine
 
     async def go():
