@@ -196,6 +196,22 @@ def _exchange(sock: socket.socket, request: bytes) -> tuple[int, dict[str, str]]
     return int(parts[1]), headers
 
 
+class _Silent(Exception):
+    """Connected, then no answer in time."""
+
+
+def _ask(scheme: str, host: str, port: int, request: bytes, timeout: float) -> tuple[int, dict[str, str]]:
+    """One request on its own connection (TLS for rtsps/https)."""
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        try:
+            if scheme in ("rtsps", "https"):
+                with ssl.create_default_context().wrap_socket(raw, server_hostname=host) as tls:
+                    return _exchange(tls, request)
+            return _exchange(raw, request)
+        except (socket.timeout, TimeoutError):
+            raise _Silent from None
+
+
 def _request(scheme: str, host: str, path: str, uri: str, auth: str | None, cseq: int) -> bytes:
     if scheme.startswith("rtsp"):
         lines = [f"DESCRIBE {uri} RTSP/1.0", f"CSeq: {cseq}", "Accept: application/sdp", "User-Agent: vigil-probe"]
@@ -227,24 +243,24 @@ def probe_network(url: str, transport: str = "tcp", timeout: float = PROBE_STEP_
     user, password = unquote(u.username or ""), unquote(u.password or "")
     # The request URI carries no credentials: they travel in the Authorization header.
     uri = f"{scheme}://{where}{path}"
+    if scheme == "rtmp":     # a binary handshake: that the port accepts is all we check
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as exc:
+            return cause_of_os_error(exc, where)
+        return Cause("stream", f"{where} accepts connections, but no video could be opened from it")
+    method = "DESCRIBE" if scheme.startswith("rtsp") else "GET"
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            if scheme == "rtmp":     # a binary handshake: that the port accepts is all we check
-                return Cause("stream", f"{where} accepts connections, but no video could be opened from it")
-            sock: socket.socket = raw
-            if scheme in ("rtsps", "https"):
-                sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
-            method = "DESCRIBE" if scheme.startswith("rtsp") else "GET"
-            status, headers = _exchange(sock, _request(scheme, host, path, uri, None, 1))
-            if status == 401 and user:
-                auth = authorization(headers.get("www-authenticate", ""), method, uri if method == "DESCRIBE" else path,
-                                     user, password)
-                if auth and scheme.startswith("rtsp"):
-                    status, headers = _exchange(sock, _request(scheme, host, path, uri, auth, 2))
-                elif auth:   # HTTP/1.1 with Connection: close: a fresh connection for the second try
-                    with socket.create_connection((host, port), timeout=timeout) as raw2:
-                        s2 = raw2 if scheme == "http" else ssl.create_default_context().wrap_socket(raw2, server_hostname=host)
-                        status, headers = _exchange(s2, _request(scheme, host, path, uri, auth, 2))
+        status, headers = _ask(scheme, host, port, _request(scheme, host, path, uri, None, 1), timeout)
+        if status == 401 and user:
+            # A fresh connection for the answer to the challenge: some cameras hang up after a 401.
+            auth = authorization(headers.get("www-authenticate", ""), method, uri if method == "DESCRIBE" else path,
+                                 user, password)
+            if auth:
+                status, headers = _ask(scheme, host, port, _request(scheme, host, path, uri, auth, 2), timeout)
+    except _Silent:
+        return Cause("timeout", f"timeout: {where} accepted the connection but did not answer within {timeout:g} s "
+                                f"(not {scheme.upper()} on this port, or an overloaded camera)")
     except (OSError, ssl.SSLError) as exc:
         return cause_of_os_error(exc, where)
     except ValueError as exc:

@@ -33,6 +33,15 @@ def test_status_codes_become_causes():
     assert cause_of_status("rtsp", 503, "/s", "h:554", False).kind == "server_error"
 
 
+def test_socket_errors_become_causes():
+    import errno
+
+    from edge.sources.probe import cause_of_os_error
+    assert cause_of_os_error(socket.timeout(), "h:554").text.startswith("timeout: no answer from h:554 within")
+    assert cause_of_os_error(ConnectionRefusedError(errno.ECONNREFUSED, "x"), "h:554").kind == "refused"
+    assert cause_of_os_error(OSError(errno.EHOSTUNREACH, "x"), "h:554").text.startswith("no route to h:554")
+
+
 def test_digest_answer_matches_the_rfc_example():
     # RFC 2617 section 3.5: the same user, realm, nonce, uri and cnonce give this response.
     challenge = ('Digest realm="testrealm@host.com", qop="auth,auth-int", '
@@ -60,7 +69,7 @@ def test_a_host_that_never_answers_is_a_timeout():
         s.bind(("127.0.0.1", 0))
         s.listen(1)
         cause = probe_network(f"rtsp://127.0.0.1:{s.getsockname()[1]}/cam", timeout=0.5)
-    assert cause.kind == "timeout" and "timeout: no answer from 127.0.0.1" in cause.text
+    assert cause.kind == "timeout" and "accepted the connection but did not answer within 0.5 s" in cause.text
 
 
 class _Http(BaseHTTPRequestHandler):
