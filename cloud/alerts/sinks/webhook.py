@@ -50,7 +50,7 @@ def transport_cause(exc: httpx.HTTPError, timeout_s: float) -> str:
         if isinstance(inner, ssl.SSLError):
             return f"TLS handshake with {where} failed ({inner.reason or inner})"
         if isinstance(inner, ConnectionRefusedError) or getattr(inner, "errno", None) == errno.ECONNREFUSED:
-            return f"connection refused by {where} (is the receiver running, on this port?)"
+            return f"connection refused by {where}: is the receiver running, on this port?"
         if getattr(inner, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return f"no route to {where}"
     if isinstance(exc, httpx.RemoteProtocolError):
