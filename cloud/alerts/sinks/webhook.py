@@ -53,6 +53,8 @@ def transport_cause(exc: httpx.HTTPError, timeout_s: float) -> str:
             return f"connection refused by {where}: is the receiver running, on this port?"
         if getattr(inner, "errno", None) in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return f"no route to {where}"
+        if getattr(inner, "errno", None) in (errno.ECONNRESET, errno.EPIPE):
+            return f"{where} closed the connection without an answer (reset)"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"{where} closed the connection without an answer"
     return f"{type(exc).__name__}: {redact(str(exc))}"

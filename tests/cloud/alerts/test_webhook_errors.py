@@ -92,3 +92,16 @@ def test_https_to_a_plain_http_server_is_a_tls_failure():
     finally:
         srv.close()
     assert f"TLS handshake with 127.0.0.1:{srv.port} failed (WRONG_VERSION_NUMBER)" in msg
+
+
+def test_a_reset_connection_is_a_hang_up():
+    import errno
+
+    import httpx
+
+    from cloud.alerts.sinks.webhook import transport_cause
+    req = httpx.Request("POST", "http://127.0.0.1:8080/alerts")
+    try:
+        raise httpx.ReadError("reset", request=req) from ConnectionResetError(errno.ECONNRESET, "reset by peer")
+    except httpx.ReadError as exc:
+        assert transport_cause(exc, 5.0) == "127.0.0.1:8080 closed the connection without an answer (reset)"
