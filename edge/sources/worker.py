@@ -181,7 +181,7 @@ class CameraWorker:
         for tr in m.history[len(m.history) - new:] if new > 0 else []:
             lvl = self._level(tr.new)
             extra = f" (retry in {m.retry_at - tr.at:.1f} s)" if tr.new == CameraState.RECONNECTING and m.retry_at else ""
-            if lvl == logging.ERROR:
+            if lvl == logging.ERROR and tr.new == CameraState.RECONNECTING:
                 extra = (f"; shown as failed after {m.failures} attempts in a row, still retried "
                          f"(at most every {m.cfg.backoff_max_s:g} s)")
             log.log(lvl, "camera %s: %s -> %s: %s%s [reconnects=%d]", self.cfg.id, tr.old.value, tr.new.value,
