@@ -2,11 +2,13 @@
 
 Frigate users read the camera's fps and detection counts off its UI; a headless agent
 has to say the same in its log. Every ``status_interval_s`` the agent logs one line
-per camera — camera state, frames/s read over the interval, frames gated and packets
+per camera — camera state (and why, when it is not streaming), frames/s read over the last
+``FPS_WINDOW_S``, frames gated and packets
 sent so far — ending with the link's numbers, which the agent's cameras share: the
 transmission policy's rate estimate (DAT plans with it; FIFO has none), items queued,
 and packets spooled to disk while the cloud is unreachable. The same snapshot is the body of
-the health endpoint (edge/health.py). Pure: counters in, text and dicts out.
+the health endpoint (edge/health.py) and of what the cloud is told. Pure: counters in, text and
+dicts out (``FrameRate`` takes the clock from its caller).
 
 A camera's ``state`` is what an operator is shown (edge/sources/state.py ``health``):
 ``connecting``, ``streaming``, ``reconnecting`` or ``failed`` (both with a ``cause``), ``ended``.
