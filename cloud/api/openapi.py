@@ -93,7 +93,10 @@ SCHEMAS = {
         "next_offset": {"type": ["integer", "null"], "description": "offset of the next page; null on the last"}}},
     "Camera": {"type": "object", "properties": {
         "camera_id": _STR, "edge_id": _STR, "name": _STR,
-        "state": {"enum": ["live", "idle", "offline"]}, "events": _INT, "last_event": _NULLABLE_NUM}},
+        "state": {"enum": ["live", "idle", "offline", "connecting", "reconnecting", "failed"]},
+        "camera_state": {**_STR, "description": "as the edge last reported it"},
+        "cause": {**_STR, "description": "why the camera is not streaming, in one line"},
+        "fps": {"type": ["number", "null"]}, "events": _INT, "last_event": _NULLABLE_NUM}},
     "CameraList": {"type": "object", "properties": {"cameras": {"type": "array", "items": _ref("Camera")}}},
     "Health": {"type": "object", "properties": {"status": {"const": "ok"}}},
     "Ready": {"type": "object", "properties": {"ready": _BOOL}},

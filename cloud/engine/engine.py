@@ -243,7 +243,7 @@ class DescriptionEngine:
             raise
 
     def _prepare(self, req: DescribeRequest) -> PreparedInputs:
-        guided = build_prompt(req, draw_boxes=self.config.draw_boxes)
+        guided = build_prompt(req, draw_boxes=self.config.draw_boxes, fixed=self.adapter.fixed_prompt)
         return self.adapter.prepare(guided.images, guided.user, guided.system)
 
     # -- the model thread ----------------------------------------------------------------

@@ -139,6 +139,8 @@ class IngestService(pb_grpc.IngestServicer):
                         await self._on_frame(hello.edge_id, msg.frame, out)
                     elif kind == "live_answer":
                         self.live_relay.on_answer(msg.live_answer)
+                    elif kind == "heartbeat":
+                        self.observer.on_camera_health(hello.edge_id, list(msg.heartbeat.cameras))
                     elif kind == "hello":
                         await out.put(error_message(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away

@@ -36,6 +36,7 @@ from cloud.ingest.packets import decode_jpeg, result_message
 from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
+from cloud.scale.lifetime import until_stopped
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 
@@ -215,7 +216,6 @@ class Worker:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
-    from cloud.scale.roles import until_stopped
     worker = Worker(cfg)
     try:
         await worker.start()

@@ -180,7 +180,10 @@ async function loadCameras() {
   for (const cam of cameras) {
     const li = text("li", cam.name || cam.camera_id, "camera");
     li.dataset.cameraId = cam.camera_id;
-    li.appendChild(text("span", cam.state, "state state-" + cam.state));
+    const state = text("span", cam.state, "state state-" + cam.state);
+    if (cam.cause) state.title = cam.cause;
+    li.appendChild(state);
+    if (cam.cause && cam.state !== "live") li.appendChild(text("div", cam.cause, "cause")); // why it is not streaming
     const watch = text("button", live.has(cam.camera_id) ? "Stop" : "Watch", "watch");
     watch.addEventListener("click", () => toggleLive(cam.camera_id));
     li.appendChild(watch);
