@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 VISIT_GAP_S = 4.0      # out of view longer than this: the object left (the edge's max_age_s is 2 s)
-MIN_VISIT_S = 1.0      # visible time a visit needs to count as an object to find
+MIN_VISIT_S = 0.5      # visible time a visit needs to count as an object to find (a shot of the montage lasts ~0.6 s)
 MATCH_IOU = 0.3        # loose on purpose: hand boxes are approximate, detector boxes jitter
 MATCH_INSIDE = 0.7     # share of the smaller box inside the larger one
 MAX_AREA_RATIO = 6.0   # ... when the larger is at most this many times the smaller
