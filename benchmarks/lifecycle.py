@@ -50,8 +50,19 @@ LABELS = Path(__file__).resolve().parent / "labels" / "lifecycle"
 OUT = Path(__file__).resolve().parent / "results" / "lifecycle.json"
 PROCESS_FPS = 5.0
 GOALS = {"events_per_object": 1.2, "object_recall": 0.95}
-HELD_OUT = ("street_heldout",)
-CLIPS = ("street_dev", "bikes.mp4", "carphone_pristine.mp4", "street_heldout")
+HELD_OUT = ("street_heldout2",)
+# street_heldout was held out for the first frozen settings (commit 0bacea9: see `first_frozen_run` in the
+# JSON); its result was then looked at to find what failed, so it is a development clip now.
+CLIPS = ("street_dev", "bikes.mp4", "carphone_pristine.mp4", "street_heldout", "street_heldout2")
+FIRST_FROZEN_RUN = {
+    "commit": "0bacea9", "note": "settings frozen, street_heldout measured once; the object tracker lost recall "
+    "there (identities passed between people at the frame edges and after misses; the gate's remembered boxes "
+    "read as a standing object); fixed after (appearance veto after a miss, frame-edge rule, stillness from the "
+    "gate's motion, remembered boxes not used for velocity) and checked on street_heldout2, written before those fixes",
+    "street_heldout": {"hog": {"before": {"events_per_object": 1.7143, "object_recall": 1.0},
+                               "after": {"events_per_object": 1.25, "object_recall": 0.5714}},
+                       "simulated": {"before": {"events_per_object": 1.7143, "object_recall": 1.0},
+                                     "after": {"events_per_object": 1.1667, "object_recall": 0.8571}}}}
 ARMS = {"before": "iou", "after": "object"}
 
 
@@ -185,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             k: getattr(SimulatedDetector, k) for k in ("MISS", "GROW", "JITTER", "FALSE_HIT", "HIDDEN_BELOW")} | {"seed": DETECTOR_SEED}},
         "settings": {"events": EventsConfig().model_dump(), "gate": GateConfig(detector="hog").model_dump()},
         "settings_frozen_before_held_out": True,
+        "first_frozen_run": FIRST_FROZEN_RUN,
         "clips": clips,
         "provenance": prov.finish(repeats=1, repeats_note="decisions are deterministic (same frames, same detections "
                                   "for both arms, interleaved per frame); quality measured once"),

@@ -5,7 +5,8 @@ detection or a box that changes shape (SORT and ByteTrack use none; DeepSORT,
 Wojke et al. 2017, uses a CNN embedding, too heavy for a 2-core edge). Choices:
 - Hue x saturation only (OpenCV's H-S histogram recipe): brightness changes with
   shadows and exposure, clothing colour does not.
-- The inner part of the box (``_INNER``): the box edges are mostly background.
+- The central part of the box (``_INNER_X``, ``_INNER_Y`` trimmed from each side): a detector's box
+  carries a margin of background (HOG's is about half its width), and the object sits in the middle.
 - Distance = Hellinger (Bhattacharyya) distance in 0..1: 0 same, 1 disjoint.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import cv2
 import numpy as np
 
 HUE_BINS, SAT_BINS = 12, 4       # coarse on purpose: a person's clothing, not texture
-_INNER = 0.15                    # fraction of width/height trimmed from each side of the box
+_INNER_X, _INNER_Y = 0.25, 0.1    # fraction of width / height trimmed from each side of the box
 _MIN_SIDE = 4                    # pixels: smaller crops carry no usable colour
 
 
@@ -22,7 +23,7 @@ def colour_histogram(image: np.ndarray, box: tuple[float, float, float, float]) 
     """L1-normalised H-S histogram of the inner crop of ``box`` in a BGR image, or None when too small."""
     H, W = image.shape[:2]
     x1, y1, x2, y2 = box
-    dx, dy = (x2 - x1) * _INNER, (y2 - y1) * _INNER
+    dx, dy = (x2 - x1) * _INNER_X, (y2 - y1) * _INNER_Y
     a, b = max(0, int(x1 + dx)), max(0, int(y1 + dy))
     c, d = min(W, int(x2 - dx)), min(H, int(y2 - dy))
     if c - a < _MIN_SIDE or d - b < _MIN_SIDE or image.ndim != 3:

@@ -22,6 +22,15 @@ tracker keeps ByteTrack's two-stage association and adds, for a bounded gap:
   looking alike are one object seen twice (a body box and a face box, or two
   tracks split by a missed association); the younger merges into the older and
   is reported in ``merged`` so its event can be folded into the older one.
+- Stillness: a gate with a motion stage does not run the detector where nothing
+  moved, so a person standing still is not detected again. A confirmed track whose
+  box no motion region touches (nor the box its motion predicts) is *held* (its age
+  does not run: the picture did not change where it stands or would be walking to;
+  Frigate keeps such "stationary" objects too), for at most
+  ``stationary_max_s`` since its last detection. Leaving makes motion, so an object
+  that walks away ages and ends as usual.
+- Frame edges: a lost track whose predicted centre is outside the picture has left;
+  it is not continued by someone entering at the same edge (only an overlap can).
 The gap is bounded by ``max_age_s``: unseen longer, the object has left.
 """
 from __future__ import annotations
@@ -44,6 +53,13 @@ _SIZE_RATIO_MAX = 3.0         # a detection more than 3x larger or smaller in ar
 _NEAR_WEIGHT = 0.3            # cost per box diagonal of centre distance
 _UNKNOWN_APPEARANCE = 0.5     # cost assumed when a crop has no usable colour
 _INF = 1e6
+_CONTINUOUS_S = 0.3           # seen this recently = frame to frame at the 5-fps gate (no miss in between)
+_MOTION_MARGIN = 0.1          # a motion region within 10% of a box's size counts as motion of that object
+
+
+def _touches(region, box, margin: float) -> bool:
+    mx, my = (box[2] - box[0]) * margin, (box[3] - box[1]) * margin
+    return not (region[2] < box[0] - mx or region[0] > box[2] + mx or region[3] < box[1] - my or region[1] > box[3] + my)
 
 
 @dataclass
@@ -51,6 +67,7 @@ class ObjectTrack(Track):
     appearance: np.ndarray | None = None
     confirmed: bool = False
     merged: bool = False
+    last_detected: float = 0.0              # capture time of its last detection (last_seen also moves while held)
     merge_streak: dict[int, int] = field(default_factory=dict)    # other track id -> frames seen as a duplicate
 
 
@@ -64,6 +81,7 @@ class ObjectTracker:
         self.removed: list[ObjectTrack] = []
         self.merged: list[tuple[int, int]] = []     # (younger id, older id) merged in the last update()
         self._hold_until = -math.inf
+        self._frame: tuple[int, int] | None = None     # (width, height) of the last image
 
     def confirmed(self) -> list[ObjectTrack]:
         return [t for t in self.tracks if t.hits >= self.cfg.min_hits and t.confirmed]
@@ -82,9 +100,12 @@ class ObjectTracker:
         ratio = max(1.0, d.area) / area_t
         if ratio > _SIZE_RATIO_MAX or ratio < 1.0 / _SIZE_RATIO_MAX:
             return _INF
-        # Appearance never vetoes an overlap (blur, shadow and a box that takes in background all move the
-        # histogram); it only adds to the cost, and it must be close for a match without overlap.
+        # Appearance does not veto a frame-to-frame overlap (blur, shadow and a box that takes in background
+        # all move the histogram); it adds to the cost. After a miss it does: someone else walking into the
+        # place where a lost object was predicted to be is the classic identity switch.
         app = appearance_distance(tr.appearance, hist)
+        if app is not None and app > self.cfg.appearance_veto and t - tr.last_detected > _CONTINUOUS_S:
+            return _INF
         if holding:   # after a cut positions mean nothing: appearance alone, and it must be close
             if app is None or app > self.cfg.appearance_max:
                 return _INF
@@ -97,10 +118,14 @@ class ObjectTracker:
         gap = max(0.0, t - tr.last_seen)
         gate = min(self.cfg.gate_diagonals, self.cfg.gate_diagonals * (0.5 + gap))
         if sim < self.cfg.match_iou:
-            # No overlap: only a near detection that looks the same continues the track.
-            if dist > gate or app is None or app > self.cfg.appearance_max:
+            # No overlap: only a near detection that looks the same continues the track, and not a
+            # track whose object went out of the picture (someone entering there is someone else).
+            if dist > gate or app is None or app > self.cfg.appearance_max or self._outside(px, py):
                 return _INF
         return (1.0 - sim) + _NEAR_WEIGHT * min(dist, 3.0) + (app if app is not None else _UNKNOWN_APPEARANCE)
+
+    def _outside(self, x: float, y: float) -> bool:
+        return self._frame is not None and not (0.0 <= x <= self._frame[0] and 0.0 <= y <= self._frame[1])
 
     def _match(self, tracks: list[ObjectTrack], dets: list[Detection], hists: list, t: float,
                holding: bool) -> tuple[list[tuple[int, int]], list[int], list[int]]:
@@ -112,7 +137,14 @@ class ObjectTracker:
         mt, md = {r for r, _ in pairs}, {c for _, c in pairs}
         return pairs, [i for i in range(len(tracks)) if i not in mt], [j for j in range(len(dets)) if j not in md]
 
-    def _apply(self, tr: ObjectTrack, d: Detection, hist, t: float, jumped: bool) -> None:
+    def _apply(self, tr: ObjectTrack, d: Detection, hist, t: float, jumped: bool, coasted: bool = False) -> None:
+        if coasted and d.box() == tr.box:
+            # The gate's remembered copy of the box it last detected (it did not run the detector, motion
+            # is on the box): the object is there (a hit, as for IouTracker), but the copy says nothing
+            # about where it moved or how it looks.
+            tr.last_seen, tr.detection = t, d
+            tr.hits += 1
+            return
         dt = t - tr.last_seen
         if jumped:
             tr.velocity = (0.0, 0.0)     # the camera moved, not the object
@@ -121,7 +153,7 @@ class ObjectTracker:
             v = ((nx - ox) / dt, (ny - oy) / dt)
             a = _VELOCITY_SMOOTHING if tr.hits > 1 else 1.0
             tr.velocity = (a * v[0] + (1 - a) * tr.velocity[0], a * v[1] + (1 - a) * tr.velocity[1])
-        tr.box, tr.score, tr.last_seen, tr.detection = d.box(), d.score, t, d
+        tr.box, tr.score, tr.last_seen, tr.last_detected, tr.detection = d.box(), d.score, t, t, d
         tr.appearance = blend(tr.appearance, hist, self.cfg.appearance_update)
         tr.hits += 1
         tr.history.append((t, d.bottom_center))
@@ -130,9 +162,13 @@ class ObjectTracker:
 
     # -- one frame -----------------------------------------------------------------
     def update(self, detections: list[Detection], t: float, image: np.ndarray | None = None,
-               cut: bool = False) -> list[ObjectTrack]:
+               cut: bool = False, motion: list[tuple] | None = None, coasted: bool = False) -> list[ObjectTrack]:
         """Associate ``detections`` seen at time ``t`` (``image``: the frame, for appearance; ``cut``: a
-        scene cut was seen on this frame). Returns the confirmed live tracks."""
+        scene cut was seen on this frame; ``motion``: the gate's motion regions, None when it has no
+        motion stage; ``coasted``: the detections are the gate's remembered boxes, not a detector
+        run). Returns the confirmed live tracks."""
+        if image is not None:
+            self._frame = (image.shape[1], image.shape[0])
         if cut:
             self._hold_until = t + self.cfg.cut_hold_s
         holding = t < self._hold_until
@@ -145,19 +181,21 @@ class ObjectTracker:
         order = sorted(self.tracks, key=lambda tr: (not tr.confirmed, -tr.last_seen))
         pairs, free_t, free_h = self._match(order, [detections[i] for i in high], [hists[i] for i in high], t, holding)
         for i, j in pairs:
-            self._apply(order[i], detections[high[j]], hists[high[j]], t, holding)
+            self._apply(order[i], detections[high[j]], hists[high[j]], t, holding, coasted)
         rest = [order[i] for i in free_t]
         pairs2, _, _ = self._match(rest, [detections[i] for i in low], [hists[i] for i in low], t, holding)
         for i, j in pairs2:
-            self._apply(rest[i], detections[low[j]], hists[low[j]], t, holding)
+            self._apply(rest[i], detections[low[j]], hists[low[j]], t, holding, coasted)
         for j in free_h:
             d = detections[high[j]]
             tr = ObjectTrack(next(self._ids), d.label, d.box(), d.score, t, t, detection=d,
-                             history=[(t, d.bottom_center)], appearance=hists[high[j]])
+                             history=[(t, d.bottom_center)], appearance=hists[high[j]], last_detected=t)
             self.tracks.append(tr)
         for tr in self.tracks:   # confirmation waits for the end of a cut's hold
             if not tr.confirmed and tr.hits >= self.cfg.min_hits and not holding and tr.detection is not None:
                 tr.confirmed = True
+        if motion is not None and not holding:
+            self._hold_still(motion, t)
         self.merged = self._merge_duplicates()
         alive, removed = [], [tr for tr in self.tracks if tr.merged]
         for tr in self.tracks:
@@ -171,6 +209,19 @@ class ObjectTracker:
             if tr.detection is not None:
                 tr.detection.track_id = tr.track_id if tr.confirmed else -1
         return self.confirmed()
+
+    def _hold_still(self, motion: list[tuple], t: float) -> None:
+        """Confirmed tracks missed where nothing moved stay (their age does not run), within bounds."""
+        for tr in self.tracks:
+            if tr.detection is not None or not tr.confirmed or t - tr.last_detected > self.cfg.stationary_max_s:
+                continue
+            pred = self._predict(tr, t)
+            px, py = _centre(pred)
+            if self._outside(px, py):
+                continue      # walked out of the picture: left, not still
+            # Nothing moved where it stood nor where it would be walking to: it is standing still.
+            if not any(_touches(r, b, _MOTION_MARGIN) for r in motion for b in (tr.box, pred)):
+                tr.last_seen, tr.velocity = t, (0.0, 0.0)
 
     def _merge_duplicates(self) -> list[tuple[int, int]]:
         seen = [tr for tr in self.tracks if tr.detection is not None and tr.confirmed]

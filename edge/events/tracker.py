@@ -118,11 +118,12 @@ class EventTracker:
         ev.escalation = ""       # an escalation is said once, on the update that carries it
         return EventUpdate(snap, stage, frame, [replace(d) for d in dets])  # type: ignore[arg-type]
 
-    def _track(self, frame: Frame, dets: list[Detection], t: float) -> list[Track]:
+    def _track(self, frame: Frame, dets: list[Detection], t: float, motion: list | None = None,
+               coasted: bool = False) -> list[Track]:
         if self.cuts is None:
             return self.tracker.update(dets, t)
         cut = self.cuts.update(frame.image, t)
-        return self.tracker.update(dets, t, image=frame.image, cut=cut)
+        return self.tracker.update(dets, t, image=frame.image, cut=cut, motion=motion, coasted=coasted)
 
     def _fold_merges(self, t: float) -> list[EventUpdate]:
         """Two tracks found to be one object: one event survives (the older track's, else the only one)."""
@@ -145,7 +146,10 @@ class EventTracker:
     def update(self, frame: Frame, gate_result: GateResult) -> list[EventUpdate]:
         t = frame.capture_time
         W, H = frame.width, frame.height
-        tracks = self._track(frame, list(gate_result.detections) if gate_result.passed else [], t)
+        # The gate's motion regions, when it said how it decided (a gate result built by hand says nothing).
+        motion = list(gate_result.motion_regions) if gate_result.reason else None
+        coasted = gate_result.passed and not gate_result.detector_ran and bool(gate_result.reason)
+        tracks = self._track(frame, list(gate_result.detections) if gate_result.passed else [], t, motion, coasted)
         fresh = [tr.detection for tr in tracks if tr.detection is not None]
         out: list[EventUpdate] = self._fold_merges(t)
 

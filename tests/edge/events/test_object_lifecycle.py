@@ -197,3 +197,58 @@ def test_escalations_say_why_on_the_wire():
     hints = vigil_pb2.SemanticHints(**semantic_hints(ups[0].event))
     assert hints.escalation == "zone" and hints.event_stage == "update"
     assert all(not u.event.escalation for u in out if u.stage in ("new", "end"))
+
+
+def test_a_person_standing_still_where_the_gate_sees_no_motion_stays_one_event():
+    """The gate runs no detector where nothing moves: a person who stops for 6 s (max_age_s is 1 s)
+    gets no detections, but no motion touches them either; their event stays open, and they walk on
+    in the same event. Motion elsewhere in the picture does not change that."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 10.0)):
+        x = 40 + 40 * min(t, 2.0) + 40 * max(0.0, t - 8.0)          # walks, stops 2 s..8 s, walks on
+        box = person_at(x)
+        img = draw([("a", box, "red")])
+        if 2.0 < t <= 8.0:       # standing: the gate saw motion only far away (a tree), no detector run there
+            r = GateResult(False, [], motion_regions=[(400, 0, 470, 40)], reason="no-motion")
+        else:
+            r = GateResult(True, [Detection(*box, "person", 0.9)], motion_regions=[box], reason="detected",
+                           detector_ran=True)
+        out += et.update(Frame("cam", k, t, img), r)
+    assert len(events(out)) == 1 and not [u for u in out if u.stage == "end"]
+    (end,) = et.flush(11.0)
+    assert end.event.duration == pytest.approx(10.0 - end.event.onset)
+
+
+def test_a_walker_who_vanishes_where_motion_continues_ends_as_usual():
+    """The detector loses a person who keeps walking (motion follows them): no hold, the event ends."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 5.0)):
+        box = person_at(20 + 60 * t)
+        img = draw([("a", box, "red")])
+        dets = [Detection(*box, "person", 0.9)] if t <= 1.0 else []
+        out += et.update(Frame("cam", k, t, img), GateResult(bool(dets), dets, motion_regions=[box],
+                                                             reason="detected" if dets else "nothing-detected",
+                                                             detector_ran=True))
+    assert [u.stage for u in out][-1] == "end"
+
+
+def test_someone_entering_where_a_lost_object_was_heading_is_a_new_event():
+    """Red is missed for 0.6 s; blue appears exactly where red was predicted to be: blue is someone else
+    (the appearance veto after a miss), so blue gets its own event and red's ends."""
+    red = walk("red", "red", 40, 60, 0.0, 1.6)
+    blue = walk("blue", "blue", 40 + 60 * 2.2, 60, 2.2, 4.0)
+    script = compose(red, blue)
+    out, _ = run("object", script)
+    assert len(events(out)) == 2
+
+
+def test_an_object_leaving_at_the_edge_is_not_continued_by_one_entering_there():
+    """Red walks out at the right edge; 0.6 s later green walks in at the same edge."""
+    red = walk("red", "red", 380, 80, 0.0, 1.4)                 # leaves the 480 px picture at ~t=1.25
+    green = walk("green", "green", 470, -80, 2.0, 4.0)
+    out, _ = run("object", compose(red, green))
+    assert len(events(out)) == 2
