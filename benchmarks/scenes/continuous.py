@@ -169,7 +169,7 @@ def render_frame(script: Script, t: float, base: np.ndarray, rng: np.random.Gene
     cv2.rectangle(canvas, (px1 + pad, py1 + pad), (px2 + pad, py2 + pad), render.OCCLUDER, -1)
     mask[py1 + pad:py2 + pad, px1 + pad:px2 + pad] = 0
     dx, dy = _shift(t, script.camera_moves)
-    ox, oy = pad - dx, pad - dy           # the camera turned right by dx: the scene moves left in the picture
+    ox, oy = pad - dx, pad - dy           # the content moves by (dx, dy) in the picture (the camera turned the other way)
     img = canvas[oy:oy + HEIGHT, ox:ox + WIDTH]
     m = mask[oy:oy + HEIGHT, ox:ox + WIDTH]
     labels = {}
