@@ -206,9 +206,23 @@ def main(argv: list[str] | None = None) -> int:
                                                                  for k in arms}})
                     print(f"sweep {c:18s} {det:9s} " + "  ".join(
                         f"{k}: {r[k]['events_per_object']}/{r[k]['object_recall']}" for k in arms))
+    headlines = {}
+    for c in clips:
+        if c["held_out"]:
+            d = c["detector"]
+            headlines[f"held_out_events_per_object_{d}"] = {
+                "value": c["after"]["events_per_object"], "before": c["before"]["events_per_object"],
+                "goal": f"<= {GOALS['events_per_object']}", "clip": c["clip"]}
+            headlines[f"held_out_object_recall_{d}"] = {
+                "value": c["after"]["object_recall"], "before": c["before"]["object_recall"],
+                "goal": f">= {GOALS['object_recall']}", "clip": c["clip"]}
     result = {
-        "benchmark": "lifecycle", "goals": GOALS, "arms": ARMS, "process_fps": PROCESS_FPS, "detectors": {"hog": "GateCascade(detector=hog)", "simulated": {
-            k: getattr(SimulatedDetector, k) for k in ("MISS", "GROW", "JITTER", "FALSE_HIT", "HIDDEN_BELOW")} | {"seed": DETECTOR_SEED}},
+        "benchmark": "lifecycle",
+        **headlines, "headline_keys": list(headlines),
+        "goals": GOALS, "arms": ARMS, "process_fps": PROCESS_FPS,
+        "detectors": {"hog": "GateCascade(detector=hog)", "simulated": {
+            k: getattr(SimulatedDetector, k) for k in ("MISS", "GROW", "JITTER", "FALSE_HIT", "HIDDEN_BELOW")}
+            | {"seed": DETECTOR_SEED}},
         "settings": {"events": EventsConfig().model_dump(), "gate": GateConfig(detector="hog").model_dump()},
         "settings_frozen_before_held_out": True,
         "first_frozen_run": FIRST_FROZEN_RUN,
