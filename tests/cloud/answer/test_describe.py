@@ -46,7 +46,7 @@ def test_detected_at_once_then_the_description_is_recorded():
     engine, stats = Engine(), Counter()
     aid, describing = describe_event(alerts, engine, stats, "edge", _packet(), IMAGE)
     assert [a.stage for a in stages] == ["detected"] and stages[0].labels == {"car": 1}
-    status, text = asyncio.run(describing)
+    status, text = asyncio.run(describing())
     assert status == "ok" and "A car waits." in text and stats["described"] == 1
     assert [a.stage for a in stages] == ["detected", "described"]
     req = engine.requests[0]
@@ -61,7 +61,6 @@ def test_no_description_without_the_model_frame_or_twice_for_one_alert():
     _, first = describe_event(alerts, engine, Counter(), "edge", _packet(), IMAGE)
     assert first is not None
     assert describe_event(alerts, engine, Counter(), "edge", _packet(), IMAGE)[1] is None   # claimed already
-    first.close()
     assert [a.stage for a in stages] == ["detected"]
 
 
@@ -69,7 +68,7 @@ def test_a_failing_model_still_finishes_the_alert():
     alerts, stages = _alerts()
     stats = Counter()
     _, describing = describe_event(alerts, Engine(error=RuntimeError("boom")), stats, "edge", _packet(), IMAGE)
-    assert asyncio.run(describing) == ("error", "")
+    assert asyncio.run(describing()) == ("error", "")
     assert stats["describe_errors"] == 1 and stages[-1].stage == "described"
 
 
@@ -78,6 +77,6 @@ def test_the_worker_stops_waiting_at_the_deadline():
     stats = Counter()
     _, describing = describe_event(alerts, Engine(delay_s=5.0), stats, "edge", _packet(), IMAGE,
                                    stop_at_deadline=True)
-    assert asyncio.run(describing) == ("timeout", "")
+    assert asyncio.run(describing()) == ("timeout", "")
     assert stats["describe_timeouts"] == 1
     assert stages[-1].stage == "described" and stages[-1].description_status == "timeout"
