@@ -190,3 +190,11 @@ def test_the_order_rules_receivers_and_benchmarks_check():
     assert not in_order(["described", "detected"]) and not in_order([])
     assert not in_order(["detected", "ended", "updated"])           # an update after the end
     assert not in_order(["detected", "ended", "ended"]) and not complete(None)
+
+
+def test_the_sample_receiver_prints_the_objects_stages_in_words():
+    from vigil_tools.webhook_echo import format_alert
+    base = _stage("updated", 7).to_dict()
+    assert format_alert({**base, "escalation": "zone"}).endswith("escalation: zone")
+    ended = {**_stage("ended").to_dict(), "duration_s": 4.25, "merged_into": "cam-1-3"}
+    assert format_alert(ended).endswith("object left after 4.2 s, merged into cam-1-3")
