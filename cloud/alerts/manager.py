@@ -114,40 +114,39 @@ class AlertManager:
             self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s, last_at=now)
         stage = hints.get("event_stage")
         if stage == "update" and hints.get("escalation"):
-            self._updated(aid, labels, detections, severity, hints, sequence)
+            self._updated(aid, detections, hints, sequence)
         elif stage == "end":
-            self._ended(aid, labels, detections, severity, hints)
+            self._ended(aid, detections, hints)
         return aid, is_new
 
-    def _updated(self, aid: str, labels: dict[str, int], detections: list[dict], severity: float, hints: dict,
-                 sequence: int) -> None:
+    def _updated(self, aid: str, detections: list[dict], hints: dict, sequence: int) -> None:
         rec = self._alerts[aid]
         if sequence in rec.updates:
             return
         if rec.ended:
             log.info("update %d of alert %s arrived after its end: not sent", sequence, aid)
             return
-        self._emit(self._stage(rec, "updated", labels, detections, severity, hints, sequence=sequence,
+        self._emit(self._stage(rec, "updated", detections, hints, sequence=sequence,
                                escalation=str(hints.get("escalation", ""))))
         rec.updates.add(sequence)   # only once committed: a packet whose commit failed is resent and retried
 
-    def _ended(self, aid: str, labels: dict[str, int], detections: list[dict], severity: float, hints: dict) -> None:
+    def _ended(self, aid: str, detections: list[dict], hints: dict) -> None:
         rec = self._alerts[aid]
         if rec.ended:
             return
         ended_at, duration = float(hints.get("ended_at") or 0.0), float(hints.get("duration_s") or 0.0)
-        self._emit(self._stage(rec, "ended", labels, detections, severity, hints, ended_at=ended_at or None,
+        self._emit(self._stage(rec, "ended", detections, hints, ended_at=ended_at or None,
                                duration_s=duration if ended_at else None,
                                merged_into=str(hints.get("merged_into", ""))))
         rec.ended = True
 
-    def _stage(self, rec: _Open, stage: str, labels: dict[str, int], detections: list[dict], severity: float,
-               hints: dict, **lifecycle) -> Alert:
-        """A lifecycle stage: the alert's identity and description as they stand, the packet's view of the object."""
+    def _stage(self, rec: _Open, stage: str, detections: list[dict], hints: dict, **lifecycle) -> Alert:
+        """A lifecycle stage: the alert's identity and description as they stand, the packet's view of the object
+        (its boxes and hints). Labels and severity stay the alert's, as sink filters read them: a receiver
+        gets all of an alert's stages or none (the packet's counts and severity are in its hints)."""
         now = self._clock()
         rec.last_at = now
-        return Alert(**{**rec.alert.to_dict(), "stage": stage, "labels": dict(labels) or rec.alert.labels,
-                        "detections": list(detections), "severity": severity, "hints": hints,
+        return Alert(**{**rec.alert.to_dict(), "stage": stage, "detections": list(detections), "hints": hints,
                         "emitted_at": now, **lifecycle})
 
     def claim_description(self, alert_id: str) -> bool:

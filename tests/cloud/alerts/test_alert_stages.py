@@ -198,3 +198,21 @@ def test_the_sample_receiver_prints_the_objects_stages_in_words():
     assert format_alert({**base, "escalation": "zone"}).endswith("escalation: zone")
     ended = {**_stage("ended").to_dict(), "duration_s": 4.25, "merged_into": "cam-1-3"}
     assert format_alert(ended).endswith("object left after 4.2 s, merged into cam-1-3")
+
+
+def test_a_filtered_endpoint_gets_all_of_an_alerts_stages_or_none():
+    """An escalation to a more severe rule does not make a min_severity endpoint see an update of an alert
+    it never got; the packet's own severity is in the stage's hints."""
+    from cloud.alerts.filters import AlertFilter
+    out = []
+    m = AlertManager(out.append, clock=Clock())
+    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 1},
+                detections=[], severity=0.3, hints=_hints("new"), sequence=1)
+    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 2},
+                detections=[], severity=0.9, hints=_hints("update", escalation="rule", severity=0.9), sequence=4)
+    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={},
+                detections=[], severity=0.9, hints=_hints("end", ended_at=110.0, duration_s=11.0), sequence=8)
+    assert _stages(out) == ["detected", "updated", "ended"] and out[1].hints["severity"] == 0.9
+    severe, people = AlertFilter(min_severity=0.5), AlertFilter(labels=frozenset({"person"}))
+    assert [severe.matches(a) for a in out] == [False] * 3
+    assert [people.matches(a) for a in out] == [True] * 3
