@@ -85,6 +85,14 @@ def test_one_object_is_one_frigate_event_and_its_description_its_own_message(bro
     assert len(ids) == 1 and events[0]["after"]["camera"] == "car" and events[0]["after"]["label"] == "person"
     (desc,) = [p for t, p in got if t == "vigil/tracked_object_update"]
     assert desc["type"] == "description" and desc["id"] in ids and desc["description_status"] in ("ok", "timeout", "error")
-    # the description is not the object's end: the event that carried it is an "update" of the same object
-    described = [e for e in events if e["after"].get("stage") == "described"]
-    assert described and described[0]["type"] in ("update", "end") and described[0]["before"]["id"] in ids
+    # The object left (the clip ended): one Frigate "end", the last message on vigil/events, from the edge's
+    # end packet (stage ended), with the edge's end time and duration.
+    types = [e["type"] for e in events]
+    assert types.count("end") == 1 and types[-1] == "end", types
+    end = events[-1]["after"]
+    assert end["stage"] == "ended" and end["end_time"] == end["ended_at"] > end["event_onset"]
+    assert end["duration_s"] > 0 and events[-1]["before"]["id"] in ids
+    # The description is not the object's end: on vigil/events it is an "update" before the end, if the
+    # model answered while the object was in view; else only its own message (as Frigate's GenAI does).
+    described = [i for i, e in enumerate(events) if e["after"].get("stage") == "described"]
+    assert all(events[i]["type"] == "update" and i < len(events) - 1 for i in described), types

@@ -9,10 +9,10 @@ description arrives separately on ``frigate/tracked_object_update`` as
 Ours, under ``topic_prefix`` (default ``vigil``), with the same meaning (docs/events.md):
 
 * ``<prefix>/events``: ``new`` for stage ``detected`` (the edge's first confirmed sighting),
-  ``update`` for stage ``updated`` (an escalation or periodic update of the object) and for a
-  description that arrives while the object is still in view (``after.description`` set),
-  ``end`` for stage ``ended`` (the object left: ``after.end_time``), or for a description made
-  from the event's end packet (``hints.event_stage == "end"``), which is then its last word;
+  ``update`` for stage ``updated`` (an escalation of the object) and for a description that
+  arrives while the object is still in view (``after.description`` set), ``end`` for stage
+  ``ended`` (the object left: ``after.end_time``), its last message there: a description that
+  arrives after the end goes to ``tracked_object_update`` only, as Frigate's do;
   ``before`` is the previous ``after`` (null for ``new``); ``after.id`` is the alert id and
   ``after.idempotency_key`` the stage's key (retries repeat it);
 * ``<prefix>/tracked_object_update``: ``{"type": "description", "id", "camera", "label",
@@ -47,19 +47,17 @@ def _label(alert: Alert) -> str:
 
 
 def event_type(alert: Alert) -> str:
-    """The Frigate event type an alert stage is: a description is an ``update`` of a tracked object,
-    unless it was made from the event's end packet (then the object has left: ``end``)."""
-    if alert.stage == "described":
-        return "end" if (alert.hints or {}).get("event_stage") == "end" else "update"
+    """The Frigate event type an alert stage is: a description is an ``update`` of a tracked object;
+    the object's end is its ``ended`` stage (a description never ends it: the end comes from the edge)."""
     return STAGE_TYPE.get(alert.stage, "update")
 
 
 def event_payload(alert: Alert, before: dict | None) -> dict:
     after = {"id": alert.alert_id, "idempotency_key": alert.idempotency_key, "camera": alert.camera_id,
              "label": _label(alert), **alert.to_dict()}
-    hints = alert.hints or {}
-    if hints.get("ended_at"):
-        after["end_time"] = hints["ended_at"]
+    ended_at = alert.ended_at or (alert.hints or {}).get("ended_at")
+    if ended_at:
+        after["end_time"] = ended_at
     return {"type": event_type(alert), "before": before, "after": after}
 
 
@@ -81,6 +79,7 @@ class MqttSink(AlertSink):
         self.name = name or f"mqtt:{host}:{port}/{topic_prefix}"
         self.prefix, self.qos, self.timeout_s = topic_prefix.rstrip("/"), qos, timeout_s
         self._last: OrderedDict[str, dict] = OrderedDict()   # alert id -> last `after` (the next stage's `before`)
+        self._ended: OrderedDict[str, None] = OrderedDict()  # alerts whose `end` went out (bounded as _last)
         self._lock = threading.Lock()
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "")
         if username:
@@ -98,10 +97,13 @@ class MqttSink(AlertSink):
         with self._lock:
             before = self._last.get(alert.alert_id)
             payload = event_payload(alert, before)
+            after_end = alert.stage == "described" and alert.alert_id in self._ended
         body = json.dumps(payload, separators=(",", ":"))
         if not self._client.is_connected():
             raise DeliveryError(f"{self.name}: not connected to the broker")
         messages = [(f"{self.prefix}/events", body, False), (f"{self.prefix}/{alert.camera_id}/alert", body, True)]
+        if after_end:   # the object's `end` was its last event; the description is its own message only
+            messages = messages[1:]
         if alert.stage == "described":   # the description as its own message, before the event's update
             messages.insert(0, (f"{self.prefix}/{DESCRIPTION_TOPIC}",
                                 json.dumps(description_payload(alert), separators=(",", ":")), False))
@@ -113,7 +115,10 @@ class MqttSink(AlertSink):
         with self._lock:
             if payload["type"] == "end":
                 self._last.pop(alert.alert_id, None)
-            else:
+                self._ended[alert.alert_id] = None
+                while len(self._ended) > MAX_OPEN_ALERTS:
+                    self._ended.popitem(last=False)
+            elif not after_end:
                 self._last[alert.alert_id] = payload["after"]
                 while len(self._last) > MAX_OPEN_ALERTS:
                     self._last.popitem(last=False)
