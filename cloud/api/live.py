@@ -43,8 +43,9 @@ class IngestObserver:
     def on_camera_health(self, edge_id: str, cameras: list) -> None:
         """An edge reported its cameras' states (``vigil.v1.CameraHealth`` messages)."""
 
-    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
-        """A decodable image belonging to an alert arrived."""
+    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int,
+                       boxes: list[dict] = ()) -> None:
+        """A decodable image belonging to an alert arrived, with the edge's detections in its pixels."""
 
 
 @dataclass
@@ -100,11 +101,12 @@ class LiveState(IngestObserver):
             cam.camera_state, cam.cause = h.state, h.cause[:MAX_CAUSE_CHARS]
             cam.fps = round(fps, 2) if math.isfinite(fps) and fps >= 0 else None     # NaN is not JSON
 
-    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> None:
+    def on_event_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int,
+                       boxes: list[dict] = ()) -> None:
         if self.store is None:
             return
         try:
-            self.store.add_image(alert_id, kind, jpeg, width, height)
+            self.store.add_image(alert_id, kind, jpeg, width, height, boxes)
         except sqlite3.Error:  # a full disk loses the picture, never the packet or its alert
             log.exception("event store: could not keep a %s image of alert %s", kind, alert_id)
 
