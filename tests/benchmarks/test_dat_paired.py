@@ -69,3 +69,22 @@ def test_ablation_arms_join_the_severe_repeats_interleaved():
     assert jobs[:2] == [("normal", 0, "fifo_adaptive"), ("normal", 0, "dat")]
     assert [j for j in jobs if j[0] == "severe"][:4] == [("severe", 0, "fifo_adaptive"), ("severe", 0, "dat"),
                                                           ("severe", 0, "fifo_adaptive@0"), ("severe", 0, "dat@0")]
+
+
+def test_site16_goes_into_the_same_json_with_its_own_goals_and_flags():
+    from benchmarks.dat import FLOORS, combine
+
+    def out(red, ev1s, cams):
+        met = {"delay_reduction_severe": red >= 0.5, "evidence_within_1s_severe": ev1s >= 0.99,
+               "evidence_min_width": True, "alerts_lost_every_policy": True}
+        return {"scenario": {"cameras": cams, "stagger_s": 0.4}, "profiles": {"severe": {}}, "floors_met": met,
+                "delay_reduction_severe": red, "delay_reduction_severe_ci95": [red - 0.1, red + 0.1],
+                "evidence_within_1s_severe": ev1s}
+    both = combine({"four": out(0.2, 1.0, 4), "site16": out(0.7, 0.9, 16)})
+    assert both["delay_reduction_severe"] == 0.2 and both["site16_delay_reduction_severe"] == 0.7
+    assert both["site16_delay_reduction_severe_ci95"] == pytest.approx([0.6, 0.8]) and both["site16"]["scenario"]["cameras"] == 16
+    assert both["goals"]["site16_delay_reduction_severe"] == FLOORS["delay_reduction_severe"] == 0.5
+    assert both["goals_met"] == {"delay_reduction_severe": False, "evidence_within_1s_severe": True,
+                                 "evidence_min_width": True, "site16_delay_reduction_severe": True,
+                                 "site16_evidence_within_1s_severe": False, "site16_evidence_min_width": True}
+    assert both["workloads"]["site16"]["cameras"] == 16
