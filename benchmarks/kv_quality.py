@@ -116,7 +116,8 @@ def run_quality(adapter, grammar, arms: dict[str, Any], capture, scenes_mod, n: 
 
 
 def score_arms(scenes_mod, scenes: list, per_arm: dict[str, dict]) -> dict[str, dict]:
-    """Field accuracy against truth and agreement with the full cache's answer, per field."""
+    """Field accuracy against truth (and each scene's per-field correctness) and agreement with the
+    full cache's answer, per field."""
     truths = [s.truth for s in scenes]
     full = [scenes_mod.fields_of(t) for t in per_arm["full"]["texts"]]
     out = {}
@@ -128,8 +129,10 @@ def score_arms(scenes_mod, scenes: list, per_arm: dict[str, dict]) -> dict[str, 
             row = {f: float(got is not None and ref is not None and got[f] == ref[f]) for f in scenes_mod.FIELDS}
             row["exact"] = float(all(row[f] == 1.0 for f in scenes_mod.FIELDS))
             agree_rows.append(row)
+        rows = [scenes_mod.field_scores(t, tr) for t, tr in zip(texts, truths)]
         out[name] = {
-            "field_accuracy": scenes_mod.mean_scores(scenes_mod.field_scores(t, tr) for t, tr in zip(texts, truths)),
+            "field_accuracy": scenes_mod.mean_scores(rows),
+            "correct": [[int(r[f]) for f in scenes_mod.FIELDS] for r in rows],   # per scene: paired comparisons
             "agreement_with_full": scenes_mod.mean_scores(agree_rows),
             "json_valid": sum(f is not None for f in fields) / max(1, len(fields)),
         }

@@ -27,12 +27,29 @@ wide, random weights: timing only) and its 1024->576 projector. Per arm:
 (provenance records the load).
 Run: python -m benchmarks.prune [--scenes N --repeats R]; writes benchmarks/results/prune.json.
 
-Choosing gamma (`--split val --gammas 0,1,5,20`): quality only, on validation
-scenes, the arms `id_selection_text@g<gamma>@<budget>` for every budget plus
-`none`; writes benchmarks/results/prune_gamma_val.json. Rule, fixed before
-running it: on 32 val scenes, the gamma with the highest mean retention over
-budgets 16 and 64 wins (ties: the larger gamma, closer to the paper); the test
-scenes are never used to choose.
+Choosing gamma (`--split val --gammas 0,50,100,200,1000 --similarities embeds,keys
+--budgets 16,64 --scenes 16`): quality only, on validation scenes, the arms
+`id_selection_text@g<gamma>[:keys]@<budget>` plus `none`; writes
+benchmarks/results/prune_gamma_val.json. Rule, committed before running it
+(GAMMA_RULE below): on at least 16 val scenes (the fewest it allows; more on a
+quieter machine), every candidate (gamma, similarity features) of the grid,
+gamma 0 once (it reads no features); the highest mean retention over budgets 16
+and 64 wins; ties go to gamma 0 (the simpler, cheaper top-k), then to the
+projected embeddings (free) over keys, then to the smaller gamma (more
+diversity). The test scenes are never used to choose.
+Then `--from-val --scenes 32 --budgets 16,64` measures the chosen settings on at
+least 32 test scenes (the fewest allowed) against FastV, DivPrune, random and
+[CLS] (the [CLS] arm at the same gamma and features), at the budgets of the
+goals, the rule and the comparisons. The minimums are what a 2-core CPU shared
+by eight engineers finishes in an hour; fewer scenes widen the paired intervals,
+which can only make a win harder to claim, never easier.
+If the chosen settings do not beat FastV there, the shipped default stays (or
+becomes) the better of the two, and the README says ID-Selection does not beat it.
+
+"A beats B" (benchmarks/stats.py): the per-scene field accuracies of both arms on
+the same scenes, a bootstrap interval of the mean difference; a win only when the
+interval lies above 0 at every budget of COMPARE_BUDGETS (a tie is not a win).
+McNemar on the per-field decisions is stored beside it.
 """
 from __future__ import annotations
 
@@ -47,6 +64,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize  # noqa: E402
+from benchmarks.stats import compare  # noqa: E402
 from benchmarks.scenes import FIELDS, field_scores, make_scenes  # noqa: E402
 from benchmarks.scenes.evaluate import DEVICE, answer_arms, load_adapter, score  # noqa: E402
 from cloud.answer.prompting import model_prompt  # noqa: E402
@@ -56,6 +74,12 @@ from cloud.prune import PrunerConfig, build_pruner  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "prune.json"
 GAMMA_RESULTS = RESULTS.with_name("prune_gamma_val.json")
 GAMMA_RULE_BUDGETS = (16, 64)  # gamma is chosen by mean retention over these budgets
+GAMMA_RULE_SCENES = 16         # the fewest val scenes the rule is run on
+TEST_SCENES_MIN = 32           # the fewest test scenes the chosen settings are measured on
+GAMMA_GRID = (0.0, 50.0, 100.0, 200.0, 1000.0)   # light diversity: w = exp(-gamma d^2) spares all but near-duplicates
+SIMILARITIES = ("embeds", "keys")                 # the similarity features PrunerConfig offers
+GAMMA_RULE = (f"on >= {GAMMA_RULE_SCENES} val scenes, the highest mean retention over budgets {list(GAMMA_RULE_BUDGETS)}; "
+              "ties: gamma 0 (plain top-k), then similarity 'embeds' over 'keys', then the smaller gamma")
 BUDGETS = (16, 32, 64, 144)
 PRUNERS = {  # label -> PrunerConfig kwargs (defaults otherwise)
     "random": dict(method="random"),
@@ -66,33 +90,48 @@ PRUNERS = {  # label -> PrunerConfig kwargs (defaults otherwise)
 }
 HEADLINE = "id_selection_text"
 BASELINES = ("random", "fastv", "divprune")
+COMPARED = (*BASELINES, "id_selection_cls")   # the headline is compared, paired, against each
+COMPARE_BUDGETS = (16, 64)    # "beats" must hold at each of these (the budgets of the retention goals)
 RETENTION_GOALS = {16: 0.90, 64: 0.97}
 # CLIP ViT-L/14-336 (LLaVA-1.5's tower), random weights: for timing only.
 VIT_L = dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16)
 VIT_L_FEATURE_LAYER = -2
 
 
-def gamma_arms(gammas: list[float]) -> dict:
-    """The headline pruner at each gamma: label `id_selection_text@g<gamma>` -> PrunerConfig kwargs."""
-    return {f"{HEADLINE}@g{g:g}": dict(PRUNERS[HEADLINE], gamma=g) for g in gammas}
+def candidate_label(gamma: float, similarity: str = "embeds") -> str:
+    return f"{HEADLINE}@g{gamma:g}" + ("" if similarity == "embeds" else f":{similarity}")
 
 
-def choose_gamma(arms: dict, gammas: list[float]) -> dict:
-    """The pre-registered rule: highest mean retention over GAMMA_RULE_BUDGETS; ties go to the larger gamma."""
-    mean = {g: sum(arms[f"{HEADLINE}@g{g:g}@{b}"]["retention"] for b in GAMMA_RULE_BUDGETS) / len(GAMMA_RULE_BUDGETS)
-            for g in gammas}
-    best = max(sorted(gammas, reverse=True), key=lambda g: mean[g])  # max keeps the first (larger) on ties
-    return {"rule": f"highest mean retention over budgets {list(GAMMA_RULE_BUDGETS)}; ties: the larger gamma",
-            "mean_retention": {f"{g:g}": mean[g] for g in gammas}, "chosen_gamma": best,
-            "retention": {f"{g:g}": {b: arms[f"{HEADLINE}@g{g:g}@{b}"]["retention"] for b in BUDGETS}
-                          for g in gammas}}
+def gamma_candidates(gammas: list[float], similarities: list[str]) -> list[tuple[float, str]]:
+    """The grid: every (gamma, similarity), with gamma 0 once (top-k compares no features)."""
+    out = [(0.0, "embeds")] if 0 in gammas else []
+    return out + [(g, sim) for sim in similarities for g in gammas if g != 0]
 
 
-def quality(adapter, scenes, threads: int, pruner_set: dict = PRUNERS) -> dict:
-    """All arms in one engine run (benchmarks/scenes/evaluate.py answer_arms), scored against truth."""
+def gamma_arms(candidates: list[tuple[float, str]]) -> dict:
+    """The headline pruner at each candidate: label -> PrunerConfig kwargs."""
+    return {candidate_label(g, sim): dict(PRUNERS[HEADLINE], gamma=g, similarity=sim) for g, sim in candidates}
+
+
+def choose_gamma(arms: dict, candidates: list[tuple[float, str]], budgets=BUDGETS) -> dict:
+    """The pre-registered rule (GAMMA_RULE) over the candidates' retention."""
+    def ret(g, sim, b):
+        return arms[f"{candidate_label(g, sim)}@{b}"]["retention"]
+
+    mean = {candidate_label(g, sim): sum(ret(g, sim, b) for b in GAMMA_RULE_BUDGETS) / len(GAMMA_RULE_BUDGETS)
+            for g, sim in candidates}
+    best = max(candidates, key=lambda c: (mean[candidate_label(*c)], c[0] == 0, c[1] == "embeds", -c[0]))
+    return {"rule": GAMMA_RULE, "mean_retention": mean, "chosen_gamma": best[0], "chosen_similarity": best[1],
+            "retention": {candidate_label(g, sim): {b: ret(g, sim, b) for b in budgets} for g, sim in candidates}}
+
+
+def quality(adapter, scenes, threads: int, pruner_set: dict = PRUNERS, budgets=BUDGETS) -> dict:
+    """All arms in one engine run (benchmarks/scenes/evaluate.py answer_arms), scored against truth.
+    Each arm keeps its per-scene correctness (`correct`: one row of 0/1 per scene, FIELDS order),
+    which the paired comparisons need."""
     truths = [s.truth for s in scenes]
     pruners = {"none": None}
-    for budget in BUDGETS:
+    for budget in budgets:
         for label, kw in pruner_set.items():
             pruners[f"{label}@{budget}"] = build_pruner(PrunerConfig(budget=budget, **kw))
     answers, run = answer_arms(adapter, pruners, [s.image for s in scenes], threads=threads)
@@ -102,6 +141,7 @@ def quality(adapter, scenes, threads: int, pruner_set: dict = PRUNERS) -> dict:
     arms = {"run": run}
     for arm, texts in answers.items():
         acc = score(texts, truths)
+        rows = [field_scores(t, truth) for t, truth in zip(texts, truths)]
         agree = [field_scores(t, json.loads(b)) for t, b in zip(texts, base) if b]
         label, _, budget = arm.rpartition("@") if "@" in arm else (arm, "", "")
         arms[arm] = {
@@ -110,7 +150,8 @@ def quality(adapter, scenes, threads: int, pruner_set: dict = PRUNERS) -> dict:
             "retention": acc["field_accuracy"] / base_acc["field_accuracy"] if base_acc["field_accuracy"] else None,
             "agreement_exact": sum(a["exact"] for a in agree) / max(1, len(agree)),
             "agreement_fields": {f: sum(a[f] for a in agree) / max(1, len(agree)) for f in FIELDS},
-            "failures": sum(1 for t in texts if not t)}
+            "failures": sum(1 for t in texts if not t),
+            "correct": [[int(r[f]) for f in FIELDS] for r in rows]}
         print(arm, round(acc["field_accuracy"], 3), flush=True)
     return arms
 
@@ -140,11 +181,11 @@ def timing_adapter(threads: int):
 
 
 @torch.inference_mode()
-def timings(adapter, scenes, repeats: int) -> dict:
+def timings(adapter, scenes, repeats: int, pruner_set: dict = PRUNERS, budgets=BUDGETS) -> dict:
     """Seconds per arm and repeat: vision once per repeat; select and lm per pruned arm."""
     pruners = {"none": None}
-    for budget in BUDGETS:
-        for label, kw in PRUNERS.items():
+    for budget in budgets:
+        for label, kw in pruner_set.items():
             pruners[f"{label}@{budget}"] = build_pruner(PrunerConfig(budget=budget, **kw))
     user, system = model_prompt("", "", adapter.fixed_prompt)   # the benchmark VLM's own question
     prepared = [adapter.prepare([s.image], user, system) for s in scenes]
@@ -195,25 +236,57 @@ def _lm_args(pre):
     return pre.inputs_embeds, pre.position_ids, pre.attention_mask
 
 
-def headline(arms: dict) -> dict:
+def paired(arms: dict, budgets=BUDGETS) -> dict:
+    """budget -> compared arm -> the headline's paired comparison against it (benchmarks/stats.py)."""
+    return {b: {x: compare(arms[f"{HEADLINE}@{b}"]["correct"], arms[f"{x}@{b}"]["correct"]) for x in COMPARED}
+            for b in budgets}
+
+
+def headline(arms: dict, budgets=BUDGETS) -> dict:
     def ret(label, budget):
         return arms[f"{label}@{budget}"]["retention"]
 
-    beats = {b: ret(HEADLINE, b) >= max(ret(x, b) for x in (*BASELINES, "id_selection_cls")) for b in (16, 32)}
-    return {
+    comparisons = paired(arms, budgets)
+    beats = {x: all(comparisons[b][x]["beats"] for b in COMPARE_BUDGETS) for x in COMPARED}
+    out = {
         "id_selection_retention_16": ret(HEADLINE, 16),
         "id_selection_retention_64": ret(HEADLINE, 64),
+        "fastv_retention_16": ret("fastv", 16),
         "id_selection_cls_retention_16": ret("id_selection_cls", 16),
         "random_retention_16": ret("random", 16),
+        "id_selection_beats_fastv": beats["fastv"],
         "id_selection_beats_baselines": all(beats.values()),
-        "id_selection_beats_baselines_by_budget": beats,
+        "id_selection_beats": beats,
+        **{f"id_selection_minus_fastv_{b}": {"value": comparisons[b]["fastv"]["diff"],
+                                              "ci95": comparisons[b]["fastv"]["ci95"],
+                                              "verdict": comparisons[b]["fastv"]["verdict"]} for b in COMPARE_BUDGETS},
+        "compare_budgets": list(COMPARE_BUDGETS),
+        "comparisons": comparisons,
+        "comparison_method": ("paired over the same test scenes: per-scene field accuracy of ID-Selection minus the "
+                              "other arm, bootstrap 95% interval; a win only when it lies above 0 at every budget of "
+                              "compare_budgets (benchmarks/stats.py); McNemar on per-field decisions beside it"),
         "retention_goals": RETENTION_GOALS,
         "meets_retention_goals": {b: ret(HEADLINE, b) >= g for b, g in RETENTION_GOALS.items()},
     }
+    out["goals"] = {**{f"id_selection_retention_{b}": g for b, g in RETENTION_GOALS.items()},
+                    "id_selection_beats_fastv": True, "id_selection_beats_baselines": True}
+    out["goals_met"] = {k: (out[k] >= g if not isinstance(g, bool) else out[k] is g) for k, g in out["goals"].items()}
+    return out
 
 
 QUALITY_SKIPPED = ("not measured (--skip-quality): retention and agreement need a benchmark VLM that answers "
                    "from the image; see vlm_eval.json")
+
+
+def with_settings(settings: dict) -> dict:
+    """PRUNERS with both ID-Selection arms at `settings` (gamma, similarity): the [CLS] variant follows."""
+    return {k: dict(v, **settings) if v["method"] == "id_selection" else v for k, v in PRUNERS.items()}
+
+
+def chosen_settings(path: Path = GAMMA_RESULTS) -> dict:
+    """The gamma and similarity the pre-registered rule chose on val scenes."""
+    choice = json.loads(path.read_text())["choice"]
+    return {"gamma": float(choice["chosen_gamma"]), "similarity": choice.get("chosen_similarity", "embeds")}
 
 
 def main() -> None:
@@ -227,52 +300,75 @@ def main() -> None:
     ap.add_argument("--split", choices=("val", "test"), default="test")
     ap.add_argument("--gammas", type=lambda s: [float(g) for g in s.split(",")], default=None,
                     help="only the text ID-Selection arm at these gammas (and none), quality only")
+    ap.add_argument("--similarities", type=lambda s: s.split(","), default=["embeds"],
+                    help="with --gammas: similarity features to try at each gamma > 0 (embeds, keys)")
+    ap.add_argument("--budgets", type=lambda s: tuple(int(b) for b in s.split(",")), default=BUDGETS,
+                    help="budgets to answer at (they must include 16 and 64: the rule's, the goals' and "
+                         "the comparisons' budgets)")
+    ap.add_argument("--from-val", action="store_true",
+                    help="ID-Selection arms at the gamma and similarity chosen in prune_gamma_val.json")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if args.gammas is not None and args.split == "val" and args.scenes < GAMMA_RULE_SCENES:
+        ap.error(f"the gamma rule needs at least {GAMMA_RULE_SCENES} val scenes (got {args.scenes})")
+    if args.from_val and args.scenes < TEST_SCENES_MIN:
+        ap.error(f"the chosen settings are measured on at least {TEST_SCENES_MIN} test scenes (got {args.scenes})")
     prov = Provenance(seeds={"scenes": args.seed, "random_pruner": PrunerConfig().seed, "vit_l_init": 0})
     scenes = make_scenes(args.split, args.scenes, seed=args.seed)
     if args.gammas is not None:
         return gamma_sweep(args, prov, scenes)
+    settings = chosen_settings() if args.from_val else {}
+    pruner_set = with_settings(settings)
     result: dict = {"model": "vigil-bench-vlm", "device": DEVICE, "split": args.split, "scenes": len(scenes),
-                    "budgets": list(BUDGETS),
-                    "pruners": list(PRUNERS), "headline_pruner": HEADLINE, "visual_tokens": 576,
-                    "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in PRUNERS.items()}}
+                    "budgets": list(args.budgets),
+                    "pruners": list(pruner_set), "headline_pruner": HEADLINE, "visual_tokens": 576,
+                    "headline_settings": {**settings, "source": "prune_gamma_val.json (pre-registered rule)"
+                                          if settings else "PrunerConfig defaults"},
+                    "scenes_min": TEST_SCENES_MIN if args.from_val else None,
+                    "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in pruner_set.items()}}
     if not args.skip_quality:
         adapter = load_adapter(args.threads)
-        arms = quality(adapter, scenes, args.threads)
-        result.update(headline(arms))
+        arms = quality(adapter, scenes, args.threads, pruner_set, args.budgets)
+        result.update(headline(arms, args.budgets))
         result["quality"] = arms
         del adapter
+        # Quality is the long part: keep it even if the timing section fails.
+        _write(args.out or RESULTS, {**result, "complete": False,
+                                     "provenance": prov.finish(repeats=1, repeats_note="quality only so far")})
     else:
         result["scenes"] = 0
         result["quality"] = QUALITY_SKIPPED
-    t = timings(timing_adapter(args.threads), scenes[:args.timing_scenes], args.repeats)
+    t = timings(timing_adapter(args.threads), scenes[:args.timing_scenes], args.repeats, pruner_set, args.budgets)
     result["timing"] = t
     result["timing_tower"] = {"geometry": "CLIP ViT-L/14-336", **VIT_L, "weights": "random (timing only)",
                               "images": args.timing_scenes, "threads": args.threads}
     result["prefill_e2e_speedup_id_selection_text_16"] = t[f"{HEADLINE}@16"]["speedup_e2e"]
     result["prefill_lm_speedup_id_selection_text_16"] = t[f"{HEADLINE}@16"]["speedup_lm"]
     result["prefill_e2e_speedup_random_16"] = t["random@16"]["speedup_e2e"]
+    result["complete"] = True
     result["provenance"] = prov.finish(repeats=args.repeats,
                                        repeats_note="timing arms interleaved; quality is deterministic (one pass)")
     _write(args.out or RESULTS, result)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("quality", "timing", "pruner_settings")})[:2000])
+    print(json.dumps({k: v for k, v in result.items()
+                      if k not in ("quality", "timing", "pruner_settings", "comparisons")})[:2000])
 
 
 def gamma_sweep(args, prov: Provenance, scenes) -> None:
-    """Quality of the headline pruner at each gamma (no timing: gamma does not change the selection's cost)."""
-    pruners = gamma_arms(args.gammas)
-    arms = quality(load_adapter(args.threads), scenes, args.threads, pruners)
+    """Quality of the headline pruner at each candidate (no timing: gamma does not change the selection's cost)."""
+    candidates = gamma_candidates(args.gammas, args.similarities)
+    pruners = gamma_arms(candidates)
+    arms = quality(load_adapter(args.threads), scenes, args.threads, pruners, args.budgets)
+    choice = choose_gamma(arms, candidates, args.budgets)
     result = {"model": "vigil-bench-vlm", "device": DEVICE, "split": args.split, "scenes": len(scenes),
-              "budgets": list(BUDGETS), "gammas": args.gammas, "visual_tokens": 576,
-              "choice": (choice := choose_gamma(arms, args.gammas)),
-              "chosen_gamma": choice["chosen_gamma"],
-              **{f"mean_retention_16_64_g{g:g}": choice["mean_retention"][f"{g:g}"] for g in args.gammas},
-              "headline_keys": ["chosen_gamma", *(f"mean_retention_16_64_g{g:g}" for g in args.gammas)],
+              "scenes_rule": GAMMA_RULE_SCENES, "budgets": list(args.budgets), "gammas": args.gammas,
+              "similarities": args.similarities, "visual_tokens": 576, "choice": choice,
+              "chosen_gamma": choice["chosen_gamma"], "chosen_similarity": choice["chosen_similarity"],
+              **{f"mean_retention_16_64_{label.split('@', 1)[1]}": m for label, m in choice["mean_retention"].items()},
               "pruner_settings": {k: PrunerConfig(budget=16, **v).model_dump() for k, v in pruners.items()},
               "quality": arms,
               "provenance": prov.finish(repeats=1, repeats_not_applicable=(
                   "quality is deterministic (greedy decoding, seeded scenes): one pass per arm"))}
+    result["headline_keys"] = ["chosen_gamma", *(k for k in result if k.startswith("mean_retention_16_64_"))]
     _write(args.out or GAMMA_RESULTS, result)
     print(json.dumps(result["choice"], indent=1))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -144,13 +145,16 @@ class RoutingPruner(TokenPruner):
     """Benchmark plumbing: each request gets the pruner of its arm (camera id "<arm>|<scene>").
 
     Its own config asks the adapter for (lazy) text attention, so arms with text importance
-    get it; arms that never ask never pay for the shallow pass.
+    get it; arms that never ask never pay for the shallow pass. The adapter offers early-layer
+    keys only when the config it sees asks for them, so any arm with `similarity="keys"` makes
+    the router ask (else that arm would silently compare projected embeddings instead).
     """
 
     name = "routing"
 
     def __init__(self, arms: dict[str, TokenPruner | None]):
-        super().__init__(PrunerConfig(method="none", importance="text"))
+        keys = any(p is not None and p.config.similarity == "keys" for p in arms.values())
+        super().__init__(PrunerConfig(method="none", importance="text", similarity="keys" if keys else "embeds"))
         self.arms = arms
 
     def select(self, ctx: PruneContext) -> torch.LongTensor:
@@ -167,8 +171,9 @@ class RoutingPruner(TokenPruner):
             pruner = self.arms[arm]
             if pruner is None:
                 picks = [torch.arange(ctxs[i].n_visual) for i in idx]
-            else:
-                picks = pruner.select_batch([ctxs[i] for i in idx])
+            else:   # keys reach only the arms that asked (DivPrune would take them over embeddings)
+                own = [ctxs[i] if pruner.config.similarity == "keys" else replace(ctxs[i], keys=None) for i in idx]
+                picks = pruner.select_batch(own)
             for i, kept in zip(idx, picks):
                 out[i] = kept
         return out

@@ -68,6 +68,10 @@ def test_quality_pass_full_budget_equals_full_cache_and_low_budget_holds_fewer_b
     assert acc["hybridkv"] == acc["full"] and acc["uniform"] == acc["full"]
     assert q["arms"]["full"]["agreement_with_full"]["exact"] == 1.0
     assert top["field_retention"]["section"] == "quality" and isinstance(top["beats_uniform"]["value"], bool)
+    # at the full budget every press answers as the full cache: a tie with uniform, never a win
+    full = q["by_budget"]["1.0"]
+    assert full["paired"]["uniform"]["verdict"] == "tie" and full["beats_uniform"] is False
+    assert not full["beats_baselines"] and top["beats_uniform"]["ci95"] == q["by_budget"]["0.25"]["paired"]["uniform"]["ci95"]
     json.dumps(top)
 
 
@@ -80,6 +84,7 @@ def test_score_arms_against_truth_and_full_cache():
     assert s["full"]["field_accuracy"]["field_accuracy"] == 1.0
     assert s["press"]["field_accuracy"]["count"] == 0.0 and s["press"]["field_accuracy"]["class"] == 0.5
     assert s["press"]["agreement_with_full"]["colour"] == 0.5 and s["press"]["json_valid"] == 0.5
+    assert s["press"]["correct"] == [[1, 1, 0, 1, 1], [0, 0, 0, 0, 0]]   # per scene, FIELDS order: for pairing
 
 
 def test_threshold_candidates_and_pick():

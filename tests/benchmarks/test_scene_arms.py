@@ -24,3 +24,18 @@ def test_routing_applies_each_arms_selection_in_a_batch():
     assert kept[1].tolist() == [3, 5, 7] and kept[3].tolist() == [1]
     assert len(kept[2]) == 16 and len(kept[4]) == 16
     assert router.select(_ctx("outside|0")).tolist() == [3, 5, 7]
+
+
+def test_keys_are_asked_for_and_reach_only_the_arms_that_compare_keys():
+    keys_arm = build_pruner(PrunerConfig(method="id_selection", importance="cls", budget=4, gamma=50.0,
+                                         similarity="keys"))
+    div = build_pruner(PrunerConfig(method="divprune", budget=4))
+    assert RoutingPruner({"d": div}).config.similarity == "embeds"
+    router = RoutingPruner({"k": keys_arm, "d": div})
+    assert router.config.similarity == "keys"   # the adapter offers keys only when asked
+    seen = {}
+    keys_arm.select_batch = lambda cs: (seen.__setitem__("k", cs), [torch.arange(4) for _ in cs])[1]
+    div.select_batch = lambda cs: (seen.__setitem__("d", cs), [torch.arange(4) for _ in cs])[1]
+    ctx = lambda sid: PruneContext(visual_embeds=torch.randn(16, 8), keys=torch.randn(16, 4), stream_id=sid)
+    router.select_batch([ctx("k|0"), ctx("d|0")])
+    assert seen["k"][0].keys is not None and seen["d"][0].keys is None

@@ -191,3 +191,21 @@ def test_kernels_compile_for_hopper_with_tensor_cores_and_no_spilled_scores():
              stride_wb="i32", stride_wn="i32", stride_sb="i32", stride_ob="i32"),
         dict(BLOCK_N=tk.MAX_TOKENS), num_warps=tk.MAX_PICK_WARPS)
     assert "STACK:0" in picks and "LOCAL:0" in picks   # all 8,192 scores stay in registers
+
+
+def test_gamma_zero_takes_the_plain_top_k_path_and_selects_what_the_loop_selects(monkeypatch):
+    import kernels.id_selection as ids
+
+    gen = torch.Generator().manual_seed(5)
+    scores = [torch.rand(n, generator=gen) for n in (30, 64)] + [torch.tensor([0.5, 0.9, 0.5, 0.9, 0.1])]
+    feats = [torch.randn(int(s.shape[0]), 12, generator=gen) for s in scores]
+    ks = [10, 64, 3]
+    want = [id_select_reference(s, f, k, 0.0).tolist() for s, f, k in zip(scores, feats, ks)]
+
+    def no_loop(*a, **k):
+        raise AssertionError("gamma 0 must not run the selection loop")
+
+    monkeypatch.setattr(ids, "id_select_reference", no_loop)
+    got = ids.id_select_batch(scores, feats, ks, 0.0)
+    assert [g.tolist() for g in got] == want   # same picks, same order, ties to the lowest index
+    assert got[2].tolist() == [1, 3, 0]

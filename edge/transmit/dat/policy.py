@@ -122,9 +122,13 @@ class DatPolicy(TransmissionPolicy):
         return Message(priority=kind.priority, camera_id=item.camera_id, event_id=item.event_id, severity=severity,
                        created=now, est_bytes=est, payload=_Recipe(kind, item), coalesce_key=coalesce)
 
+    def _floor(self, priority: int) -> int:
+        return self.cfg.evidence_min_width if priority == pb.EVIDENCE else 0
+
     def _estimate(self, priority: int, item: OutgoingItem, budget: float) -> int:
         h, w = item.image.shape[:2]
-        return int(enc.choose_rung(priority, w, h, budget, self.sizes.for_camera(item.camera_id)).predicted_bytes)
+        return int(enc.choose_rung(priority, w, h, budget, self.sizes.for_camera(item.camera_id),
+                                   min_width=self._floor(priority)).predicted_bytes)
 
     # ------------------------------------------------------------------ inputs
     def offer(self, item: OutgoingItem, now: float) -> None:
@@ -334,7 +338,7 @@ class DatPolicy(TransmissionPolicy):
                 budget = rate * self.cfg.context_target_s
                 priority = pb.CONTEXT
             ih, iw = image.shape[:2]
-            rung = enc.choose_rung(priority, iw, ih, budget, model)
+            rung = enc.choose_rung(priority, iw, ih, budget, model, min_width=self._floor(priority))
             jpeg, w, h = enc.encode(image, rung, model), rung.width, rung.height
             self.stats[f"predicted_bytes_{pb.PriorityClass.Name(priority)}"] += int(rung.predicted_bytes)
             self.stats[f"encoded_bytes_{pb.PriorityClass.Name(priority)}"] += len(jpeg)

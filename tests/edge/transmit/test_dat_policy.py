@@ -193,3 +193,19 @@ def test_an_escalation_sends_a_semantic_frame_flagged_with_why(tmp_path, image):
     sent = _sent(pol, 7.0)
     sem = [p for p in sent if p.priority == pb.SEMANTIC_FRAME]
     assert len(sem) == 1 and sem[0].hints.escalation == "zone" and sem[0].hints.event_stage == "update"
+
+
+@pytest.mark.parametrize("floor", [480, 0])
+def test_evidence_is_never_narrower_than_the_configured_floor(tmp_path, image, floor):
+    pol = policy(tmp_path, evidence_min_width=floor)
+    link = BottleneckLink(lambda t: 32_000.0, 0.1)       # 256 kbit/s, 100 ms
+    arrivals = []
+    t = drive(pol, link, 0.0, 2.0)
+    for k in range(8):                                   # 8 cameras at once: evidence budgets are tight
+        pol.offer(item(image, f"cam{k}", f"ev{k}", t, sev=0.5), t)
+    drive(pol, link, t, t + 20.0, arrivals=arrivals)
+    widths = [p.width for _, p in arrivals if p.priority == pb.EVIDENCE]
+    assert len(widths) == 8
+    assert min(widths) >= (floor or 1)
+    if not floor:
+        assert min(widths) < 480, "without a floor the tight budget should pick a narrower rung"

@@ -1,0 +1,159 @@
+"""What each benchmark result measures: its headline keys, goals, and the code it measured.
+
+One place for the report (benchmarks/report.py) and the staleness check (benchmarks/staleness.py):
+  - `measures`: repository paths whose later commits make a result stale (the benchmark's own
+    script, the harness it runs, and the product code under test);
+  - `headlines`: the keys shown as results, in reading order. Inputs of a run (camera counts
+    tried, goals, budgets) are never headlines; where a result is "X at input N", a derived
+    headline names N in its label;
+  - `goals`: goals a result JSON predates (a JSON's own `goals`, `floors`, `<key>.goal` win);
+  - `at_most`: goals that are ceilings (lower is better);
+  - `derived`: headlines computed from a JSON's own numbers (e.g. a slowdown from two medians).
+A result file maps to its entry by file stem, else by its `benchmark` field (spec_caption.json
+is a `spec`); an unknown file gets no entry and the report's generic rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from benchmarks.provenance import ratio
+
+# The product code several benchmarks run through. A moved file keeps its old path here too:
+# its history (up to the move) lives there, and the move itself is a change to what was measured.
+ENGINE = ("cloud/engine", "cloud/answer", "cloud/constrained.py", "cloud/prompting.py", "cloud/schema.py",
+          "cloud/tidy.py")
+BENCH_VLM = ("cloud/models/base.py", "cloud/models/bench_vlm.py", "cloud/models/bench_vlm_prompt.py",
+             "cloud/models/registry.py")
+SCENES = ("benchmarks/scenes/__init__.py", "benchmarks/scenes/generator.py", "benchmarks/scenes/render.py",
+          "benchmarks/scenes/scoring.py", "benchmarks/scenes/evaluate.py", "benchmarks/scenes/train.py")
+INGEST = ("cloud/service.py", "cloud/ingest", "cloud/server.py", "cloud/admission.py", "cloud/dedup.py",
+          "cloud/packet_limits.py", "protos")
+EDGE_LINK = ("edge/transmit", "edge/client.py", "edge/link_config.py")
+
+Derived = Callable[[dict], "dict | None"]   # -> {"value", "ci95"?} or None when the JSON lacks the numbers
+
+
+@dataclass(frozen=True)
+class Spec:
+    measures: tuple[str, ...]
+    headlines: tuple[str, ...] = ()
+    goals: dict[str, Any] = field(default_factory=dict)
+    at_most: frozenset[str] = frozenset()
+    derived: dict[str, Derived] = field(default_factory=dict)
+
+
+def _step_slowdown(arm: str) -> Derived:
+    """kv_gpu: ms per decode step of `arm` over dense SDPA's. A compressed cache reads fewer bytes,
+    so its step should not be slower than dense: at most 1 (above 1 is a slowdown)."""
+    def f(data: dict) -> dict | None:
+        ms = data.get("ms_per_decode_step_all_layers") or {}
+        if not (isinstance(ms.get(arm), dict) and isinstance(ms.get("dense_sdpa"), dict)):
+            return None
+        r = ratio(ms[arm]["values"], ms["dense_sdpa"]["values"])
+        return {"value": r["ratio"], "ci95": r["ci95"], "goal": 1.0, "at_most": True,
+                "label": f"{arm} decode step time / dense SDPA's"}
+    return f
+
+
+def _load_p99_at_capacity(data: dict) -> dict | None:
+    """load: p99 detected latency at the largest camera count that met the goal (an input of the sweep)."""
+    rows = [r for r in data.get("sweep") or [] if r.get("cameras") == data.get("cameras")]
+    if not rows or not isinstance(rows[0].get("p99_detected_latency_s"), dict):
+        return None
+    p = rows[0]["p99_detected_latency_s"]
+    return {"value": p["median"], "ci95": p.get("ci95"), "goal": data.get("latency_goal_s"),
+            "label": f"p99_detected_latency_s at {data['cameras']} cameras (the most tried)"}
+
+
+def _vlm_count(data: dict) -> dict | None:
+    full = (data.get("per_field") or {}).get("full") or {}
+    return {"value": full["count"]} if "count" in full else None
+
+
+def _vlm_shuffled(data: dict) -> dict | None:
+    """The shuffled-image control must stay within chance + 0.10 (it must not see the answer elsewhere)."""
+    if not isinstance(data.get("field_accuracy_shuffled"), (int, float)) or "chance" not in data:
+        return None
+    return {"value": data["field_accuracy_shuffled"], "goal": round(data["chance"] + 0.10, 4), "at_most": True}
+
+
+CATALOG: dict[str, Spec] = {
+    "dat": Spec(
+        measures=("benchmarks/dat.py", "benchmarks/netlink", "benchmarks/stats.py", *EDGE_LINK, *INGEST),
+        headlines=("delay_reduction_severe", "site16_delay_reduction_severe", "evidence_within_1s_severe",
+                   "site16_evidence_within_1s_severe", "evidence_min_width", "alerts_lost"),
+        goals={"alerts_lost": 0}, at_most=frozenset({"alerts_lost"})),
+    "edge_gate": Spec(
+        measures=("benchmarks/edge_gate.py", "edge/gate", "edge/events", "edge/sources", "edge/detection.py"),
+        headlines=("gate_recall", "event_recall", "gated_cost_ratio", "cameras_at_5fps"),
+        at_most=frozenset({"gated_cost_ratio"})),
+    "gpu": Spec(
+        measures=("benchmarks/gpu.py", "benchmarks/gpu_engine.py", "kernels/id_selection", "cloud/prune",
+                  *ENGINE),
+        headlines=("kernel_speedup_min", "kernel_speedup_min_fp32", "batched_vs_singles_min",
+                   "engine_prefill_speedup_64", "engine_decode_ratio_16")),
+    "kv": Spec(
+        measures=("benchmarks/kv.py", "benchmarks/kv_quality.py", "benchmarks/stats.py", "cloud/kvcache",
+                  "kernels/hybridkv", "benchmarks/results/kv_profile_vigil-bench-vlm.json", *ENGINE, *BENCH_VLM,
+                  *SCENES),
+        headlines=("kv_memory_ratio", "decode_speedup", "field_retention", "beats_uniform", "beats_baselines")),
+    "kv_gpu": Spec(
+        measures=("benchmarks/kv_gpu.py", "kernels/hybridkv", "cloud/kvcache"),
+        headlines=("triton_decode_step_vs_dense", "torch_decode_step_vs_dense", "triton_vs_reference_max_abs_err"),
+        derived={"triton_decode_step_vs_dense": _step_slowdown("hybrid_triton"),
+                 "torch_decode_step_vs_dense": _step_slowdown("hybrid_torch")}),
+    "load": Spec(
+        measures=("benchmarks/load.py", "benchmarks/load_receiver.py", "benchmarks/fault_procs.py", "cloud/alerts",
+                  "cloud/cli.py", "cloud/config.py", *INGEST, *EDGE_LINK, "edge/agent.py", "edge/cli.py"),
+        headlines=("alerts_lost", "p99_at_capacity", "overload_alerts_lost", "overload_p99_detected_latency_s"),
+        goals={"alerts_lost": 0, "overload_alerts_lost": 0},
+        at_most=frozenset({"alerts_lost", "overload_alerts_lost", "p99_at_capacity"}),
+        derived={"p99_at_capacity": _load_p99_at_capacity}),
+    "prune": Spec(
+        measures=("benchmarks/prune.py", "benchmarks/stats.py", "cloud/prune", "kernels/id_selection", *ENGINE,
+                  *BENCH_VLM, *SCENES),
+        headlines=("id_selection_retention_16", "id_selection_retention_64", "fastv_retention_16",
+                   "id_selection_beats_fastv", "id_selection_minus_fastv_16", "id_selection_minus_fastv_64",
+                   "id_selection_beats_baselines", "prefill_e2e_speedup_id_selection_text_16"),
+        # prune.json from before `goals` was written: its retention_goals and the beats goal
+        goals={"id_selection_retention_16": 0.90, "id_selection_retention_64": 0.97,
+               "id_selection_beats_fastv": True, "id_selection_beats_baselines": True}),
+    "prune_gamma_val": Spec(
+        measures=("benchmarks/prune.py", "cloud/prune", "kernels/id_selection", *ENGINE, *BENCH_VLM, *SCENES)),
+    "scale": Spec(
+        measures=("benchmarks/scale.py", "benchmarks/scale_procs.py", "benchmarks/fault_procs.py", "cloud/scale",
+                  "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST, "vigil_tools/webhook_echo.py")),
+    "serve": Spec(
+        measures=("benchmarks/serve.py", "cloud/prune", "kernels/id_selection", "cloud/models", *ENGINE),
+        headlines=("throughput_ratio_16", "throughput_ratio_16_pruned", "throughput_ratio_16_vs_static_batch")),
+    "serve_poisson": Spec(
+        measures=("benchmarks/serve_poisson.py", "benchmarks/serve.py", "cloud/prune", "kernels/id_selection",
+                  "cloud/models", "config/cloud.yaml", *ENGINE),
+        headlines=("poisson_p95_ttd_s_one_by_one", "poisson_p95_ttd_s_engine", "poisson_p95_ttd_s_engine_pruned",
+                   "poisson_p95_ratio_one_by_one_over_engine", "poisson_p95_ratio_one_by_one_over_engine_pruned",
+                   "poisson_valid_answers_per_s_engine_pruned")),
+    "spec": Spec(
+        measures=("benchmarks/spec.py", "cloud/speculative", "cloud/models", *ENGINE, *SCENES,
+                  "benchmarks/scenes/captions.py"),
+        headlines=("strict_exact", "loose_speedup", "accepted_length_gain", "loose_field_retention",
+                   "jump_forward_speedup", "loose_e2e_speedup")),
+    "vlm_eval": Spec(
+        measures=("benchmarks/vlm_eval.py", *ENGINE, *BENCH_VLM, *SCENES),
+        headlines=("field_accuracy", "count_accuracy", "shuffled_control"),
+        derived={"count_accuracy": _vlm_count, "shuffled_control": _vlm_shuffled}),
+}
+
+# Names of run inputs: never shown as results by the report's generic fallback.
+INPUTS = frozenset({"cameras", "latency_goal_s", "scenes", "budgets", "repeats", "threads", "batch", "max_new_tokens",
+                    "model_latency_s", "visual_tokens", "headline_budget", "weights_bytes", "torch_threads",
+                    "memory_bandwidth_bytes_s", "timing_passes", "capacity_duration_s", "capacity_warmup_s",
+                    "labelled_frames", "target_frames", "scenes_rule"})
+
+
+def benchmark_of(stem: str, data: dict) -> str:
+    """The catalog entry of a result file: its stem if known, else its `benchmark` field, else the stem."""
+    if stem in CATALOG:
+        return stem
+    name = data.get("benchmark")
+    return name if isinstance(name, str) and name in CATALOG else stem

@@ -1,0 +1,67 @@
+"""Is a result still about today's code? Compare its commit with the history of what it measures.
+
+A result JSON records the commit it was measured at (`provenance.commit`); the catalog
+(benchmarks/catalog.py) names the paths it measures. The result is stale when any commit
+reachable from HEAD but not from the measured commit touched one of those paths
+(`git rev-list <commit>..HEAD -- <paths>`): the number no longer describes the code that ships.
+A commit git does not know (measured on a branch never merged, or no repository here) is
+"unknown", which the report shows as stale too: nobody can say the number still holds.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.catalog import CATALOG, benchmark_of
+
+REPO = Path(__file__).resolve().parent.parent
+FRESH, STALE, UNKNOWN = "fresh", "stale", "unknown"
+
+
+@dataclass(frozen=True)
+class Staleness:
+    state: str                 # FRESH, STALE or UNKNOWN
+    commit: str | None         # the measured commit
+    later_commits: int = 0     # commits after it that touched the measured paths
+    first_later: str | None = None   # the oldest of them (where the result went stale)
+    why: str = ""
+
+    @property
+    def stale(self) -> bool:
+        return self.state != FRESH
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=30)
+
+
+def staleness(commit: str | None, paths: tuple[str, ...] | list[str], repo: Path = REPO) -> Staleness:
+    """How the measured `paths` changed between `commit` and HEAD of `repo`."""
+    if not commit:
+        return Staleness(UNKNOWN, None, why="no provenance.commit")
+    if not paths:
+        return Staleness(UNKNOWN, commit, why="the catalog names no measured paths")
+    try:
+        known = _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode == 0
+        if not known:
+            return Staleness(UNKNOWN, commit, why="commit not in this repository's history")
+        if _git(repo, "merge-base", "--is-ancestor", commit, "HEAD").returncode != 0:
+            return Staleness(UNKNOWN, commit, why="commit is not an ancestor of HEAD")
+        out = _git(repo, "rev-list", "--reverse", f"{commit}..HEAD", "--", *paths)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Staleness(UNKNOWN, commit, why=f"git unavailable: {exc}")
+    if out.returncode != 0:
+        return Staleness(UNKNOWN, commit, why=out.stderr.strip().splitlines()[-1] if out.stderr else "git failed")
+    later = out.stdout.split()
+    if not later:
+        return Staleness(FRESH, commit)
+    return Staleness(STALE, commit, len(later), later[0],
+                     why=f"{len(later)} later commit(s) changed the measured code, first {later[0][:9]}")
+
+
+def result_staleness(stem: str, data: dict, repo: Path = REPO) -> Staleness:
+    """Staleness of one result JSON (file stem and parsed content) against its catalog entry."""
+    spec = CATALOG.get(benchmark_of(stem, data))
+    prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    return staleness(prov.get("commit"), spec.measures if spec else (), repo)
