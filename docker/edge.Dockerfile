@@ -24,15 +24,23 @@ RUN mkdir -p /weights && if [ -n "$YOLO_WEIGHTS" ]; then \
 FROM python:3.11-slim
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
-COPY constraints.txt pyproject.toml README.md ./
+# The dependencies first, from pyproject alone: editing the sources below rebuilds in seconds.
+COPY constraints.txt pyproject.toml ./
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['edge'] + p['optional-dependencies']['live']))" \
+      > /tmp/requirements.txt \
+    && pip install -c constraints.txt -r /tmp/requirements.txt && rm /tmp/requirements.txt
+COPY README.md ./
 COPY edge ./edge
 COPY vigil ./vigil
-RUN pip install -c constraints.txt ".[edge,live]" \
+RUN pip install --no-deps . \
     && useradd --system --uid 10001 --create-home --home-dir /home/vigil vigil \
     && mkdir -p /var/cache/vigil /var/lib/vigil && chown vigil:vigil /var/cache/vigil /var/lib/vigil
 COPY --from=weights /weights /opt/vigil/weights
 USER vigil
 ENV VIGIL_WEIGHTS_DIR=/opt/vigil/weights VIGIL_CACHE_DIR=/var/cache/vigil
 EXPOSE 8081
-ENTRYPOINT ["vigil-edge"]
+# A camera is required: compose passes CAMERA_URL through, and only a demo (VIGIL_DEMO=true) may fall back to
+# the bundled sample clip. Exit 2 is a configuration refusal, as vigil-edge's own.
+ENTRYPOINT ["/bin/sh", "-c", "case \" $* \" in *' --help '*|*' -h '*|*' --version '*) exec vigil-edge \"$@\";; esac; case \"$VIGIL_DEMO\" in 1|[Tt]rue|TRUE|[Yy]es|YES|[Oo]n|ON) ;; *) if [ -z \"$CAMERA_URL\" ]; then echo 'vigil-edge: CAMERA_URL is not set: set it to your camera (e.g. rtsp://user:pass@camera/stream), or run as a demo on the sample clip with VIGIL_DEMO=true' >&2; exit 2; fi;; esac; exec vigil-edge \"$@\"", "vigil-edge"]
 CMD ["--config", "/etc/vigil/edge.yaml"]

@@ -1,0 +1,264 @@
+"""`make compose-check`: compose.yaml run end to end by a real Docker engine, as a user would run it.
+
+Builds the images, then for the default profile and for the scale profile (2 workers), in demo mode
+(VIGIL_DEMO=true): `up`, wait until every service is healthy, wait for alerts at webhook-echo,
+`stop` (compose's order), and check that nothing was lost: every stage the cloud put in its
+outbox was received by webhook-echo or is still pending there (durable, sent on the next start),
+none is a dead letter, and every container exited 0. It also checks the two refusals: without
+the demo flag or secrets a service exits 2 and is not restarted forever; without CAMERA_URL the
+edge refuses. Writes benchmarks/results/compose.json.
+
+The model: VIGIL_MODEL=tiny:qwen2_5_vl (the random test model, named), because the hub the real
+default is downloaded from may be unreachable where this runs (it is on the machine that produced
+the committed JSON). Everything else is compose.yaml as shipped; only the published host ports are
+dropped (an override file), so the check neither needs nor takes ports 8000/8080/50051 on the host.
+
+Not part of `make test`: it takes minutes and needs a Docker engine (exit 2 without one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "compose.json"
+PROJECT = "vigil-check"                  # not "vigil": a user's own deployment on this host is left alone
+IMAGES = ("vigil/cloud:local", "vigil/edge:local", "vigil/webhook-echo:local")
+BASE_IMAGES = ("python:3.11-slim", "python:3.11-alpine", "redis:7.2-alpine")
+STANDIN_LABEL = "docker-here.standin"
+MODEL = "tiny:qwen2_5_vl"
+ALERT_LINE = re.compile(r"^(\S+) \[alert (\w+)\] (\w+)\s")
+HEALTH_TIMEOUT_S = 900
+OUTBOX_SQL = ("import json, sqlite3; db = sqlite3.connect('/var/lib/vigil/outbox.db'); print(json.dumps("
+              "[[a, s, d] for a, s, d in db.execute('SELECT s.alert_id, s.stage, d.state FROM stages s "
+              "LEFT JOIN deliveries d USING (stage_id)')]))")
+
+
+def sh(*args: str, env: dict | None = None, check: bool = True, timeout: float = 1800) -> str:
+    out = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    if check and out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({out.returncode}): {(out.stderr or out.stdout)[-2000:]}")
+    return out.stdout
+
+
+def say(msg: str) -> None:
+    print(f"compose-check: {msg}", flush=True)
+
+
+class Compose:
+    def __init__(self, profiles: list[str], override: Path, demo: bool = True, extra_env: dict | None = None):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "COMPOSE_", "CAMERA_URL"))}
+        self.env.update(COMPOSE_PROFILES=",".join(profiles), VIGIL_MODEL=MODEL)
+        if demo:
+            self.env["VIGIL_DEMO"] = "true"
+        self.env.update(extra_env or {})
+        self.base = ["docker", "compose", "-p", PROJECT, "-f", "compose.yaml", "-f", str(override)]
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 1800) -> str:
+        return sh(*self.base, *args, env=self.env, check=check, timeout=timeout)
+
+    def containers(self) -> list[dict]:
+        ids = self("ps", "-a", "-q").split()
+        return json.loads(sh("docker", "inspect", *ids)) if ids else []
+
+
+def _ports_override(path: Path) -> None:
+    spec = json.loads(sh("docker", "compose", "-f", "compose.yaml", "--profile", "cpu", "--profile", "scale",
+                         "--profile", "gpu", "config", "--format", "json", env={**os.environ, "VIGIL_DEMO": "true"}))
+    lines = ["services:"] + [f"  {name}: {{ports: !reset []}}" for name, svc in spec["services"].items()
+                             if svc.get("ports")]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _health(containers: list[dict]) -> dict[str, str]:
+    return {c["Name"].lstrip("/"): (c["State"].get("Health") or {}).get("Status", c["State"]["Status"])
+            for c in containers}
+
+
+def _wait_healthy(compose: Compose, t0: float) -> float:
+    while time.monotonic() - t0 < HEALTH_TIMEOUT_S:
+        health = _health(compose.containers())
+        if health and all(h == "healthy" for h in health.values()):
+            return time.monotonic() - t0
+        bad = {n: h for n, h in health.items() if h in ("unhealthy", "exited", "dead")}
+        if bad:
+            raise RuntimeError(f"not healthy: {bad}\n{compose('logs', '--tail', '30', check=False)[-4000:]}")
+        time.sleep(2)
+    raise RuntimeError(f"not healthy after {HEALTH_TIMEOUT_S} s: {_health(compose.containers())}")
+
+
+def _alerts(compose: Compose) -> list[tuple[float, str, str]]:
+    """(unix time, alert id prefix, stage) of each alert line webhook-echo printed."""
+    out = []
+    for line in compose("logs", "--no-log-prefix", "--timestamps", "webhook-echo", check=False).splitlines():
+        m = ALERT_LINE.match(line)
+        if m:
+            ts = datetime.fromisoformat(m.group(1)[:26].rstrip("Z") + "+00:00").timestamp()
+            out.append((ts, m.group(2), m.group(3)))
+    return out
+
+
+def _outbox(volume: str) -> list[list]:
+    return json.loads(sh("docker", "run", "--rm", "--network", "none", "-v", f"{volume}:/var/lib/vigil",
+                         "--entrypoint", "python", IMAGES[0], "-c", OUTBOX_SQL))
+
+
+def _finished(containers: list[dict]) -> dict[str, dict]:
+    return {c["Name"].lstrip("/").removeprefix(PROJECT + "-"):
+            {"exit_code": c["State"]["ExitCode"], "finished_at": c["State"]["FinishedAt"],
+             "restarts": c["RestartCount"]} for c in containers}
+
+
+def run_profile(name: str, profiles: list[str], override: Path, up_args: list[str], settle_s: float,
+                min_described: int) -> dict:
+    compose = Compose(profiles, override)
+    compose("down", "-v", "--remove-orphans", check=False)
+    say(f"{name}: up {' '.join(up_args)}")
+    t0 = time.monotonic()
+    wall0 = time.time()
+    compose("up", "-d", "--no-build", *up_args, timeout=HEALTH_TIMEOUT_S)
+    healthy_s = _wait_healthy(compose, t0)
+    say(f"{name}: every service healthy after {healthy_s:.0f} s")
+    first = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        alerts = _alerts(compose)
+        if alerts and first is None:
+            first = min(a[0] for a in alerts) - wall0
+            say(f"{name}: first alert {first:.0f} s after up; collecting for {settle_s:.0f} s more")
+            deadline = time.monotonic() + settle_s
+        described = sum(a[2] == "described" for a in alerts)
+        if first is not None and described >= min_described and time.monotonic() >= deadline - 1:
+            break
+        time.sleep(3)
+    health_at_end = _health(compose.containers())
+    say(f"{name}: stop")
+    t_stop = time.monotonic()
+    compose("stop", timeout=600)
+    stop_s = time.monotonic() - t_stop
+    containers = _finished(compose.containers())
+    alerts = _alerts(compose)
+    received = {(a[1], a[2]) for a in alerts}
+    outbox = _outbox(f"{PROJECT}_cloud-state")
+    states: dict[str, int] = {}
+    for _, _, state in outbox:
+        states[str(state)] = states.get(str(state), 0) + 1
+    delivered_not_received = [(a, s) for a, s, st in outbox if st == "delivered" and (a[:8], s) not in received]
+    lost = states.get("dead", 0) + len(delivered_not_received) + sum(st is None for _, _, st in outbox)
+    result = {
+        "compose_profiles": profiles, "up_args": up_args,
+        "services_healthy": all(h == "healthy" for h in health_at_end.values()), "health_before_stop": health_at_end,
+        "time_to_healthy_s": round(healthy_s, 1),
+        "time_to_first_alert_s": None if first is None else round(first, 1),
+        "alert_stages_received": len(alerts), "alerts_received": len({a[1] for a in alerts}),
+        "described_stages_received": sum(a[2] == "described" for a in alerts),
+        "duplicate_lines": len(alerts) - len(received),
+        "outbox_stages": len(outbox), "outbox_states_after_stop": states,
+        "pending_after_stop": states.get("pending", 0),
+        "lost": lost, "stop_s": round(stop_s, 1), "containers_after_stop": containers,
+        "all_exited_0": all(c["exit_code"] == 0 for c in containers.values()),
+        "stop_order": [n for n, _ in sorted(containers.items(), key=lambda kv: kv[1]["finished_at"])],
+    }
+    if "scale" in profiles:
+        compose("start", "redis")
+        result["redis_jobs_after_stop"] = {
+            "stream_length": int(compose("exec", "-T", "redis", "redis-cli", "XLEN", "vigil:jobs").strip() or 0),
+            "pending": compose("exec", "-T", "redis", "redis-cli", "XPENDING", "vigil:jobs", "workers").split()[:1]}
+        compose("stop", "redis")
+    compose("down", "-v", "--remove-orphans", check=False)
+    say(f"{name}: {result['alerts_received']} alerts ({result['alert_stages_received']} stages), "
+        f"lost {lost}, pending {result['pending_after_stop']}, stop {stop_s:.0f} s, order {result['stop_order']}")
+    return result
+
+
+def check_refusals(override: Path) -> dict:
+    """Without the demo flag the published secrets are refused (exit 2), and not restarted forever."""
+    out = {}
+    compose = Compose(["cpu"], override, demo=False)
+    compose("down", "-v", "--remove-orphans", check=False)
+    compose("up", "-d", "--no-build", "--no-deps", "webhook-echo", check=False, timeout=120)
+    time.sleep(40)
+    c = {k: v for k, v in _finished(compose.containers()).items() if k.startswith("webhook-echo")}
+    state = json.loads(sh("docker", "inspect", f"{PROJECT}-webhook-echo-1"))[0]["State"]
+    log = compose("logs", "--no-log-prefix", "webhook-echo", check=False).strip().splitlines()
+    out["webhook_echo_without_secret"] = {**next(iter(c.values())), "status_after_40s": state["Status"],
+                                          "message": log[-1] if log else ""}
+    compose("down", "-v", "--remove-orphans", check=False)
+    edge = Compose(["cpu"], override, demo=False, extra_env={"VIGIL_EDGE_TOKEN": "a-real-token-0123456789"})
+    r = subprocess.run([*edge.base, "run", "--rm", "--no-deps", "edge"], cwd=ROOT, env=edge.env,
+                       capture_output=True, text=True, timeout=120)
+    out["edge_without_camera_url"] = {"exit_code": r.returncode, "message": r.stderr.strip().splitlines()[-1:]}
+    edge("down", "-v", "--remove-orphans", check=False)
+    return out
+
+
+def provenance() -> dict:
+    def standin(image: str) -> str | None:
+        label = sh("docker", "image", "inspect", "-f", f'{{{{index .Config.Labels "{STANDIN_LABEL}"}}}}', image,
+                   check=False).strip()
+        return label or None
+    commit = sh("git", "rev-parse", "HEAD").strip()
+    dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no").strip())
+    return {
+        "commit": commit, "dirty": dirty, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
+                    "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
+                    "loadavg_at_start": os.getloadavg()},
+        "docker": sh("docker", "version", "-f", "{{.Server.Version}}").strip(),
+        "compose": sh("docker", "compose", "version", "--short").strip(),
+        "base_images": {img: {"standin": standin(img) is not None, "label": standin(img)} for img in BASE_IMAGES},
+        "model": MODEL,
+    }
+
+
+def image_sizes() -> dict:
+    sizes = {img: round(int(sh("docker", "image", "inspect", "-f", "{{.Size}}", img).strip()) / 1e9, 2)
+             for img in IMAGES}
+    # What the CUDA build of torch brings that a CPU-only host never uses (NVIDIA libraries + CUDA runtime).
+    du = sh("docker", "run", "--rm", "--network", "none", "--entrypoint", "sh", IMAGES[0], "-c",
+            "cd /usr/local/lib/python3.11/site-packages && du -sbc nvidia cuda* triton torch 2>/dev/null")
+    parts = {line.split()[1]: round(int(line.split()[0]) / 1e9, 2) for line in du.splitlines()}
+    return {"gb": sizes, "cloud_parts_gb": parts,
+            "scale_roles_share": "gateway, worker and delivery run vigil/cloud:local (one tag)"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--settle-s", type=float, default=60, help="seconds to keep collecting alerts after the first")
+    p.add_argument("--out", default=str(RESULT))
+    args = p.parse_args(argv)
+    if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
+        print("compose-check: no Docker engine answers `docker info` (start one; on a machine without Docker Hub "
+              "access, shared/tools/docker-here.sh start)", file=sys.stderr)
+        return 2
+    prov = provenance()
+    with tempfile.TemporaryDirectory() as tmp:
+        override = Path(tmp) / "no-host-ports.yaml"
+        _ports_override(override)
+        say("building the images (docker compose build)")
+        t = time.monotonic()
+        Compose(["cpu", "scale"], override)("build", timeout=3600)
+        build_s = time.monotonic() - t
+        result = {"provenance": prov, "build_s": round(build_s, 1), "images": image_sizes()}
+        result["default"] = run_profile("default", ["cpu"], override, [], args.settle_s, 3)
+        result["scale"] = run_profile("scale", ["scale"], override, ["--scale", "worker=2"], args.settle_s, 3)
+        result["refusals"] = check_refusals(override)
+    ok = all(result[k]["services_healthy"] and result[k]["lost"] == 0 and result[k]["alert_stages_received"] > 0
+             and result[k]["all_exited_0"] for k in ("default", "scale"))
+    result["ok"] = ok
+    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    say(f"{'OK' if ok else 'FAILED'}: wrote {args.out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
