@@ -36,8 +36,11 @@ IMAGES = ("vigil/cloud:local", "vigil/edge:local", "vigil/webhook-echo:local")
 BASE_IMAGES = ("python:3.11-slim", "python:3.11-alpine", "redis:7.2-alpine")
 STANDIN_LABEL = "docker-here.standin"
 MODEL = "tiny:qwen2_5_vl"
-ALERT_LINE = re.compile(r"^(\S+) \[alert (\w+)\] (\w+)\s")
+ALERT_LINE = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z? \[alert (\w+)\] (\w+)\s")
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 HEALTH_TIMEOUT_S = 900
+# Each profile's stop order as compose.yaml promises it (container name prefixes, earliest first).
+STOP_ORDER = {"cpu": ["edge", "cloud", "webhook-echo"], "scale": ["edge", "gateway", "worker", "delivery"]}
 OUTBOX_SQL = ("import json, sqlite3; db = sqlite3.connect('/var/lib/vigil/outbox.db'); print(json.dumps("
               "[[a, s, d] for a, s, d in db.execute('SELECT s.alert_id, s.stage, d.state FROM stages s "
               "LEFT JOIN deliveries d USING (stage_id)')]))")
@@ -99,11 +102,12 @@ def _wait_healthy(compose: Compose, t0: float) -> float:
 def _alerts(compose: Compose) -> list[tuple[float, str, str]]:
     """(unix time, alert id prefix, stage) of each alert line webhook-echo printed."""
     out = []
-    for line in compose("logs", "--no-log-prefix", "--timestamps", "webhook-echo", check=False).splitlines():
+    text = compose("logs", "--no-color", "--no-log-prefix", "--timestamps", "webhook-echo", check=False)
+    for line in ANSI.sub("", text).splitlines():
         m = ALERT_LINE.match(line)
         if m:
-            ts = datetime.fromisoformat(m.group(1)[:26].rstrip("Z") + "+00:00").timestamp()
-            out.append((ts, m.group(2), m.group(3)))
+            ts = datetime.fromisoformat(m.group(1) + (m.group(2) or "")[:7] + "+00:00").timestamp()
+            out.append((ts, m.group(3), m.group(4)))
     return out
 
 
@@ -168,16 +172,25 @@ def run_profile(name: str, profiles: list[str], override: Path, up_args: list[st
         "all_exited_0": all(c["exit_code"] == 0 for c in containers.values()),
         "stop_order": [n for n, _ in sorted(containers.items(), key=lambda kv: kv[1]["finished_at"])],
     }
+    result["stop_order_ok"] = _in_order(result["stop_order"], STOP_ORDER[profiles[0]])
     if "scale" in profiles:
         compose("start", "redis")
         result["redis_jobs_after_stop"] = {
             "stream_length": int(compose("exec", "-T", "redis", "redis-cli", "XLEN", "vigil:jobs").strip() or 0),
-            "pending": compose("exec", "-T", "redis", "redis-cli", "XPENDING", "vigil:jobs", "workers").split()[:1]}
+            "pending": int((compose("exec", "-T", "redis", "redis-cli", "XPENDING", "vigil:jobs", "workers").split()
+                            or ["0"])[0])}
         compose("stop", "redis")
     compose("down", "-v", "--remove-orphans", check=False)
     say(f"{name}: {result['alerts_received']} alerts ({result['alert_stages_received']} stages), "
         f"lost {lost}, pending {result['pending_after_stop']}, stop {stop_s:.0f} s, order {result['stop_order']}")
     return result
+
+
+def _in_order(stopped: list[str], promised: list[str]) -> bool:
+    """Every container of each promised role stopped before any of the next role's."""
+    rank = {n: i for i, n in enumerate(stopped)}
+    groups = [[rank[n] for n in stopped if n.rsplit("-", 1)[0] == role] for role in promised]
+    return all(g for g in groups) and all(max(a) < min(b) for a, b in zip(groups, groups[1:]))
 
 
 def check_refusals(override: Path) -> dict:
@@ -189,7 +202,7 @@ def check_refusals(override: Path) -> dict:
     time.sleep(40)
     c = {k: v for k, v in _finished(compose.containers()).items() if k.startswith("webhook-echo")}
     state = json.loads(sh("docker", "inspect", f"{PROJECT}-webhook-echo-1"))[0]["State"]
-    log = compose("logs", "--no-log-prefix", "webhook-echo", check=False).strip().splitlines()
+    log = ANSI.sub("", compose("logs", "--no-color", "--no-log-prefix", "webhook-echo", check=False)).strip().splitlines()
     out["webhook_echo_without_secret"] = {**next(iter(c.values())), "status_after_40s": state["Status"],
                                           "message": log[-1] if log else ""}
     compose("down", "-v", "--remove-orphans", check=False)
@@ -217,6 +230,9 @@ def provenance() -> dict:
         "compose": sh("docker", "compose", "version", "--short").strip(),
         "base_images": {img: {"standin": standin(img) is not None, "label": standin(img)} for img in BASE_IMAGES},
         "model": MODEL,
+        "model_why": "the random test model, named: the compose default (Qwen/Qwen2.5-VL-3B-Instruct, a hub id) "
+                     "cannot be downloaded here (no hub access)",
+        "host_ports": "dropped by an override file (ports: !reset []); everything else is compose.yaml as shipped",
     }
 
 
@@ -228,17 +244,22 @@ def image_sizes() -> dict:
             "cd /usr/local/lib/python3.11/site-packages && du -sbc nvidia cuda* triton torch 2>/dev/null")
     parts = {line.split()[1]: round(int(line.split()[0]) / 1e9, 2) for line in du.splitlines()}
     return {"gb": sizes, "cloud_parts_gb": parts,
-            "scale_roles_share": "gateway, worker and delivery run vigil/cloud:local (one tag)"}
+            "scale_roles_share": "gateway, worker and delivery run vigil/cloud:local (one tag)",
+            "cpu_only_build": "not built here (the PyTorch CPU wheel index is unreachable from this machine); "
+                              "VIGIL_TORCH_INDEX_URL drops the nvidia and cuda parts above and swaps the CUDA torch "
+                              "for the CPU one (0.76 GB installed for torch 2.13.0+cpu, measured outside Docker)"}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settle-s", type=float, default=60, help="seconds to keep collecting alerts after the first")
     p.add_argument("--out", default=str(RESULT))
+    p.add_argument("--no-cache", action="store_true", help="build every image layer again (a cold build's time; "
+                   "the base images are not pulled)")
     args = p.parse_args(argv)
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        print("compose-check: no Docker engine answers `docker info` (start one; on a machine without Docker Hub "
-              "access, shared/tools/docker-here.sh start)", file=sys.stderr)
+        print("compose-check: no Docker engine answers `docker info`: start one (without registry access, the base "
+              f"images {', '.join(BASE_IMAGES)} must already be on it)", file=sys.stderr)
         return 2
     prov = provenance()
     with tempfile.TemporaryDirectory() as tmp:
@@ -246,14 +267,21 @@ def main(argv: list[str] | None = None) -> int:
         _ports_override(override)
         say("building the images (docker compose build)")
         t = time.monotonic()
-        Compose(["cpu", "scale"], override)("build", timeout=3600)
+        Compose(["cpu", "scale"], override)("build", *(["--no-cache"] if args.no_cache else []), timeout=3600)
         build_s = time.monotonic() - t
-        result = {"provenance": prov, "build_s": round(build_s, 1), "images": image_sizes()}
+        result = {"provenance": prov, "build_s": round(build_s, 1),
+                  "build_cache": "none (--no-cache): every layer built, packages downloaded" if args.no_cache
+                  else "layers from earlier builds on this engine reused where unchanged",
+                  "images": image_sizes()}
         result["default"] = run_profile("default", ["cpu"], override, [], args.settle_s, 3)
         result["scale"] = run_profile("scale", ["scale"], override, ["--scale", "worker=2"], args.settle_s, 3)
         result["refusals"] = check_refusals(override)
     ok = all(result[k]["services_healthy"] and result[k]["lost"] == 0 and result[k]["alert_stages_received"] > 0
-             and result[k]["all_exited_0"] for k in ("default", "scale"))
+             and result[k]["all_exited_0"] and result[k]["stop_order_ok"] for k in ("default", "scale"))
+    refused = result["refusals"]
+    ok = ok and refused["edge_without_camera_url"]["exit_code"] == 2 and \
+        refused["webhook_echo_without_secret"]["exit_code"] == 2 and \
+        refused["webhook_echo_without_secret"]["status_after_40s"] == "exited"
     result["ok"] = ok
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     say(f"{'OK' if ok else 'FAILED'}: wrote {args.out}")
