@@ -40,7 +40,5 @@ COPY --from=weights /weights /opt/vigil/weights
 USER vigil
 ENV VIGIL_WEIGHTS_DIR=/opt/vigil/weights VIGIL_CACHE_DIR=/var/cache/vigil
 EXPOSE 8081
-# A camera is required: compose passes CAMERA_URL through, and only a demo (VIGIL_DEMO=true) may fall back to
-# the bundled sample clip. Exit 2 is a configuration refusal, as vigil-edge's own.
-ENTRYPOINT ["/bin/sh", "-c", "case \" $* \" in *' --help '*|*' -h '*|*' --version '*) exec vigil-edge \"$@\";; esac; case \"$VIGIL_DEMO\" in 1|[Tt]rue|TRUE|[Yy]es|YES|[Oo]n|ON) ;; *) if [ -z \"$CAMERA_URL\" ]; then echo 'vigil-edge: CAMERA_URL is not set: set it to your camera (e.g. rtsp://user:pass@camera/stream), or run as a demo on the sample clip with VIGIL_DEMO=true' >&2; exit 2; fi;; esac; exec vigil-edge \"$@\"", "vigil-edge"]
+ENTRYPOINT ["vigil-edge"]
 CMD ["--config", "/etc/vigil/edge.yaml"]

@@ -44,7 +44,7 @@ def test_build_context_dockerfile_and_mounts_exist(name, compose):
 
 def _entrypoint(svc) -> list[str]:
     if "entrypoint" in svc:
-        return list(svc["entrypoint"])
+        return [part.replace("$$", "$") for part in svc["entrypoint"]]   # compose's escape for a literal $
     text = (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]).read_text()
     return yaml.safe_load(re.search(r"^ENTRYPOINT\s+(\[.*\])$", text, flags=re.M).group(1))
 
