@@ -1,6 +1,6 @@
 # Vigil cloud service: the single process and every scale-out role (gateway, worker, delivery) run this image.
 #
-# torch: PyPI's Linux wheels are CUDA builds. They bring ~3.2 GB of NVIDIA libraries, and torch does not import
+# torch: PyPI's Linux wheels are CUDA builds. They bring ~3.4 GB of NVIDIA libraries, and torch does not import
 # without them (libcudnn.so.9), so they cannot simply be left out: the default image runs on a GPU when the
 # container gets one (compose: COMPOSE_PROFILES=gpu) and on the CPU otherwise. For a CPU-only host, build with
 #   --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu      (compose: VIGIL_TORCH_INDEX_URL=...)

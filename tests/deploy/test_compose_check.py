@@ -17,3 +17,10 @@ def test_stop_order_is_judged_per_role_with_scaled_workers():
     assert not _in_order(["edge-1", "gateway-1", "delivery-1", "worker-1"], scale)
     assert not _in_order(["edge-1", "gateway-1", "delivery-1"], scale)          # a role that never ran
     assert _in_order(["edge-1", "cloud-1", "webhook-echo-1"], STOP_ORDER["cpu"])
+
+
+def test_the_check_builds_one_service_per_image_and_every_image(compose):
+    from benchmarks.compose_check import BUILD_SERVICES, IMAGES
+    services = compose.spec["services"]
+    built = {svc["image"] for svc in services.values() if "build" in svc and "gpu" not in svc.get("profiles", [])}
+    assert {services[n]["image"] for n in BUILD_SERVICES} == built == set(IMAGES)
