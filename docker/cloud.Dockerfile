@@ -27,6 +27,6 @@ USER vigil
 ENV HF_HOME=/models/hf VIGIL_CACHE_DIR=/models/vigil
 EXPOSE 50051 8000
 # A hub id in engine.model is downloaded into /models (the compose `models` volume) first, with progress in
-# the log (cloud/models/fetch.py); then the cloud starts. Arguments go to both.
-ENTRYPOINT ["/bin/sh", "-c", "python -m cloud.models.fetch \"$@\" && exec vigil-cloud \"$@\"", "vigil-cloud"]
+# the log (cloud/fetch_model.py); then the cloud starts. Arguments go to both.
+ENTRYPOINT ["/bin/sh", "-c", "python -m cloud.fetch_model \"$@\" && exec vigil-cloud \"$@\"", "vigil-cloud"]
 CMD ["--config", "/etc/vigil/cloud.yaml"]

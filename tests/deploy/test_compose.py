@@ -102,7 +102,7 @@ def test_real_model_by_default_and_the_random_one_only_by_name():
     cpu = _expand(COMPOSE["services"]["cloud"]["environment"]["VIGIL_CLOUD__ENGINE__MODEL"])
     gpu = _expand(COMPOSE["services"]["cloud-gpu"]["environment"]["VIGIL_CLOUD__ENGINE__MODEL"])
     assert cpu == "Qwen/Qwen2.5-VL-3B-Instruct" and gpu == "Qwen/Qwen2.5-VL-7B-Instruct"
-    from cloud.models.fetch import hub_model
+    from cloud.fetch_model import hub_model
     assert hub_model(cpu) == cpu and hub_model(gpu) == gpu          # downloaded on the first start
     for name in ("cloud", "worker"):                                # the start period covers the download
         assert int(COMPOSE["services"][name]["healthcheck"]["start_period"].rstrip("s")) >= 1800

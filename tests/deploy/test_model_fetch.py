@@ -1,9 +1,9 @@
-"""The model download before the cloud starts (cloud/models/fetch.py): what counts as a hub id, the
+"""The model download before the cloud starts (cloud/fetch_model.py): what counts as a hub id, the
 progress lines a container log shows, and which starts download at all. No network: the hub call is
 replaced by a stand-in that drives the progress bar as huggingface_hub does."""
 import pytest
 
-from cloud.models import fetch
+from cloud import fetch_model as fetch
 
 
 @pytest.mark.parametrize("model,expected", [

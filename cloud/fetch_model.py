@@ -1,6 +1,6 @@
 """Download a hub model before the cloud starts, with progress lines a container log can show.
 
-`python -m cloud.models.fetch [vigil-cloud arguments]` reads the same configuration as
+`python -m cloud.fetch_model [vigil-cloud arguments]` reads the same configuration as
 vigil-cloud (--config, --model, --role, VIGIL_CLOUD__* variables). When engine.model is a hub
 id (``owner/name``) and this process will load a model (the single process or a worker), it
 downloads the checkpoint into the hub cache (``HF_HOME``: the compose ``models`` volume) and
