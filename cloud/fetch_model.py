@@ -29,7 +29,8 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 BUILT_IN = ("tiny:", "smollm_llava", "vigil-bench-vlm")
 ROLES_WITHOUT_MODEL = ("gateway", "delivery")
 # Weights in formats the loader does not read: downloading them would double the size.
-SKIPPED_FILES = ["*.bin", "*.pth", "*.pt", "*.gguf", "*.onnx", "*.msgpack", "*.h5", "*.ot", "*.tflite"]
+SKIPPED_FILES = ["*.gguf", "*.onnx", "*.msgpack", "*.h5", "*.ot", "*.tflite"]
+PICKLED_WEIGHTS = ["*.bin", "*.pth", "*.pt"]      # skipped too when the repository has safetensors
 REPORT_EVERY_S = 10.0
 
 
@@ -100,9 +101,15 @@ class LogProgress(tqdm):
         print(f"{PROG}: model download: {what}: {line}", file=sys.stderr, flush=True)
 
 
+def skipped_files(repo_files: list[str]) -> list[str]:
+    """What not to download: other formats, and pickled weights where safetensors exist (the loader prefers them)."""
+    has_safetensors = any(f.endswith(".safetensors") for f in repo_files)
+    return SKIPPED_FILES + (PICKLED_WEIGHTS if has_safetensors else [])
+
+
 def download(model: str) -> str:
-    from huggingface_hub import snapshot_download
-    return snapshot_download(model, ignore_patterns=SKIPPED_FILES, tqdm_class=LogProgress)
+    from huggingface_hub import list_repo_files, snapshot_download
+    return snapshot_download(model, ignore_patterns=skipped_files(list_repo_files(model)), tqdm_class=LogProgress)
 
 
 def configured_model(argv: list[str]) -> tuple[str | None, str | None]:

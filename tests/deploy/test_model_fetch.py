@@ -81,3 +81,10 @@ def test_a_configuration_vigil_cloud_refuses_is_left_to_it(monkeypatch, tmp_path
     monkeypatch.setattr(fetch, "download", lambda repo: pytest.fail("downloaded for a config that is refused"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     assert fetch.main(["--config", str(bad)]) == 0
+
+
+def test_pickled_weights_are_skipped_only_where_safetensors_exist():
+    qwen = ["config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "tokenizer.json"]
+    old = ["config.json", "pytorch_model.bin", "tokenizer.model"]
+    assert "*.bin" in fetch.skipped_files(qwen) and "*.bin" not in fetch.skipped_files(old)
+    assert "*.gguf" in fetch.skipped_files(old)
