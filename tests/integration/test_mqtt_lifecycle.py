@@ -2,8 +2,6 @@
 import asyncio
 import json
 import shutil
-import socket
-import subprocess
 import time
 
 import pytest
@@ -13,31 +11,12 @@ from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 
+from tests.helpers.mqtt import broker  # noqa: F401 (fixture)
+
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed")]
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def broker():
-    port = _free_port()
-    proc = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    proc.kill()
-    proc.wait()
 
 
 async def _run(broker_port):

@@ -2,7 +2,6 @@
 import asyncio
 import json
 import shutil
-import socket
 import subprocess
 import time
 
@@ -12,30 +11,11 @@ from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher, RetryPolicy
 from cloud.alerts.outbox import Outbox
 
+from tests.helpers.mqtt import free_port, broker  # noqa: F401 (broker: a fixture)
+
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (.ci/run installs it)")
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def broker():
-    port = _free_port()
-    proc = subprocess.Popen(["mosquitto", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    end = time.time() + 10
-    while time.time() < end:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    proc.kill()
-    proc.wait()
 
 
 def _alert(stage, aid="a1", **hints):
@@ -153,7 +133,7 @@ def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
 
 def test_broker_down_is_retried_until_it_is_up():
     from cloud.alerts.sinks.mqtt import MqttSink
-    port = _free_port()
+    port = free_port()
 
     async def go():
         sink = MqttSink("127.0.0.1", port)
