@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test footage protos bench bench-quick clean
+.PHONY: install demo test footage protos bench bench-quick compose-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ protos: install
 
 bench-quick: footage
 	$(PY) -m benchmarks.edge_gate --quick
+
+# compose.yaml end to end with a real Docker engine (not part of `test`: minutes, and it needs an engine):
+# builds the images, runs the default and the scale profile in demo mode, writes benchmarks/results/compose.json.
+# Standard library only, so no install first.
+compose-check:
+	$(PYTHON) -m benchmarks.compose_check $(COMPOSE_CHECK_ARGS)
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache

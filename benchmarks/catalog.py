@@ -82,8 +82,9 @@ def _vlm_shuffled(data: dict) -> dict | None:
 
 CATALOG: dict[str, Spec] = {
     "dat": Spec(
-        measures=("benchmarks/dat.py", "benchmarks/netlink", *EDGE_LINK, *INGEST),
-        headlines=("delay_reduction_severe", "evidence_within_1s_severe", "evidence_min_width", "alerts_lost"),
+        measures=("benchmarks/dat.py", "benchmarks/netlink", "benchmarks/stats.py", *EDGE_LINK, *INGEST),
+        headlines=("delay_reduction_severe", "site16_delay_reduction_severe", "evidence_within_1s_severe",
+                   "site16_evidence_within_1s_severe", "evidence_min_width", "alerts_lost"),
         goals={"alerts_lost": 0}, at_most=frozenset({"alerts_lost"})),
     "edge_gate": Spec(
         measures=("benchmarks/edge_gate.py", "edge/gate", "edge/events", "edge/sources", "edge/detection.py"),

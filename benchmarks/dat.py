@@ -25,10 +25,14 @@ severity-weighted mean delay beside unweighted p50/p95, evidence within 1 s of o
 evidence width on the 640-px clip, bytes, alerts lost. Runs: every (profile, repeat, policy)
 is one job on its own namespaced link; jobs run ``--concurrency`` at a time in the order
 repeat-major, policy-minor, so the four policies of a repeat share the machine at the same time.
-Headline: ``delay_reduction_severe`` = 1 - DAT / the strongest baseline (lowest weighted delay)
-on the severe profile, from the medians of the per-run weighted delays, with a 95% interval.
+Workloads: ``four`` (today's 4 cameras, every profile) and ``site16`` (16 cameras sharing the
+severe uplink, events of mixed severity overlapping in time: arbitration between cameras matters).
+Headline per workload: ``delay_reduction_severe`` = 1 - DAT / ``fifo_adaptive`` (severity-weighted
+delays on the severe profile), paired per scripted event and repeat with a bootstrap interval
+(benchmarks/netlink/paired.py); the earlier unpaired number against the strongest baseline is kept
+beside it. ``site16`` goes into the same JSON under its name, its headline also as ``site16_*``.
 
-    python -m benchmarks.dat            # full: ~12 minutes
+    python -m benchmarks.dat            # full, both workloads: ~20 minutes
     python -m benchmarks.dat --quick    # short runs while developing
 """
 from __future__ import annotations
@@ -51,6 +55,8 @@ import numpy as np
 from benchmarks.netlink import netns
 from benchmarks.netlink.metrics import (EVIDENCE_CLASS_POLICIES, EVIDENCE_DEADLINE_S, WIDE_SOURCE_PX, aggregate,
                                         run_metrics)
+from benchmarks.netlink.paired import compare as paired_compare
+from benchmarks.netlink.scenario import CAMERA_STAGGER_S
 from benchmarks.provenance import Provenance, ratio, summarize
 from vigil.v1 import vigil_pb2 as pb
 
@@ -76,6 +82,12 @@ PROFILES = {
     "outage": {"rate_bps": 1_000_000, "delay_ms": 50, "outage_s": 30.0},
 }
 DEFAULT_PROFILES = "normal,congested,severe,varying,outage"
+PAIRED_BASELINE = "fifo_adaptive"   # the strongest deployable baseline: DAT's own encoder ladder, arrival order
+# Workloads: today's four cameras on every profile, and a site of 16 cameras sharing the severe
+# uplink, events of mixed severity overlapping (camera k starts k x 0.4 s after camera 0: a round
+# of 16 onsets spans 6 s, one event's length), where arbitration between cameras decides delays.
+WORKLOADS = {"four": {"cameras": 4, "stagger_s": CAMERA_STAGGER_S, "profiles": DEFAULT_PROFILES},
+             "site16": {"cameras": 16, "stagger_s": 0.4, "profiles": "severe"}}
 FULL = {"duration": 40.0, "events_per_camera": 3, "event_len": 6.0, "gate_fps": 4.0, "repeats": 3,
         "outage_duration": 70.0, "outage_at": 20.0, "max_drain": 240.0, "concurrency": 12}
 QUICK = {"duration": 16.0, "events_per_camera": 1, "event_len": 4.0, "gate_fps": 4.0, "repeats": 1,
@@ -118,8 +130,18 @@ def link_actions(profile: dict, scenario: dict) -> list[list]:
     return sorted(acts, key=lambda a: a[0])
 
 
+def split_arm(arm: str) -> tuple[str, int | None]:
+    """``"dat@0"`` -> ("dat", 0): a policy with its evidence floor overridden; ``"dat"`` -> ("dat", None)."""
+    name, _, floor = arm.partition("@")
+    return name, (int(floor) if floor else None)
+
+
 def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: bool, index: int) -> dict:
-    """One policy on one profile: returns the edge record and the cloud's alerts."""
+    """One policy (or ablation arm, see :func:`split_arm`) on one profile: the edge record and the
+    cloud's alerts."""
+    policy, floor = split_arm(policy)
+    if floor is None:
+        floor = scenario.get("evidence_min_width", -1)
     work.mkdir(parents=True, exist_ok=True)
     py = [sys.executable, "-m"]
     env = dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
@@ -160,6 +182,8 @@ def run_once(policy: str, profile: dict, scenario: dict, work: Path, use_netns: 
             "--max-drain", str(scenario["max_drain"]),
             "--gate-fps", str(profile.get("gate_fps", scenario.get("gate_fps", 4.0))),
             "--event-len", str(scenario.get("event_len", 6.0)), "--spool-dir", str(work / "spool"),
+            "--cameras", str(scenario.get("cameras", 4)), "--stagger", str(scenario.get("stagger_s", CAMERA_STAGGER_S)),
+            "--evidence-min-width", str(floor),
             "--out", str(work / "edge.json"), "--ready-file", str(work / "edge.start")],
             cwd=ROOT, env=env, stdout=log, stderr=log)
         procs.append(edge)
@@ -233,14 +257,43 @@ def plot_cdf(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def _jobs(profiles: list[str], repeats: int, policies: tuple[str, ...]) -> list[tuple[str, int, str]]:
-    """Profile by profile; within one, repeat-major and policy-minor (A B C D A B C D ...)."""
-    return [(prof, r, pol) for prof in profiles for r in range(repeats) for pol in policies]
+def _jobs(profiles: list[str], repeats: int, policies: tuple[str, ...],
+          extra: dict[str, tuple[str, ...]] | None = None) -> list[tuple[str, int, str]]:
+    """Profile by profile; within one, repeat-major and policy-minor (A B C D A B C D ...); a
+    profile's ``extra`` arms join its repeats (interleaved with the policies they are compared to)."""
+    extra = extra or {}
+    return [(prof, r, pol) for prof in profiles for r in range(repeats) for pol in policies + extra.get(prof, ())]
+
+
+def floor_ablation(sev: dict, arms: tuple[str, ...]) -> dict:
+    """The evidence floor's cost and gain on the severe profile: each policy at its shipped floor
+    against itself with the floor overridden (same events, same repeats, interleaved), and DAT
+    against the adaptive FIFO with the override (the headline as it was before the floor)."""
+    def brief(agg: dict) -> dict:
+        return {"weighted_delay_s": agg["weighted_delay_s"], "evidence_within_1s": agg["evidence_within_1s"],
+                "evidence_min_width_640px_clip": agg["evidence_min_width_640px_clip"],
+                "evidence_width_median": agg["evidence"]["width_median"],
+                "evidence_jpeg_quality_median": agg["evidence"]["jpeg_quality_median"],
+                "evidence_jpeg_bytes_median": agg["evidence"]["jpeg_bytes_median"], "alerts_lost": agg["alerts_lost"]}
+    out: dict = {"arms": list(arms)}
+    floors = sorted({split_arm(a)[1] for a in arms})
+    for arm in arms:
+        name, floor = split_arm(arm)
+        if name in sev:
+            out[name] = {"shipped_floor": brief(sev[name]), f"floor_{floor}": brief(sev[arm]),
+                         # > 0: the shipped floor delays alerts less than the override; < 0: it costs delay
+                         "delay_reduction_shipped_vs_override": paired_compare(sev[name]["per_run"],
+                                                                               sev[arm]["per_run"])}
+    for floor in floors:
+        a, b = f"dat@{floor}", f"{PAIRED_BASELINE}@{floor}"
+        if a in sev and b in sev:
+            out[f"delay_reduction_severe_at_floor_{floor}"] = paired_compare(sev[a]["per_run"], sev[b]["per_run"])
+    return out
 
 
 def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = False,
                   out_json: Path | None = None, plot: Path | None = None,
-                  policies: tuple[str, ...] = POLICIES) -> dict:
+                  policies: tuple[str, ...] = POLICIES, ablation_arms: tuple[str, ...] = ()) -> dict:
     prov = Provenance(seeds={"scenario": 0})
     ok, why = (False, "emulator forced") if force_emulator else netns.available()
     if not ok:
@@ -255,7 +308,8 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
         profile_cfg[prof] = dict(PROFILES[prof])
         if prof == "outage" and "outage_s" in scenario:
             profile_cfg[prof]["outage_s"] = scenario["outage_s"]
-    jobs = _jobs(profiles, scenario["repeats"], policies)
+    extra = {"severe": ablation_arms} if ablation_arms else {}
+    jobs = _jobs(profiles, scenario["repeats"], policies, extra)
     runs: dict[tuple[str, str], list[dict]] = {}
     counter = itertools.count()
     lock = threading.Lock()
@@ -266,9 +320,11 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
         with lock:
             index = next(counter)
         t = time.time()
+        load_start = os.getloadavg()[0]
         run = run_once(pol, profile_cfg[prof], scenario, raw_dir / f"{prof}-r{rep}-{pol}", ok, index)
         m = run_metrics(run)
         m["repeat"], m["wall_s"] = rep, round(time.time() - t, 1)
+        m["load_1min"] = [round(load_start, 2), round(os.getloadavg()[0], 2)]    # at the job's start and end
         with lock:
             runs.setdefault((prof, pol), []).append(m)
             loads.append(os.getloadavg()[0])
@@ -282,7 +338,7 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
     results: dict = {}
     for prof in profiles:
         results[prof] = {"profile": profile_cfg[prof]}
-        for pol in policies:
+        for pol in policies + extra.get(prof, ()):
             rs = sorted(runs.get((prof, pol), []), key=lambda m: m["repeat"])
             results[prof][pol] = aggregate(rs)
     out = {
@@ -303,7 +359,12 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
                   "semantic hints; no context frames); the gate passes gate_fps frames per second during events; "
                   "every policy gets the same items. Jobs run concurrently on separate namespaced links of a "
                   "2-core machine shared with other engineers' work: CPU contention adds to the delays alike for "
-                  "all policies (load in provenance and load_during)."),
+                  "all policies (load in provenance, load_during and each run's load_1min at start and end). "
+                  f"delay_reduction_severe is paired against {PAIRED_BASELINE} (same scripted event, same repeat; "
+                  "the arms of a repeat run side by side): 1 - sum(severity x DAT delay) / sum(severity x "
+                  "baseline delay), 95% bootstrap interval resampling events within repeats; a lost alert enters "
+                  "with its delay censored at the run's end (a lower bound). Workload cameras: "
+                  f"{scenario.get('cameras', 4)}, stagger {scenario.get('stagger_s', CAMERA_STAGGER_S)} s."),
         "model_latency_s": MODEL_LATENCY_S,
         "scenario": scenario,
         "load_during": summarize(loads),
@@ -315,16 +376,32 @@ def run_benchmark(profiles: list[str], scenario: dict, force_emulator: bool = Fa
         base = [p for p in policies if p in BASELINES and sev[p]["weighted_delay_s"] is not None]
         if base and "dat" in sev:
             strongest = min(base, key=lambda p: sev[p]["weighted_delay_s"])
+            out["strongest_baseline_severe"] = strongest
+            # Headline: paired per event (and per repeat) against the adaptive FIFO, which shares
+            # DAT's encoder ladder, so only scheduling and semantics can earn the difference.
+            paired = {p: paired_compare(sev["dat"]["per_run"], sev[p]["per_run"],
+                                        FLOORS["delay_reduction_severe"] if p == PAIRED_BASELINE else None)
+                      for p in base}
+            out["delay_reduction_severe_paired"] = paired
+            head = paired.get(PAIRED_BASELINE)
+            if head is not None:
+                out["delay_reduction_severe_baseline"] = PAIRED_BASELINE
+                out["delay_reduction_severe"] = head["reduction"]
+                out["delay_reduction_severe_ci95"] = head["ci95"]
+                out["delay_reduction_severe_verdict"] = head["verdict"]
+            # the earlier unpaired headline (medians of per-run weighted delays, strongest baseline)
             r = ratio([m["weighted_delay_s"] for m in sev["dat"]["per_run"] if m["weighted_delay_s"] is not None],
                       [m["weighted_delay_s"] for m in sev[strongest]["per_run"] if m["weighted_delay_s"] is not None])
-            out["strongest_baseline_severe"] = strongest
-            out["delay_reduction_severe"] = 1.0 - r["ratio"] if r["ratio"] is not None else None
-            out["delay_reduction_severe_ci95"] = [1.0 - r["ci95"][1], 1.0 - r["ci95"][0]] if r["ratio"] else None
+            out["delay_reduction_severe_unpaired_vs_strongest"] = {
+                "baseline": strongest, "reduction": 1.0 - r["ratio"] if r["ratio"] is not None else None,
+                "ci95": [1.0 - r["ci95"][1], 1.0 - r["ci95"][0]] if r["ratio"] else None}
             out["delay_reduction_severe_pooled"] = 1.0 - sev["dat"]["weighted_delay_s"] / sev[strongest]["weighted_delay_s"]
             out["delay_reduction_severe_by_baseline"] = {
                 p: 1.0 - sev["dat"]["weighted_delay_s"] / sev[p]["weighted_delay_s"] for p in base}
         if "dat" in sev:
             out["evidence_within_1s_severe"] = sev["dat"]["evidence_within_1s"]
+        if ablation_arms:
+            out["evidence_floor_ablation"] = floor_ablation(sev, ablation_arms)
     if "dat" in policies:
         widths = [results[p]["dat"]["evidence_min_width_640px_clip"] for p in results
                   if results[p]["dat"]["evidence_min_width_640px_clip"] is not None]
@@ -365,25 +442,73 @@ def print_table(out: dict) -> None:
           f"evidence_min_width={out.get('evidence_min_width')}; lost={out['alerts_lost_by_policy']}")
 
 
+def combine(outs: dict[str, dict]) -> dict:
+    """One JSON for the workloads: today's four cameras at the top (the keys the report reads),
+    each other workload under its name, its headline also at the top as ``<name>_<key>``."""
+    if "four" not in outs:
+        return next(iter(outs.values())) if len(outs) == 1 else {"workloads": outs}
+    out = dict(outs["four"])
+    out["workloads"] = {name: {"cameras": o["scenario"].get("cameras"), "stagger_s": o["scenario"].get("stagger_s"),
+                               "profiles": list(o["profiles"])} for name, o in outs.items()}
+    goals = dict(FLOORS)
+    met = {k: out["floors_met"][k] for k in FLOORS}
+    for name, o in outs.items():
+        if name == "four":
+            continue
+        out[name] = o
+        for key in ("delay_reduction_severe", "delay_reduction_severe_ci95", "delay_reduction_severe_verdict",
+                    "evidence_within_1s_severe", "evidence_min_width", "alerts_lost"):
+            out[f"{name}_{key}"] = o.get(key)
+        for k in FLOORS:                         # the same goals hold for every workload
+            goals[f"{name}_{k}"], met[f"{name}_{k}"] = FLOORS[k], o["floors_met"][k]
+        for k, v in o["floors_met"].items():
+            out["floors_met"][f"{name}_{k}"] = v
+    out["goals"], out["goals_met"] = goals, met
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="DAT vs its baselines on a shaped link")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--profiles", default=DEFAULT_PROFILES)
+    ap.add_argument("--workloads", default="four,site16", help=f"comma-separated, of {sorted(WORKLOADS)}")
+    ap.add_argument("--profiles", default="", help="override every workload's profiles (comma-separated)")
     ap.add_argument("--policies", default=",".join(POLICIES))
     ap.add_argument("--repeats", type=int, default=0, help="0: the scenario's (full 3, quick 1)")
     ap.add_argument("--concurrency", type=int, default=0, help="jobs at once; 0: the scenario's")
+    ap.add_argument("--evidence-min-width", type=int, default=-1,
+                    help="evidence floor (px) for every policy with one, an ablation; -1 = the shipped default")
+    ap.add_argument("--floor-ablation", type=int, default=-1,
+                    help="also run fifo_adaptive and dat on the severe profile with this evidence floor (px), "
+                         "interleaved with the shipped arms; -1 = no ablation")
     ap.add_argument("--emulator", action="store_true", help="force the in-process link emulator")
     ap.add_argument("--out", default=str(RESULTS / "dat.json"))
     a = ap.parse_args(argv)
-    scenario = dict(QUICK if a.quick else FULL)
+    base = dict(QUICK if a.quick else FULL)
     if a.repeats:
-        scenario["repeats"] = a.repeats
+        base["repeats"] = a.repeats
     if a.concurrency:
-        scenario["concurrency"] = a.concurrency
-    out = run_benchmark(a.profiles.split(","), scenario, a.emulator, Path(a.out),
-                        Path(a.out).with_name(Path(a.out).stem + "_delay_cdf.png"),
-                        policies=tuple(a.policies.split(",")))
-    print_table(out)
+        base["concurrency"] = a.concurrency
+    if a.evidence_min_width >= 0:
+        base["evidence_min_width"] = a.evidence_min_width
+    out_path = Path(a.out)
+    outs = {}
+    for name in a.workloads.split(","):
+        wl = WORKLOADS[name]
+        scenario = dict(base, cameras=wl["cameras"], stagger_s=wl["stagger_s"])
+        print(f"== workload {name}: {wl['cameras']} cameras", flush=True)
+        # plots are drawn after every workload: a tracked file written between them would mark the
+        # next workload's provenance dirty
+        outs[name] = run_benchmark((a.profiles or wl["profiles"]).split(","), scenario, a.emulator, None, None,
+                                   policies=tuple(a.policies.split(",")),
+                                   ablation_arms=(f"{PAIRED_BASELINE}@{a.floor_ablation}", f"dat@{a.floor_ablation}")
+                                   if a.floor_ablation >= 0 else ())
+        print_table(outs[name])
+    out = combine(outs)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(out, indent=1))
+    for name, o in outs.items():
+        plot_cdf(o["profiles"], out_path.with_name(out_path.stem + ("" if name == "four" else f"_{name}")
+                                                   + "_delay_cdf.png"))
     return 0
 
 

@@ -8,4 +8,4 @@ RUN adduser -S -u 10001 vigil
 USER vigil
 EXPOSE 8080
 ENTRYPOINT ["python", "-m", "vigil_tools.webhook_echo"]
-CMD ["--port", "8080"]
+CMD ["--host", "0.0.0.0", "--port", "8080"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -26,6 +27,11 @@ from vigil.signing import ID_HEADER_SW, SIGNATURE_HEADER, verify
 MAX_BODY_BYTES = 1024 * 1024
 REMEMBERED_IDS = 100_000      # webhook-ids kept for replay detection (far more than fit the signature window)
 READ_TIMEOUT_S = 10.0         # a client that declares more body than it sends is cut off after this
+
+
+class _Server(ThreadingHTTPServer):
+    # Request threads are joined on stop, so an alert being answered is answered (and printed) before exit.
+    daemon_threads = False
 
 
 @dataclass
@@ -48,6 +54,8 @@ class WebhookReceiver:
         self.duplicates = 0
         self._seen: RecentSet[str] = RecentSet(REMEMBERED_IDS)
         self._lock = threading.Lock()
+        # One writer at a time: each alert's lines reach stdout together, never interleaved with another's.
+        self._print_lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -100,7 +108,7 @@ class WebhookReceiver:
                     return
                 self._reply(receiver._handle(dict(self.headers.items()), body))
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server = _Server((host, port), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://{host}:{self.port}/alerts"
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-echo", daemon=True)
@@ -112,8 +120,7 @@ class WebhookReceiver:
                 return 500
         ok = verify(self.secret, headers, body)
         if not ok:
-            if not self.quiet:
-                print("webhook-echo: REJECTED request with a bad or missing signature", flush=True)
+            self._print("webhook-echo: REJECTED request with a bad or missing signature")
             return 401
         try:
             payload = json.loads(body)
@@ -127,11 +134,18 @@ class WebhookReceiver:
                 self.duplicates += 1
                 return 200
             self.received.append(Received(payload, headers, ok))
-        if not self.quiet:
-            print(format_alert(payload), flush=True)
+        self._print(format_alert(payload))
         if self.on_alert:
             self.on_alert(payload)
         return 200
+
+    def _print(self, text: str) -> None:
+        """`text` and its newline in one write, under a lock (print() writes them separately)."""
+        if self.quiet:
+            return
+        with self._print_lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
 
     def start(self) -> "WebhookReceiver":
         self._thread.start()
@@ -158,6 +172,11 @@ def format_alert(a: dict) -> str:
     if a["stage"] == "detected":
         labels = ", ".join(f"{v} {k}" for k, v in a.get("labels", {}).items()) or "-"
         return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
+    if a["stage"] == "updated":     # the object escalated (docs/events.md)
+        return f"{head} escalation: {a.get('escalation') or '-'}"
+    if a["stage"] == "ended":       # the object left
+        merged = f", merged into {a['merged_into']}" if a.get("merged_into") else ""
+        return f"{head} object left after {a.get('duration_s') or 0:.1f} s{merged}"
     status = a.get("description_status")
     model = a.get("model") or {}
     if model:   # who wrote it, and whether it could see the frames
@@ -176,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "their HMAC-SHA256 signatures and print them.")
     from vigil import __version__
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: this host only; the compose service passes 0.0.0.0)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--secret", default=os.environ.get("VIGIL_WEBHOOK_SECRET", ""),
                    help="shared secret (default: $VIGIL_WEBHOOK_SECRET)")
@@ -191,12 +211,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     rx = WebhookReceiver(args.secret, args.host, args.port).start()
-    print(f"webhook-echo listening on {args.host}:{rx.port}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        rx.stop()
+    rx._print(f"webhook-echo listening on {args.host}:{rx.port}")
+    stop = threading.Event()
+    # SIGTERM (docker stop) as SIGINT: finish the requests being answered, then exit 0, not 143.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    rx.stop()
+    rx._print(f"webhook-echo stopped: {len(rx.received)} alert stages received, {rx.duplicates} repeats ignored")
     return 0
 
 

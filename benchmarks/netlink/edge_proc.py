@@ -1,4 +1,4 @@
-"""The edge side of the DAT benchmark: 4 scripted cameras -> a transmission policy -> the real
+"""The edge side of the DAT benchmark: 4 (or ``--cameras``) scripted cameras -> a transmission policy -> the real
 ``EdgeClient`` (gRPC stream, Acks, reconnect with backoff, stall watchdog).
 
 Items are tagged as the product agent tags them (``edge/agent.py``): every event frame is offered
@@ -23,12 +23,14 @@ from edge.client import EdgeClient
 from edge.detection import Detection
 from edge.link_config import CloudLinkConfig
 from edge.transmit.base import OutgoingItem, TransmissionPolicy
+from edge.transmit.config import AdaptiveFifoConfig
 from edge.transmit.dat import DatConfig, make_dat_policy
 from edge.transmit.fifo import FifoPolicy
 from edge.transmit.fifo_adaptive import AdaptiveFifoPolicy
 from edge.transmit.priority import PriorityPolicy
 from benchmarks.netlink.jpeg_quality import jpeg_quality
-from benchmarks.netlink.scenario import CAMERAS, ClipFrames, build_events, build_items, scripted_box
+from benchmarks.netlink.scenario import (CAMERA_STAGGER_S, ClipFrames, build_events, build_items, scripted_box,
+                                        site_cameras)
 from vigil.v1 import vigil_pb2 as pb
 
 
@@ -106,15 +108,18 @@ def make_item(frames: ClipFrames, it, t0: float) -> OutgoingItem:
                                "event_stage": it.stage}, severity=e.severity, created=when)
 
 
-def make_policy(name: str, spool_dir: str) -> TransmissionPolicy:
+def make_policy(name: str, spool_dir: str, evidence_min_width: int | None = None) -> TransmissionPolicy:
+    """The named policy at its shipped settings; ``evidence_min_width`` overrides the evidence floor
+    of every policy that has one (an ablation; None = the shipped default)."""
+    floor = {} if evidence_min_width is None else {"evidence_min_width": evidence_min_width}
     if name == "fifo_naive":
         p: TransmissionPolicy = FifoPolicy(jpeg_quality=90, max_queue=100_000)
     elif name == "fifo_adaptive":
-        p = AdaptiveFifoPolicy()
+        p = AdaptiveFifoPolicy(AdaptiveFifoConfig(**floor))
     elif name == "priority":
-        p = PriorityPolicy(dat=DatConfig(spool_dir=spool_dir))
+        p = PriorityPolicy(dat=DatConfig(spool_dir=spool_dir, **floor))
     elif name == "dat":
-        p = make_dat_policy(DatConfig(spool_dir=spool_dir))
+        p = make_dat_policy(DatConfig(spool_dir=spool_dir, **floor))
     else:
         raise ValueError(f"unknown policy {name!r}")
     p.name = name
@@ -122,13 +127,15 @@ def make_policy(name: str, spool_dir: str) -> TransmissionPolicy:
 
 
 async def run(a) -> dict:
-    frames = ClipFrames()
+    cameras = site_cameras(a.cameras)
+    frames = ClipFrames(cameras)
     onsets = [float(x) for x in a.onsets.split(",")] if a.onsets else None
-    events = build_events(a.duration, a.events_per_camera, a.event_len, onsets=onsets)
-    items = build_items(events, a.duration, a.gate_fps, a.context_every)
-    inner = make_policy(a.policy, a.spool_dir)
+    events = build_events(a.duration, a.events_per_camera, a.event_len, onsets=onsets, cameras=cameras,
+                          stagger_s=a.stagger)
+    items = build_items(events, a.duration, a.gate_fps, a.context_every, cameras)
+    inner = make_policy(a.policy, a.spool_dir, a.evidence_min_width if a.evidence_min_width >= 0 else None)
     policy = RecordingPolicy(inner)
-    cams = [pb.CameraInfo(camera_id=c, name=c) for c, _, _ in CAMERAS]
+    cams = [pb.CameraInfo(camera_id=c, name=c) for c, _, _ in cameras]
     # The link is a private veth pair between two namespaces of this benchmark: plaintext on purpose.
     link = CloudLinkConfig(target=a.target, reconnect_initial_s=0.5, reconnect_max_s=4.0, results_grace_s=1.0,
                            plaintext=True)
@@ -178,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=40.0)
     ap.add_argument("--events-per-camera", type=int, default=2)
     ap.add_argument("--event-len", type=float, default=6.0)
+    ap.add_argument("--cameras", type=int, default=4, help="cameras on the site (4: today's scenario)")
+    ap.add_argument("--stagger", type=float, default=CAMERA_STAGGER_S, help="camera k's events start k x this late")
+    ap.add_argument("--evidence-min-width", type=int, default=-1,
+                    help="evidence floor (px) for every policy that has one; -1 = the shipped default")
     ap.add_argument("--onsets", default="", help="comma-separated event onsets (s); default: spread")
     ap.add_argument("--gate-fps", type=float, default=4.0)
     ap.add_argument("--context-every", type=float, default=0.0,

@@ -2,7 +2,8 @@
 
 A run's records are the edge's (every packet handed to the client: class, event, bytes, size,
 JPEG quality, crop, first Ack's cloud receive time) and the cloud's (every alert stage emitted).
-Per scripted event: the described alert's delay from onset; the semantic frame (the first
+Per scripted event: the described alert's delay from onset (for a lost alert, the time from
+onset to the run's end, a lower bound, kept apart); the semantic frame (the first
 describable frame received); the evidence (the first full-frame record received: an EVIDENCE
 packet for policies with that class, else the first uncropped frame), each with its size,
 quality and time from onset. ``aggregate`` pools a policy's runs on one profile.
@@ -49,13 +50,17 @@ def event_records(run: dict) -> list[dict]:
         if p["priority"] in evidence_classes and not p.get("cropped"):
             first_ev.setdefault(k, p)
     out = []
+    end = edge.get("ended_at")
     for e in edge["events"]:
         k = (e["camera_id"], e["event_id"])
         a = described.get(k)
+        delay = round(a["emitted_at"] - e["onset"], 4) if a else None
         out.append({"camera_id": e["camera_id"], "event_id": e["event_id"], "severity": e["severity"],
                     "onset": e["onset"],
                     "described": a is not None, "status": a["status"] if a else None,
-                    "delay_s": round(a["emitted_at"] - e["onset"], 4) if a else None,
+                    "delay_s": delay,
+                    # a lost alert waited at least until the run ended: a lower bound for paired comparisons
+                    "delay_or_censored_s": delay if a else (round(end - e["onset"], 4) if end else None),
                     "semantic": _frame(first_sem.get(k), e["onset"]),
                     "evidence": _frame(first_ev.get(k), e["onset"])})
     return out

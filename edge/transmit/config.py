@@ -15,6 +15,9 @@ class AdaptiveFifoConfig(BaseModel):
     frame_target_s: float = Field(0.25, gt=0, description="a frame should cross the link in this time "
                                                           "(DAT's semantic_target_s)")
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig, description="Ack-driven rate estimate (DAT's)")
+    evidence_min_width: int = Field(480, ge=0,
+                                    description="event frames (this policy's evidence) never narrower than this (px; "
+                                                "DAT's transmit.dat.evidence_min_width); 0 = no floor")
 
 
 class PriorityConfig(BaseModel):

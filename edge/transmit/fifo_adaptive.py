@@ -70,7 +70,9 @@ class AdaptiveFifoPolicy(TransmissionPolicy):
         src_h, src_w = item.image.shape[:2]
         model = self.sizes.for_camera(item.camera_id)
         ladder = pb.CONTEXT if not item.event_id or item.priority == pb.CONTEXT else pb.EVIDENCE
-        rung = enc.choose_rung(ladder, src_w, src_h, self.estimator.rate(now) * self.cfg.frame_target_s, model)
+        floor = self.cfg.evidence_min_width if ladder == pb.EVIDENCE else 0
+        rung = enc.choose_rung(ladder, src_w, src_h, self.estimator.rate(now) * self.cfg.frame_target_s, model,
+                               min_width=floor)
         jpeg = enc.encode(item.image, rung, model)
         return self._send(build_packet(item, jpeg, rung.width, rung.height), now)
 

@@ -1,4 +1,5 @@
 """compose.yaml: valid against the compose spec, everything it names exists, and each image's entry runs."""
+import os
 import re
 import shutil
 import subprocess
@@ -43,18 +44,68 @@ def test_build_context_dockerfile_and_mounts_exist(name, compose):
 
 def _entrypoint(svc) -> list[str]:
     if "entrypoint" in svc:
-        return list(svc["entrypoint"])
+        return [part.replace("$$", "$") for part in svc["entrypoint"]]   # compose's escape for a literal $
     text = (ROOT / svc["build"]["context"] / svc["build"]["dockerfile"]).read_text()
     return yaml.safe_load(re.search(r"^ENTRYPOINT\s+(\[.*\])$", text, flags=re.M).group(1))
 
 
+def _run_entry(name: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The image's ENTRYPOINT with `args`, here: console scripts and `python` from this install."""
+    entry = _entrypoint(COMPOSE["services"][name])
+    exe = BIN / entry[0]                 # an absolute entry (/bin/sh) stays itself
+    assert exe.exists(), f"console script {entry[0]} is not installed"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VIGIL_", "CAMERA_URL", "PYTHON"))}
+    base.update(PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", **env)
+    return subprocess.run([str(exe), *entry[1:], *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env=base)
+
+
 @pytest.mark.parametrize("name", BUILT)
 def test_entry_command_runs_help(name):
-    entry = _entrypoint(COMPOSE["services"][name])
-    exe = BIN / entry[0]
-    assert exe.exists(), f"console script {entry[0]} is not installed"
-    out = subprocess.run([str(exe), *entry[1:], "--help"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = _run_entry(name, ["--help"], {})
     assert out.returncode == 0 and "usage" in out.stdout.lower(), out.stderr
+
+
+def test_edge_entry_requires_a_camera_unless_demo():
+    refused = _run_entry("edge", ["--check-config"], {"VIGIL_DEMO": "false"})
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.count("\n") == 1 and "CAMERA_URL is not set" in refused.stderr
+    assert _run_entry("edge", ["--check-config"], {"VIGIL_DEMO": "true"}).returncode == 0
+    assert _run_entry("edge", ["--check-config"], {"CAMERA_URL": "rtsp://cam/stream"}).returncode == 0
+    env = COMPOSE["services"]["edge"]["environment"]
+    assert env["CAMERA_URL"] == "${CAMERA_URL:-}" and env["VIGIL_DEMO"] == "${VIGIL_DEMO:-false}"
+
+
+def test_a_refusal_is_not_restarted_forever():
+    for name, svc in COMPOSE["services"].items():
+        policy = _expand(svc["restart"])
+        assert re.fullmatch(r"on-failure:\d+", policy), f"{name}: restart {policy}"
+
+
+def test_scale_profile_stops_edge_then_gateway_then_workers_then_delivery():
+    """Compose stops in reverse dependency order: each stops before what it depends on."""
+    services = COMPOSE["services"]
+    assert "gateway" in services["edge"]["depends_on"]
+    assert "worker" in services["gateway"]["depends_on"] and "delivery" in services["worker"]["depends_on"]
+    assert "gateway" not in services["delivery"]["depends_on"] and "edge" not in services["worker"]["depends_on"]
+
+
+def test_scale_roles_share_one_image_and_the_gpu_cloud_has_its_own():
+    services = COMPOSE["services"]
+    images = {services[n]["image"] for n in ("cloud", "gateway", "worker", "delivery")}
+    assert images == {"vigil/cloud:local"}
+    assert services["cloud-gpu"]["image"] != "vigil/cloud:local"
+    assert services["cloud-gpu"]["build"]["args"]["TORCH_INDEX_URL"] == ""       # CUDA torch for the GPU
+
+
+def test_real_model_by_default_and_the_random_one_only_by_name():
+    cpu = _expand(COMPOSE["services"]["cloud"]["environment"]["VIGIL_CLOUD__ENGINE__MODEL"])
+    gpu = _expand(COMPOSE["services"]["cloud-gpu"]["environment"]["VIGIL_CLOUD__ENGINE__MODEL"])
+    assert cpu == "Qwen/Qwen2.5-VL-3B-Instruct" and gpu == "Qwen/Qwen2.5-VL-7B-Instruct"
+    from cloud.fetch_model import hub_model
+    assert hub_model(cpu) == cpu and hub_model(gpu) == gpu          # downloaded on the first start
+    for name in ("cloud", "worker"):                                # the start period covers the download
+        assert int(COMPOSE["services"][name]["healthcheck"]["start_period"].rstrip("s")) >= 1800
 
 
 @pytest.mark.parametrize("name,module", [("cloud", "cloud.config:load_cloud_config"),
@@ -71,7 +122,7 @@ def test_service_config_loads_with_compose_environment(name, module):
         assert cfg.cloud.target == "cloud:50051" and cfg.cameras[0].url == "sample:bikes.mp4"
     else:
         assert str(cfg.alerts.webhooks[0].url).startswith("http://webhook-echo:8080")
-        assert cfg.engine.model is None
+        assert cfg.engine.model == "Qwen/Qwen2.5-VL-3B-Instruct"
 
 
 def test_upstream_images_are_pinned_to_a_major_version():

@@ -2,7 +2,8 @@
 
 Only what cannot exist outside containers changes: addresses become loopback ports, the
 spool a temporary folder, the webhook points at a receiver started here, and the demo flag is set as a local try-out
-would set it (VIGIL_DEMO=true). Every description must come back `ok`.
+would set it (VIGIL_DEMO=true). The model is named, VIGIL_MODEL=tiny:qwen2_5_vl (the random test model), since the
+compose default (a hub id) cannot be downloaded where the tests run. Every description must come back `ok`.
 """
 import asyncio
 
@@ -15,7 +16,7 @@ from edge.config import load_edge_config
 from vigil_tools.webhook_echo import WebhookReceiver
 
 pytestmark = pytest.mark.slow
-DEMO = {"VIGIL_DEMO": "true"}
+DEMO = {"VIGIL_DEMO": "true", "VIGIL_MODEL": "tiny:qwen2_5_vl"}
 
 
 def test_compose_settings_with_the_default_model_describe_every_event(compose, caplog, tmp_path):
@@ -26,7 +27,7 @@ def test_compose_settings_with_the_default_model_describe_every_event(compose, c
     cloud_cfg = load_cloud_config(compose.service_config_file("cloud"), environ=cloud_env, overrides={
         "server": {"host": "127.0.0.1", "port": 0}, "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
         "alerts": {"webhooks": [{"url": rx.url, "secret": secret}], "outbox_path": None}})
-    assert cloud_cfg.demo and cloud_cfg.engine.model is None       # the default model
+    assert cloud_cfg.demo and cloud_cfg.engine.model == "tiny:qwen2_5_vl"   # named, never the default
     assert cloud_cfg.engine.pruner.method == "id_selection"        # the shipped pruning setting
 
     async def run():

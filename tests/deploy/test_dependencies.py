@@ -11,12 +11,14 @@ CODE_DIRS = ("cloud", "edge", "kernels", "vigil", "vigil_tools", "benchmarks", "
 # Distribution -> the module the code imports, where they differ.
 IMPORT_NAMES = {"opencv-python-headless": "cv2", "opencv-python": "cv2", "pyyaml": "yaml", "grpcio": "grpc",
                 "grpcio-health-checking": "grpc_health", "protobuf": "google.protobuf", "grpcio-tools": "grpc_tools",
-                "paho-mqtt": "paho.mqtt", "scikit-video": "skvideo",
+                "paho-mqtt": "paho.mqtt", "scikit-video": "skvideo", "pillow": "PIL",
                 "pytest-timeout": None, "check-jsonschema": None}
 # Used without an import statement of ours, each for a stated reason.
 INDIRECT = {"accelerate": "transformers' low-memory loading of the GGUF model",
             "gguf": "transformers reads SmolLM2's GGUF through it",
-            "torchvision": "ultralytics' NMS and image ops",
+            "torchvision": "ultralytics' NMS and image ops; transformers' Qwen2-VL image processor refuses to build "
+                           "without it",
+            "pillow": "transformers' Qwen2-VL image processor refuses to build without it (the cloud extra)",
             "onnx": "ultralytics' ONNX exporter (edge/gate/export.py)",
             "opencv-python": "ultralytics requires this distribution name (the export extra only)",
             "pytest-timeout": "the timeout setting in pyproject's pytest options",

@@ -68,8 +68,12 @@ def test_every_service_has_healthcheck_and_grace_period_and_gpu_is_a_profile(com
     assert services["cloud-gpu"]["deploy"]["resources"]["reservations"]["devices"][0]["capabilities"] == ["gpu"]
     env_file = (ROOT / ".env").read_text()
     assert "COMPOSE_PROFILES=cpu" in env_file         # plain `docker compose up` gets the CPU cloud
-    # The cloud drains for up to describe_deadline_s + 5 s on SIGTERM: the grace period must cover it.
-    assert int(services["cloud"]["stop_grace_period"].rstrip("s")) >= 35
+    # On SIGTERM the cloud, the workers and delivery drain for up to alerts.drain_timeout_s: the grace
+    # period must cover it and the exit.
+    from cloud.config import load_cloud_config
+    drain = load_cloud_config(ROOT / "config/cloud.yaml", environ={}).alerts.drain_timeout_s
+    for name in ("cloud", "cloud-gpu", "worker", "delivery"):
+        assert int(services[name]["stop_grace_period"].rstrip("s")) >= drain + 5, name
 
 
 def test_webhook_receiver_runs_from_its_copied_files_on_the_standard_library(tmp_path, compose):

@@ -15,6 +15,9 @@ class DatConfig(BaseModel):
     evidence_deadline_s: float = Field(0.5, gt=0, description="evidence must arrive within this of its semantic frame")
     expected_model_latency_s: float = Field(0.0, ge=0,
                                             description="cloud model time the evidence may also use (0 = conservative)")
+    evidence_min_width: int = Field(480, ge=0,
+                                    description="evidence frames are never narrower than this (px; a narrower source "
+                                                "is sent whole); below it JPEG quality drops instead. 0 = no floor")
     evidence_safety: float = Field(0.8, gt=0, le=1, description="share of the deadline budget evidence may fill")
     context_target_s: float = Field(0.25, gt=0, description="a context frame's share of link time")
     context_window_share: float = Field(0.5, gt=0, le=1,

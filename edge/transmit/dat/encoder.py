@@ -10,7 +10,7 @@ Crops: the semantic frame shows the union of the detections grown by ``ROI_MARGI
 ``ROI_MIN_FRACTION`` of the frame so the model sees the surroundings); evidence and context show
 the full frame. The ladders' widths never upscale. Boxes are not drawn here: the packet carries the
 detections and the crop, and the cloud draws them once on the image the model sees
-(cloud/prompting.py), sharp rather than through JPEG, whatever the transmission policy.
+(cloud/answer/prompting.py), sharp rather than through JPEG, whatever the transmission policy.
 """
 from __future__ import annotations
 
@@ -52,10 +52,29 @@ def _scaled(src_w: int, src_h: int, width: int) -> tuple[int, int]:
     return int(w), h
 
 
+def floored(ladder: tuple[tuple[int, int], ...], min_width: int) -> tuple[tuple[int, int], ...]:
+    """The ladder with every rung narrower than ``min_width`` raised to it, its quality kept.
+
+    A width floor is a promise about what a reviewer can see (evidence someone must recognise a
+    person in), so below it a frame is degraded in JPEG quality, not in size, as the semantic
+    ladder already is. Rungs made identical by the floor collapse into one; width 0 (the source's
+    own width) is never narrowed, and the encoder still never upscales a narrower source.
+    """
+    if min_width <= 0:
+        return ladder
+    out: list[tuple[int, int]] = []
+    for width, quality in ladder:
+        rung = (width if width <= 0 else max(width, min_width), quality)
+        if rung not in out:
+            out.append(rung)
+    return tuple(out)
+
+
 def choose_rung(priority: int, src_w: int, src_h: int, budget_bytes: float,
-                model: JpegSizeModel) -> Rung:
-    """Best rung of the class's ladder predicted (upper bound) to fit ``budget_bytes``."""
-    ladder = LADDERS[priority]
+                model: JpegSizeModel, min_width: int = 0) -> Rung:
+    """Best rung of the class's ladder (floored at ``min_width`` px) predicted (upper bound) to fit
+    ``budget_bytes``."""
+    ladder = floored(LADDERS[priority], min_width)
     seen: set[tuple[int, int, int]] = set()
     last = None
     for width, quality in ladder:

@@ -62,3 +62,13 @@ def test_priority_uses_dat_classes_with_a_fixed_rate_and_window():
     assert classes[:2] == [pb.ALERT_METADATA, pb.ALERT_METADATA] and pb.SEMANTIC_FRAME in classes
     assert p.estimator.inflight_bytes >= 20_000 - max(k.ByteSize() for k in sent)   # the fixed window binds
     assert p.rate(1.0) == p.rate(100.0) == 125_000                                  # never measured
+
+
+def test_adaptive_fifo_event_frames_keep_the_evidence_floor_unless_it_is_off():
+    from edge.transmit.config import AdaptiveFifoConfig
+    floored = AdaptiveFifoPolicy()
+    floored.offer(_item(stage="new"), 1.0)
+    assert floored.next_packet(1.0).width == 480     # noise at 256 kbit/s: the floor's cheapest quality
+    free = AdaptiveFifoPolicy(AdaptiveFifoConfig(evidence_min_width=0))
+    free.offer(_item(stage="new"), 1.0)
+    assert free.next_packet(1.0).width < 480

@@ -48,3 +48,20 @@ def test_roi_crop_contains_boxes_with_margin_and_never_upscales():
     assert enc.roi_crop(640, 272, []) is None
     rung = enc.choose_rung(pb.EVIDENCE, 176, 144, 1e9, JpegSizeModel())
     assert (rung.width, rung.height) == (176, 144)
+
+
+def test_floored_ladder_keeps_quality_steps_at_the_floor_and_never_narrows_the_source():
+    ladder = ((0, 90), (640, 75), (512, 60), (480, 50), (400, 50), (320, 45), (224, 35))
+    assert enc.floored(ladder, 0) == ladder
+    assert enc.floored(ladder, 480) == ((0, 90), (640, 75), (512, 60), (480, 50), (480, 45), (480, 35))
+    # every rung of the shipped evidence ladder is at least the floor (or the source's own width)
+    assert all(w == 0 or w >= 480 for w, _ in enc.floored(enc.LADDERS[pb.EVIDENCE], 480))
+
+
+def test_evidence_floor_holds_when_nothing_fits_and_a_narrow_source_is_sent_whole():
+    model = JpegSizeModel()
+    assert enc.choose_rung(pb.EVIDENCE, 640, 272, 1, model).width == 224     # no floor: the old cheapest rung
+    cheapest = enc.choose_rung(pb.EVIDENCE, 640, 272, 1, model, min_width=480)
+    assert cheapest.width == 480 and cheapest.quality == enc.LADDERS[pb.EVIDENCE][-1][1]
+    narrow = enc.choose_rung(pb.EVIDENCE, 176, 144, 1, model, min_width=480)
+    assert (narrow.width, narrow.height) == (176, 144)
