@@ -21,10 +21,12 @@ from benchmarks.provenance import ratio
 
 # The product code several benchmarks run through. A moved file keeps its old path here too:
 # its history (up to the move) lives there, and the move itself is a change to what was measured.
-ENGINE = ("cloud/engine", "cloud/answer", "cloud/constrained.py", "cloud/prompting.py", "cloud/schema.py",
-          "cloud/tidy.py")
-BENCH_VLM = ("cloud/models/base.py", "cloud/models/bench_vlm.py", "cloud/models/bench_vlm_prompt.py",
-             "cloud/models/registry.py")
+ENGINE = ("cloud/engine", "cloud/answer", "cloud/seams.py", "cloud/constrained.py", "cloud/prompting.py",
+          "cloud/schema.py", "cloud/tidy.py")
+# The process harnesses the system benchmarks start (moved from benchmarks/ to testkit/).
+HARNESS = ("testkit/fault_procs.py", "benchmarks/fault_procs.py")
+BENCH_VLM = ("cloud/models/base.py", "cloud/models/bench", "cloud/models/bench_vlm.py",
+             "cloud/models/bench_vlm_prompt.py", "cloud/models/registry.py")
 SCENES = ("benchmarks/scenes/__init__.py", "benchmarks/scenes/generator.py", "benchmarks/scenes/render.py",
           "benchmarks/scenes/scoring.py", "benchmarks/scenes/evaluate.py", "benchmarks/scenes/train.py")
 INGEST = ("cloud/service.py", "cloud/ingest", "cloud/server.py", "cloud/admission.py", "cloud/dedup.py",
@@ -104,8 +106,9 @@ CATALOG: dict[str, Spec] = {
         derived={"triton_decode_step_vs_dense": _step_slowdown("hybrid_triton"),
                  "torch_decode_step_vs_dense": _step_slowdown("hybrid_torch")}),
     "load": Spec(
-        measures=("benchmarks/load.py", "benchmarks/load_receiver.py", "benchmarks/fault_procs.py", "cloud/alerts",
-                  "cloud/cli.py", "cloud/config.py", *INGEST, *EDGE_LINK, "edge/agent.py", "edge/cli.py"),
+        measures=("benchmarks/load.py", "testkit/load_receiver.py", "benchmarks/load_receiver.py", *HARNESS,
+                  "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST, *EDGE_LINK, "edge/agent.py",
+                  "edge/cli.py"),
         headlines=("alerts_lost", "p99_at_capacity", "overload_alerts_lost", "overload_p99_detected_latency_s"),
         goals={"alerts_lost": 0, "overload_alerts_lost": 0},
         at_most=frozenset({"alerts_lost", "overload_alerts_lost", "p99_at_capacity"}),
@@ -122,8 +125,9 @@ CATALOG: dict[str, Spec] = {
     "prune_gamma_val": Spec(
         measures=("benchmarks/prune.py", "cloud/prune", "kernels/id_selection", *ENGINE, *BENCH_VLM, *SCENES)),
     "scale": Spec(
-        measures=("benchmarks/scale.py", "benchmarks/scale_procs.py", "benchmarks/fault_procs.py", "cloud/scale",
-                  "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST, "vigil_tools/webhook_echo.py")),
+        measures=("benchmarks/scale.py", "testkit/scale_procs.py", "benchmarks/scale_procs.py", *HARNESS,
+                  "cloud/scale", "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST,
+                  "vigil_tools/webhook_echo.py")),
     "serve": Spec(
         measures=("benchmarks/serve.py", "cloud/prune", "kernels/id_selection", "cloud/models", *ENGINE),
         headlines=("throughput_ratio_16", "throughput_ratio_16_pruned", "throughput_ratio_16_vs_static_batch")),
