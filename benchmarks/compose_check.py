@@ -242,7 +242,7 @@ def provenance() -> dict:
     commit = sh("git", "rev-parse", "HEAD").strip()
     dirty = bool(sh("git", "status", "--porcelain", "--untracked-files=no").strip())
     return {
-        "commit": commit, "dirty": dirty, "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit, "dirty": dirty, "load_before": list(os.getloadavg()), "date_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),
                     "mem_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
                     "loadavg_at_start": os.getloadavg()},
