@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
               f"images {', '.join(BASE_IMAGES)} must already be on it)", file=sys.stderr)
         return 2
     prov = provenance()
+    prov["repeats"] = args.repeats
     with tempfile.TemporaryDirectory() as tmp:
         override = Path(tmp) / "no-host-ports.yaml"
         _ports_override(override)
