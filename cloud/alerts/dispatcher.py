@@ -7,7 +7,8 @@ sink then sends what is due:
 * order per alert: the outbox hands out a stage only when the alert's earlier stages reached
   that sink, so ``described`` never overtakes ``detected``;
 * retries: exponential backoff with jitter per delivery (:func:`vigil.backoff.backoff_delay`),
-  until the stage is older than ``give_up_after_s`` or the sink rejects it for good (a 4xx);
+  until the delivery's budget is older than ``give_up_after_s`` (from the commit, or from the replay
+  of a dead letter, which starts a full new budget) or the sink rejects it for good (a 4xx);
   then it is a dead letter, kept in the outbox for ``vigil-cloud --dead-letters``;
 * a circuit breaker per sink: a receiver that is down gets one probe per cool-down, not a storm;
 * idempotency: each stage carries a key stable across retries and restarts
@@ -150,7 +151,7 @@ class Dispatcher:
             await sink.send(d.alert)
         except DeliveryError as exc:
             now = self._clock()
-            age = now - d.created
+            age = now - d.budget_from
             if exc.retryable:
                 route.breaker.on_failure(now)
             if not exc.retryable or age >= self.policy.give_up_after_s:

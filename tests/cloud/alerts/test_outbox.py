@@ -64,3 +64,18 @@ def test_alert_left_open_by_a_crash_is_finished_by_the_successor():
     now[0] = 131.0                                      # ... or the original deadline passes
     assert second.expire() == 1
     assert [(a.stage, a.description_status) for a in emitted] == [("described", "timeout")]
+
+
+def test_an_outbox_written_before_budget_from_existed_opens_and_budgets_from_the_commit(tmp_path):
+    import sqlite3
+    from cloud.alerts import outbox as ob
+    old = ob._SCHEMA.replace("    budget_from REAL,\n", "")
+    db = sqlite3.connect(tmp_path / "o.db")
+    db.executescript(old)
+    db.execute("INSERT INTO stages VALUES ('a1.detected','a1','detected',0,?,42.0)", (_alert().to_json().decode(),))
+    db.execute("INSERT INTO deliveries VALUES ('a1.detected','hook','a1',0,'pending',0,0,'',42.0)")
+    db.commit()
+    db.close()
+    (d,) = ob.Outbox(tmp_path / "o.db").due("hook", 100.0, 10)
+    assert d.budget_from == 42.0
+
