@@ -71,6 +71,7 @@ class CloudProc:
 def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
     return {"demo": True,   # the fault runs use the published demo edge token on purpose
             "server": {"host": "127.0.0.1", "port": port},
+            "api": {"host": "127.0.0.1", "port": 0},   # several clouds on one machine: never a fixed port
             "engine": {"model": "stub:0.05"},
             "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET, "name": "rx"}], "describe_deadline_s": 5,
                        "outbox_path": str(outbox), "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
