@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(cfg) -> int:
-    from cloud.server import BindError, CloudService, probe_bind
+    from cloud.ingest.grpc_server import BindError, probe_bind
+    from cloud.service import CloudService
     if cfg.api.enabled:   # before gRPC starts: a busy API port is one line, not a half-started service
         try:
             probe_bind(cfg.api.host, cfg.api.port)
@@ -93,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     args = build_parser().parse_args(argv)
     if args.make_ca:
-        from cloud.local_ca import make_ca
+        from cloud.ingest.local_ca import make_ca
         out = make_ca(args.make_ca, [h for h in args.hosts.split(",") if h], [e for e in args.edges.split(",") if e])
         print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} (keep ca.key offline)")
         return 0
     if args.new_token:
-        from cloud.auth import hash_token, new_token
+        from cloud.ingest.auth import hash_token, new_token
         token = new_token()
         print(f"token for the edge (cloud.token):   {token}")
         print(f"line for the cloud's auth.token_file: {args.new_token} {hash_token(token)}")
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         from cloud.scale.dead_jobs import run as dead_jobs
         return dead_jobs(cfg, args.dead_jobs)
-    from cloud.server import BindError
+    from cloud.ingest.grpc_server import BindError
     try:
         if args.role in (None, "single"):
             return asyncio.run(serve(cfg))
