@@ -169,6 +169,10 @@ class Outbox:
         with self._tx():
             return self._db.execute(sql, args).rowcount
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it: gives its disk space back (after a full disk)."""
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def forget_delivered(self, older_than_s: float) -> int:
         """Delete deliveries done longer ago than ``older_than_s`` and stages nothing refers to."""
         cutoff = self._clock() - older_than_s

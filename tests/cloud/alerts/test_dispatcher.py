@@ -205,3 +205,61 @@ def test_a_replayed_dead_letter_gets_a_new_budget_and_first_backoff_step(tmp_pat
     box.replay_dead()
     (d,) = box.due("hook", now[0], 10)
     assert d.budget_from == 5000.0 and d.attempts == 0 and d.created == 100.0
+
+
+class _FullDiskOutbox(Outbox):
+    """An outbox whose writes and reads fail while ``full`` (as SQLite on a full disk)."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.full, self.reads_fail = False, False
+
+    def _fail(self, flag):
+        if flag:
+            import sqlite3
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def delivered(self, sid, sink):
+        self._fail(self.full)
+        super().delivered(sid, sink)
+
+    def due(self, *a, **kw):
+        self._fail(self.reads_fail)
+        return super().due(*a, **kw)
+
+
+class _Counting:
+    name = "rx"
+
+    def __init__(self):
+        self.got = []
+
+    async def send(self, alert):
+        self.got.append(alert.idempotency_key)
+
+    async def close(self):
+        pass
+
+
+def test_delivery_survives_a_full_outbox_and_sends_nothing_twice():
+    box, sink = _FullDiskOutbox(), _Counting()
+    storage_errors = []
+
+    async def go():
+        d = Dispatcher(box, [sink], FAST)
+        d.on_outbox_error = storage_errors.append
+        d.start()
+        box.full = True
+        d.submit(_alert("detected", aid="a0"))        # the send goes out; recording it fails
+        await asyncio.sleep(0.5)
+        assert sink.got == ["a0.detected"]            # not sent again while its outcome waits to be recorded
+        box.reads_fail = True                         # now the outbox cannot even be read
+        await asyncio.sleep(0.3)
+        assert all(not w.done() for w in d._workers)  # the worker is alive
+        box.full = box.reads_fail = False
+        for i in range(1, 4):
+            d.submit(_alert("detected", aid=f"a{i}"))
+        assert await d.drain(5)
+        await d.close()
+    asyncio.run(go())
+    assert storage_errors and sorted(sink.got) == [f"a{i}.detected" for i in range(4)]   # a0 once, not twice
