@@ -152,15 +152,18 @@ def receipts(rx) -> tuple[dict[str, list[str]], int]:
 class ReceiverProc:
     """benchmarks/load_receiver.py as a process: taken down and brought back by the scenarios."""
 
-    def __init__(self, workdir: Path, port: int):
+    def __init__(self, workdir: Path, port: int, flaky: bool = False):
+        """``flaky``: the first request of each webhook-id gets its connection dropped (load_receiver --flaky)."""
         Path(workdir).mkdir(parents=True, exist_ok=True)
+        self.flaky = flaky
         self.port, self.out = port, Path(workdir) / "received.jsonl"
         self.url = f"http://127.0.0.1:{port}/alerts"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90.0) -> "ReceiverProc":
         self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", "--port", str(self.port),
-                                      "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=_env(),
+                                      "--secret", SECRET, "--out", str(self.out), *(["--flaky"] if self.flaky else [])],
+                                     cwd=ROOT, env=_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if wait_for_port(self.proc, self.port, timeout_s, lambda: f"receiver exited with {self.proc.returncode}"):
             return self

@@ -15,6 +15,8 @@ import logging
 import time
 from typing import Awaitable, Callable
 
+from cloud.storage_fault import is_storage_error
+
 log = logging.getLogger("vigil.cloud")
 
 LOG_EVERY_S = 60.0
@@ -58,6 +60,6 @@ async def run_forever(name: str, step: Callable[[], Awaitable[None] | None], int
             raise
         except Exception as exc:
             key = f"{type(exc).__name__}: {exc}"
-            first = errors.first_time(key)
+            first = errors.first_time(key) and not is_storage_error(exc)   # a full disk needs no traceback
             if errors.should_log(key):
                 log.error("%s loop: one iteration failed (%s); the loop goes on", name, key, exc_info=first)

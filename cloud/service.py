@@ -60,7 +60,7 @@ class CloudService:
         self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes)
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
-        self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)
+        self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)   # True: a storage fault
         self._expire_errors = ErrorLog()
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
                                    retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
@@ -72,7 +72,7 @@ class CloudService:
         self.metrics = CloudMetrics()
         self.service = IngestService(cfg, MeteredEngine(self.engine, self.metrics), self.alerts, self.tokens,
                                      observer=self.live)
-        self.service.refusal = lambda: self.storage.reason() if self.storage.refusing else ""
+        self.service.refusal = lambda: "" if self.storage.admit() else self.storage.reason()
         self.service.storage_error = lambda exc: self.storage.failed("outbox", exc)
         self.metrics.watch(self, self.live, self.store)
         self.api: ApiServer | None = None
@@ -157,9 +157,9 @@ class CloudService:
                           "(%d alerts wait so)", aid, key, len(self.alerts.failed))
 
     def _storage_step(self) -> None:
-        if self.storage.refusing:
+        if self.storage.refusing or self.storage.low_on_space():
             try:
-                self.outbox.checkpoint()   # the WAL gives back what it took while the disk was full
+                self.outbox.checkpoint()   # the WAL gives its space back (the headroom is what lets this run)
             except Exception:              # still full: the check below says so
                 pass
         self.storage.check()

@@ -84,6 +84,35 @@ class StorageState:
         """Packets are refused (not acknowledged) while any store is faulty."""
         return bool(self.faults)
 
+    def admit(self) -> bool:
+        """Before a packet is accepted: False while faulty or while a store has less than the headroom
+        free (a statvfs per store: microseconds). Checked per packet, not per second, because one
+        second of commits can eat a small disk's headroom."""
+        for store, path in self.stores.items():
+            if store in self.faults:
+                continue
+            try:
+                free = self._free(path.parent)
+            except OSError:
+                continue   # the periodic check says why
+            if free < self.min_free_bytes:
+                self._enter(store, self._low(free))
+        return not self.faults
+
+    def low_on_space(self) -> bool:
+        """Any store with less than twice the headroom free: time to give the WAL's space back."""
+        for path in self.stores.values():
+            try:
+                if self._free(path.parent) < 2 * self.min_free_bytes:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    def _low(self, free: int) -> str:
+        return (f"{free} bytes free, below the {self.min_free_bytes} kept for the database's write-ahead log "
+                "(alerts.min_free_bytes)")
+
     def reason(self) -> str:
         return "; ".join(f"{f.store} {f.path}: {f.cause}" for f in self.faults.values())
 
@@ -112,8 +141,7 @@ class StorageState:
                 self._enter(store, f"cannot read free space: {exc.strerror or exc}")
                 continue
             if free < self.min_free_bytes:
-                self._enter(store, f"{free} bytes free, below the {self.min_free_bytes} kept for the "
-                                   "database's write-ahead log (alerts.min_free_bytes)")
+                self._enter(store, self._low(free))
                 continue
             if store not in self.faults:
                 continue

@@ -84,7 +84,8 @@ class Dispatcher:
         # (stage id, sink) -> the outbox write of a send's outcome that failed, tried again each round
         self._unrecorded: dict[tuple[str, str], Callable[[], None]] = {}
         self._errors = ErrorLog()
-        self.on_outbox_error: Callable[[Exception], None] | None = None   # the service's storage state
+        # the service's storage state; True when the error was the disk (said there, without a traceback)
+        self.on_outbox_error: Callable[[Exception], bool] | None = None
 
     @property
     def sink_names(self) -> list[str]:
@@ -172,10 +173,9 @@ class Dispatcher:
         return bool(batch) and len(batch) == want
 
     def _outbox_error(self, what: str, exc: Exception) -> None:
-        if self.on_outbox_error is not None:
-            self.on_outbox_error(exc)
+        disk = self.on_outbox_error is not None and self.on_outbox_error(exc)
         key = f"{what}: {type(exc).__name__}: {exc}"
-        first = self._errors.first_time(key)
+        first = self._errors.first_time(key) and not disk
         if self._errors.should_log(key):
             log.error("%s: outbox error (%s: %s); going on", what, type(exc).__name__, exc, exc_info=first)
 
