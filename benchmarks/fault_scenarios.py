@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from benchmarks.fault_procs import (ROOT, SECRET, CloudProc, ReceiverProc, _edge_env, _env, cloud_config,
+from testkit.fault_procs import (ROOT, SECRET, CloudProc, ReceiverProc, _edge_env, child_env, cloud_config,
                                     free_port, run_edge, start_edge, wait_for, wait_for_log_line)
 from vigil.v1 import vigil_pb2 as pb
 
@@ -180,8 +180,8 @@ def fault_edge_killed_mid_replay(work: Path) -> dict:
         # 2. The cloud (and its receiver) come up behind the shaped link.
         rx_port, cloud_port = free_port(), free_port()
         rx = ReceiverProc(work, rx_port)
-        rx.proc = subprocess.Popen(pre_c + [sys.executable, "-m", "benchmarks.load_receiver", "--port", str(rx_port),
-                                            "--secret", SECRET, "--out", str(rx.out)], cwd=ROOT, env=_env(),
+        rx.proc = subprocess.Popen(pre_c + [sys.executable, "-m", "testkit.load_receiver", "--port", str(rx_port),
+                                            "--secret", SECRET, "--out", str(rx.out)], cwd=ROOT, env=child_env(),
                                    stdout=log, stderr=subprocess.STDOUT)
         procs.append(rx.proc)
         cfg = cloud_config(cloud_port, f"http://127.0.0.1:{rx_port}/alerts", work / "outbox.db",
@@ -190,13 +190,13 @@ def fault_edge_killed_mid_replay(work: Path) -> dict:
         (work / "cloud.yaml").write_text(yaml.safe_dump(cfg))
         cloud_log = work / "cloud.log"
         cloud = subprocess.Popen(pre_c + [sys.executable, "-m", "cloud.cli", "--config", str(work / "cloud.yaml")],
-                                 cwd=work, env=_env(), stdout=open(cloud_log, "w"), stderr=subprocess.STDOUT)
+                                 cwd=work, env=child_env(), stdout=open(cloud_log, "w"), stderr=subprocess.STDOUT)
         procs.append(cloud)
         wait_for_log_line(cloud, cloud_log, 0, "cloud listening on", 120, "cloud", cloud.kill)
         relay = subprocess.Popen(pre_c + [sys.executable, "-m", "benchmarks.netlink.relay", "--listen", target,
                                           "--upstream", f"127.0.0.1:{cloud_port}", "--delay-ms", "25",
                                           "--ready-file", str(work / "relay.port")],
-                                 cwd=ROOT, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+                                 cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT)
         procs.append(relay)
         wait_for(lambda: (work / "relay.port").exists() and _ns_port_open(pre_c, "127.0.0.1", rx_port), 60, 0.2)
         # 3. The edge restarts and replays; it is killed mid-replay: some spooled events are complete at
@@ -238,7 +238,7 @@ def fault_edge_killed_mid_replay(work: Path) -> dict:
 # -- a dead-letter replay after a long outage, into a flaky receiver -------------------------------
 def _dead_letters(config: Path) -> int:
     out = subprocess.run([sys.executable, "-m", "cloud.cli", "--config", str(config), "--dead-letters", "list"],
-                         cwd=config.parent, env=_env(), capture_output=True, text=True, timeout=60)
+                         cwd=config.parent, env=child_env(), capture_output=True, text=True, timeout=60)
     m = re.search(r"(\d+) dead letters", out.stderr)
     return int(m.group(1)) if m else -1
 
@@ -256,7 +256,7 @@ def fault_replay_after_outage_flaky_receiver(work: Path) -> dict:
         time.sleep(GIVE_UP_S + 1.0)                       # every letter is now older than the give-up budget
         rx.start()
         replay = subprocess.run([sys.executable, "-m", "cloud.cli", "--config", str(cloud.config_path),
-                                 "--dead-letters", "replay"], cwd=cloud.workdir, env=_env(), capture_output=True,
+                                 "--dead-letters", "replay"], cwd=cloud.workdir, env=child_env(), capture_output=True,
                                 text=True, timeout=60)
         t0 = time.time()
         wait_for(lambda: _complete(rx, alerts), 120, 0.5)

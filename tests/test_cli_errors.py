@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from benchmarks.fault_procs import CloudProc, cloud_config, free_port, run_edge, start_edge, wait_for
+from testkit.fault_procs import CloudProc, cloud_config, free_port, run_edge, start_edge, wait_for
 from vigil import exit_codes
 
 NOISE = ("Traceback", "terminate called", "Error:", "RuntimeWarning")

@@ -22,6 +22,10 @@ description that came back stays ``ok``); no timeout overrides it. One alert fai
 stop ``expire`` from finishing the others: it returns what failed, for the caller to log with
 the alert it concerns. If the process dies first, the outbox still holds the alert as open and
 the next process finishes it (``restore``), so a described stage never vanishes.
+
+Honesty: ``model`` names the describing model and whether it sees images; a
+description from one that does not is replaced by what the edge measured, and
+its threat level stays at the floor (cloud/alerts/seeing.py).
 """
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cloud.alerts.alert import Alert
+from cloud.alerts.seeing import ModelCard, honest_description
 
 log = logging.getLogger("vigil.alerts")
 
@@ -54,8 +59,10 @@ class _Open:
 class AlertManager:
     def __init__(self, emit: Callable[[Alert], None], describe_deadline_s: float = 30.0,
                  clock: Callable[[], float] = time.time, retain_s: float = 3600.0,
-                 lookup: Callable[[str], Alert | None] | None = None):
+                 lookup: Callable[[str], Alert | None] | None = None,
+                 model: Callable[[], ModelCard | None] = lambda: None):
         self._emit = emit
+        self._model = model
         self.describe_deadline_s = describe_deadline_s
         self._clock = clock
         self._retain_s = retain_s
@@ -145,9 +152,12 @@ class AlertManager:
                          (rec.unsaved or rec.alert).description_status)
             return False
         base = rec.alert
+        card = self._model()
+        if description is not None:
+            description = honest_description(description, card, labels=base.labels, hints=base.hints)
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
                              "description_status": status, "description_error": error,
-                             "emitted_at": self._clock()})
+                             "emitted_at": self._clock(), "model": card.to_dict() if card else None})
         rec.unsaved = described
         if not self._commit(alert_id, rec, described):
             log.warning("alert %s: described stage (%s) not committed (%s: %s); tried again until it is",
