@@ -17,6 +17,9 @@ def refusals(cfg) -> list[str]:
     out: list[str] = []
     if not cfg.demo and cfg.demo_secret_keys():
         out.append(refusal(PROG, cfg.demo_secret_keys()).removeprefix(f"{PROG}: "))
+    cameras = _cameras(cfg)
+    if cameras:
+        out.append(cameras)
     link = cfg.cloud
     if link.tls is None:
         allowed, why = plaintext_allowed(host_of(link.target), link.plaintext)
@@ -30,3 +33,16 @@ def refusals(cfg) -> list[str]:
                 out.append(problem)
     return out
 
+
+
+def _cameras(cfg) -> str:
+    """The camera refusal start-up applies (edge.agent.check_cameras: no camera can work at all); a
+    single broken camera is not refused, it is reported and retried while the others run."""
+    from edge.agent import check_cameras
+    from edge.config import resolve_camera_url
+    from edge.sources.base import SourceError
+    try:
+        check_cameras([resolve_camera_url(c) for c in cfg.cameras if c.enabled])
+    except SourceError as exc:
+        return str(exc)
+    return ""

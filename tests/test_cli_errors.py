@@ -62,6 +62,8 @@ REFUSED = {
                         "published demo credentials"),
     "edge remote target without TLS": ("edge.cli", lambda p: ["--demo", "--camera", "sample:bikes.mp4", "--cloud",
                                                               "192.0.2.1:50051"], "no TLS configured"),
+    "edge camera file missing": ("edge.cli", lambda p: ["--demo", "--camera", str(p / "missing.mp4"), "--cloud",
+                                                        "127.0.0.1:9"], "missing.mp4"),
     "edge unreadable TLS file": ("edge.cli", lambda p: ["--demo", "--camera", "sample:bikes.mp4", "--cloud", "192.0.2.1:50051"],
                                  "cloud.tls.ca_file: cannot read"),
 }
