@@ -58,7 +58,8 @@ class CloudService:
         if a.outbox_path is None:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
-        self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes)
+        self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes,
+                                    reclaim={"outbox": self.outbox.checkpoint})
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
         self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)   # True: a storage fault
@@ -159,12 +160,7 @@ class CloudService:
                           "(%d alerts wait so)", aid, key, len(self.alerts.failed))
 
     def _storage_step(self) -> None:
-        if self.storage.refusing or self.storage.low_on_space():
-            try:
-                self.outbox.checkpoint()   # the WAL gives its space back (the headroom is what lets this run)
-            except Exception:              # still full: the check below says so
-                pass
-        self.storage.check()
+        self.storage.check()   # gives the outbox's WAL space back first when space is short
 
     async def drain(self, timeout_s: float = 60.0) -> bool:
         """Wait for in-flight descriptions (or their deadlines) and deliveries."""

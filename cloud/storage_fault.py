@@ -28,6 +28,7 @@ from typing import Callable
 log = logging.getLogger("vigil.cloud")
 
 LOG_EVERY_S = 60.0   # one ERROR line per store per minute while the fault lasts
+RECLAIM_EVERY_S = 0.1   # at most this often a store short of space is asked to give its WAL's space back
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # SQLite's messages for a write the disk refused (sqlite3 raises OperationalError without an errno)
 SQLITE_STORAGE_WORDS = ("disk is full", "disk i/o error", "readonly database", "unable to open database")
@@ -69,14 +70,20 @@ class Fault:
 class StorageState:
     def __init__(self, stores: dict[str, Path | None], min_free_bytes: int, *,
                  clock: Callable[[], float] = time.time, free: Callable[[Path], int] = free_bytes,
-                 probe: Callable[[Path, int], None] = probe_write, log_every_s: float = LOG_EVERY_S):
-        """``stores``: name -> database file (None: in memory, never faulty)."""
+                 probe: Callable[[Path, int], None] = probe_write, log_every_s: float = LOG_EVERY_S,
+                 reclaim: dict[str, Callable[[], None]] | None = None):
+        """``stores``: name -> database file (None: in memory, never faulty). ``reclaim``: name -> a call that
+        gives space back (the outbox's WAL checkpoint), made when a store has less than twice the headroom
+        free: a WAL grows until a checkpoint, and on a nearly full disk that checkpoint needs the headroom
+        itself, so it must run before the headroom is gone."""
         self.stores = {name: Path(p) for name, p in stores.items() if p is not None}
         self.min_free_bytes = min_free_bytes
         self._clock, self._free, self._probe = clock, free, probe
         self.log_every_s = log_every_s
         self.faults: dict[str, Fault] = {}
         self.entered = 0          # times a store entered the fault state (a metric)
+        self._reclaim = dict(reclaim or {})
+        self._reclaimed_at: dict[str, float] = {}
 
     # -- what the service reports -------------------------------------------
     @property
@@ -93,21 +100,26 @@ class StorageState:
                 continue
             try:
                 free = self._free(path.parent)
+                if free < 2 * self.min_free_bytes and self._give_back(store):
+                    free = self._free(path.parent)
             except OSError:
                 continue   # the periodic check says why
             if free < self.min_free_bytes:
                 self._enter(store, self._low(free))
         return not self.faults
 
-    def low_on_space(self) -> bool:
-        """Any store with less than twice the headroom free: time to give the WAL's space back."""
-        for path in self.stores.values():
-            try:
-                if self._free(path.parent) < 2 * self.min_free_bytes:
-                    return True
-            except OSError:
-                return True
-        return False
+    def _give_back(self, store: str) -> bool:
+        """Ask ``store`` to give space back (at most every RECLAIM_EVERY_S); True when it was asked."""
+        reclaim = self._reclaim.get(store)
+        now = self._clock()
+        if reclaim is None or now - self._reclaimed_at.get(store, float("-inf")) < RECLAIM_EVERY_S:
+            return False
+        self._reclaimed_at[store] = now
+        try:
+            reclaim()
+        except Exception:   # still too full to checkpoint: the fault state says so
+            return False
+        return True
 
     def _low(self, free: int) -> str:
         return (f"{free} bytes free, below the {self.min_free_bytes} kept for the database's write-ahead log "
@@ -136,6 +148,8 @@ class StorageState:
         for store, path in self.stores.items():
             directory = path.parent
             try:
+                if store in self.faults or self._free(directory) < 2 * self.min_free_bytes:
+                    self._give_back(store)
                 free = self._free(directory)
             except OSError as exc:
                 self._enter(store, f"cannot read free space: {exc.strerror or exc}")

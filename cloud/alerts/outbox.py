@@ -171,6 +171,8 @@ class Outbox:
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database and truncate it: gives its disk space back (after a full disk)."""
+        if self._db.in_transaction:   # never checkpoint around a half-done write
+            return
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def forget_delivered(self, older_than_s: float) -> int:
@@ -269,5 +271,21 @@ class _Transaction:
         return self.db
 
     def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return False
+            except sqlite3.Error:
+                # A COMMIT refused by a full disk leaves the transaction open: every later BEGIN fails and
+                # the WAL cannot be checkpointed. Roll it back, then report the refusal.
+                self._rollback()
+                raise
+        self._rollback()
         return False
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:   # SQLite rolled back by itself (it may, on SQLITE_FULL)
+                pass

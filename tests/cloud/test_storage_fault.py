@@ -74,3 +74,22 @@ def test_other_errors_and_in_memory_stores_are_not_storage_faults(tmp_path):
     assert not st.failed("outbox", sqlite3.OperationalError("no such table: stages"))
     assert not st.failed("memory", sqlite3.OperationalError("database or disk is full"))
     assert not st.refusing
+
+
+def test_a_store_short_of_space_gives_its_wal_space_back_before_the_headroom_is_gone(tmp_path):
+    disk, now = Disk(free=1500), [0.0]                 # under twice the headroom, over the headroom
+    checkpoints = []
+
+    def checkpoint():
+        checkpoints.append(now[0])
+        disk.free = 50_000                             # the WAL truncated
+
+    st = StorageState({"outbox": tmp_path / "outbox.db"}, 1000, clock=lambda: now[0], free=disk.free_bytes,
+                      probe=disk.probe, reclaim={"outbox": checkpoint})
+    assert st.admit() and checkpoints == [0.0]
+    disk.free = 1500
+    assert st.admit() and checkpoints == [0.0]         # not more often than RECLAIM_EVERY_S
+    now[0] = 1.0
+    disk.free = 500                                    # below the headroom, and the checkpoint cannot help
+    st._reclaim["outbox"] = lambda: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+    assert not st.admit() and st.refusing

@@ -79,3 +79,35 @@ def test_an_outbox_written_before_budget_from_existed_opens_and_budgets_from_the
     (d,) = ob.Outbox(tmp_path / "o.db").due("hook", 100.0, 10)
     assert d.budget_from == 42.0
 
+
+
+def test_a_commit_refused_by_the_disk_leaves_no_transaction_open(tmp_path):
+    import sqlite3
+    from cloud.alerts.outbox import _Transaction
+
+    class RefusingCommit:
+        """A connection whose COMMIT fails as on a full disk (the transaction stays open, as SQLite leaves it)."""
+
+        def __init__(self):
+            self.db = sqlite3.connect(":memory:", isolation_level=None)
+
+        @property
+        def in_transaction(self):
+            return self.db.in_transaction
+
+        def execute(self, sql, *a):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *a)
+
+    conn = RefusingCommit()
+    conn.execute("CREATE TABLE t (x)")
+    try:
+        with _Transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+    except sqlite3.OperationalError:
+        pass
+    assert not conn.in_transaction                     # the next BEGIN IMMEDIATE can run
+    with _Transaction(conn.db):
+        conn.db.execute("INSERT INTO t VALUES (2)")
+    assert conn.db.execute("SELECT x FROM t").fetchall() == [(2,)]
