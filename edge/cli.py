@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import sys
+import time
 
 from vigil import exit_codes
 from vigil.demo_secrets import demo_flag
@@ -42,6 +43,10 @@ async def run_until_signal(agent, flush_s: float = SHUTDOWN_FLUSH_S):
                 await run
             except asyncio.CancelledError:
                 pass
+            if getattr(agent.policy, "spool", None) is not None:
+                # queued and unacknowledged packets go to disk, for the next start to send (the link is
+                # gone either way: this is the policy's own offline path)
+                agent.policy.on_disconnect(time.time())
             return agent.summary()
     return run.result()
 
