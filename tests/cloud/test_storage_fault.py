@@ -88,6 +88,7 @@ def test_a_store_short_of_space_gives_its_wal_space_back_before_the_headroom_is_
                       probe=disk.probe, reclaim={"outbox": checkpoint})
     assert st.admit() and checkpoints == [0.0]
     disk.free = 1500
+    now[0] = 0.05
     assert st.admit() and checkpoints == [0.0]         # not more often than RECLAIM_EVERY_S
     now[0] = 1.0
     disk.free = 500                                    # below the headroom, and the checkpoint cannot help
