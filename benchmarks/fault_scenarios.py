@@ -124,7 +124,7 @@ def fault_full_disk(work: Path) -> dict:
     return {"scenario": name, **tally(rx, alerts, _events_of(edge_log)),
             "disk_bytes": FULL_DISK_BYTES, "min_free_bytes": FULL_DISK_HEADROOM, "full_for_s": FULL_FOR_S,
             "storage_error_lines": log.count(STORAGE_ERROR), "tracebacks": log.count("Traceback"),
-            "packets_refused_while_full": edge_log.count("cloud storage cannot write"),
+            "edge_log_lines_about_the_refusal": edge_log.count("cloud storage cannot write"),
             "recovery_s_after_space_returned": recovery_s, "operator_actions": 0,
             "edge_exit": edge.returncode}
 

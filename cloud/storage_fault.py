@@ -29,9 +29,11 @@ log = logging.getLogger("vigil.cloud")
 
 LOG_EVERY_S = 60.0   # one ERROR line per store per minute while the fault lasts
 RECLAIM_EVERY_S = 0.1   # at most this often a store short of space is asked to give its WAL's space back
-# Free space is read at admission at most this often: thousands of packets a second need not each pay
-# for a statvfs per store, and 20 ms of commits is far less than the headroom.
-ADMIT_CHECK_EVERY_S = 0.02
+# Free space is read at admission at most this often while every store has plenty (more than
+# PLENTY_HEADROOMS times the headroom: no burst of commits eats that in 0.1 s); nearer the bound it is
+# read for every packet, since one commit can take tens of KiB of WAL.
+ADMIT_CHECK_EVERY_S = 0.1
+PLENTY_HEADROOMS = 8
 STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 # SQLite's messages for a write the disk refused (sqlite3 raises OperationalError without an errno)
 SQLITE_STORAGE_WORDS = ("disk is full", "disk i/o error", "readonly database", "unable to open database")
@@ -98,11 +100,11 @@ class StorageState:
     def admit(self) -> bool:
         """Before a packet is accepted: False while faulty or while a store has less than the headroom
         free (a statvfs per store: microseconds). Checked per packet, not per second, because one
-        second of commits can eat a small disk's headroom (at most every ADMIT_CHECK_EVERY_S)."""
+        second of commits can eat a small disk's headroom (only every ADMIT_CHECK_EVERY_S while there is plenty)."""
         now = self._clock()
         if now - self._admit_checked_at < ADMIT_CHECK_EVERY_S:
             return not self.faults
-        self._admit_checked_at = now
+        plenty = True
         for store, path in self.stores.items():
             if store in self.faults:
                 continue
@@ -114,6 +116,9 @@ class StorageState:
                 continue   # the periodic check says why
             if free < self.min_free_bytes:
                 self._enter(store, self._low(free))
+            plenty = plenty and free > PLENTY_HEADROOMS * self.min_free_bytes
+        if plenty:
+            self._admit_checked_at = now
         return not self.faults
 
     def _give_back(self, store: str) -> bool:

@@ -94,3 +94,18 @@ def test_a_store_short_of_space_gives_its_wal_space_back_before_the_headroom_is_
     disk.free = 500                                    # below the headroom, and the checkpoint cannot help
     st._reclaim["outbox"] = lambda: (_ for _ in ()).throw(OSError(28, "No space left on device"))
     assert not st.admit() and st.refusing
+
+
+def test_near_the_bound_free_space_is_read_for_every_packet(tmp_path):
+    disk, now = Disk(free=3000), [0.0]                 # three headrooms: not plenty
+    st = state(tmp_path, disk, now, min_free=1000)
+    assert st.admit()
+    disk.free = 900                                    # one burst of commits later, same instant
+    assert not st.admit()
+    disk, now = Disk(free=100_000), [0.0]              # plenty: read at most every ADMIT_CHECK_EVERY_S
+    st = state(tmp_path, disk, now, min_free=1000)
+    assert st.admit()
+    disk.free = 900
+    assert st.admit()
+    now[0] = 1.0
+    assert not st.admit()
