@@ -53,6 +53,7 @@ import psutil
 from testkit.fault_procs import (CloudProc, ReceiverProc, cloud_config, free_port, run_edge, start_edge,
                                     wait_for)
 from benchmarks.fault_scenarios import SCENARIOS
+from testkit.stages import complete as stages_complete, in_order as stages_in_order
 from benchmarks.provenance import Provenance, summarize
 from cloud.alerts.manager import alert_id_for
 from vigil.v1 import vigil_pb2 as pb
@@ -215,13 +216,13 @@ def load_run(cameras: int, duration_s: float, workdir: Path, server: dict | None
     per_alert, repeats = rx.tally()
     recv = {r["alert_id"]: r["t"] for r in rx.records() if r["stage"] == "detected" and r["ok"]}
     lat = sorted(recv[a] - t for a, t in events.items() if a in recv)
-    complete = sum(1 for a in acked if per_alert.get(a) == ["detected", "described"])
+    complete = sum(1 for a in acked if stages_complete(per_alert.get(a)))
     delivered_stages = sum(len(v) for v in per_alert.values())
     # Not at the receiver yet is not lost when the outbox still holds it (durable, sent later).
     with sqlite3.connect(workdir / "outbox.db") as db:
         queued = {r[0] for r in db.execute("SELECT DISTINCT alert_id FROM deliveries WHERE state != 'delivered'")}
     # Only an acknowledged alert is the cloud's to lose; an edge resends what was never acknowledged.
-    incomplete = [a for a in acked if per_alert.get(a) != ["detected", "described"]]
+    incomplete = [a for a in acked if not stages_complete(per_alert.get(a))]
     late = sum(1 for a in incomplete if a in queued)
     return {"cameras": cameras, "duration_s": round(sent_for, 2), "frames_sent": counts["sent"],
             "frames_per_s_ingested": round(counts["acks"] / sent_for, 1),
@@ -239,7 +240,7 @@ def load_run(cameras: int, duration_s: float, workdir: Path, server: dict | None
 
 def _complete(rx: ReceiverProc, alerts) -> bool:
     per_alert, _ = rx.tally()
-    return all(per_alert.get(a) == ["detected", "described"] for a in alerts)
+    return all(stages_complete(per_alert.get(a)) for a in alerts)
 
 
 ALERT_LINE = re.compile(r"alert (\w+) detected")
@@ -252,8 +253,8 @@ def _events_of(edge_output: str) -> int:
 
 def _fault_result(name: str, sent: int, rx: ReceiverProc, alerts: set[str], **extra) -> dict:
     per_alert, repeats = rx.tally()
-    delivered = sum(1 for a in alerts if per_alert.get(a) == ["detected", "described"])
-    out_of_order = sum(1 for a in alerts if a in per_alert and per_alert[a] != ["detected", "described"])
+    delivered = sum(1 for a in alerts if stages_complete(per_alert.get(a)))
+    out_of_order = sum(1 for a in alerts if a in per_alert and not stages_in_order(per_alert[a]))
     return {"scenario": name, "sent": sent, "delivered": delivered, "duplicated": repeats,
             "lost": sent - delivered, "out_of_order": out_of_order, **extra}
 

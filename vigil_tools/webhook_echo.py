@@ -158,6 +158,11 @@ def format_alert(a: dict) -> str:
     if a["stage"] == "detected":
         labels = ", ".join(f"{v} {k}" for k, v in a.get("labels", {}).items()) or "-"
         return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
+    if a["stage"] == "updated":     # the object escalated (docs/events.md)
+        return f"{head} escalation: {a.get('escalation') or '-'}"
+    if a["stage"] == "ended":       # the object left
+        merged = f", merged into {a['merged_into']}" if a.get("merged_into") else ""
+        return f"{head} object left after {a.get('duration_s') or 0:.1f} s{merged}"
     status = a.get("description_status")
     model = a.get("model") or {}
     if model:   # who wrote it, and whether it could see the frames

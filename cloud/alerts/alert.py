@@ -3,7 +3,11 @@
 Stage ``detected`` is emitted as soon as the edge's detection reaches the
 cloud; stage ``described`` follows under the same ``alert_id`` with the
 model's description, or with ``description_status`` ``timeout``/``error`` after
-the deadline, so a slow model never holds an alert back.
+the deadline, so a slow model never holds an alert back. Between them and after
+them the object's lifecycle (docs/events.md): ``updated`` for each escalation the
+edge reports (``escalation`` says why; ``sequence`` is the edge packet's number,
+so each update has its own idempotency key), and ``ended`` once the object has
+left (``ended_at``, ``duration_s``, ``merged_into``).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Stage = Literal["detected", "described"]
+Stage = Literal["detected", "updated", "ended", "described"]
 DescriptionStatus = Literal["pending", "ok", "timeout", "error"]
 
 
@@ -36,10 +40,19 @@ class Alert:
     # Who wrote the description (stage ``described``): {"name", "sees_images"[, "note"]}. A model that
     # cannot see images gets a description built from the edge's measurements (cloud/alerts/seeing.py).
     model: dict[str, Any] | None = None
+    # The object's lifecycle, as the edge reported it (stages ``updated`` and ``ended``; defaults elsewhere).
+    sequence: int = 0                        # ``updated``: the edge packet's number (per camera, increasing)
+    escalation: str = ""                     # ``updated``: zone | dwell | rule | count
+    ended_at: float | None = None            # ``ended``: the object's last sighting (unix s at the edge)
+    duration_s: float | None = None          # ``ended``: from its first confirmed sighting to its last
+    merged_into: str = ""                    # ``ended``: the event this duplicate was merged into, if any
 
     @property
     def idempotency_key(self) -> str:
-        """One id per alert stage, the same on every retry and after restarts (receivers drop repeats)."""
+        """One id per alert stage, the same on every retry and after restarts (receivers drop repeats);
+        an alert has several ``updated`` stages, told apart by the edge packet that caused each."""
+        if self.stage == "updated":
+            return f"{self.alert_id}.updated.{self.sequence}"
         return f"{self.alert_id}.{self.stage}"
 
     def to_dict(self) -> dict[str, Any]:

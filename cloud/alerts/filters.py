@@ -1,7 +1,7 @@
 """Which alerts a sink wants: per-endpoint filters on camera, label and severity (Frigate-style).
 
-An empty list means "any". Both stages of an alert carry the same camera, labels and severity,
-so a sink gets all of an alert's stages or none of them.
+An empty list means "any". Every stage of an alert (detected, updated, ended, described) carries
+the same camera, labels and severity, so a sink gets all of an alert's stages or none of them.
 """
 from __future__ import annotations
 

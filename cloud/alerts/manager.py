@@ -26,6 +26,18 @@ the next process finishes it (``restore``), so a described stage never vanishes.
 Honesty: ``model`` names the describing model and whether it sees images; a
 description from one that does not is replaced by what the edge measured, and
 its threat level stays at the floor (cloud/alerts/seeing.py).
+
+The object's lifecycle follows the edge's event stages (docs/events.md): a packet
+whose hints say ``event_stage == "update"`` with an ``escalation`` is an ``updated``
+stage (one per edge packet: its key carries the packet's sequence, so a resent
+packet is not a second update), and the first packet saying ``event_stage == "end"``
+is the ``ended`` stage (``ended_at``, ``duration_s``, ``merged_into``). ``detected``
+always comes first: an event whose first packet to arrive is an update or its end
+gets ``detected`` from that packet, then the stage. An update that arrives after
+the end is logged and not sent (``ended`` is the object's last word). The
+description is independent of both: ``described`` goes out when it is ready,
+before or after ``ended`` (descriptions are asynchronous; the object's end never
+waits for one). ``updated`` and ``ended`` carry the description as it stands.
 """
 from __future__ import annotations
 
@@ -54,6 +66,9 @@ class _Open:
     finished: bool = False
     unsaved: Alert | None = None      # a `described` stage the emitter could not commit yet
     extra: dict[str, Any] = field(default_factory=dict)
+    updates: set[int] = field(default_factory=set)   # edge sequences already sent as `updated`
+    ended: bool = False
+    last_at: float = 0.0                              # when its latest stage went out (forgetting waits for it)
 
 
 class AlertManager:
@@ -92,19 +107,56 @@ class AlertManager:
 
     def on_packet(self, *, edge_id: str, camera_id: str, event_id: str, event_onset: float,
                   labels: dict[str, int], detections: list[dict], severity: float,
-                  hints: dict | None = None) -> tuple[str, bool]:
-        """Record a packet of an event; emits ``detected`` for a new event. Returns (alert_id, is_new)."""
+                  hints: dict | None = None, sequence: int = 0) -> tuple[str, bool]:
+        """Record a packet of an event (``sequence``: its number from the edge); emits ``detected`` for a new
+        event, then ``updated`` or ``ended`` when the packet is an escalation or the object's end.
+        Returns (alert_id, is_new)."""
         aid = alert_id_for(edge_id, camera_id, event_id)
-        if self._known(aid):
-            return aid, False
+        hints = dict(hints or {})
+        is_new = not self._known(aid)
+        if is_new:
+            now = self._clock()
+            alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
+                          event_id=event_id, event_onset=event_onset, labels=dict(labels),
+                          detections=list(detections), severity=severity, hints=hints, emitted_at=now)
+            self._emit(alert)  # commits it; if that raises, the event stays new for the packet's resend
+            self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s, last_at=now)
+        stage = hints.get("event_stage")
+        if stage == "update" and hints.get("escalation"):
+            self._updated(aid, detections, hints, sequence)
+        elif stage == "end":
+            self._ended(aid, detections, hints)
+        return aid, is_new
+
+    def _updated(self, aid: str, detections: list[dict], hints: dict, sequence: int) -> None:
+        rec = self._alerts[aid]
+        if sequence in rec.updates:
+            return
+        if rec.ended:
+            log.info("update %d of alert %s arrived after its end: not sent", sequence, aid)
+            return
+        self._emit(self._stage(rec, "updated", detections, hints, sequence=sequence,
+                               escalation=str(hints.get("escalation", ""))))
+        rec.updates.add(sequence)   # only once committed: a packet whose commit failed is resent and retried
+
+    def _ended(self, aid: str, detections: list[dict], hints: dict) -> None:
+        rec = self._alerts[aid]
+        if rec.ended:
+            return
+        ended_at, duration = float(hints.get("ended_at") or 0.0), float(hints.get("duration_s") or 0.0)
+        self._emit(self._stage(rec, "ended", detections, hints, ended_at=ended_at or None,
+                               duration_s=duration if ended_at else None,
+                               merged_into=str(hints.get("merged_into", ""))))
+        rec.ended = True
+
+    def _stage(self, rec: _Open, stage: str, detections: list[dict], hints: dict, **lifecycle) -> Alert:
+        """A lifecycle stage: the alert's identity and description as they stand, the packet's view of the object
+        (its boxes and hints). Labels and severity stay the alert's, as sink filters read them: a receiver
+        gets all of an alert's stages or none (the packet's counts and severity are in its hints)."""
         now = self._clock()
-        alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
-                      event_id=event_id, event_onset=event_onset, labels=dict(labels),
-                      detections=list(detections), severity=severity, hints=dict(hints or {}),
-                      emitted_at=now)
-        self._emit(alert)  # commits it; if that raises, the event stays new for the packet's resend
-        self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s)
-        return aid, True
+        rec.last_at = now
+        return Alert(**{**rec.alert.to_dict(), "stage": stage, "detections": list(detections), "hints": hints,
+                        "emitted_at": now, **lifecycle})
 
     def claim_description(self, alert_id: str) -> bool:
         """True exactly once per alert: the caller should start describing it."""
@@ -177,7 +229,9 @@ class AlertManager:
         return True
 
     def _forget_old(self, now: float) -> None:
-        old = [aid for aid, rec in self._alerts.items() if rec.finished and now - rec.alert.emitted_at > self._retain_s]
+        """Drop described alerts quiet for ``retain_s`` (a later packet of theirs is looked up again)."""
+        old = [aid for aid, rec in self._alerts.items()
+               if rec.finished and now - max(rec.alert.emitted_at, rec.last_at) > self._retain_s]
         for aid in old:
             del self._alerts[aid]
 

@@ -7,8 +7,9 @@ nothing. Ours is SQLite in WAL mode (one file, no server; readers never block th
 
 Choices where the pattern leaves room:
 
-* One row per alert stage (``stages``; its ``stage_id`` ``<alert_id>.<stage>`` is the
-  idempotency key receivers see, stable across retries and restarts) and one row per
+* One row per alert stage (``stages``; its ``stage_id`` ``<alert_id>.<stage>``, for an update
+  ``<alert_id>.updated.<edge sequence>``, is the idempotency key receivers see, stable across
+  retries and restarts) and one row per
   (stage, sink) delivery (``deliveries``: ``pending`` -> ``delivered`` | ``dead``).
 * Order per alert and sink: a stage is due only when every earlier stage of the same alert for
   that sink is delivered. When an earlier stage goes dead, the later ones go dead with it
@@ -33,7 +34,13 @@ from typing import Callable, Iterable, Literal
 
 from cloud.alerts.alert import Alert
 
-STAGE_ORDER = {"detected": 0, "described": 1}
+# Delivery order within one alert (``ord``: a stage is due once the alert's lower ones in the outbox are delivered):
+# ``detected`` first; each ``updated`` at 1 + the edge packet's sequence, so updates keep the edge's order;
+# ``ended`` after every update; ``described`` last, so it waits only for stages already committed and
+# never holds back the object's stages: the object's end never waits for a slow description (the
+# description may reach a receiver before or after ``ended``; docs/events.md).
+ENDED_ORD = 1 << 62
+STAGE_ORDER = {"detected": 0, "updated": 1, "ended": ENDED_ORD, "described": ENDED_ORD + 1}
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 MAX_ERROR_CHARS = 500   # last error kept per delivery (a receiver's error page can be large)
 SyncMode = Literal["normal", "full"]
@@ -67,8 +74,14 @@ CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries(sink, alert_id, ord);
 
 
 def stage_id(alert_id: str, stage: str) -> str:
-    """The idempotency key of one alert stage."""
+    """The idempotency key of one alert stage (an ``updated`` stage's also names its packet: Alert.idempotency_key)."""
     return f"{alert_id}.{stage}"
+
+
+def stage_order(alert: Alert) -> int:
+    """Where ``alert``'s stage goes in its alert's delivery order (STAGE_ORDER)."""
+    order = STAGE_ORDER[alert.stage]
+    return order + min(max(int(alert.sequence), 0), ENDED_ORD - 2) if alert.stage == "updated" else order
 
 
 @dataclass
@@ -107,8 +120,8 @@ class Outbox:
     def add(self, alert: Alert, sinks: Iterable[str]) -> bool:
         """Commit one stage and a pending delivery per sink; False when the stage was already there."""
         now = self._clock()
-        sid = stage_id(alert.alert_id, alert.stage)
-        order = STAGE_ORDER[alert.stage]
+        sid = alert.idempotency_key
+        order = stage_order(alert)
         with self._tx():
             cur = self._db.execute("INSERT OR IGNORE INTO stages VALUES (?,?,?,?,?,?)",
                                    (sid, alert.alert_id, alert.stage, order, alert.to_json().decode(), now))
@@ -240,8 +253,10 @@ class Outbox:
                 for sid, snk, body, attempts, err, created in rows]
 
     def latest_stage(self, alert_id: str) -> Alert | None:
-        """The most advanced stage committed for ``alert_id`` (a restarted service must not contradict it)."""
-        row = self._db.execute("SELECT body FROM stages WHERE alert_id=? ORDER BY ord DESC LIMIT 1",
+        """The most advanced description stage committed for ``alert_id``, ``detected`` or ``described`` (a
+        restarted service must not contradict it; the object's stages do not change what it owes)."""
+        row = self._db.execute("SELECT body FROM stages WHERE alert_id=? AND stage IN ('detected', 'described') "
+                               "ORDER BY ord DESC LIMIT 1",
                                (alert_id,)).fetchone()
         return Alert(**json.loads(row[0])) if row else None
 

@@ -42,7 +42,7 @@ def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.Fr
     aid, _ = alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
                               event_onset=pkt.event_onset or pkt.capture_time, labels=packet_labels(pkt),
                               detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
-                              hints=packet_hints(pkt))
+                              hints=packet_hints(pkt), sequence=pkt.sequence)
     # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
     if image is None or pkt.priority not in DESCRIBABLE or not alerts.claim_description(aid):
         return aid, None

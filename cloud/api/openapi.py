@@ -37,6 +37,8 @@ def _missing(what: str) -> dict:
 
 
 _NUM, _STR, _INT, _BOOL = {"type": "number"}, {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
+# Alert stages (docs/events.md): the description's (detected, described) and the object's (updated, ended).
+_STAGES = ["detected", "updated", "ended", "described"]
 _NULLABLE_NUM = {"type": ["number", "null"]}
 
 
@@ -60,8 +62,14 @@ SCHEMAS = {
                              "created": {**_NUM, "description": "Unix seconds"}, "width": _INT, "height": _INT,
                              "size": {**_INT, "description": "bytes"}, "boxes": {"type": "array", "items": _ref("Box")}}},
     "Stage": {"type": "object", "properties": {
-        "stage": {"enum": ["detected", "described"]}, "status": {"enum": ["pending", "ok", "timeout", "error"]},
-        "at": {**_NUM, "description": "Unix seconds, when the cloud recorded it"}, "error": _STR}},
+        "stage": {"enum": _STAGES}, "status": {"enum": ["pending", "ok", "timeout", "error"]},
+        "at": {**_NUM, "description": "Unix seconds, when the cloud recorded it"}, "error": _STR,
+        "id": {**_STR, "description": "the stage's idempotency key, as its webhook carried it"},
+        "escalation": {**_STR, "description": "updated: zone, dwell, rule or count"},
+        "sequence": {**_INT, "description": "updated: the edge packet's number"},
+        "ended_at": {"type": ["number", "null"], "description": "ended: the object's last sighting, Unix seconds at the edge"},
+        "duration_s": {"type": ["number", "null"], "description": "ended: from first confirmed sighting to last"},
+        "merged_into": {**_STR, "description": "ended: the event this duplicate was merged into"}}},
     **_description_schemas(),
     "Model": {"type": "object", "description": "who wrote the description",
               "properties": {"name": _STR, "sees_images": {**_BOOL, "description": "false: the model reads the "
@@ -73,7 +81,8 @@ SCHEMAS = {
         "alert_id": _STR, "edge_id": _STR, "camera_id": _STR, "event_id": _STR,
         "onset": {**_NUM, "description": "Unix seconds at the edge, when the event began"},
         "updated": {**_NUM, "description": "Unix seconds, the last change"},
-        "stage": {"enum": ["detected", "described"]}, "status": {"enum": ["pending", "ok", "timeout", "error"]},
+        "stage": {"enum": _STAGES, "description": "the latest stage"},
+        "status": {"enum": ["pending", "ok", "timeout", "error"]},
         "severity": {**_NUM, "description": "the edge's weight of the event, 0..1"},
         "threat_level": {"type": ["integer", "null"], "description": "the description's 0..2; null until described"},
         "summary": _STR,

@@ -73,6 +73,10 @@ class IngestService(pb_grpc.IngestServicer):
         # session id -> (edge id, token digest it authenticated with, its outgoing queue)
         self._sessions: dict[str, tuple[str, str, asyncio.Queue]] = {}
         self.seen = SeenWindow(cfg.server.dedup_window)
+        # Packets being processed, by dedup key -> whether they were kept. A copy that arrives meanwhile (the
+        # edge resent it on a new session) waits for the first copy's outcome instead of being acked as a
+        # duplicate of a packet that may yet be cut off and never kept.
+        self._in_flight: dict[tuple, asyncio.Future] = {}
         self.admission = AdmissionBudget(s.admission_budget_bytes, s.admission_context_share)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
@@ -226,10 +230,24 @@ class IngestService(pb_grpc.IngestServicer):
         acknowledge; `degraded`: decode its image at reduced resolution (admission past the budget).
         (The scale-out gateway overrides this: it queues the packet for workers instead.)"""
         key = (edge_id, pkt.camera_id, pkt.sequence, pkt.run_id)
+        while (first := self._in_flight.get(key)) is not None:
+            await asyncio.shield(first)       # kept or forgotten: the dedup window below then says which
         if not self.seen.check_and_add(*key):
             self.stats["duplicates"] += 1
             out.put_nowait(ack_message(pkt, now, size, duplicate=True))
             return
+        settled = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = settled
+        try:
+            await self._process(key, edge_id, pkt, now, size, out, degraded)
+        finally:
+            self._in_flight.pop(key, None)
+            settled.set_result(None)
+
+    async def _process(self, key: tuple, edge_id: str, pkt: pb.FramePacket, now: float, size: int,
+                       out: asyncio.Queue, degraded: bool) -> None:
+        """A packet seen for the first time: decode, accept (commit), acknowledge; on failure or cut-off,
+        forget its key so the edge's resend is processed."""
         self.observer.on_packet(edge_id, pkt.camera_id, size)
         limited = pkt.priority != pb.ALERT_METADATA and not self.limiter.allow(edge_id, size, now)
         if limited:

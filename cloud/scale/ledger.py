@@ -5,10 +5,14 @@ by a second worker, so an alert stage can be produced more than once. One Lua sc
 stage atomically: it sets the stage's marker (``SET NX``, kept ``retain_delivered_s``, as the
 outbox keeps delivered stages), appends the stage to ``<prefix>:alerts`` (what the delivery role
 reads into the outbox, in commit order, so ``detected`` always precedes ``described``), records
-the alert's latest stage (what ``AlertManager`` looks up before treating an event as new) and
-keeps ``<prefix>:open`` (alerts detected and not yet described, by deadline) so the timeout of an
+the alert's latest description stage, ``detected`` or ``described`` (what ``AlertManager`` looks up
+before treating an event as new) and keeps ``<prefix>:open`` (alerts detected and not yet described, by deadline) so the timeout of an
 alert whose worker died is still sent by a survivor. A stage whose marker exists is not
 appended: re-processing is harmless, and a late description after a timeout is dropped.
+
+The object's stages (``updated``, one per edge packet, and ``ended``; docs/events.md) are markers and
+stream entries only: they change neither what the alert still owes (its latest description stage)
+nor its deadline, so an object that ended before its description still gets one, or its timeout.
 
 Calls are synchronous on purpose: ``AlertManager`` commits through a plain callable (and keeps an
 event new when that raises); a loopback round trip is a fraction of a millisecond.
@@ -29,7 +33,7 @@ redis.call('XADD', KEYS[4], '*', 'alert', ARGV[4])
 if ARGV[3] == 'detected' then
   redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
-else
+elseif ARGV[3] == 'described' then
   redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
 end

@@ -1,4 +1,6 @@
 """SQLite event store: one row per alert (its stages, description, status), images beside it.
+The object's stages (``updated`` on an escalation, ``ended`` when it left) join the event's
+timeline (``stages``) and leave its description alone; a stage recorded twice is kept once.
 
 Shaped after Frigate's events table (one row per tracked object, a snapshot and clips beside it),
 with what Frigate lacks: the model's description next to the frames it was made from and the
@@ -45,8 +47,19 @@ CREATE INDEX IF NOT EXISTS images_alert ON images(alert_id, created);
 # Columns added after the first release: a store file written before them gains them at open.
 ADDED_COLUMNS = (("events", "reviewed_at", "REAL"), ("events", "model", "TEXT"),
                  ("images", "boxes", "TEXT NOT NULL DEFAULT '[]'"))
+# Alert stages that follow the object (docs/events.md), not its description.
+LIFECYCLE_STAGES = ("updated", "ended")
 # The edge's best view of an event's object, when it sends one; preferred for the thumbnail.
 BEST_SNAPSHOT_KIND = "best_snapshot"
+
+
+def _lifecycle(alert) -> dict:
+    """What an ``updated`` or ``ended`` stage adds to the event's timeline."""
+    if alert.stage == "updated":
+        return {"escalation": alert.escalation, "sequence": alert.sequence}
+    if alert.stage == "ended":
+        return {"ended_at": alert.ended_at, "duration_s": alert.duration_s, "merged_into": alert.merged_into}
+    return {}
 
 
 def image_kind(priority: str, event_stage: str) -> str:
@@ -148,8 +161,21 @@ class EventStore:
         now = self.clock()
         row = self.db.execute("SELECT stages FROM events WHERE alert_id = ?", (alert.alert_id,)).fetchone()
         stages = json.loads(row["stages"]) if row else []
-        stages.append({"stage": alert.stage, "status": alert.description_status, "at": now,
-                       "error": alert.description_error})
+        key = alert.idempotency_key
+        if any(s.get("id", f"{alert.alert_id}.{s['stage']}") == key for s in stages):
+            return self.get_event(alert.alert_id)   # a stage recorded before (a resent packet after a restart)
+        entry = {"stage": alert.stage, "status": alert.description_status, "at": now,
+                 "error": alert.description_error, "id": key}
+        stages.append({**entry, **_lifecycle(alert)})
+        if row and alert.stage in LIFECYCLE_STAGES:
+            # The object's stages add to the timeline; the description, labels and hints stay as they are.
+            values = dict(updated=now, stage=alert.stage, stages=json.dumps(stages), alert_id=alert.alert_id)
+            self.db.execute("UPDATE events SET updated = :updated, stage = :stage, stages = :stages, "
+                            "size = size + :grow WHERE alert_id = :alert_id",
+                            {**values, "grow": len(json.dumps(stages[-1]))})
+            event = self.get_event(alert.alert_id)
+            self._publish(event)
+            return event
         desc = alert.description or {}
         values = dict(alert_id=alert.alert_id, edge_id=alert.edge_id, camera_id=alert.camera_id,
                       event_id=alert.event_id, onset=float(alert.event_onset), updated=now, stage=alert.stage,

@@ -60,6 +60,8 @@ function timelineSection(ev) {
   item(ev.onset, "event began at the edge", "stage-onset");
   for (const s of ev.stages || []) {
     const words = s.stage === "detected" ? "detected: alert sent"
+      : s.stage === "updated" ? "updated: " + (s.escalation || "escalation")
+      : s.stage === "ended" ? "ended: object left" + (s.merged_into ? " (merged into " + s.merged_into + ")" : "")
       : s.status === "ok" ? "described" : "description " + s.status + (s.error ? ": " + s.error : "");
     item(s.at, words, "stage-" + s.stage);
   }

@@ -38,7 +38,8 @@ def test_dead_camera_does_not_block_the_live_one():
 
     summary, status, alerts = asyncio.run(go())
     assert summary.frames_read >= 50 and summary.descriptions >= 1
-    assert {a.stage for a in alerts} == {"detected", "described"}
+    # the description's stages, and the object's when it escalated or left (docs/events.md)
+    assert {"detected", "described"} <= {a.stage for a in alerts} <= {"detected", "updated", "ended", "described"}
     assert status["dead"]["reconnects"] >= 1 and status["dead"]["state"] != "streaming"
 
 

@@ -14,6 +14,7 @@ import redis
 
 from testkit.fault_procs import SECRET, free_port, receipts, run_edge, wait_for
 from testkit.scale_procs import Cluster, event_packets, send_events
+from testkit.stages import complete as stages_complete
 from tests.helpers.redis_server import needs_redis
 from vigil.v1 import vigil_pb2 as pb
 from vigil_tools.webhook_echo import WebhookReceiver
@@ -27,7 +28,7 @@ CLAIM_IDLE_S = 1.5
 
 def _complete(rx, n: int) -> bool:
     per_alert, _ = receipts(rx)
-    return len(per_alert) == n and all(stages == ["detected", "described"] for stages in per_alert.values())
+    return len(per_alert) == n and all(stages_complete(stages) for stages in per_alert.values())
 
 
 def test_kill_a_worker_mid_stream_every_alert_arrives_exactly_once(tmp_path):

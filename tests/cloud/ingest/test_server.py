@@ -182,3 +182,62 @@ def test_packet_cut_off_mid_decode_is_processed_when_resent(monkeypatch):
     assert [a.duplicate for a in acks] == [False], "the resend was taken for a duplicate of a packet never kept"
     assert len(engine.requests) == 1
     assert [a.stage for a in alerts] == ["detected", "described"]
+
+
+def test_resend_during_the_first_copys_decode_is_not_lost_when_the_first_session_ends(monkeypatch):
+    """The edge reconnects and resends a packet while the cloud still decodes the first copy; then the first
+    session ends. The resend must wait for the first copy's outcome: had it been acked as a duplicate at once,
+    the first copy's cut-off would have left a packet acknowledged and never kept (an alert lost)."""
+    import threading
+
+    import cloud.ingest.service as server_mod
+
+    decoding, release = threading.Event(), threading.Event()
+    real_decode = server_mod.decode_jpeg
+    calls = []
+
+    def held_decode(data):
+        calls.append(1)
+        if len(calls) == 1:
+            decoding.set()
+            release.wait(5.0)
+        return real_decode(data)
+
+    monkeypatch.setattr(server_mod, "decode_jpeg", held_decode)
+
+    async def run():
+        cfg = load_cloud_config(environ={}, overrides={
+            "server": {"host": "127.0.0.1", "port": 0}, "alerts": {"outbox_path": None},
+            "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
+        engine, sink = FakeEngine(), Collect()
+        svc = CloudService(cfg, engine=engine, sinks=[sink])
+        port = await svc.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as ch:
+                first = pb_grpc.IngestStub(ch).Stream()
+                await first.write(HELLO)
+                await first.read()                                   # Welcome
+                await first.write(_frame(1))
+                assert await asyncio.to_thread(decoding.wait, 5.0)
+                second = pb_grpc.IngestStub(ch).Stream()
+                await second.write(HELLO)
+                await second.read()                                  # Welcome
+                await second.write(_frame(1))                        # the resend, while copy 1 decodes
+                await asyncio.sleep(0.3)
+                first.cancel()                                       # then the first session ends
+                await asyncio.sleep(0.2)
+                release.set()
+                acks = []
+                while (r := await second.read()) is not grpc.aio.EOF:
+                    if r.WhichOneof("body") == "ack":
+                        acks.append(r.ack)
+                        await svc.drain(5.0)
+                        await second.done_writing()
+            return acks, sink.alerts, engine
+        finally:
+            await svc.stop()
+
+    acks, alerts, engine = asyncio.run(run())
+    assert [a.duplicate for a in acks] == [False], "the resend was acked as a duplicate of a copy then cut off"
+    assert len(engine.requests) == 1
+    assert [a.stage for a in alerts] == ["detected", "described"]

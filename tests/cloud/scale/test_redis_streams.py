@@ -119,6 +119,26 @@ def test_ledger_commits_each_stage_once_in_order_and_tracks_open_alerts(redis_se
     client.close()
 
 
+def test_ledger_takes_the_objects_stages_once_each_and_they_leave_the_alert_open(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    ledger = AlertLedger(client, "o", retain_s=TTL_S, describe_deadline_s=5.0)
+    t0 = time.time() - 10
+    assert ledger.commit(_alert("detected", t=t0))
+    update = lambda seq: Alert(**{**_alert("updated").to_dict(), "sequence": seq, "escalation": "zone"})  # noqa: E731
+    assert ledger.commit(update(7)) and ledger.commit(update(9))
+    assert not ledger.commit(update(7))                            # a resent packet, another worker
+    ended = Alert(**{**_alert("ended").to_dict(), "ended_at": t0 + 3, "duration_s": 3.0})
+    assert ledger.commit(ended) and not ledger.commit(ended)
+    # the object ended, the description is still owed: the alert stays open (a survivor times it out)
+    assert ledger.latest_stage("a1").stage == "detected"
+    assert ledger.overdue(time.time(), 10) == ["a1"]
+    assert ledger.commit(_alert("described", "timeout"))
+    assert ledger.overdue(time.time(), 10) == []
+    stages = [json.loads(f[b"alert"])["stage"] for _, f in client.xrange("o:alerts")]
+    assert stages == ["detected", "updated", "updated", "ended", "described"]
+    client.close()
+
+
 def test_gateway_refuses_when_the_backlog_is_full_and_acks_duplicates(redis_server):
     cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "max_backlog": 2, "prefix": "g"})
 

@@ -27,6 +27,21 @@ def test_stages_accumulate_under_one_event():
     assert ev["summary"] == "a man cycles" and ev["threat_level"] == 2 and ev["status"] == "ok"
 
 
+def test_the_objects_stages_join_the_timeline_and_leave_the_description_alone():
+    store = EventStore(clock=Clock())
+    store.record_alert(_alert(1))
+    store.record_alert(_alert(1, "described", description={"summary": "a man cycles", "threat_level": 2}))
+    update = Alert(**{**_alert(1, "updated").to_dict(), "sequence": 7, "escalation": "zone", "labels": {"person": 2}})
+    store.record_alert(update)
+    store.record_alert(update)                                   # resent after a restart: kept once
+    store.record_alert(Alert(**{**_alert(1, "ended").to_dict(), "ended_at": 1_000_010.0, "duration_s": 9.0}))
+    ev = store.get_event("a1")
+    assert [s["stage"] for s in ev["stages"]] == ["detected", "described", "updated", "ended"]
+    assert ev["stages"][2]["escalation"] == "zone" and ev["stages"][3]["duration_s"] == 9.0
+    assert ev["summary"] == "a man cycles" and ev["status"] == "ok" and ev["threat_level"] == 2
+    assert ev["stage"] == "ended" and ev["labels"] == {"person": 1}
+
+
 def test_images_by_id_and_thumbnail_prefers_the_semantic_frame():
     store = EventStore(clock=Clock())
     store.record_alert(_alert(1))
