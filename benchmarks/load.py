@@ -23,8 +23,11 @@ alerts delivered and lost, peak RSS and p99 detected latency; ``overload_peak_rs
 
 Faults (real processes, the clip-driven `vigil-edge` where an edge is needed): edge restart,
 SIGKILL of the cloud mid-stream with the receiver down, receiver down for a while, restart with
-undelivered outbox, and a 10x overload of the load generator; each with sent / delivered /
-duplicated (repeats by webhook-id at the receiver) / lost.
+undelivered outbox, a 10x overload of the load generator, and the scenarios of
+benchmarks/fault_scenarios.py (a full disk under the outbox, an edge killed mid-replay on a shaped
+link, one dead-letter replay after an outage into a flaky receiver); each with sent / delivered /
+duplicated (repeats by webhook-id at the receiver) / lost. ``--faults NAMES`` runs only some of the
+latter and merges their rows (each with its own provenance) into an existing load.json.
 
 The machine is a shared 2-core box: the generator, the cloud and the receiver compete for it,
 so absolute numbers are a lower bound for a dedicated host; ``provenance.loadavg`` says how busy
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import re
 import sqlite3
 import tempfile
@@ -48,6 +52,7 @@ import psutil
 
 from testkit.fault_procs import (CloudProc, ReceiverProc, cloud_config, free_port, run_edge, start_edge,
                                     wait_for)
+from benchmarks.fault_scenarios import SCENARIOS
 from testkit.stages import complete as stages_complete, in_order as stages_in_order
 from benchmarks.provenance import Provenance, summarize
 from cloud.alerts.manager import alert_id_for
@@ -329,6 +334,32 @@ def fault_restart_with_outbox(work: Path) -> dict:
                          sigterm_exit_s=round(term_s, 2))
 
 
+def add_fault_rows(out: Path, names: list[str]) -> int:
+    """Run the named fault scenarios and merge their rows into the ``faults`` table of ``out``."""
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        print(f"load.py: unknown fault scenarios {unknown}; known: {sorted(SCENARIOS)}", file=sys.stderr)
+        return 2
+    prov = Provenance(seeds={}, model=f"stub:{MODEL_LATENCY_S}")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in names:
+            row = SCENARIOS[name](Path(tmp) / name)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    provenance = prov.finish()
+    result = json.loads(out.read_text()) if out.exists() else {"faults": []}
+    replaced = {r["scenario"] for r in rows}
+    result["faults"] = [f for f in result.get("faults", []) if f["scenario"] not in replaced]
+    result["faults"] += [{**r, "provenance": provenance} for r in rows]
+    lost = [f["lost"] for f in result["faults"] if "lost" in f]
+    result["alerts_lost"] = sum(x["alerts_lost"] for x in result.get("runs", [])) + sum(lost)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{len(rows)} fault rows -> {out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cameras", default="100,200,300", help="comma-separated camera counts to sweep")
@@ -337,7 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--receiver-down-s", type=float, default=30.0, help="scaled down from minutes for CI")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--skip-faults", action="store_true", help="load sweep only (a quick look; not for results)")
+    ap.add_argument("--faults", metavar="NAMES",
+                    help="run only these scenarios of benchmarks/fault_scenarios.py (comma-separated: "
+                         f"{','.join(SCENARIOS)}) and put their rows, with their own provenance, into the faults "
+                         "table of --out (rows of the same scenario are replaced; the rest of the file is kept)")
     a = ap.parse_args(argv)
+    if a.faults:
+        return add_fault_rows(a.out, [n for n in a.faults.split(",") if n])
     prov = Provenance(seeds={}, model=f"stub:{MODEL_LATENCY_S}", fps=FPS, event_period_s=EVENT_PERIOD_S)
     sweep = [int(x) for x in a.cameras.split(",")]
     runs: list[dict] = []
@@ -372,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         default = overload["default"]
         faults = [fault_edge_restart(root / "f1"), fault_cloud_sigkill(root / "f2"),
                   fault_receiver_down(root / "f3", a.receiver_down_s), fault_restart_with_outbox(root / "f4"),
+                  *(scenario(root / name) for name, scenario in SCENARIOS.items()),
                   *({"scenario": f"overload_10x_{arm}", "cameras": overload_n, "sent": o["alerts_acknowledged"],
                      "not_acknowledged_when_generator_stopped": o["alerts_sent"] - o["alerts_acknowledged"],
                      "delivered": o["alerts_complete"], "duplicated": o["duplicates"],
@@ -380,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
                     for arm, o in overload.items())]
         for f in faults:
             print(json.dumps(f), flush=True)
-    total_lost = sum(x["alerts_lost"] for x in runs) + sum(f["lost"] for f in faults)
+    total_lost = sum(x["alerts_lost"] for x in runs) + sum(f.get("lost", 0) for f in faults)   # skipped rows: none
     result = {"alerts_lost": total_lost, "cameras": capacity, "latency_goal_s": LATENCY_GOAL_S,
               "overload_peak_rss_mb": default["peak_rss_mb"],
               "overload_alerts_lost": sum(o["alerts_lost"] for o in overload.values()),

@@ -1,8 +1,9 @@
 """`vigil-cloud`: run the cloud ingest + description service.
 
-Exit status: 0 after a clean shutdown (SIGTERM/SIGINT, alerts drained), 1 when the
-model cannot load (so a supervisor's restart policy sees the failure instead of a
-server that listens but can never describe), 2 for a configuration error.
+Exit status (vigil/exit_codes.py, docs/exit-codes.md): 0 after a clean shutdown (SIGTERM/SIGINT),
+1 when it cannot run (a port in use, Redis unreachable, the model fails to load: a supervisor's
+restart policy sees the failure instead of a server that listens but can never describe), 2 for a
+configuration it refuses. Every start-up refusal is in cloud/preflight.py, which --check-config runs too.
 """
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import asyncio
 import logging
 import sys
 
-from vigil.demo_secrets import demo_flag, refusal
+from vigil import exit_codes
+from vigil.demo_secrets import demo_flag
 from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
 from vigil.signals import stop_on_signals
 
 log = logging.getLogger("vigil.cloud")
-EXIT_MODEL_FAILED = 1
-EXIT_CONFIG = 2
+EXIT_MODEL_FAILED = exit_codes.RUNTIME
+EXIT_CONFIG = exit_codes.CONFIG
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,13 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(cfg) -> int:
+    from cloud.ingest.grpc_server import BindError, probe_bind
     from cloud.service import CloudService
+    if cfg.api.enabled:   # before gRPC starts: a busy API port is one line, not a half-started service
+        try:
+            probe_bind(cfg.api.host, cfg.api.port)
+        except BindError as exc:
+            raise BindError(f"operator API: {exc}") from None
     service = CloudService(cfg)
     try:
         await service.start()
-    except OSError:
-        service.outbox.close()
-        raise
+    except OSError as exc:
+        await service.stop(grace_s=0)   # what start opened (gRPC server, engine, stores) closes on this loop
+        if isinstance(exc, BindError):
+            raise
+        raise BindError(f"cannot start: {exc.strerror or exc}") from None
     stop = stop_on_signals()
     stopping = asyncio.create_task(stop.wait())
     await asyncio.wait({service.model_loaded, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -105,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
         overrides["engine"] = {"model": args.model}
     if args.demo or demo_flag():
         overrides["demo"] = True
-    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config)
+    from cloud.preflight import refusals
+    admin = args.dead_letters or args.dead_jobs   # reading the outbox or the queue needs no service to start
+    cfg = load_for_cli("vigil-cloud", load_cloud_config, args.config, overrides, check_only=args.check_config,
+                       refusals=None if admin else (lambda c: refusals(c, args.role)))
     if args.dead_letters:
         from cloud.alerts.dead_letters import run as dead_letters
         return dead_letters(cfg, args.dead_letters, sink=args.sink, alert_id=args.alert)
@@ -115,14 +128,6 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_CONFIG
         from cloud.scale.dead_jobs import run as dead_jobs
         return dead_jobs(cfg, args.dead_jobs)
-    if not cfg.demo and cfg.demo_secret_keys():
-        print(refusal("vigil-cloud", cfg.demo_secret_keys()), file=sys.stderr)
-        return EXIT_CONFIG
-    from cloud.scale.roles import role_error
-    bad_role = role_error(args.role, cfg.scale.mode)
-    if bad_role:
-        print(f"vigil-cloud: {bad_role}", file=sys.stderr)
-        return EXIT_CONFIG
     from cloud.ingest.grpc_server import BindError
     try:
         if args.role in (None, "single"):
@@ -133,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(serve_role(cfg, args.role))
         except RedisUnavailable as exc:
             print(f"vigil-cloud: {exc}", file=sys.stderr)
-            return 1
+            return exit_codes.RUNTIME
     except BindError as exc:
         print(f"vigil-cloud: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 0
+        return exit_codes.RUNTIME
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place: a clean stop all the same
+        return exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -102,13 +102,14 @@ class AlertsConfig(_Strict):
     outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
     backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")
     backoff_max_s: float = Field(30.0, gt=0, description="longest delay between delivery retries")
-    give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed becomes a dead letter (kept; `vigil-cloud --dead-letters replay`)")
+    give_up_after_s: float = Field(86400.0, gt=0, description="a stage still failing this long after it was committed (or replayed) becomes a dead letter (kept; `vigil-cloud --dead-letters replay`, which starts a new budget)")
     max_in_flight: int = Field(32, ge=1, description="concurrent deliveries per endpoint (different alerts; stages of one alert go in order)")
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open an endpoint's circuit breaker")
     breaker_open_initial_s: float = Field(1.0, gt=0, description="first cool-down of an open breaker (doubles per re-opening, jittered)")
     breaker_open_max_s: float = Field(30.0, gt=0, description="longest breaker cool-down")
     drain_timeout_s: float = Field(10.0, ge=0, description="on SIGTERM, wait at most this long for descriptions and deliveries; the rest stays in the outbox")
     retain_delivered_s: float = Field(7 * 86400.0, gt=0, description="delivered stages are kept this long (a replayed packet must not re-alert)")
+    min_free_bytes: int = Field(64 * 1024 * 1024, ge=0, description="headroom for the outbox's and event store's write-ahead logs: with less free on their disk, packets are refused (the edges keep them) until there is more")
 
 
 # Scale-out settings: one process (the default) or gateways and workers around Redis Streams.

@@ -38,6 +38,17 @@ class _ServiceCollector:
                 deliveries.add_metric([k[len("delivered_"):]], float(v))
         yield deliveries
         yield CounterMetricFamily("vigil_cloud_delivery_retries", "delivery attempts retried", value=float(d.get("retries", 0)))
+        storage = getattr(svc, "storage", None)
+        if storage is not None:
+            fault = GaugeMetricFamily("vigil_cloud_storage_fault", "1 while a store cannot write (packets are refused)",
+                                      labels=["store"])
+            for name in storage.stores:
+                fault.add_metric([name], 1.0 if name in storage.faults else 0.0)
+            yield fault
+            yield CounterMetricFamily("vigil_cloud_storage_faults", "times a store entered the fault state",
+                                      value=float(storage.entered))
+            yield CounterMetricFamily("vigil_cloud_packets_refused_storage", "packets refused while a store could not write",
+                                      value=float(svc.service.stats.get("refused_storage", 0)))
         yield CounterMetricFamily("vigil_cloud_dead_letters", "alert stages dead-lettered", value=float(d.get("dead_lettered", 0)))
         outbox = getattr(svc, "outbox", None)
         if outbox is not None:

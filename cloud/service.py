@@ -26,13 +26,16 @@ from cloud.ingest.auth import TokenStore
 from cloud.ingest.grpc_server import open_grpc_server
 from cloud.ingest.packet_limits import short
 from cloud.ingest.service import IngestService
+from cloud.loops import ErrorLog, run_forever
 from cloud.metrics import CloudMetrics, MeteredEngine
+from cloud.storage_fault import StorageState
 from cloud.store.events import EventStore
 from vigil.redact import register_secret
 
 log = logging.getLogger("vigil.cloud")
 
 EXPIRE_INTERVAL_S = 0.1  # how often describe deadlines are checked
+STORAGE_CHECK_INTERVAL_S = 1.0  # how often free space is looked at (a statvfs per store: cheap)
 HOUSEKEEPING_INTERVAL_S = 600.0  # how often delivered outbox rows past retention are deleted
 
 
@@ -55,8 +58,12 @@ class CloudService:
         if a.outbox_path is None:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
+        self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes,
+                                    reclaim={"outbox": self.outbox.checkpoint})
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
+        self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)   # True: a storage fault
+        self._expire_errors = ErrorLog()
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
                                    retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage,
                                    model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images))
@@ -68,6 +75,8 @@ class CloudService:
         self.metrics = CloudMetrics()
         self.service = IngestService(cfg, MeteredEngine(self.engine, self.metrics), self.alerts, self.tokens,
                                      observer=self.live)
+        self.service.refusal = lambda: "" if self.storage.admit() else self.storage.reason()
+        self.service.storage_error = lambda exc: self.storage.failed("outbox", exc)
         self.metrics.watch(self, self.live, self.store)
         self.api: ApiServer | None = None
         self.emitted: Counter[str] = Counter()
@@ -81,9 +90,14 @@ class CloudService:
         alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
         try:
             self.store.record_alert(alert)
-        except sqlite3.Error:  # the operator view may lag; the alert itself must still go out
-            log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
-        self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
+        except sqlite3.Error as exc:  # the operator view may lag; the alert itself must still go out
+            if not self.storage.failed("event store", exc):
+                log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
+        try:
+            self.dispatcher.submit(alert)  # committed when this returns (raises if it could not be)
+        except Exception as exc:
+            self.storage.failed("outbox", exc)
+            raise
         self.emitted[alert.stage] += 1
         if alert.stage == "described":
             self.emitted[f"described_{alert.description_status}"] += 1
@@ -99,13 +113,13 @@ class CloudService:
         await self._server.start()
         self.dispatcher.start()
         self.model_loaded = asyncio.create_task(self.health.follow_engine(self.engine))
-        self._tasks = [asyncio.create_task(self._expire_loop()), asyncio.create_task(self._housekeeping_loop()),
-                       asyncio.create_task(self._token_loop()), asyncio.create_task(self._retention_loop())]
+        self._tasks = [asyncio.create_task(run_forever(name, step, interval, sleep_first=first), name=name)
+                       for name, step, interval, first in self.loops()]
         if self.cfg.api.enabled:
             app = make_app(self.store, tokens=self.cfg.api.tokens, live=self.live, ready=self.ready,
                            render_metrics=self.metrics.render, keepalive_s=self.cfg.api.stream_keepalive_s,
                            live_relay=self.service.live_relay, live_timeout_s=self.cfg.api.live_answer_timeout_s,
-                           deliveries=self.outbox.deliveries_of)
+                           deliveries=self.outbox.deliveries_of, storage=self.storage.snapshot)
             self.api = ApiServer(app, self.cfg.api.host, self.cfg.api.port)
             log.info("operator API on %s:%d", self.cfg.api.host, await self.api.start())
         log.info("cloud listening on %s:%d", s.host, self.port)
@@ -116,28 +130,37 @@ class CloudService:
         m = self.model_loaded
         return self.port is not None and m is not None and m.done() and not m.cancelled() and m.exception() is None
 
-    async def _retention_loop(self) -> None:
-        while True:
-            deleted = self.store.apply_retention()
-            if deleted:
-                log.info("event store retention deleted %d events", deleted)
-            await asyncio.sleep(self.cfg.store.sweep_interval_s)
+    def loops(self) -> list[tuple[str, object, float, bool]]:
+        """The background loops: (name, one iteration, interval, sleep before the first). Each survives an
+        exception in one iteration (cloud/loops.py)."""
+        return [("describe deadlines", self._expire_step, EXPIRE_INTERVAL_S, True),
+                ("outbox housekeeping", self._housekeeping_step, HOUSEKEEPING_INTERVAL_S, False),
+                ("token reload", self._token_step, self.cfg.auth.reload_interval_s, True),
+                ("store retention", self._retention_step, self.cfg.store.sweep_interval_s, False),
+                ("storage check", self._storage_step, STORAGE_CHECK_INTERVAL_S, False)]
 
-    async def _token_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.auth.reload_interval_s)
-            if self.tokens.reload_if_changed():
-                self.service.revoke_stale_sessions()
+    def _retention_step(self) -> None:
+        deleted = self.store.apply_retention()
+        if deleted:
+            log.info("event store retention deleted %d events", deleted)
 
-    async def _housekeeping_loop(self) -> None:
-        while True:
-            self.outbox.forget_delivered(self.cfg.alerts.retain_delivered_s)
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+    def _token_step(self) -> None:
+        if self.tokens.reload_if_changed():
+            self.service.revoke_stale_sessions()
 
-    async def _expire_loop(self) -> None:
-        while True:
-            await asyncio.sleep(EXPIRE_INTERVAL_S)
-            self.alerts.expire()
+    def _housekeeping_step(self) -> None:
+        self.outbox.forget_delivered(self.cfg.alerts.retain_delivered_s)
+
+    def _expire_step(self) -> None:
+        self.alerts.expire()
+        for aid, exc in self.alerts.failed.items():   # kept and tried again next tick; said once a minute
+            key = f"{type(exc).__name__}: {exc}"
+            if self._expire_errors.should_log(key):
+                log.error("alert %s: described stage not committed (%s); it stays open and is tried again "
+                          "(%d alerts wait so)", aid, key, len(self.alerts.failed))
+
+    def _storage_step(self) -> None:
+        self.storage.check()   # gives the outbox's WAL space back first when space is short
 
     async def drain(self, timeout_s: float = 60.0) -> bool:
         """Wait for in-flight descriptions (or their deadlines) and deliveries."""

@@ -1,12 +1,18 @@
-"""`vigil-edge`: run the edge agent next to the cameras."""
+"""`vigil-edge`: run the edge agent next to the cameras.
+
+Exit status (vigil/exit_codes.py, docs/exit-codes.md): 0 after the clip ended or a SIGINT/SIGTERM
+stop, 1 when it could not run, 2 for a configuration it refuses or the cloud rejects (token, TLS).
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
 import sys
+import time
 
-from vigil.demo_secrets import demo_flag, refusal
+from vigil import exit_codes
+from vigil.demo_secrets import demo_flag
 from vigil.logs import add_common_args, common_overrides
 from vigil.settings import load_for_cli
 from vigil.signals import stop_on_signals
@@ -37,6 +43,10 @@ async def run_until_signal(agent, flush_s: float = SHUTDOWN_FLUSH_S):
                 await run
             except asyncio.CancelledError:
                 pass
+            if getattr(agent.policy, "spool", None) is not None:
+                # queued and unacknowledged packets go to disk, for the next start to send (the link is
+                # gone either way: this is the policy's own offline path)
+                agent.policy.on_disconnect(time.time())
             return agent.summary()
     return run.result()
 
@@ -70,10 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides["cloud"] = {"target": args.cloud}
     if args.policy:
         overrides["transmit"] = {"policy": args.policy}
-    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides, check_only=args.check_config)
-    if not cfg.demo and cfg.demo_secret_keys():
-        print(refusal("vigil-edge", cfg.demo_secret_keys()), file=sys.stderr)
-        return 2
+    from edge.preflight import refusals
+    cfg = load_for_cli("vigil-edge", load_edge_config, args.config, overrides, check_only=args.check_config,
+                       refusals=refusals)
     from edge.agent import EdgeAgent
     from edge.client import AuthenticationError, LinkConfigError
     from edge.sources.base import SourceError
@@ -87,19 +96,17 @@ def main(argv: list[str] | None = None) -> int:
                 logging.getLogger("vigil.edge").error("metrics: cannot listen on %s:%d (%s); running without /metrics",
                                                       cfg.metrics.host, cfg.metrics.port, exc.strerror or exc)
         summary = asyncio.run(run_until_signal(agent))
-    except SourceError as exc:
+    except (SourceError, LinkConfigError) as exc:
         print(f"vigil-edge: {exc}", file=sys.stderr)
-        return 2
-    except LinkConfigError as exc:
-        print(f"vigil-edge: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.CONFIG
     except AuthenticationError as exc:
+        # the cameras' and gRPC's threads ran: leave without an interpreter teardown around them
         print(f"vigil-edge: {exc}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        return 130
+        exit_codes.exit_now(exit_codes.CONFIG)
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were in place: a clean stop all the same
+        return exit_codes.OK
     print("vigil-edge:", summary.line())
-    return 0
+    return exit_codes.OK
 
 
 if __name__ == "__main__":

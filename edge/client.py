@@ -54,6 +54,8 @@ GRPC_RECONNECT_BACKOFF_MS = 500  # gRPC's own retry inside one session; sessions
 # Per-process bookkeeping must not grow with uptime (stats count everything):
 MAX_KEPT_REPLIES = 1000      # latest Results and PacketErrors kept for inspection
 MAX_TRACKED_EVENTS = 10_000  # events remembered as awaiting or having a description
+REFUSAL_LOG_EVERY_S = 60.0   # the same refusal (e.g. the cloud's disk is full) is logged once a minute
+MAX_REFUSAL_REASONS = 100    # distinct refusal messages remembered for that
 ADMISSION_STATUSES = ("shed", "degraded")  # Ack.admission values counted by name (others as "other")
 
 
@@ -118,6 +120,7 @@ class EdgeClient:
         self.link_report = LinkReporter(cfg.target)
         self._admission_report = AdmissionReporter()
         self._refusals = RefusalBackoff(cfg.refused_retry_initial_s, cfg.refused_retry_max_s)
+        self._refusals_said: dict[str, float] = {}   # refusal message -> when it was last logged
 
     def report_cameras(self, cameras: list[pb.CameraHealth]) -> None:
         """Each camera's state for the cloud (call on the client's event loop): sent now if connected,
@@ -337,7 +340,16 @@ class EdgeClient:
                     self.stats["packets_refused"] += 1
                     self.policy.on_refused(key, now, now + delay)
                     self._wake.set()
-                    log.warning("cloud refused %s/%d (%s: %s); sending it again in %.1fs", err.camera_id,
-                                err.sequence, err.code, err.message, delay)
+                    said = self._refusals_said.get(err.message)
+                    if said is None or now - said >= REFUSAL_LOG_EVERY_S:   # a full cloud disk refuses every packet
+                        if len(self._refusals_said) > MAX_REFUSAL_REASONS:
+                            self._refusals_said.clear()
+                        self._refusals_said[err.message] = now
+                        log.warning("cloud refused %s/%d (%s: %s); sending it again in %.1fs (each refusal is "
+                                    "resent; this one is said once a minute)", err.camera_id, err.sequence,
+                                    err.code, err.message, delay)
+                    else:
+                        log.debug("cloud refused %s/%d (%s: %s); again in %.1fs", err.camera_id, err.sequence,
+                                  err.code, err.message, delay)
                 else:
                     log.warning("cloud rejected %s/%d: %s %s", err.camera_id, err.sequence, err.code, err.message)

@@ -70,12 +70,12 @@ def _policy_metrics(policy):
     yield GaugeMetricFamily("vigil_edge_unacked_packets", "packets sent and not yet acknowledged", value=float(policy.unacked()))
     spool = getattr(policy, "spool", None)
     if spool is not None:
-        yield GaugeMetricFamily("vigil_edge_spool_packets", "packets spooled to disk while offline", value=float(len(spool)))
+        yield GaugeMetricFamily("vigil_edge_spool_packets", "packets on disk until the cloud acknowledges them", value=float(len(spool)))
         try:
             held = float(spool.bytes)
         except RuntimeError:  # the spool changed while we summed it; the next scrape reads it
             held = float("nan")
-        yield GaugeMetricFamily("vigil_edge_spool_bytes", "bytes spooled to disk while offline", value=held)
+        yield GaugeMetricFamily("vigil_edge_spool_bytes", "bytes on disk until the cloud acknowledges them", value=held)
     if hasattr(policy, "rate"):
         yield GaugeMetricFamily("vigil_edge_bandwidth_estimate_bytes_per_second", "uplink rate the policy plans with",
                                 value=float(policy.rate(time.time())))

@@ -71,6 +71,7 @@ class CloudProc:
 def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
     return {"demo": True,   # the fault runs use the published demo edge token on purpose
             "server": {"host": "127.0.0.1", "port": port},
+            "api": {"host": "127.0.0.1", "port": 0},   # several clouds on one machine: never a fixed port
             "engine": {"model": "stub:0.05"},
             "alerts": {"webhooks": [{"url": webhook_url, "secret": SECRET, "name": "rx"}], "describe_deadline_s": 5,
                        "outbox_path": str(outbox), "backoff_initial_s": 0.05, "backoff_max_s": 0.5,
@@ -151,15 +152,18 @@ def receipts(rx) -> tuple[dict[str, list[str]], int]:
 class ReceiverProc:
     """testkit/load_receiver.py as a process: taken down and brought back by the scenarios."""
 
-    def __init__(self, workdir: Path, port: int):
+    def __init__(self, workdir: Path, port: int, flaky: bool = False):
+        """``flaky``: the first request of each webhook-id gets its connection dropped (load_receiver --flaky)."""
         Path(workdir).mkdir(parents=True, exist_ok=True)
+        self.flaky = flaky
         self.port, self.out = port, Path(workdir) / "received.jsonl"
         self.url = f"http://127.0.0.1:{port}/alerts"
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90.0) -> "ReceiverProc":
         self.proc = subprocess.Popen([sys.executable, "-m", "testkit.load_receiver", "--port", str(self.port),
-                                      "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=child_env(),
+                                      "--secret", SECRET, "--out", str(self.out), *(["--flaky"] if self.flaky else [])],
+                                     cwd=ROOT, env=child_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if wait_for_port(self.proc, self.port, timeout_s, lambda: f"receiver exited with {self.proc.returncode}"):
             return self

@@ -19,9 +19,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--secret", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--flaky", action="store_true",
+                    help="drop the connection without an answer on the first request of each webhook-id (a "
+                         "transient read error, as a receiver just back from an outage gives); such a request is "
+                         "recorded with ok false")
     a = ap.parse_args(argv)
     out = open(a.out, "a", buffering=1)
     lock = threading.Lock()
+    seen_ids: set[str] = set()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"   # keep-alive: the cloud reuses its connections
@@ -37,6 +42,17 @@ def main(argv: list[str] | None = None) -> int:
                 doc = json.loads(body)
             except ValueError:
                 doc = {}
+            wid = self.headers.get("webhook-id") or ""
+            with lock:
+                drop = a.flaky and wid not in seen_ids
+                seen_ids.add(wid)
+            if drop:
+                with lock:
+                    out.write(json.dumps({"id": wid, "alert_id": doc.get("alert_id"), "stage": doc.get("stage"),
+                                          "status": doc.get("description_status"), "t": now, "ok": False,
+                                          "dropped": True}) + "\n")
+                self.close_connection = True
+                return
             with lock:
                 out.write(json.dumps({"id": self.headers.get("webhook-id"), "alert_id": doc.get("alert_id"),
                                       "stage": doc.get("stage"), "status": doc.get("description_status"),

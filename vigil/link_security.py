@@ -8,6 +8,7 @@ WARNING at every start.
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
@@ -41,3 +42,12 @@ def plaintext_allowed(host: str, flag: bool) -> tuple[bool, str]:
         return True, "plaintext: true"
     return False, ("no TLS configured and the address is not loopback; configure tls (vigil-cloud --make-ca "
                    "makes a local CA) or set plaintext: true to send tokens and frames unencrypted")
+
+
+def unreadable_file(key: str, path: Path) -> str:
+    """'' when the TLS file ``path`` (config key ``key``) can be read, else the one line that says why not."""
+    try:
+        with open(path, "rb"):
+            return ""
+    except OSError as exc:
+        return f"{key}: cannot read {path}: {exc.strerror}"

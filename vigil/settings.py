@@ -104,11 +104,12 @@ def load_config(model: type[M], path: str | Path | None = None, *, env_prefix: s
         raise ConfigError(format_validation_error(exc, source)) from None
 
 
-def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = False):
+def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = False, refusals=None):
     """Load a config for a command-line entry point and set up logging.
 
     A bad configuration prints ``prog: <what is wrong>`` to stderr and exits with
-    status 2; with ``check_only`` a good one prints ``configuration OK`` and exits 0.
+    status 2; so does each line ``refusals(cfg)`` returns (the start-up checks, applied
+    in both paths). With ``check_only`` a good one prints ``configuration OK`` and exits 0.
     """
     import sys
 
@@ -118,6 +119,11 @@ def load_for_cli(prog: str, loader, path, overrides: dict, check_only: bool = Fa
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    problems = refusals(cfg) if refusals is not None else []
+    for problem in problems:
+        print(f"{prog}: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
     if check_only:
         print("configuration OK")
         raise SystemExit(0)

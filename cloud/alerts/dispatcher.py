@@ -7,13 +7,19 @@ sink then sends what is due:
 * order per alert: the outbox hands out a stage only when the alert's earlier stages reached
   that sink, so ``described`` never overtakes ``detected``;
 * retries: exponential backoff with jitter per delivery (:func:`vigil.backoff.backoff_delay`),
-  until the stage is older than ``give_up_after_s`` or the sink rejects it for good (a 4xx);
+  until the delivery's budget is older than ``give_up_after_s`` (from the commit, or from the replay
+  of a dead letter, which starts a full new budget) or the sink rejects it for good (a 4xx);
   then it is a dead letter, kept in the outbox for ``vigil-cloud --dead-letters``;
 * a circuit breaker per sink: a receiver that is down gets one probe per cool-down, not a storm;
 * idempotency: each stage carries a key stable across retries and restarts
   (``Alert.idempotency_key``); delivery is at least once, receivers drop repeats by that key.
 
 A restarted service finds the pending deliveries of its predecessor and sends them.
+
+An outbox that cannot write (a full disk) stops nothing for good: a worker survives an error in
+one round and goes on; a send's outcome that could not be recorded is kept in memory and
+recorded when the outbox writes again, and that stage is not handed out again meanwhile (a
+delivered stage must not be sent twice because its bookkeeping failed).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from cloud.alerts.breaker import CircuitBreaker
 from cloud.alerts.filters import AlertFilter
 from cloud.alerts.outbox import Delivery, Outbox
 from cloud.alerts.sinks.base import AlertSink, DeliveryError
+from cloud.loops import ErrorLog
 from vigil.backoff import backoff_delay
 
 log = logging.getLogger("vigil.alerts")
@@ -74,6 +81,11 @@ class Dispatcher:
         self._workers: list[asyncio.Task] = []
         self._closing = False
         self.stats: Counter[str] = Counter()
+        # (stage id, sink) -> the outbox write of a send's outcome that failed, tried again each round
+        self._unrecorded: dict[tuple[str, str], Callable[[], None]] = {}
+        self._errors = ErrorLog()
+        # the service's storage state; True when the error was the disk (said there, without a traceback)
+        self.on_outbox_error: Callable[[Exception], bool] | None = None
 
     @property
     def sink_names(self) -> list[str]:
@@ -118,24 +130,18 @@ class Dispatcher:
             inflight.pop(sid, None)
             wake.set()
         while not self._closing:  # a flag, not only cancel(): asyncio.wait_for may swallow a cancel (bpo-42130)
-            now = self._clock()
-            slots = self.policy.max_in_flight - len(inflight)
-            wait = route.breaker.wait_s(now)
-            allowed = route.breaker.allow(now) if slots > 0 and wait == 0 else 0
-            want = slots if allowed < 0 else min(slots, allowed)
-            batch = self.outbox.due(name, now, want, exclude=inflight.keys()) if want > 0 else []
-            if allowed == 1 and not batch:
-                route.breaker.release_probe()  # nothing was due: the probe slot is not used
-            for d in batch:
-                task = asyncio.get_running_loop().create_task(self._attempt(route, d))
-                inflight[d.stage_id] = task
-                task.add_done_callback(lambda _t, sid=d.stage_id: done(sid))
-            if batch and len(batch) == want:
-                continue  # maybe more is due than we asked for
-            nxt = self.outbox.next_due_at(name)
-            sleep = IDLE_POLL_S if nxt is None else min(IDLE_POLL_S, max(0.0, nxt - now))
-            if wait > 0:
-                sleep = min(IDLE_POLL_S, wait)
+            try:
+                if self._round(route, inflight, done):
+                    continue  # maybe more is due than we asked for
+                nxt = self.outbox.next_due_at(name)
+                now = self._clock()
+                sleep = IDLE_POLL_S if nxt is None else min(IDLE_POLL_S, max(0.0, nxt - now))
+                wait = route.breaker.wait_s(now)
+                if wait > 0:
+                    sleep = min(IDLE_POLL_S, wait)
+            except Exception as exc:  # the outbox could not be read or written: this round is lost, not the worker
+                self._outbox_error(f"delivery to {name}", exc)
+                sleep = IDLE_POLL_S
             wake.clear()
             try:
                 await asyncio.wait_for(wake.wait(), timeout=max(sleep, MIN_SLEEP_S))
@@ -144,13 +150,51 @@ class Dispatcher:
         for task in list(inflight.values()):
             task.cancel()
 
+    def _round(self, route: Route, inflight: dict[str, asyncio.Task], done) -> bool:
+        """Record what could not be recorded, then start what is due; True when the batch was full."""
+        name = route.sink.name
+        for key, write in list(self._unrecorded.items()):
+            if key[1] == name:
+                write()                           # raises while the outbox still cannot write
+                del self._unrecorded[key]
+        now = self._clock()
+        slots = self.policy.max_in_flight - len(inflight)
+        wait = route.breaker.wait_s(now)
+        allowed = route.breaker.allow(now) if slots > 0 and wait == 0 else 0
+        want = slots if allowed < 0 else min(slots, allowed)
+        held = [sid for sid, sink in self._unrecorded if sink == name]
+        batch = self.outbox.due(name, now, want, exclude=[*inflight.keys(), *held]) if want > 0 else []
+        if allowed == 1 and not batch:
+            route.breaker.release_probe()  # nothing was due: the probe slot is not used
+        for d in batch:
+            task = asyncio.get_running_loop().create_task(self._attempt(route, d))
+            inflight[d.stage_id] = task
+            task.add_done_callback(lambda _t, sid=d.stage_id: done(sid))
+        return bool(batch) and len(batch) == want
+
+    def _outbox_error(self, what: str, exc: Exception) -> None:
+        disk = self.on_outbox_error is not None and self.on_outbox_error(exc)
+        key = f"{what}: {type(exc).__name__}: {exc}"
+        first = self._errors.first_time(key) and not disk
+        if self._errors.should_log(key):
+            log.error("%s: outbox error (%s: %s); going on", what, type(exc).__name__, exc, exc_info=first)
+
+    def _record(self, d: Delivery, sink: str, write: Callable[[], None]) -> None:
+        """Write a send's outcome to the outbox; if it cannot be written now, keep it for the next round."""
+        try:
+            write()
+        except Exception as exc:
+            self._unrecorded[(d.stage_id, sink)] = write
+            self._outbox_error(f"alert {d.alert.alert_id} stage {d.alert.stage} to {sink}: outcome kept in memory "
+                               "until the outbox can record it", exc)
+
     async def _attempt(self, route: Route, d: Delivery) -> None:
         sink = route.sink
         try:
             await sink.send(d.alert)
         except DeliveryError as exc:
             now = self._clock()
-            age = now - d.created
+            age = now - d.budget_from
             if exc.retryable:
                 route.breaker.on_failure(now)
             if not exc.retryable or age >= self.policy.give_up_after_s:
@@ -158,17 +202,17 @@ class Dispatcher:
                 why = "rejected" if not exc.retryable else f"still failing after {age:.0f}s"
                 log.error("alert %s stage %s NOT delivered to %s (%s, %d attempts): %s; kept as a dead letter",
                           d.alert.alert_id, d.alert.stage, sink.name, why, d.attempts + 1, exc)
-                self.outbox.dead(d.stage_id, sink.name, str(exc))
+                self._record(d, sink.name, lambda: self.outbox.dead(d.stage_id, sink.name, str(exc)))
                 return
             delay = backoff_delay(d.attempts + 1, self.policy.backoff_initial_s, self.policy.backoff_max_s,
                                   rng=self._rng)
             self.stats["retries"] += 1
             log.warning("alert %s stage %s to %s failed (%s); attempt %d, next in %.2fs",
                         d.alert.alert_id, d.alert.stage, sink.name, exc, d.attempts + 1, delay)
-            self.outbox.retry_later(d.stage_id, sink.name, now + delay, str(exc))
+            self._record(d, sink.name, lambda: self.outbox.retry_later(d.stage_id, sink.name, now + delay, str(exc)))
             return
         route.breaker.on_success()
-        self.outbox.delivered(d.stage_id, sink.name)
+        self._record(d, sink.name, lambda: self.outbox.delivered(d.stage_id, sink.name))
         self.stats[f"delivered_{d.alert.stage}"] += 1
         if d.attempts:
             log.info("alert %s stage %s delivered to %s after %d attempts", d.alert.alert_id, d.alert.stage,

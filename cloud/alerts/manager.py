@@ -16,6 +16,13 @@ replayed after a restart never emits a second ``detected`` nor a ``described``
 that contradicts one already sent. Alerts left open by the previous process
 are ``restore``d with their original deadline and finish normally.
 
+A ``described`` stage the emitter could not commit (a full disk) is not lost: the alert keeps it
+as ``unsaved`` and every ``expire`` tries to commit it again, with the status it had (a
+description that came back stays ``ok``); no timeout overrides it. One alert failing does not
+stop ``expire`` from finishing the others: it returns what failed, for the caller to log with
+the alert it concerns. If the process dies first, the outbox still holds the alert as open and
+the next process finishes it (``restore``), so a described stage never vanishes.
+
 Honesty: ``model`` names the describing model and whether it sees images; a
 description from one that does not is replaced by what the edge measured, and
 its threat level stays at the floor (cloud/alerts/seeing.py).
@@ -57,6 +64,7 @@ class _Open:
     deadline: float
     describing: bool = False
     finished: bool = False
+    unsaved: Alert | None = None      # a `described` stage the emitter could not commit yet
     extra: dict[str, Any] = field(default_factory=dict)
     updates: set[int] = field(default_factory=set)   # edge sequences already sent as `updated`
     ended: bool = False
@@ -75,6 +83,7 @@ class AlertManager:
         self._retain_s = retain_s
         self._lookup = lookup
         self._alerts: dict[str, _Open] = {}
+        self.failed: dict[str, Exception] = {}   # alert id -> why its stage was not committed (last expire)
 
     def restore(self, alerts: list[Alert]) -> int:
         """Take over alerts a previous process left open (``detected`` sent, ``described`` not)."""
@@ -168,23 +177,31 @@ class AlertManager:
         return self._finish(alert_id, "error", error=error)
 
     def expire(self) -> int:
-        """Emit ``timeout`` for every open alert past its deadline; returns how many."""
+        """Commit the ``described`` stages that could not be committed before, and emit ``timeout`` for
+        every other open alert past its deadline; returns how many were finished. Alerts whose stage
+        could not be committed this time are in ``self.failed`` (alert id -> error) and stay open."""
         now = self._clock()
-        due = [aid for aid, rec in self._alerts.items() if not rec.finished and rec.deadline <= now]
-        for aid in due:
-            self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s")
+        self.failed = {}
+        done = 0
+        for aid, rec in list(self._alerts.items()):
+            if rec.finished:
+                continue
+            if rec.unsaved is not None:
+                done += self._commit(aid, rec, rec.unsaved)
+            elif rec.deadline <= now:
+                done += self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s") and rec.finished
         self._forget_old(now)
-        return len(due)
+        return done
 
     def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "") -> bool:
         rec = self._alerts.get(alert_id)
         if rec is None:
             log.warning("description for unknown alert %s dropped", alert_id)
             return False
-        if rec.finished:
+        if rec.finished or rec.unsaved is not None:
             if status == "ok":
                 log.info("late description for alert %s dropped (already %s)", alert_id,
-                         rec.alert.description_status)
+                         (rec.unsaved or rec.alert).description_status)
             return False
         base = rec.alert
         card = self._model()
@@ -193,7 +210,20 @@ class AlertManager:
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
                              "description_status": status, "description_error": error,
                              "emitted_at": self._clock(), "model": card.to_dict() if card else None})
-        self._emit(described)
+        rec.unsaved = described
+        if not self._commit(alert_id, rec, described):
+            log.warning("alert %s: described stage (%s) not committed (%s: %s); tried again until it is",
+                        alert_id, status, type(self.failed[alert_id]).__name__, self.failed[alert_id])
+        return True   # the outcome is taken (committed, or kept until it can be)
+
+    def _commit(self, alert_id: str, rec: _Open, described: Alert) -> bool:
+        """Emit the `described` stage; on failure it stays ``unsaved`` (the next ``expire`` tries again)."""
+        try:
+            self._emit(described)
+        except Exception as exc:
+            self.failed[alert_id] = exc
+            return False
+        rec.unsaved = None
         rec.finished = True
         rec.alert = described
         return True

@@ -16,6 +16,9 @@ Choices where the pattern leaves room:
   ("held back") instead of overtaking it; replaying dead letters restores both, in order.
 * Dead letters stay in the outbox (listed and replayed by ``vigil-cloud --dead-letters``);
   delivered rows are deleted after ``retain_delivered_s``.
+* A delivery's retry budget (``give_up_after_s``, and the attempt count behind the backoff) runs
+  from ``budget_from``: the stage's commit, or the replay that made a dead letter pending again.
+  Measured from the commit, a replayed letter older than the budget would get one try.
 * ``synchronous=NORMAL`` by default: in WAL mode a commit survives a crash of the process
   (SIGKILL), not necessarily a power cut; ``FULL`` also survives the latter at an fsync per commit.
 * All calls come from the service's event-loop thread; a commit is tens of microseconds.
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_at REAL NOT NULL,
     last_error TEXT NOT NULL DEFAULT '',
     updated REAL NOT NULL,
+    budget_from REAL,
     PRIMARY KEY (stage_id, sink)
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(sink, state, next_at);
@@ -89,6 +93,7 @@ class Delivery:
     state: str = PENDING
     last_error: str = ""
     created: float = 0.0
+    budget_from: float = 0.0   # when this delivery's retry budget started (commit, or the last replay)
 
 
 class Outbox:
@@ -104,6 +109,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(deliveries)")}
+        if "budget_from" not in columns:   # an outbox written before replays restarted the budget
+            self._db.execute("ALTER TABLE deliveries ADD COLUMN budget_from REAL")
 
     def close(self) -> None:
         self._db.close()
@@ -124,8 +132,9 @@ class Outbox:
                     "SELECT stage_id FROM deliveries WHERE sink=? AND alert_id=? AND ord<? AND state=?",
                     (sink, alert.alert_id, order, DEAD)).fetchone()
                 state, err = (DEAD, f"held back: earlier stage {held[0]} is a dead letter") if held else (PENDING, "")
-                self._db.execute("INSERT OR IGNORE INTO deliveries VALUES (?,?,?,?,?,0,?,?,?)",
-                                 (sid, sink, alert.alert_id, order, state, now, err, now))
+                self._db.execute("INSERT OR IGNORE INTO deliveries (stage_id, sink, alert_id, ord, state, attempts, "
+                                 "next_at, last_error, updated, budget_from) VALUES (?,?,?,?,?,0,?,?,?,?)",
+                                 (sid, sink, alert.alert_id, order, state, now, err, now, now))
         return True
 
     def delivered(self, sid: str, sink: str) -> None:
@@ -158,9 +167,12 @@ class Outbox:
             self._db.execute(sql, args)
 
     def replay_dead(self, sink: str | None = None, alert_id: str | None = None) -> int:
-        """Make dead letters pending again (attempts reset); returns how many."""
-        sql = "UPDATE deliveries SET state=?, attempts=0, next_at=?, last_error='', updated=? WHERE state=?"
-        args: list = [PENDING, self._clock(), self._clock(), DEAD]
+        """Make dead letters pending again with a full new budget: attempts and the give-up clock count
+        from now, so the backoff starts at its first step again; returns how many."""
+        now = self._clock()
+        sql = ("UPDATE deliveries SET state=?, attempts=0, next_at=?, last_error='', updated=?, budget_from=? "
+               "WHERE state=?")
+        args: list = [PENDING, now, now, now, DEAD]
         if sink:
             sql += " AND sink=?"
             args.append(sink)
@@ -169,6 +181,12 @@ class Outbox:
             args.append(alert_id)
         with self._tx():
             return self._db.execute(sql, args).rowcount
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and truncate it: gives its disk space back (after a full disk)."""
+        if self._db.in_transaction:   # never checkpoint around a half-done write
+            return
+        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def forget_delivered(self, older_than_s: float) -> int:
         """Delete deliveries done longer ago than ``older_than_s`` and stages nothing refers to."""
@@ -185,13 +203,14 @@ class Outbox:
         (``exclude``: stage ids already being sent)."""
         skip = list(exclude)
         rows = self._db.execute(
-            "SELECT d.stage_id, s.body, d.attempts, s.created FROM deliveries d JOIN stages s USING (stage_id) "
+            "SELECT d.stage_id, s.body, d.attempts, s.created, COALESCE(d.budget_from, s.created) "
+            "FROM deliveries d JOIN stages s USING (stage_id) "
             "WHERE d.sink=? AND d.state=? AND d.next_at<=? AND NOT EXISTS (SELECT 1 FROM deliveries p "
             "WHERE p.sink=d.sink AND p.alert_id=d.alert_id AND p.ord<d.ord AND p.state!=?) "
             f"AND d.stage_id NOT IN ({','.join('?' * len(skip))}) "
             "ORDER BY d.rowid LIMIT ?", (sink, PENDING, now, DELIVERED, *skip, limit)).fetchall()
-        return [Delivery(sid, sink, Alert(**json.loads(body)), attempts, created=created)
-                for sid, body, attempts, created in rows]
+        return [Delivery(sid, sink, Alert(**json.loads(body)), attempts, created=created, budget_from=since)
+                for sid, body, attempts, created, since in rows]
 
     def next_due_at(self, sink: str) -> float | None:
         row = self._db.execute("SELECT MIN(next_at) FROM deliveries WHERE sink=? AND state=?",
@@ -267,5 +286,21 @@ class _Transaction:
         return self.db
 
     def __exit__(self, exc_type, exc, tb):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.db.execute("COMMIT")
+                return False
+            except sqlite3.Error:
+                # A COMMIT refused by a full disk leaves the transaction open: every later BEGIN fails and
+                # the WAL cannot be checkpointed. Roll it back, then report the refusal.
+                self._rollback()
+                raise
+        self._rollback()
         return False
+
+    def _rollback(self) -> None:
+        if self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:   # SQLite rolled back by itself (it may, on SQLITE_FULL)
+                pass

@@ -42,6 +42,7 @@ KEEPALIVE = web.AppKey("keepalive", float)
 RELAY = web.AppKey("relay", object)
 LIVE_TIMEOUT = web.AppKey("live_timeout", float)
 DELIVERIES = web.AppKey("deliveries", object)
+STORAGE = web.AppKey("storage", object)
 
 
 def _token_ok(request: web.Request) -> bool:
@@ -83,12 +84,15 @@ def _number(request: web.Request, name: str, cast=float):
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    # alive either way (a restart does not free a disk); a storage fault is shown, not hidden
+    faults = request.app[STORAGE]()
+    return web.json_response({"status": "storage_fault" if faults else "ok", "storage_faults": faults})
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[READY]()
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    faults = request.app[STORAGE]()
+    ready = request.app[READY]() and not faults
+    return web.json_response({"ready": ready, "storage_faults": faults}, status=200 if ready else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -253,11 +257,13 @@ async def docs(request: web.Request) -> web.FileResponse:
 def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] = lambda: True,
              render_metrics: Callable[[], bytes] = lambda: b"", keepalive_s: float = 15.0,
              live_relay=None, live_timeout_s: float = 10.0,
-             deliveries: Callable[[str], list[dict]] = lambda alert_id: []) -> web.Application:
+             deliveries: Callable[[str], list[dict]] = lambda alert_id: [],
+             storage: Callable[[], list[dict]] = lambda: []) -> web.Application:
     app = web.Application(middlewares=[_auth])
     app[STORE], app[LIVE], app[TOKENS], app[SUBSCRIBERS] = store, live, list(tokens), set()
     app[READY], app[METRICS], app[KEEPALIVE] = ready, render_metrics, keepalive_s
     app[RELAY], app[LIVE_TIMEOUT], app[DELIVERIES] = live_relay, live_timeout_s, deliveries
+    app[STORAGE] = storage   # the stores that cannot write now (cloud/storage_fault.py)
     store.listeners.append(publisher(app))
     app.on_shutdown.append(_close_streams)
     app.router.add_get("/", page)

@@ -83,6 +83,10 @@ class IngestService(pb_grpc.IngestServicer):
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
         self._evidence_seen: RecentSet[tuple[str, str, str]] = RecentSet(MAX_EVIDENCE_EVENTS)
+        # Set by the process root (cloud/storage_fault.py): why packets cannot be kept now ('' when they
+        # can), and the hook that turns a write error into that state (True when it was a storage fault).
+        self.refusal: Callable[[], str] = lambda: ""
+        self.storage_error: Callable[[Exception], bool] = lambda exc: False
 
     # -- authentication ---------------------------------------------------
     def _authorised(self, hello: pb.Hello) -> bool:
@@ -201,6 +205,12 @@ class IngestService(pb_grpc.IngestServicer):
             self.stats["invalid"] += 1
             out.put_nowait(error_message(pkt, bad.code, bad.message))
             return
+        why = self.refusal()
+        if why:   # the disk cannot keep it: not acknowledged, so the edge keeps it and sends it again
+            self.stats["refused_storage"] += 1
+            out.put_nowait(error_message(pkt, "INTERNAL", f"cloud storage cannot write ({why}); "
+                                                         "not kept, send it again later"))
+            return
         decision = self.admission.decide(alert_bearing(pkt), size)
         if decision.verdict is Verdict.SHED:
             # Refused before any work: acknowledged as shed, so the edge neither resends it nor waits.
@@ -257,11 +267,12 @@ class IngestService(pb_grpc.IngestServicer):
             log.info("packet %s/%d from %s cut off by the end of its session: not kept, the edge resends it",
                      short(pkt.camera_id), pkt.sequence, short(edge_id))
             raise
-        except Exception:
+        except Exception as exc:
             # Not committed: forget the packet so the edge's resend is processed, and do not Ack it.
             self.seen.forget(*key)
             self.stats["internal_errors"] += 1
-            log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
+            if not self.storage_error(exc):   # a storage fault is said by the storage state, once a minute
+                log.exception("packet %s/%d from %s not accepted", short(pkt.camera_id), pkt.sequence, short(edge_id))
             out.put_nowait(error_message(pkt, "INTERNAL", "the cloud could not store this packet; it will be resent"))
             return
         degraded = degraded and image is not None   # only a decoded image can be held at reduced resolution

@@ -22,7 +22,7 @@ Encoding is late-bound: a message is encoded when it is chosen, with the budget 
 :class:`BandwidthEstimator`, so the queue stays in the policy, where it can be reordered, instead
 of in TCP buffers, where it cannot. Offline (``on_disconnect``), everything queued or in flight is
 encoded and written to the :class:`Spool`; the next ``next_packet`` call (the client reconnected)
-replays the spool through the scheduler. Cloud ``Hint``s cap the rate (``target_bitrate_bps``;
+replays the spool through the scheduler, and a spooled file is deleted only on its packet's Ack. Cloud ``Hint``s cap the rate (``target_bitrate_bps``;
 0 = no opinion), scale budgets down (``backpressure``), request evidence
 (``evidence_event_ids``) and raise the weight of labels of interest (``classes_of_interest``).
 """
@@ -196,6 +196,7 @@ class DatPolicy(TransmissionPolicy):
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
         key = ack_key(ack)
+        self.spool.done(key)   # the cloud has it (kept, or a duplicate of what it kept): the file may go
         rec = self._inflight.pop(key, None)
         if rec is None:
             return
@@ -260,7 +261,7 @@ class DatPolicy(TransmissionPolicy):
     def next_packet(self, now: float) -> pb.FramePacket | None:
         if self._offline:  # called again: the client is connected
             self._offline = False
-            for pkt in self.spool.replay_all():
+            for pkt in self.spool.replay():
                 self.scheduler.push(Message(priority=pkt.priority or pb.CONTEXT, camera_id=pkt.camera_id,
                                             event_id=pkt.event_id, severity=pkt.hints.severity, created=now,
                                             est_bytes=pkt.ByteSize(), payload=pkt))
@@ -280,6 +281,8 @@ class DatPolicy(TransmissionPolicy):
         rate = self.rate(now)
         for victim in self.scheduler.shed(now, rate, self.cfg.horizon_s):
             self.stats[f"shed_{pb.PriorityClass.Name(victim.priority)}"] += 1
+            if isinstance(victim.payload, pb.FramePacket):   # a replayed context frame, dropped on purpose
+                self.spool.done(packet_key(victim.payload))
         head = self.scheduler.peek(now)
         if head is None:
             return None
@@ -368,7 +371,7 @@ class DatPolicy(TransmissionPolicy):
 
     # ------------------------------------------------------------------ state
     def pending(self) -> int:
-        return len(self.scheduler) + len(self.spool) + len(self._retry)
+        return len(self.scheduler) + self.spool.waiting + len(self._retry)
 
     def unacked(self) -> int:
         return len(self._inflight)

@@ -8,7 +8,13 @@ severity, then oldest first) and never alert metadata: an alert is a few hundred
 what the user must not lose, so alerts may exceed the bound (``overflow_bytes`` says by how much).
 Replay hands packets back in priority order (class, then severity, then capture time), each
 marked ``replayed``; the cloud de-duplicates by (camera, run id, sequence) what it already had.
-The files survive a restart of the edge process: a new Spool on the same folder finds them.
+
+A file is deleted only when its packet is done: the cloud acknowledged it (``done``), or the
+policy dropped it on purpose. Replay does not delete; it marks the entries as handed out, so a
+crash at any point of a replay (on a slow uplink that lasts minutes) leaves every packet the cloud
+has not acknowledged on disk. A new Spool on the same folder finds them and replays them again;
+the cloud acknowledges a resend of what it already kept as a duplicate. The in-memory queue works
+the same way: a packet leaves the edge's books on its Ack, not on its send.
 """
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.transmit.base import PacketKey, packet_key
 from vigil.v1 import vigil_pb2 as pb
 
 _SUFFIX = ".pkt"
@@ -29,6 +36,8 @@ class _Entry:
     capture_time: float
     created: int          # insertion counter (tie-break: older first)
     size: int
+    key: PacketKey
+    handed_out: bool = False   # replayed and not yet acknowledged: the file stays, the policy has the packet
 
 
 def _replay_key(e: _Entry) -> tuple:
@@ -45,7 +54,7 @@ class Spool:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_bytes = max_bytes
-        self._entries: dict[Path, _Entry] = {}
+        self._entries: dict[PacketKey, _Entry] = {}
         self._counter = 0
         self.evicted: dict[int, int] = {}  # priority -> count
         for p in sorted(self.dir.glob("*" + _SUFFIX)):
@@ -54,35 +63,52 @@ class Spool:
             except Exception:  # a corrupt leftover file is dropped, not fatal
                 p.unlink(missing_ok=True)
                 continue
+            if packet_key(pkt) in self._entries:   # written twice by an older version: one is enough
+                p.unlink(missing_ok=True)
+                continue
             self._index(p, pkt, p.stat().st_size)
         for p in self.dir.glob("*.tmp"):
             p.unlink(missing_ok=True)
 
     def _index(self, path: Path, pkt: pb.FramePacket, size: int) -> _Entry:
         self._counter += 1
-        e = _Entry(path, int(pkt.priority), float(pkt.hints.severity), float(pkt.capture_time), self._counter, size)
-        self._entries[path] = e
+        e = _Entry(path, int(pkt.priority), float(pkt.hints.severity), float(pkt.capture_time), self._counter,
+                   size, packet_key(pkt))
+        self._entries[e.key] = e
         return e
 
     @property
     def bytes(self) -> int:
-        return sum(e.size for e in self._entries.values())
+        return sum(e.size for e in list(self._entries.values()))
 
     @property
     def overflow_bytes(self) -> int:
         return max(0, self.bytes - self.max_bytes)
 
     def __len__(self) -> int:
+        """Packets on disk, handed out for replay or not."""
         return len(self._entries)
+
+    @property
+    def waiting(self) -> int:
+        """Packets on disk that no replay has handed out yet."""
+        return sum(1 for e in list(self._entries.values()) if not e.handed_out)
 
     def count(self, priority: int) -> int:
         return sum(1 for e in self._entries.values() if e.priority == priority)
 
     def put(self, pkt: pb.FramePacket) -> list[pb.FramePacket]:
-        """Store ``pkt``; returns the packets evicted to stay within the bound (may include ``pkt``)."""
+        """Store ``pkt``; returns the packets evicted to stay within the bound (may include ``pkt``).
+
+        A packet already on disk (handed out by a replay, back because the link dropped again) is
+        not written twice: it only waits for the next replay again."""
+        known = self._entries.get(packet_key(pkt))
+        if known is not None:
+            known.handed_out = False
+            return []
         data = pkt.SerializeToString()
         self._counter += 1
-        name = f"{self._counter:012d}_{abs(hash((pkt.camera_id, pkt.run_id, pkt.sequence))) % 10**12:012d}"
+        name = f"{self._counter:012d}_{abs(hash(packet_key(pkt))) % 10**12:012d}"
         path = self.dir / (name + _SUFFIX)
         tmp = self.dir / (name + ".tmp")
         with open(tmp, "wb") as f:
@@ -95,7 +121,8 @@ class Spool:
         out: list[pb.FramePacket] = []
         total = self.bytes
         while total > self.max_bytes:
-            candidates = [e for e in self._entries.values() if e.priority != pb.ALERT_METADATA]
+            # a handed-out packet is on its way; only what waits on disk is evicted
+            candidates = [e for e in self._entries.values() if e.priority != pb.ALERT_METADATA and not e.handed_out]
             if not candidates:
                 break  # only alerts left: keep them all, over the bound
             victim = min(candidates, key=_evict_key)
@@ -107,22 +134,25 @@ class Spool:
     def _take(self, e: _Entry) -> pb.FramePacket:
         pkt = pb.FramePacket.FromString(e.path.read_bytes())
         e.path.unlink(missing_ok=True)
-        del self._entries[e.path]
+        del self._entries[e.key]
         return pkt
 
-    def pop_next(self) -> pb.FramePacket | None:
-        """The most urgent spooled packet (removed from disk), marked ``replayed``."""
-        if not self._entries:
-            return None
-        pkt = self._take(min(self._entries.values(), key=_replay_key))
-        pkt.replayed = True
-        return pkt
-
-    def replay_all(self) -> list[pb.FramePacket]:
-        """Every spooled packet in replay order (one sort, not a scan per packet)."""
+    def replay(self) -> list[pb.FramePacket]:
+        """Every packet not handed out yet, in replay order, marked ``replayed``. The files stay
+        on disk until :meth:`done`, so a crash during the replay loses nothing."""
         out = []
-        for e in sorted(self._entries.values(), key=_replay_key):
-            pkt = self._take(e)
+        for e in sorted((e for e in self._entries.values() if not e.handed_out), key=_replay_key):
+            pkt = pb.FramePacket.FromString(e.path.read_bytes())
             pkt.replayed = True
+            e.handed_out = True
             out.append(pkt)
         return out
+
+    def done(self, key: PacketKey) -> bool:
+        """The packet with ``key`` was acknowledged by the cloud (or dropped on purpose): delete its
+        file. False when the spool does not hold it (a packet that never went to disk)."""
+        e = self._entries.pop(key, None)
+        if e is None:
+            return False
+        e.path.unlink(missing_ok=True)
+        return True

@@ -1,5 +1,6 @@
 """Delivery from the outbox through a real HTTP receiver: signatures, retries, order, dead letters, breaker."""
 import asyncio
+import time
 
 from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher, RetryPolicy, Route
@@ -142,3 +143,123 @@ def test_per_endpoint_filters():
     assert door.got == [("door", "detected")]
     assert people.got == [("yard", "detected")]
     assert severe.got == [("door", "detected")]
+
+
+class _Flaky:
+    """Down until ``up``; after that each stage fails once (a transient ReadError) before it goes through."""
+    name = "flaky"
+
+    def __init__(self):
+        self.up, self.failed_once, self.got = False, set(), []
+
+    async def send(self, alert):
+        if not self.up:
+            raise DeliveryError("connection refused")
+        if alert.idempotency_key not in self.failed_once:
+            self.failed_once.add(alert.idempotency_key)
+            raise DeliveryError("ReadError")
+        self.got.append(alert.idempotency_key)
+
+    async def close(self):
+        pass
+
+
+def test_one_replay_after_a_long_outage_delivers_everything_through_a_flaky_receiver(tmp_path):
+    sink = _Flaky()
+    policy = RetryPolicy(backoff_initial_s=0.01, backoff_max_s=0.05, give_up_after_s=0.3, breaker_failures=1000)
+    box = Outbox(tmp_path / "o.db")
+
+    async def outage():
+        d = Dispatcher(box, [sink], policy)
+        d.start()
+        for i in range(6):
+            d.submit(_alert("detected", aid=f"a{i}"))
+            d.submit(_alert("described", aid=f"a{i}"))
+        assert await d.drain(5)           # everything gave up: dead letters
+        await d.close()
+    asyncio.run(outage())
+    assert box.dead_count() == 12 and sink.got == []
+    time.sleep(0.4)                       # the letters are now older than give_up_after_s
+    sink.up = True
+    assert box.replay_dead() == 12        # one replay
+
+    async def after():
+        d = Dispatcher(box, [sink], policy)
+        d.start()
+        assert await d.drain(5)
+        await d.close()
+    asyncio.run(after())
+    assert box.dead_count() == 0 and box.pending_count() == 0
+    assert sorted(sink.got) == sorted(f"a{i}.{s}" for i in range(6) for s in ("detected", "described"))
+
+
+def test_a_replayed_dead_letter_gets_a_new_budget_and_first_backoff_step(tmp_path):
+    now = [100.0]
+    box = Outbox(tmp_path / "o.db", clock=lambda: now[0])
+    box.add(_alert("detected"), ["hook"])
+    (d,) = box.due("hook", now[0], 10)
+    assert d.budget_from == 100.0
+    box.retry_later(d.stage_id, "hook", now[0], "x")
+    box.dead(d.stage_id, "hook", "gave up")
+    now[0] = 5000.0
+    box.replay_dead()
+    (d,) = box.due("hook", now[0], 10)
+    assert d.budget_from == 5000.0 and d.attempts == 0 and d.created == 100.0
+
+
+class _FullDiskOutbox(Outbox):
+    """An outbox whose writes and reads fail while ``full`` (as SQLite on a full disk)."""
+
+    def __init__(self):
+        super().__init__(None)
+        self.full, self.reads_fail = False, False
+
+    def _fail(self, flag):
+        if flag:
+            import sqlite3
+            raise sqlite3.OperationalError("database or disk is full")
+
+    def delivered(self, sid, sink):
+        self._fail(self.full)
+        super().delivered(sid, sink)
+
+    def due(self, *a, **kw):
+        self._fail(self.reads_fail)
+        return super().due(*a, **kw)
+
+
+class _Counting:
+    name = "rx"
+
+    def __init__(self):
+        self.got = []
+
+    async def send(self, alert):
+        self.got.append(alert.idempotency_key)
+
+    async def close(self):
+        pass
+
+
+def test_delivery_survives_a_full_outbox_and_sends_nothing_twice():
+    box, sink = _FullDiskOutbox(), _Counting()
+    storage_errors = []
+
+    async def go():
+        d = Dispatcher(box, [sink], FAST)
+        d.on_outbox_error = storage_errors.append
+        d.start()
+        box.full = True
+        d.submit(_alert("detected", aid="a0"))        # the send goes out; recording it fails
+        await asyncio.sleep(0.5)
+        assert sink.got == ["a0.detected"]            # not sent again while its outcome waits to be recorded
+        box.reads_fail = True                         # now the outbox cannot even be read
+        await asyncio.sleep(0.3)
+        assert all(not w.done() for w in d._workers)  # the worker is alive
+        box.full = box.reads_fail = False
+        for i in range(1, 4):
+            d.submit(_alert("detected", aid=f"a{i}"))
+        assert await d.drain(5)
+        await d.close()
+    asyncio.run(go())
+    assert storage_errors and sorted(sink.got) == [f"a{i}.detected" for i in range(4)]   # a0 once, not twice

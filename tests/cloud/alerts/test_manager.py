@@ -53,3 +53,33 @@ def test_alert_ids_are_per_event():
     a1, _ = _packet(m, "e1")
     a2, _ = _packet(m, "e2")
     assert a1 != a2
+
+
+def test_a_described_stage_that_cannot_be_committed_is_kept_and_committed_when_storage_returns():
+    import sqlite3
+
+    from cloud.alerts.manager import AlertManager
+    now = [0.0]
+    committed, disk_full = [], [False]
+
+    def emit(alert):
+        if disk_full[0]:
+            raise sqlite3.OperationalError("database or disk is full")
+        committed.append((alert.alert_id, alert.stage, alert.description_status))
+
+    m = AlertManager(emit, describe_deadline_s=5.0, clock=lambda: now[0])
+    a1, _ = m.on_packet(edge_id="e", camera_id="c", event_id="ev1", event_onset=0.0, labels={}, detections=[],
+                        severity=0.5)
+    a2, _ = m.on_packet(edge_id="e", camera_id="c", event_id="ev2", event_onset=0.0, labels={}, detections=[],
+                        severity=0.5)
+    assert m.claim_description(a1)
+    disk_full[0] = True
+    assert m.on_description(a1, {"summary": "a person"})     # taken, not yet committed
+    now[0] = 10.0
+    for _ in range(20):                                       # the expiry loop keeps ticking on a full disk
+        m.expire()
+    assert set(m.failed) == {a1, a2} and m.open_count == 2
+    disk_full[0] = False
+    m.expire()
+    assert sorted(committed[2:]) == sorted([(a1, "described", "ok"), (a2, "described", "timeout")])
+    assert m.open_count == 0 and m.failed == {}

@@ -64,3 +64,50 @@ def test_alert_left_open_by_a_crash_is_finished_by_the_successor():
     now[0] = 131.0                                      # ... or the original deadline passes
     assert second.expire() == 1
     assert [(a.stage, a.description_status) for a in emitted] == [("described", "timeout")]
+
+
+def test_an_outbox_written_before_budget_from_existed_opens_and_budgets_from_the_commit(tmp_path):
+    import sqlite3
+    from cloud.alerts import outbox as ob
+    old = ob._SCHEMA.replace("    budget_from REAL,\n", "")
+    db = sqlite3.connect(tmp_path / "o.db")
+    db.executescript(old)
+    db.execute("INSERT INTO stages VALUES ('a1.detected','a1','detected',0,?,42.0)", (_alert().to_json().decode(),))
+    db.execute("INSERT INTO deliveries VALUES ('a1.detected','hook','a1',0,'pending',0,0,'',42.0)")
+    db.commit()
+    db.close()
+    (d,) = ob.Outbox(tmp_path / "o.db").due("hook", 100.0, 10)
+    assert d.budget_from == 42.0
+
+
+
+def test_a_commit_refused_by_the_disk_leaves_no_transaction_open(tmp_path):
+    import sqlite3
+    from cloud.alerts.outbox import _Transaction
+
+    class RefusingCommit:
+        """A connection whose COMMIT fails as on a full disk (the transaction stays open, as SQLite leaves it)."""
+
+        def __init__(self):
+            self.db = sqlite3.connect(":memory:", isolation_level=None)
+
+        @property
+        def in_transaction(self):
+            return self.db.in_transaction
+
+        def execute(self, sql, *a):
+            if sql == "COMMIT":
+                raise sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *a)
+
+    conn = RefusingCommit()
+    conn.execute("CREATE TABLE t (x)")
+    try:
+        with _Transaction(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
+    except sqlite3.OperationalError:
+        pass
+    assert not conn.in_transaction                     # the next BEGIN IMMEDIATE can run
+    with _Transaction(conn.db):
+        conn.db.execute("INSERT INTO t VALUES (2)")
+    assert conn.db.execute("SELECT x FROM t").fetchall() == [(2,)]

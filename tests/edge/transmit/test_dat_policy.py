@@ -5,7 +5,7 @@ import pytest
 
 from benchmarks.netlink.linkmodel import BottleneckLink
 from edge.detection import Detection
-from edge.transmit.base import OutgoingItem
+from edge.transmit.base import OutgoingItem, packet_key
 from edge.transmit.dat import DatConfig, make_dat_policy
 from vigil.footage import clip_path
 from vigil.v1 import vigil_pb2 as pb
@@ -156,6 +156,29 @@ def test_semantic_frame_carries_the_boxes_without_drawing_them(tmp_path):
     assert semantic.detections and semantic.detections[0].label == "person"
     assert int(decoded.max()) <= 2          # nothing drawn on the frame (JPEG of black is black)
     assert sorted(p.sequence for p in packets) == list(range(1, len(packets) + 1))
+
+
+def test_an_edge_killed_mid_replay_resends_what_was_not_acknowledged_and_nothing_is_lost(tmp_path, image):
+    pol = policy(tmp_path)
+    pol.on_disconnect(0.0)
+    for k in range(6):                                 # an outage with six events
+        pol.offer(item(image, f"c{k}", f"ev{k}", 1.0 + k, sev=0.9), 1.0 + k)
+    spooled = {packet_key(pb.FramePacket.FromString(p.read_bytes())) for p in (tmp_path / "spool").glob("*.pkt")}
+    assert len(spooled) == 18
+    slow = BottleneckLink(lambda t: 4_000.0, 0.3)       # 32 kbit/s: the replay takes a while
+    arrivals = []
+    drive(pol, slow, 60.0, 64.0, arrivals=arrivals)    # reconnected; SIGKILL in the middle of the replay
+    cloud = {(p.camera_id, p.run_id, p.sequence) for at, p in arrivals if at <= 64.0}
+    left = {packet_key(pb.FramePacket.FromString(p.read_bytes())) for p in (tmp_path / "spool").glob("*.pkt")}
+    assert 0 < len(left) < len(spooled)                # partly replayed: some acknowledged, some not
+    assert spooled - left <= cloud                     # only acknowledged files were deleted
+    again = policy(tmp_path)                           # the restarted edge
+    arrivals2 = []
+    drive(again, BottleneckLink(lambda t: 125_000.0, 0.05), 100.0, 110.0, arrivals=arrivals2)
+    resent = [packet_key(p) for _, p in arrivals2]
+    assert set(resent) == left and len(resent) == len(left)   # each unacknowledged packet once more
+    assert cloud | set(resent) == spooled              # every spooled packet reached the cloud
+    assert not list((tmp_path / "spool").glob("*.pkt"))
 
 
 def _sent(pol, t0=0.0):
