@@ -2,8 +2,9 @@
 
 ``detected`` goes out the moment the first packet of an event reaches the
 cloud; ``described`` goes out exactly once: with the model's description, or
-with ``description_status`` ``timeout`` when the describe deadline passes
-first, or ``error`` when the model failed. A description that arrives after
+with ``description_status`` ``timeout`` and a ``timeout_reason`` (``deadline``
+when the describe deadline passes first, ``overloaded`` when the describe queue
+shed it), or ``error`` when the model failed. A description that arrives after
 its timeout is logged and dropped (the user already got the fallback).
 
 The manager is plain bookkeeping: it is driven by calls (``on_packet``,
@@ -108,16 +109,26 @@ class AlertManager:
     def on_description_failed(self, alert_id: str, error: str) -> bool:
         return self._finish(alert_id, "error", error=error)
 
+    def on_timeout(self, alert_id: str, reason: str, detail: str) -> bool:
+        """No description will come: ``reason`` is ``overloaded`` or ``deadline``. True if this closed the alert."""
+        return self._finish(alert_id, "timeout", error=detail, reason=reason)
+
+    def deadline_of(self, alert_id: str) -> float | None:
+        """Unix seconds when the alert's description is due (None when unknown)."""
+        rec = self._alerts.get(alert_id)
+        return rec.deadline if rec is not None else None
+
     def expire(self) -> int:
         """Emit ``timeout`` for every open alert past its deadline; returns how many."""
         now = self._clock()
         due = [aid for aid, rec in self._alerts.items() if not rec.finished and rec.deadline <= now]
         for aid in due:
-            self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s")
+            self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s", reason="deadline")
         self._forget_old(now)
         return len(due)
 
-    def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "") -> bool:
+    def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "",
+                reason: str = "") -> bool:
         rec = self._alerts.get(alert_id)
         if rec is None:
             log.warning("description for unknown alert %s dropped", alert_id)
@@ -129,7 +140,7 @@ class AlertManager:
             return False
         base = rec.alert
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
-                             "description_status": status, "description_error": error,
+                             "description_status": status, "description_error": error, "timeout_reason": reason,
                              "emitted_at": self._clock()})
         self._emit(described)
         rec.finished = True

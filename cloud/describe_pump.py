@@ -1,0 +1,133 @@
+"""DescribePump: feeds the engine from the DescribeQueue, and never past a job's deadline.
+
+The ingest ``submit``s one job per event that wants a description; which job the engine gets
+next is the queue's decision (cloud/describe_queue.py: severity, then earliest deadline; one
+pending job per event; bounded). At most ``concurrency`` descriptions run at once: the engine
+batches those (continuous batching), and everything else waits here, where it can still be
+coalesced, shed or dropped, instead of inside the engine, where it could only wait.
+
+A job is handed out only when it can still finish: ``take`` is given the recent time one
+description takes (``service_s``, a moving average), so a job whose deadline falls inside it
+is dropped as ``deadline`` instead of computed for nobody. A running description is cancelled
+at its deadline (the engine frees its batch row). Every job ends in exactly one callback:
+``on_result(job, result)``, ``on_failed(job, exc)`` or ``on_dropped(job, reason)`` with reason
+``overloaded`` (shed from a full queue, or refused by the engine) or ``deadline``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from cloud.describe_queue import DescribeJob, DescribeQueue, Dropped
+
+log = logging.getLogger("vigil.cloud")
+
+TICK_S = 0.5            # how often waiting jobs are checked against their deadlines when nothing else happens
+SERVICE_EWMA = 0.2      # weight of the newest description in the service-time average
+# A description must be expected to finish this much before its deadline to be started
+# (room for the alert to be committed and the edge told).
+DEADLINE_MARGIN_S = 0.5
+
+
+def timeout_reason(exc: BaseException) -> str | None:
+    """``overloaded`` or ``deadline`` when an engine refused a job for load, else None (a real failure)."""
+    return getattr(exc, "timeout_reason", None)
+
+
+class DescribePump:
+    def __init__(self, engine, *, capacity: int, concurrency: int,
+                 on_result: Callable[[DescribeJob, Any], None],
+                 on_failed: Callable[[DescribeJob, Exception], None],
+                 on_dropped: Callable[[DescribeJob, str], None],
+                 clock: Callable[[], float] = time.time):
+        self.engine = engine
+        self.queue = DescribeQueue(capacity)
+        self.concurrency = concurrency
+        self._on_result, self._on_failed, self._on_dropped = on_result, on_failed, on_dropped
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._running: dict[str, asyncio.Task] = {}
+        self.service_s = 0.0          # moving average of one description (prefill + decode), seconds
+        self.late_running = 0         # descriptions cancelled at their deadline while computing
+        self.refused = 0              # jobs the engine itself refused for load
+
+    # -- the ingest side -------------------------------------------------------------------
+    def submit(self, job: DescribeJob) -> None:
+        """Queue a job (a newer job of the same event replaces its pending one)."""
+        if job.key in self._running:
+            return  # already being described from an earlier frame; that answer will do
+        self._report(self.queue.offer(job, self._clock()))
+        self._wake.set()
+
+    def pressure(self) -> float:
+        return self.queue.pressure()
+
+    def stats(self) -> dict:
+        c = self.queue.counts
+        return {"depth": len(self.queue), "running": len(self._running), "offered": c.offered,
+                "coalesced": c.coalesced, "shed": c.shed + self.refused, "late": c.late + self.late_running,
+                "service_s": round(self.service_s, 3)}
+
+    # -- the loop --------------------------------------------------------------------------
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), TICK_S)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            self._fill()
+
+    def _fill(self) -> None:
+        if len(self._running) >= self.concurrency:
+            self._report(self.queue.expire(self._clock()))
+            return
+        while len(self._running) < self.concurrency:
+            job, dropped = self.queue.take(self._clock(), self.service_s + DEADLINE_MARGIN_S)
+            self._report(dropped)
+            if job is None:
+                return
+            task = asyncio.get_running_loop().create_task(self._describe(job))
+            self._running[job.key] = task
+
+    async def _describe(self, job: DescribeJob) -> None:
+        started = self._clock()
+        try:
+            result = await asyncio.wait_for(self.engine.describe(job.payload), max(0.0, job.deadline - started))
+        except asyncio.TimeoutError:
+            self.late_running += 1
+            self._on_dropped(job, "deadline")
+        except Exception as exc:  # noqa: BLE001 - every failure ends the job in one callback
+            reason = timeout_reason(exc)
+            if reason is None:
+                self._on_failed(job, exc)
+            else:
+                self.refused += reason == "overloaded"
+                self.late_running += reason == "deadline"
+                self._on_dropped(job, reason)
+        else:
+            took = (getattr(result, "prefill_ms", 0.0) + getattr(result, "decode_ms", 0.0)) / 1000.0
+            self.service_s = took if self.service_s == 0.0 else (
+                (1 - SERVICE_EWMA) * self.service_s + SERVICE_EWMA * took)
+            self._on_result(job, result)
+        finally:
+            self._running.pop(job.key, None)
+            self._wake.set()
+
+    def _report(self, dropped: list[Dropped]) -> None:
+        for d in dropped:
+            self._on_dropped(d.job, d.reason)
+
+    async def wait_idle(self, timeout_s: float | None = None) -> bool:
+        """Wait for the running descriptions (queued ones stay queued)."""
+        tasks = list(self._running.values())
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
+        return not pending
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running) or len(self.queue) > 0
