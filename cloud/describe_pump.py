@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from cloud.describe_queue import DescribeJob, DescribeQueue, Dropped
 
@@ -37,18 +37,19 @@ def timeout_reason(exc: BaseException) -> str | None:
 
 
 class DescribePump:
-    def __init__(self, engine, *, capacity: int, concurrency: int,
+    def __init__(self, describe: Callable[[Any], Awaitable[Any]], *, capacity: int, concurrency: int,
                  on_result: Callable[[DescribeJob, Any], None],
                  on_failed: Callable[[DescribeJob, Exception], None],
                  on_dropped: Callable[[DescribeJob, str], None],
                  clock: Callable[[], float] = time.time):
-        self.engine = engine
+        self._describe_payload = describe   # the engine call for one job's payload
         self.queue = DescribeQueue(capacity)
         self.concurrency = concurrency
         self._on_result, self._on_failed, self._on_dropped = on_result, on_failed, on_dropped
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task] = {}
+        self._loop_task: asyncio.Task | None = None
         self.service_s = 0.0          # moving average of one description (prefill + decode), seconds
         self.late_running = 0         # descriptions cancelled at their deadline while computing
         self.refused = 0              # jobs the engine itself refused for load
@@ -58,8 +59,17 @@ class DescribePump:
         """Queue a job (a newer job of the same event replaces its pending one)."""
         if job.key in self._running:
             return  # already being described from an earlier frame; that answer will do
+        if self._loop_task is None:   # started by the first job, on the caller's event loop
+            self._loop_task = asyncio.get_running_loop().create_task(self.run())
         self._report(self.queue.offer(job, self._clock()))
         self._wake.set()
+
+    def close(self) -> None:
+        """Stop handing out jobs and cancel the running ones (their alerts stay open for the deadline)."""
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+        for task in self._running.values():
+            task.cancel()
 
     def pressure(self) -> float:
         return self.queue.pressure()
@@ -95,8 +105,8 @@ class DescribePump:
     async def _describe(self, job: DescribeJob) -> None:
         started = self._clock()
         try:
-            result = await asyncio.wait_for(self.engine.describe(job.payload), max(0.0, job.deadline - started))
-        except asyncio.TimeoutError:
+            result = await asyncio.wait_for(self._describe_payload(job.payload), max(0.0, job.deadline - started))
+        except asyncio.TimeoutError:   # the engine frees the cancelled request's batch row
             self.late_running += 1
             self._on_dropped(job, "deadline")
         except Exception as exc:  # noqa: BLE001 - every failure ends the job in one callback

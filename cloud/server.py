@@ -47,6 +47,8 @@ from cloud.alerts.outbox import Outbox
 from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
+from cloud.describe_pump import DescribePump
+from cloud.describe_queue import DescribeJob
 from cloud.health import CloudHealth
 from cloud.metrics import CloudMetrics, MeteredEngine
 from cloud.packet_limits import MAX_ID_CHARS, check_image, check_packet, jpeg_dimensions, short
@@ -222,6 +224,11 @@ class IngestService(pb_grpc.IngestServicer):
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
         self._describe_tasks: set[asyncio.Task] = set()
+        # Which event the model describes next, and never past its deadline (cloud/describe_pump.py).
+        a = cfg.alerts
+        self.pump = DescribePump(lambda call: call.describe(self.engine), capacity=a.describe_queue_size, concurrency=a.describe_concurrency,
+                                 on_result=self._described, on_failed=self._describe_failed,
+                                 on_dropped=self._describe_dropped)
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
         self._evidence_seen: RecentSet[tuple[str, str, str]] = RecentSet(MAX_EVIDENCE_EVENTS)
 
@@ -321,7 +328,8 @@ class IngestService(pb_grpc.IngestServicer):
 
     def _backpressure(self) -> tuple[float, str]:
         """What every Hint says about load (an edge takes each Hint's value, so all of them carry it)."""
-        engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
+        engine_bp = max(float(self.engine.backpressure()), self.pump.pressure())
+        ingest_bp = self.admission.pressure()
         return round(max(engine_bp, ingest_bp), 2), ("engine queue" if engine_bp >= ingest_bp else "ingest memory budget")
 
     # -- packets ----------------------------------------------------------
@@ -445,11 +453,11 @@ class IngestService(pb_grpc.IngestServicer):
         if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
             width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
             self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height)
-        # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
-        if image is not None and pkt.priority in DESCRIBABLE and self.alerts.claim_description(aid):
-            task = asyncio.get_running_loop().create_task(self._describe(aid, edge_id, pkt, image, out))
-            self._describe_tasks.add(task)
-            task.add_done_callback(self._describe_tasks.discard)
+        # Describe from the frame meant for the model (an alert thumbnail or evidence is not). While the
+        # event waits for the model, a newer frame of it replaces the queued one; once its description
+        # is out (the alert closed), later frames add nothing to describe.
+        if image is not None and pkt.priority in DESCRIBABLE and self.alerts.is_open(aid):
+            self._queue_description(aid, edge_id, pkt, image, out)
 
     @staticmethod
     def _hints_dict(pkt: pb.FramePacket) -> dict:
@@ -457,45 +465,95 @@ class IngestService(pb_grpc.IngestServicer):
         return {"counts": dict(h.counts), "zone": h.zone, "dwell_seconds": h.dwell_seconds,
                 "camera_name": h.camera_name, "severity": h.severity, "rule": h.rule, "event_stage": h.event_stage}
 
-    async def _describe(self, aid: str, edge_id: str, pkt: pb.FramePacket, image: np.ndarray, out: asyncio.Queue) -> None:
+    def _queue_description(self, aid: str, edge_id: str, pkt: pb.FramePacket, image: np.ndarray,
+                           out: asyncio.Queue) -> None:
         from cloud.engine.request import DescribeRequest  # engine package may be heavy; import lazily
+        now = time.time()
+        deadline = self.alerts.deadline_of(aid) or now + self.alerts.describe_deadline_s
         req = DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
                               detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
-                              hints=self._hints_dict(pkt), severity=float(pkt.hints.severity),
-                              deadline=time.time() + self.alerts.describe_deadline_s)
-        held = image.nbytes  # counted against the admission budget until the model is done with it
-        self.admission.hold(held)
-        try:
-            result = await self.engine.describe(req)
-        except Exception as exc:  # the model failing must not lose the alert
-            status, text = record_description(self.alerts, self.stats, aid, error=exc)
-        else:
-            status, text = record_description(self.alerts, self.stats, aid, result=result)
-        finally:
-            self.admission.release(held)
-        out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=pkt.event_id, camera_id=pkt.camera_id,
-                                                        alert_id=aid, description_json=text,
-                                                        description_status=status)))
-        # The alert is out; make sure the user also gets the full-quality key frame (after a grace
-        # period, so evidence already on its way is not asked for twice). The decoded image is not
-        # needed for that wait: drop it, so a burst of alerts does not hold a burst of frames.
-        image = req = None  # noqa: F841
+                              hints=self._hints_dict(pkt), severity=float(pkt.hints.severity), deadline=deadline)
+        self.pump.submit(DescribeJob(key=aid, severity=req.severity, deadline=deadline, arrival=now,
+                                     payload=_DescribeCall(req, edge_id, pkt, out, self)))
+
+    def _described(self, job: DescribeJob, result) -> None:
+        call: _DescribeCall = job.payload
+        status, text = record_description(self.alerts, self.stats, job.key, result=result)
+        log.info("described alert %s: %s, %d+%d visual/%d prompt tokens, %d generated, queue %.0f ms, "
+                 "prefill %.0f ms, decode %.0f ms", job.key, status, result.visual_tokens,
+                 result.visual_tokens_before_prune, result.prompt_tokens, result.generated_tokens,
+                 result.queue_ms, result.prefill_ms, result.decode_ms)
+        self._send_result(call, job.key, status, text)
+        self._follow_up(self._ask_evidence(call))
+
+    def _describe_failed(self, job: DescribeJob, error: Exception) -> None:
+        status, text = record_description(self.alerts, self.stats, job.key, error=error)
+        self._send_result(job.payload, job.key, status, text)
+
+    def _describe_dropped(self, job: DescribeJob, reason: str) -> None:
+        """A job left unserved: its alert is a ``timeout`` with ``reason`` (one WARNING, no traceback)."""
+        call: _DescribeCall = job.payload
+        self.stats[f"describe_{reason}"] += 1
+        q = self.pump.stats()
+        detail = (f"describe queue full ({q['depth']} waiting, {q['running']} describing): a more important "
+                  "event took its place" if reason == "overloaded" else
+                  "its deadline passed before the model could describe it")
+        if not self.alerts.on_timeout(job.key, reason, detail):
+            return  # the alert had already timed out (the expiry loop got there first)
+        log.warning("no description for alert %s (camera %s, event %s): %s: %s", job.key,
+                    short(call.pkt.camera_id), short(call.pkt.event_id), reason, detail)
+        self._send_result(call, job.key, "timeout", "")
+        if reason == "overloaded":   # tell the edge now, not at the next periodic Hint
+            bp, _ = self._backpressure()
+            call.out.put_nowait(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason=f"describe queue full: "
+                                                             f"{self.stats['describe_overloaded']} events shed")))
+
+    @staticmethod
+    def _send_result(call: "_DescribeCall", aid: str, status: str, text: str) -> None:
+        call.out.put_nowait(pb.CloudMessage(result=pb.Result(event_id=call.pkt.event_id, camera_id=call.pkt.camera_id,
+                                                             alert_id=aid, description_json=text,
+                                                             description_status=status)))
+
+    def _follow_up(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._describe_tasks.add(task)
+        task.add_done_callback(self._describe_tasks.discard)
+
+    async def _ask_evidence(self, call: "_DescribeCall") -> None:
+        """The alert is out; make sure the user also gets the full-quality key frame (after a grace
+        period, so evidence already on its way is not asked for twice)."""
+        edge_id, pkt = call.edge_id, call.pkt
         await asyncio.sleep(self.cfg.server.evidence_request_after_s)
         if (edge_id, pkt.camera_id, pkt.event_id) not in self._evidence_seen:
             self.stats["evidence_requested"] += 1
             bp, _ = self._backpressure()
-            out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id], backpressure=bp,
-                                                        reason="evidence for a described alert")))
+            call.out.put_nowait(pb.CloudMessage(hint=pb.Hint(evidence_event_ids=[pkt.event_id], backpressure=bp,
+                                                             reason="evidence for a described alert")))
 
     def close(self) -> None:
+        self.pump.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
-        tasks = list(self._describe_tasks)
-        if not tasks:
-            return True
-        _, pending = await asyncio.wait(tasks, timeout=timeout_s)
-        return not pending
+        """Wait for the descriptions being computed (queued ones finish or time out with their alerts)."""
+        return await self.pump.wait_idle(timeout_s)
+
+
+class _DescribeCall:
+    """What answering one description needs: the request, and the edge stream to tell."""
+
+    def __init__(self, req, edge_id: str, pkt: pb.FramePacket, out: asyncio.Queue, service: IngestService):
+        self.req, self.edge_id, self.pkt, self.out = req, edge_id, pkt, out
+        self._service = service
+
+    async def describe(self, engine):
+        image = self.req.images[0]
+        held = image.nbytes   # counted against the admission budget while the model works on it
+        self._service.admission.hold(held)
+        try:
+            return await engine.describe(self.req)
+        finally:
+            self._service.admission.release(held)
 
 
 class CloudService:

@@ -31,7 +31,7 @@ class GateEngine:
 
 def make(engine, capacity=8, concurrency=1):
     ends: list[tuple] = []
-    pump = DescribePump(engine, capacity=capacity, concurrency=concurrency,
+    pump = DescribePump(engine.describe, capacity=capacity, concurrency=concurrency,
                         on_result=lambda j, r: ends.append(("ok", j.key, r.payload)),
                         on_failed=lambda j, e: ends.append(("error", j.key, str(e))),
                         on_dropped=lambda j, why: ends.append((why, j.key)))
@@ -44,10 +44,9 @@ def job(key, payload=None, sev=0.5, deadline_in=30.0):
 
 
 async def settle(pump, seconds=0.3):
-    runner = asyncio.create_task(pump.run())
     await asyncio.sleep(seconds)
-    runner.cancel()
     await pump.wait_idle(1.0)
+    pump.close()
 
 
 def test_a_job_whose_deadline_passes_while_it_waits_never_reaches_the_engine():
@@ -104,13 +103,14 @@ def test_a_full_queue_sheds_and_reports_overloaded():
     async def main():
         engine = GateEngine(latency_s=0.2)
         pump, ends = make(engine, capacity=1, concurrency=1)
-        pump.submit(job("a", sev=0.5))
-        await asyncio.sleep(0)   # nothing runs until the loop does: a and b wait together
-        pump.submit(job("b", sev=0.1))
+        pump.submit(job("a", sev=0.9))
+        await asyncio.sleep(0.05)            # a is being described; the queue holds one more
+        pump.submit(job("b", sev=0.5))
+        pump.submit(job("c", sev=0.1))       # the least important of b and c: shed
         await settle(pump, 0.6)
         return engine, ends, pump
     engine, ends, pump = asyncio.run(main())
-    assert ("overloaded", "b") in ends and engine.asked == ["a"]
+    assert ("overloaded", "c") in ends and engine.asked == ["a", "b"]
     assert pump.stats()["shed"] == 1
 
 
