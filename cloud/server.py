@@ -47,7 +47,7 @@ from cloud.alerts.outbox import Outbox
 from cloud.auth import TokenStore
 from cloud.config import DEMO_TOKEN, CloudConfig
 from cloud.dedup import SeenWindow
-from cloud.describe_pump import DescribePump
+from cloud.describe_pump import DescribePump, timeout_reason
 from cloud.describe_queue import DescribeJob
 from cloud.health import CloudHealth
 from cloud.metrics import CloudMetrics, MeteredEngine
@@ -184,6 +184,12 @@ def open_grpc_server(s, servicer: pb_grpc.IngestServicer, health: CloudHealth) -
 def record_description(alerts, stats, aid: str, result=None, error: Exception | None = None) -> tuple[str, str]:
     """The alert's `described` stage from the model's `result`, or its failure from `error` (the alert still
     goes out); returns (status, description text) for the edge's Result."""
+    reason = timeout_reason(error) if error is not None else None
+    if reason is not None:  # the engine refused it for load: a timeout with its reason, not a failure
+        log.warning("no description for alert %s: %s: %s", aid, reason, error)
+        stats[f"describe_{reason}"] += 1
+        alerts.on_timeout(aid, reason, str(error))
+        return "timeout", ""
     if error is not None:
         log.error("describe failed for alert %s", aid, exc_info=error)
         stats["describe_errors"] += 1

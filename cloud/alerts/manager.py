@@ -123,7 +123,9 @@ class AlertManager:
         now = self._clock()
         due = [aid for aid, rec in self._alerts.items() if not rec.finished and rec.deadline <= now]
         for aid in due:
-            self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s", reason="deadline")
+            detail = f"no description within {self.describe_deadline_s:g}s"
+            if self._finish(aid, "timeout", error=detail, reason="deadline"):
+                log.warning("no description for alert %s: deadline: %s", aid, detail)
         self._forget_old(now)
         return len(due)
 
