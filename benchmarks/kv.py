@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from benchmarks.kv_quality import BATCH, clone_cache, run_quality, score_arms  # noqa: E402
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize  # noqa: E402
-from cloud.constrained import grammar_for, parse_answer  # noqa: E402
+from cloud.answer.constrained import grammar_for, parse_answer  # noqa: E402
 from cloud.engine.config import EngineConfig  # noqa: E402
 from cloud.engine.runner import ModelRunner, RowState  # noqa: E402
 from cloud.kvcache import build_press  # noqa: E402
@@ -68,8 +68,8 @@ def scenes_module():
 
 def events(model: str, n: int, seed: int) -> list[dict]:
     """[{frames, prompt, system, truth}] per event."""
-    from cloud.engine.request import DescribeRequest
-    from cloud.prompting import build_prompt
+    from cloud.answer.prompting import build_prompt
+    from cloud.answer.request import DescribeRequest
 
     out = []
     if model == "vigil-bench-vlm":

@@ -73,7 +73,7 @@ def select_threshold(adapter, profile, n: int, seed: int, budget: float, log=pri
     """Choose the static/dynamic threshold on `n` validation scenes (see the module docstring)."""
     import benchmarks.scenes as scenes
     from benchmarks.kv_quality import BATCH, run_quality, score_arms
-    from cloud.constrained import grammar_for
+    from cloud.answer.constrained import grammar_for
     from cloud.kvcache import build_press
     from cloud.kvcache.attention import AttentionCapture, install
     from cloud.kvcache.config import KVCacheConfig

@@ -40,11 +40,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import torch
 
-from cloud.constrained import AnswerError, grammar_for, parse_answer
-from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
-from cloud.prompting import build_prompt
-from cloud.prune.config import PrunerConfig
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize
+from cloud.answer.constrained import AnswerError, grammar_for, parse_answer
+from cloud.answer.prompting import build_prompt
+from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
+from cloud.prune.config import PrunerConfig
 
 RESULTS = Path(__file__).parent / "results" / "serve.json"
 # A quick run must not overwrite the committed full result.
@@ -92,7 +92,7 @@ class GenerateWorker:
     waiting when the worker frees up, padded, until the slowest row finishes)."""
 
     def __init__(self, adapter, max_new_tokens: int, close_reserve: int, max_batch: int):
-        from cloud.constrained import grammar_for
+        from cloud.answer.constrained import grammar_for
 
         self.adapter = adapter
         self.grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, adapter.stop_token_ids)

@@ -159,8 +159,8 @@ def spec_config(arm: str, overrides: dict | None = None):
 def answer_text(adapter, tokens: list[int], workload: str = "fields") -> tuple[str, bool]:
     """(the engine's answer text, valid): parsed and tidied as the engine does; for captions
     the sentence."""
-    from cloud.constrained import AnswerError, parse_answer
-    from cloud.tidy import tidy_description
+    from cloud.answer.constrained import AnswerError, parse_answer
+    from cloud.answer.tidy import tidy_description
 
     raw = adapter.tokenizer.decode(tokens, skip_special_tokens=True)
     if workload == "caption":
@@ -178,11 +178,11 @@ def answer_text(adapter, tokens: list[int], workload: str = "fields") -> tuple[s
 def bench(args, on_repeat=None) -> dict:
     from benchmarks.scenes import captions, field_scores, make_scenes, mean_scores
     from benchmarks.scenes.evaluate import DEVICE, MAX_NEW_TOKENS
-    from cloud.constrained import JsonGrammar, grammar_for
+    from cloud.answer.constrained import JsonGrammar, grammar_for
+    from cloud.answer.prompting import build_prompt
     from cloud.engine import DescribeRequest, EngineConfig
     from cloud.engine.runner import PrefillItem
     from cloud.models.registry import load_adapter
-    from cloud.prompting import build_prompt
 
     torch.set_num_threads(args.threads)
     caption = args.workload == "caption"

@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def serve(cfg) -> int:
-    from cloud.server import CloudService
+    from cloud.service import CloudService
     service = CloudService(cfg)
     try:
         await service.start()
@@ -84,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     args = build_parser().parse_args(argv)
     if args.make_ca:
-        from cloud.local_ca import make_ca
+        from cloud.ingest.local_ca import make_ca
         out = make_ca(args.make_ca, [h for h in args.hosts.split(",") if h], [e for e in args.edges.split(",") if e])
         print(f"wrote {', '.join(sorted(p.name for p in out.iterdir()))} to {out} (keep ca.key offline)")
         return 0
     if args.new_token:
-        from cloud.auth import hash_token, new_token
+        from cloud.ingest.auth import hash_token, new_token
         token = new_token()
         print(f"token for the edge (cloud.token):   {token}")
         print(f"line for the cloud's auth.token_file: {args.new_token} {hash_token(token)}")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if bad_role:
         print(f"vigil-cloud: {bad_role}", file=sys.stderr)
         return EXIT_CONFIG
-    from cloud.server import BindError
+    from cloud.ingest.grpc_server import BindError
     try:
         if args.role in (None, "single"):
             return asyncio.run(serve(cfg))

@@ -18,7 +18,7 @@ import sys
 import time
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 from edge.transmit.config import TransmitConfig

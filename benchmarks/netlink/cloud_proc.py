@@ -22,7 +22,7 @@ import time
 from cloud.alerts.sinks.base import AlertSink
 from cloud.config import CloudConfig
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.server import CloudService
+from cloud.service import CloudService
 
 
 class RecordingSink(AlertSink):

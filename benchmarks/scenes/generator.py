@@ -9,7 +9,7 @@ instances are partly hidden behind a grey post. Backgrounds are plain walls,
 gradients, noise textures, roads, or real frames of the Big Buck Bunny clip
 (a grassy hill, no people or cars), dimmed so objects stay visible.
 
-The answer is written in the alert schema (cloud/schema.py) as compactly as it
+The answer is written in the alert schema (cloud/answer/schema.py) as compactly as it
 allows: `summary` carries the place ("near left"), `objects` one
 {"label": "<colour> <class>", "count": n}, `action` the action; an empty
 scene answers {"summary": "empty", "objects": [], "action": "none"}.

@@ -12,8 +12,8 @@ from vigil.lazy import lazy_exports
 _EXPORTS = {
     "EngineConfig": "cloud.engine.config",
     "SchedulingPolicy": "cloud.engine.scheduler",
-    "DescribeRequest": "cloud.engine.request",
-    "DescribeResult": "cloud.engine.request",
+    "DescribeRequest": "cloud.answer.request",
+    "DescribeResult": "cloud.answer.request",
     "DescriptionEngine": "cloud.engine.engine",
     "EngineError": "cloud.engine.engine",
     "EngineOverloaded": "cloud.engine.engine",

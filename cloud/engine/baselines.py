@@ -4,7 +4,7 @@ What a careful engineer deploys instead of a continuous-batching engine:
 - one-by-one: `generate()` on one request at a time (a worker and a FIFO);
 - static batching: `generate()` on a left-padded batch of every request waiting
   when the worker frees up; the batch runs until its slowest row finishes.
-Both decode under the engine's own constraint (`cloud.constrained.BatchConstraint`:
+Both decode under the engine's own constraint (`cloud.answer.constrained.BatchConstraint`:
 the alert-schema grammar plus the closing reserve near the token budget), so every
 arm's answers parse and every arm stops where the engine would: a row ends when its
 grammar completes (no extra end-of-sequence token) or its budget runs out.
@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from cloud.constrained import BatchConstraint, JsonGrammar
+from cloud.answer.constrained import BatchConstraint, JsonGrammar
 from cloud.models.base import ModelAdapter, PreparedInputs
 
 

@@ -22,14 +22,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cloud.constrained import AnswerError, grammar_for, parse_answer
+from cloud.answer.constrained import AnswerError, grammar_for, parse_answer
+from cloud.answer.prompting import build_prompt
+from cloud.answer.request import DescribeRequest, DescribeResult
+from cloud.answer.tidy import tidy_description
 from cloud.engine.config import EngineConfig
-from cloud.engine.request import DescribeRequest, DescribeResult
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.engine.scheduler import QueueFull, Scheduler, SeqInfo
 from cloud.models.base import ModelAdapter, PreparedInputs
-from cloud.prompting import build_prompt
-from cloud.tidy import tidy_description
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.05   # how long the idle model thread sleeps between checks for work

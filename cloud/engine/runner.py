@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import torch
 
-from cloud.constrained import BatchConstraint, JsonGrammar
+from cloud.answer.constrained import BatchConstraint, JsonGrammar
 from cloud.engine.kv import BatchKV
 from cloud.engine.prefix import PrefixCache, build_prefix
 from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
-from cloud.engine.request import DescribeRequest, DescribeResult
-from cloud.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS, EventDescription, ObjectCount
+from cloud.answer.request import DescribeRequest, DescribeResult
+from cloud.answer.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS, EventDescription, ObjectCount
 
 STUB_PREFIX = "stub:"
 MAX_COUNT = 99            # ObjectCount.count's bound

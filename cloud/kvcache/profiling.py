@@ -75,7 +75,7 @@ def head_stats(capture: AttentionCapture, visual: torch.Tensor, text_rows: torch
 @torch.inference_mode()
 def profile_sample(adapter, grammar, images: list[np.ndarray], prompt: str, system: str, steps: int,
                    capture: AttentionCapture, prior_share: float, cover: float) -> HeadStats:
-    from cloud.constrained import BatchConstraint
+    from cloud.answer.constrained import BatchConstraint
 
     capture.clear()
     capture.record_decode = False
@@ -107,9 +107,9 @@ def profile_sample(adapter, grammar, images: list[np.ndarray], prompt: str, syst
 
 def calibration_set(samples: int, frames: int) -> list[tuple[list[np.ndarray], str, str]]:
     """(frames, user prompt, system prompt) per sample: consecutive frames of calibration clips."""
-    from cloud.engine.request import DescribeRequest
+    from cloud.answer.prompting import build_prompt
+    from cloud.answer.request import DescribeRequest
     from cloud.models.frames import sample_frames
-    from cloud.prompting import build_prompt
 
     out = []
     for i in range(samples):
@@ -128,7 +128,7 @@ def compute_profile(adapter, samples, *, steps: int, threshold: float = DEFAULT_
                     source: dict[str, Any] | None = None) -> HeadProfile:
     """The profile of `adapter`'s heads over `samples` [(images, prompt, system)]; `source`
     describes where the samples came from (default: the calibration clips)."""
-    from cloud.constrained import grammar_for
+    from cloud.answer.constrained import grammar_for
 
     grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids)
     capture = install(adapter.language_model, AttentionCapture(window=window))

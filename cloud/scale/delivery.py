@@ -35,7 +35,7 @@ from cloud.alerts.routes import build_routes, retry_policy
 from cloud.api.app import ApiServer, make_app
 from cloud.api.live import LiveState
 from cloud.config import CloudConfig
-from cloud.packet_limits import short
+from cloud.ingest.packet_limits import short
 from cloud.scale.metrics import QueueSnapshot, registry_for, render
 from cloud.scale.redis_checks import check_redis, connect_async
 from cloud.store.events import EventStore

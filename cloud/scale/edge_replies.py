@@ -10,7 +10,7 @@ evidence request carries anything the alert depends on.
 
 Evidence: a gateway marks an event as having sent full-quality evidence (``<prefix>:evidence:...``,
 kept ``EVIDENCE_MEMORY_S``); ``evidence_request_after_s`` after describing, a worker asks the edge for
-evidence of an event that has sent none, as cloud/server.py does.
+evidence of an event that has sent none, as cloud/ingest/service.py does.
 """
 from __future__ import annotations
 

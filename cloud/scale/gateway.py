@@ -1,6 +1,6 @@
 """`vigil-cloud --role gateway`: the edges' gRPC endpoint in scale-out mode; no model, no outbox.
 
-Everything an edge meets is the single process's (cloud/server.py's ``IngestService``): Hello and
+Everything an edge meets is the single process's (cloud/ingest/service.py's ``IngestService``): Hello and
 token checks, TLS, packet and image limits (the JPEG header only: decoding is a worker's job),
 per-edge rate limits, a PacketError for every refusal. What changes is acceptance: an event packet
 is acknowledged once it is in the Redis job stream (``JobStream.publish``: shared de-duplication
@@ -18,20 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import grpc
 from redis.exceptions import RedisError
 
-from cloud.auth import TokenStore
 from cloud.config import CloudConfig
 from cloud.health import CloudHealth
-from cloud.packet_limits import check_image, short
+from cloud.ingest.auth import TokenStore
+from cloud.ingest.grpc_server import open_grpc_server
+from cloud.ingest.packet_limits import check_image, short
+from cloud.ingest.packets import ack_message, error_message
+from cloud.ingest.service import IngestService
 from cloud.scale import edge_replies
 from cloud.scale.jobs import JobStream
 from cloud.scale.policy import admit, backpressure, is_job, job_keeps_image
 from cloud.scale.redis_checks import check_redis, connect_async
-from cloud.server import IngestService, open_grpc_server
 from vigil.redact import register_secret
 from vigil.v1 import vigil_pb2 as pb
 
@@ -57,13 +58,13 @@ class GatewayIngest(IngestService):
         super().__init__(cfg, self.fill, alerts=None, tokens=tokens)
         self.jobs = jobs
 
-    async def _admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue,
-                     degraded: bool = False) -> None:
+    async def admit(self, edge_id: str, pkt: pb.FramePacket, now: float, size: int, out: asyncio.Queue,
+                    degraded: bool = False) -> None:
         # `degraded` is for a cloud that decodes here; workers decode the queued JPEG as sent.
         if not is_job(pkt):
             self.stats["context_frames"] += 1
             self.observer.on_packet(edge_id, pkt.camera_id, size)
-            out.put_nowait(self._ack(pkt, now, size, duplicate=False))
+            out.put_nowait(ack_message(pkt, now, size, duplicate=False))
             return
         if pkt.jpeg:
             bad = check_image(pkt.jpeg, self.cfg.server.max_image_pixels)
@@ -73,42 +74,33 @@ class GatewayIngest(IngestService):
                 self.stats["corrupt_jpeg" if bad.code == "CORRUPT_JPEG" else "rejected_image"] += 1
                 log.warning("%s from %s/%s seq %d: %s", bad.code, short(edge_id), short(pkt.camera_id),
                             pkt.sequence, bad.message)
-                out.put_nowait(self._error(pkt, bad.code, bad.message))
+                out.put_nowait(error_message(pkt, bad.code, bad.message))
                 pkt.ClearField("jpeg")
             elif pkt.priority != pb.ALERT_METADATA and not self.limiter.allow(edge_id, size, now):
                 self.stats["rate_limited"] += 1
-                out.put_nowait(self._error(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
-                                           "(its alert, if any, is raised)"))
+                out.put_nowait(error_message(pkt, "RATE_LIMITED", "over this edge's rate limit: frame not decoded "
+                                             "(its alert, if any, is raised)"))
                 pkt.ClearField("jpeg")
             elif not job_keeps_image(pkt):
                 pkt.ClearField("jpeg")
         decision = admit(self.fill.backlog, self.fill.max_backlog)
         if not decision.queue:
             self.stats["overloaded"] += 1
-            out.put_nowait(self._error(pkt, decision.code, decision.message))
+            out.put_nowait(error_message(pkt, decision.code, decision.message))
             return
         try:
             entry, self.fill.backlog = await self.jobs.publish(edge_id, pkt, self.cfg.scale.dedup_ttl_s)
         except RedisError as exc:
             self.stats["internal_errors"] += 1
             log.error("packet %s/%d from %s not queued: %s", short(pkt.camera_id), pkt.sequence, short(edge_id), exc)
-            out.put_nowait(self._error(pkt, "INTERNAL", "the cloud could not queue this packet; it will be resent"))
+            out.put_nowait(error_message(pkt, "INTERNAL", "the cloud could not queue this packet; it will be resent"))
             return
         if entry is None:
             self.stats["duplicates"] += 1
         else:
             self.stats["queued"] += 1
             self.observer.on_packet(edge_id, pkt.camera_id, size)
-        out.put_nowait(self._ack(pkt, now, size, duplicate=entry is None))
-
-    def deliver_reply(self, edge_id: str, msg: pb.CloudMessage) -> int:
-        """Hand a worker's reply to every session of ``edge_id`` this gateway holds; how many took it."""
-        n = 0
-        for eid, _, out in list(self._sessions.values()):
-            if eid == edge_id:
-                out.put_nowait(msg)
-                n += 1
-        return n
+        out.put_nowait(ack_message(pkt, now, size, duplicate=entry is None))
 
 
 class Gateway:

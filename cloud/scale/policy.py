@@ -24,10 +24,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from cloud.answer.describe import DESCRIBABLE
 from vigil.v1 import vigil_pb2 as pb
 
 HEARTBEATS_PER_CLAIM_TIMEOUT = 3   # a worker beats three times per claim timeout: one late beat is no takeover
-DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)   # as cloud/server.py: frames meant for the model
 
 
 # -- gateway -----------------------------------------------------------------------------------
@@ -44,7 +44,7 @@ def job_keeps_image(pkt: pb.FramePacket) -> bool:
 
 
 def packet_key(prefix: str, edge_id: str, camera_id: str, run_id: str, sequence: int) -> str:
-    """The shared de-duplication key of one packet (same identity as cloud/dedup.py's window). The ids are
+    """The shared de-duplication key of one packet (same identity as cloud/ingest/dedup.py's window). The ids are
     JSON-encoded, so no choice of characters in them can make two packets share a key."""
     return f"{prefix}:seen:" + json.dumps([edge_id, camera_id, run_id, sequence], separators=(",", ":"))
 

@@ -1,6 +1,6 @@
 """`vigil-cloud --role worker`: reads jobs from the consumer group, describes, commits alert stages.
 
-One job is one accepted event packet, handled as the single process handles it (cloud/server.py:
+One job is one accepted event packet, handled as the single process handles it (cloud/answer/describe.py:
 ``detected`` for a new event, a description for the frame meant for the model), except that alert
 stages are committed to the shared ``AlertLedger`` instead of a local outbox. The job is
 acknowledged (XACK + XDEL) only after every stage it caused is committed; a worker that dies
@@ -26,17 +26,17 @@ from redis.exceptions import RedisError
 
 from cloud.alerts.alert import Alert
 from cloud.alerts.manager import AlertManager
+from cloud.answer.describe import ALERT_MEMORY_S, describe_event
 from cloud.api.links import event_links
 from cloud.config import CloudConfig
-from cloud.packet_limits import check_image, short
+from cloud.engine.build import build_engine
+from cloud.ingest.packet_limits import check_image, short
+from cloud.ingest.packets import decode_jpeg, result_message
 from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
-from cloud.server import (ALERT_MEMORY_S, IngestService, boxes_in_image, build_engine, decode_jpeg,
-                          detections_to_dicts, record_description)
-from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.scale")
 
@@ -103,37 +103,17 @@ class Worker:
             image = await asyncio.get_running_loop().run_in_executor(self._decoder, decode_jpeg, pkt.jpeg)
             if image is None:
                 self.stats["corrupt_jpeg"] += 1
-        labels = dict(pkt.hints.counts) or dict(Counter(d.label for d in pkt.detections))
-        hints = IngestService._hints_dict(pkt)
-        aid, _ = self.alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
-                                       event_onset=pkt.event_onset or pkt.capture_time, labels=labels,
-                                       detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
-                                       hints=hints)
-        if image is None or not self.alerts.claim_description(aid):
+        aid, describing = describe_event(self.alerts, self.engine, self.stats, edge_id, pkt, image,
+                                         stop_at_deadline=True)
+        if describing is None:
             return
-        from cloud.engine.request import DescribeRequest  # the engine package may be heavy; import lazily
-        deadline = time.time() + self.alerts.describe_deadline_s
-        req = DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
-                              detections=boxes_in_image(pkt, image.shape[1], image.shape[0]), hints=hints,
-                              severity=float(pkt.hints.severity), deadline=deadline)
-        try:
-            result = await asyncio.wait_for(self.engine.describe(req), timeout=max(0.0, deadline - time.time()))
-        except asyncio.TimeoutError:
-            self.stats["describe_timeouts"] += 1   # _expire sends `described` with status timeout
-            self.alerts.expire()
-            status, text = "timeout", ""
-        except Exception as exc:   # the model failing must not lose the alert
-            status, text = record_description(self.alerts, self.stats, aid, error=exc)
-        else:
-            status, text = record_description(self.alerts, self.stats, aid, result=result)
+        status, text = await describing
         await self._reply(edge_id, pkt, aid, status, text)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
         """The edge's Result, and later an evidence request if it sent none (through its gateway)."""
         prefix = self.cfg.scale.prefix
-        await edge_replies.publish(self.redis, prefix, edge_id, pb.CloudMessage(result=pb.Result(
-            event_id=pkt.event_id, camera_id=pkt.camera_id, alert_id=aid, description_json=text,
-            description_status=status)))
+        await edge_replies.publish(self.redis, prefix, edge_id, result_message(pkt, aid, status, text))
         task = asyncio.get_running_loop().create_task(edge_replies.request_evidence_later(
             self.redis, prefix, edge_id, pkt.camera_id, pkt.event_id, self.cfg.server.evidence_request_after_s))
         self._followups.add(task)

@@ -13,7 +13,7 @@ import benchmarks.scenes as real_scenes  # noqa: E402
 from benchmarks.kv import build_arms, summarize_quality, top_level  # noqa: E402
 from benchmarks.kv_profile import candidate_thresholds, pick, scene_samples  # noqa: E402
 from benchmarks.kv_quality import run_quality, score_arms  # noqa: E402
-from cloud.constrained import grammar_for  # noqa: E402
+from cloud.answer.constrained import grammar_for  # noqa: E402
 from cloud.kvcache.attention import AttentionCapture  # noqa: E402
 from cloud.kvcache.profile import HeadProfile, model_fingerprint  # noqa: E402
 

@@ -6,7 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch
 
 from benchmarks.spec import decode_arm, new_speculator, prefill_batch, spec_config
-from cloud.constrained import grammar_for
+from cloud.answer.constrained import grammar_for
 from cloud.engine.runner import PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from tests.helpers.spec_runs import prepared
@@ -36,7 +36,7 @@ def test_caption_workload_decodes_free_text_under_its_one_field_schema():
 
     from benchmarks.scenes import captions
     from benchmarks.spec import answer_text
-    from cloud.constrained import JsonGrammar
+    from cloud.answer.constrained import JsonGrammar
     from cloud.models.llava import LlavaAdapter
 
     torch.set_num_threads(1)

@@ -3,7 +3,7 @@ import asyncio
 
 from cloud.config import load_cloud_config
 from cloud.health import INGEST_SERVICE, main as probe_main, probe
-from cloud.server import CloudService
+from cloud.service import CloudService
 
 
 class _SlowEngine:

@@ -76,7 +76,7 @@ def test_edge_stops_on_sigterm_within_the_grace_period(compose):
     import time
 
     from cloud.config import load_cloud_config
-    from cloud.server import CloudService
+    from cloud.service import CloudService
     from edge.cli import SHUTDOWN_FLUSH_S
     from tests.helpers.cloud_fakes import FakeEngine
     from vigil.footage import clip_path

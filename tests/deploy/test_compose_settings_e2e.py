@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 from vigil_tools.webhook_echo import WebhookReceiver

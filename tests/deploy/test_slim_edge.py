@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from vigil.footage import clip_path
 
 pytestmark = pytest.mark.slow

@@ -2,7 +2,7 @@
 import asyncio
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 from tests.helpers import cloud_fakes as fakes

@@ -3,7 +3,7 @@ import asyncio
 import urllib.request
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 from edge.metrics import serve

@@ -1,8 +1,8 @@
 """Stand-ins for the cloud service's model and alert sinks, so its gRPC path is tested without a model."""
 import asyncio
 
-from cloud.engine.request import DescribeResult
-from cloud.schema import EventDescription
+from cloud.answer.request import DescribeResult
+from cloud.answer.schema import EventDescription
 
 
 class FakeEngine:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cloud.constrained import grammar_for
+from cloud.answer.constrained import grammar_for
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.speculative import build_speculator
 from cloud.speculative.config import SpeculativeConfig

@@ -3,9 +3,9 @@ import asyncio
 
 import pytest
 
+from cloud.answer.schema import EventDescription
 from cloud.config import load_cloud_config
-from cloud.schema import EventDescription
-from cloud.server import CloudService
+from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.client import AuthenticationError
 from edge.config import load_edge_config

@@ -3,7 +3,7 @@ import asyncio
 
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.server import CloudService
+from cloud.service import CloudService
 from vigil.redact import redact
 
 

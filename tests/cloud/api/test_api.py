@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from tests.helpers.cloud_fakes import Collect, FakeEngine
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc

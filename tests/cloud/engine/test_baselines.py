@@ -8,11 +8,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np
 import pytest
 
-from cloud.constrained import grammar_for, parse_answer
+from cloud.answer.constrained import grammar_for, parse_answer
+from cloud.answer.prompting import build_prompt
 from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
 from cloud.engine.baselines import generate_batch
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
-from cloud.prompting import build_prompt
 
 BUDGET = 48   # tight: random weights wander, so the closing reserve must do its work
 

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
+from cloud.answer.schema import EventDescription
 from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
 from cloud.engine.engine import DeadlineExceeded, EngineError, EngineOverloaded
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
-from cloud.schema import EventDescription
 
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(

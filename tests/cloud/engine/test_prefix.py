@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.constrained import grammar_for
+from cloud.answer.constrained import grammar_for
 from cloud.engine.prefix import MIN_PREFIX_TOKENS, build_prefix
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter

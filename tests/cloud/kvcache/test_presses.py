@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from cloud.constrained import grammar_for
+from cloud.answer.constrained import grammar_for
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.kvcache import build_press
 from cloud.kvcache.batch import RaggedBatchKV

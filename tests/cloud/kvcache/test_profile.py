@@ -59,8 +59,8 @@ def test_profiling_measures_every_head_and_classifies_by_threshold(qwen):
 
 
 def test_engine_refuses_a_profile_for_another_model_and_serves_with_its_own(tmp_path, qwen, llava):
+    from cloud.answer.schema import EventDescription
     from cloud.engine import DescribeRequest, DescriptionEngine, EngineConfig
-    from cloud.schema import EventDescription
 
     wrong = mixed_profile(llava).save(tmp_path / "wrong.json")
     eng = DescriptionEngine(EngineConfig(max_new_tokens=48, kv={"method": "hybridkv", "profile_path": str(wrong)}),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.constrained import BatchConstraint, grammar_for, parse_answer
+from cloud.answer.constrained import BatchConstraint, grammar_for, parse_answer
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.models.qwen2_vl import QwenVLAdapter

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.constrained import grammar_for, parse_answer
+from cloud.answer.constrained import grammar_for, parse_answer
 from cloud.engine.config import EngineConfig
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.base import ModelAdapter

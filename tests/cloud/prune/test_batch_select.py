@@ -49,7 +49,7 @@ def test_reused_images_skip_the_batch_and_fresh_ones_are_stored():
 
 
 def test_runner_prunes_a_whole_prefill_batch_with_one_select_batch_call():
-    from cloud.constrained import grammar_for
+    from cloud.answer.constrained import grammar_for
     from cloud.engine.runner import ModelRunner, PrefillItem
     from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 

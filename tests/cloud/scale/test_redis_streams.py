@@ -127,8 +127,8 @@ def test_gateway_refuses_when_the_backlog_is_full_and_acks_duplicates(redis_serv
         gw = GatewayIngest(cfg, JobStream(r, "g"))
         out: asyncio.Queue = asyncio.Queue()
         for seq in (1, 1, 2, 3):
-            await gw._admit("edge", _pkt(seq, event=f"e{seq}"), time.time(), 100, out)
-        await gw._admit("edge", pb.FramePacket(camera_id="cam", sequence=9, priority=pb.CONTEXT), time.time(), 100, out)
+            await gw.admit("edge", _pkt(seq, event=f"e{seq}"), time.time(), 100, out)
+        await gw.admit("edge", pb.FramePacket(camera_id="cam", sequence=9, priority=pb.CONTEXT), time.time(), 100, out)
         msgs = [out.get_nowait() for _ in range(out.qsize())]
         gw.close()
         await r.aclose()
@@ -192,7 +192,7 @@ def test_a_full_redis_makes_the_gateway_refuse_not_drop(redis_server):
         for seq in range(1, 21):
             pkt = _pkt(seq, event=f"e{seq}", prio=pb.SEMANTIC_FRAME)
             pkt.jpeg = jpeg
-            await gw._admit("edge", pkt, time.time(), len(jpeg), out)
+            await gw.admit("edge", pkt, time.time(), len(jpeg), out)
         msgs = [out.get_nowait() for _ in range(out.qsize())]
         queued = await gw.jobs.backlog()
         gw.close()

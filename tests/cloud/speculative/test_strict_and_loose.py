@@ -7,7 +7,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from cloud.constrained import parse_answer
+from cloud.answer.constrained import parse_answer
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.prune import PrunerConfig, build_pruner
 from cloud.speculative.config import SpeculativeConfig
@@ -124,7 +124,7 @@ def test_loose_answers_parse_and_never_accept_an_anchor_loosely(adapter, prompts
 
 
 def test_rollback_leaves_the_cache_equal_to_a_run_without_rejected_tokens(adapter, prompts):
-    from cloud.constrained import grammar_for
+    from cloud.answer.constrained import grammar_for
     from cloud.engine.runner import ModelRunner, PrefillItem
     from cloud.speculative import build_speculator
 

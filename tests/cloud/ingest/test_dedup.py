@@ -1,4 +1,4 @@
-from cloud.dedup import SeenWindow
+from cloud.ingest.dedup import SeenWindow
 
 
 def test_seen_window_detects_duplicates_and_is_bounded():

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.constrained import AnswerError, BatchConstraint, grammar_for, parse_answer
+from cloud.answer.constrained import AnswerError, BatchConstraint, grammar_for, parse_answer
+from cloud.answer.schema import EventDescription
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.models.tiny import byte_level_tokenizer
-from cloud.schema import EventDescription
 
 
 @pytest.fixture(scope="module")

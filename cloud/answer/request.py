@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cloud.schema import EventDescription
+from cloud.answer.schema import EventDescription
 
 
 @dataclass

@@ -4,14 +4,14 @@ import asyncio
 import grpc
 import pytest
 
-from cloud.auth import TokenStore, hash_token, parse_token_file
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.rate_limit import EdgeRateLimiter
-from cloud.server import CloudService
+from cloud.ingest.auth import TokenStore, hash_token, parse_token_file
+from cloud.ingest.rate_limit import EdgeRateLimiter
+from cloud.service import CloudService
+from tests.helpers.cloud_fakes import Collect
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from tests.helpers.cloud_fakes import Collect
 
 
 def test_store_keeps_digests_only_and_verifies():

@@ -8,13 +8,13 @@ import grpc
 import numpy as np
 import pytest
 
-from cloud.admission import AdmissionBudget, Verdict
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.server import CloudService
+from cloud.ingest.admission import AdmissionBudget, Verdict
+from cloud.service import CloudService
+from tests.helpers.cloud_fakes import Collect
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from tests.helpers.cloud_fakes import Collect
 
 MIB = 1 << 20
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
@@ -54,7 +54,7 @@ def test_bad_settings_are_refused():
 
 
 def test_the_policy_imports_no_io_libraries():
-    code = ("import sys, cloud.admission; bad = {'grpc', 'cv2', 'numpy', 'google.protobuf', 'torch'} & set(sys.modules);"
+    code = ("import sys, cloud.ingest.admission; bad = {'grpc', 'cv2', 'numpy', 'google.protobuf', 'torch'} & set(sys.modules);"
             "print(sorted(bad)); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -117,8 +117,9 @@ def test_over_budget_context_is_acked_as_shed_and_every_alert_is_delivered():
 
 
 def test_a_degraded_frame_is_decoded_at_half_size_and_hints_carry_the_ingest_pressure():
-    from cloud.server import IngestService, decode_jpeg
     from cloud.alerts.manager import AlertManager
+    from cloud.ingest.packets import decode_jpeg
+    from cloud.ingest.service import IngestService
     assert decode_jpeg(_jpeg(640, 480)).shape == (480, 640, 3)
     assert decode_jpeg(_jpeg(640, 480), reduced=True).shape == (240, 320, 3)
     cfg = load_cloud_config(environ={}, overrides={"server": {"admission_budget_bytes": MIB},

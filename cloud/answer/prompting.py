@@ -8,7 +8,7 @@ already has:
 - semantic prompting: the edge's labels, counts, zone, dwell time, rule and
   camera name are written into the prompt, so the answer's `objects` and
   `threat_level` start from what was measured rather than guessed.
-The answer format itself is enforced by constrained decoding (cloud/constrained.py);
+The answer format itself is enforced by constrained decoding (cloud/answer/constrained.py);
 the prompt only names the fields so a real model fills them sensibly.
 
 Hint values come from the network: they are typed, clipped and stripped of
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cloud.engine.request import DescribeRequest
+from cloud.answer.request import DescribeRequest
 
 SYSTEM_PROMPT = (
     "You are a video-surveillance analyst. You see key frames of one event from a fixed "

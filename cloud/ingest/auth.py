@@ -18,7 +18,7 @@ import os
 import secrets
 from pathlib import Path
 
-log = logging.getLogger("vigil.cloud.auth")
+log = logging.getLogger("vigil.cloud.ingest.auth")
 
 HASH_PREFIX = "sha256:"
 TOKEN_BYTES = 32

@@ -1,6 +1,6 @@
 """Per-edge rate limits: token buckets on packets/s and bytes/s (pure; the caller passes the time).
 
-What happens over the limit is the caller's choice; ours (cloud/server.py): alert metadata is
+What happens over the limit is the caller's choice; ours (service.py): alert metadata is
 never limited, event frames still raise their alert but are not decoded or described, context
 frames are dropped; all are acknowledged with a RATE_LIMITED notice, so a flood degrades what
 the cloud does with frames, never whether an alert exists.

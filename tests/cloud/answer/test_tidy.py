@@ -1,6 +1,6 @@
 """Descriptions a person can read: clean labels, summaries that end at a sentence."""
-from cloud.schema import EventDescription
-from cloud.tidy import clean_label, end_at_sentence, tidy_description
+from cloud.answer.schema import EventDescription
+from cloud.answer.tidy import clean_label, end_at_sentence, tidy_description
 
 
 def test_labels_lose_scores_and_punctuation_and_merge():

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.server import CloudService
-from tests.cloud.test_hostile_input import HELLO, _jpeg, packets
+from cloud.service import CloudService
+from tests.cloud.ingest.test_hostile_input import HELLO, _jpeg, packets
+from tests.helpers.cloud_fakes import Collect
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from tests.helpers.cloud_fakes import Collect
 
 STREAM_TIMEOUT_S = 20.0
 WAIT_STEP_S, WAIT_STEPS = 0.1, 50

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cloud.config import load_cloud_config
-from cloud.server import CloudService
+from cloud.service import CloudService
 from tests.helpers.cloud_fakes import Collect, FakeEngine
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
@@ -157,7 +157,7 @@ def test_packet_cut_off_mid_decode_is_processed_when_resent(monkeypatch):
     and described, not acknowledged as a duplicate of a packet the cloud never kept."""
     import threading
 
-    import cloud.server as server_mod
+    import cloud.ingest.service as server_mod
 
     decoding, release = threading.Event(), threading.Event()
     real_decode = server_mod.decode_jpeg

@@ -1,6 +1,6 @@
 """JSON-schema constrained decoding with xgrammar (DAT's "output consistency").
 
-The alert schema (`cloud.schema.EventDescription`) is compiled once per
+The alert schema (`cloud.answer.schema.EventDescription`) is compiled once per
 tokenizer into an xgrammar grammar; every sequence in a batch gets its own
 `GrammarMatcher`, and each decoding step masks the batch's logits row by row
 with the matchers' token bitmasks. Whatever the weights, the only tokens a
@@ -41,7 +41,7 @@ try:
 except ImportError:  # the rest of the engine still imports; compiling a grammar says what is missing
     xgr = None
 
-from cloud.schema import EventDescription, description_json_schema
+from cloud.answer.schema import EventDescription, description_json_schema
 
 JSON_SEPARATORS = (",", ":")
 CLOSING_CHARS = frozenset('"]}')

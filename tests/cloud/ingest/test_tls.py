@@ -6,14 +6,15 @@ import pytest
 
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.local_ca import make_ca
-from cloud.server import BindError, CloudService
+from cloud.ingest.grpc_server import BindError
+from cloud.ingest.local_ca import make_ca
+from cloud.service import CloudService
 from edge.client import LinkConfigError, channel_credentials
 from edge.link_config import CloudLinkConfig
+from tests.helpers.cloud_fakes import Collect
 from vigil.link_security import host_of, is_loopback
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from tests.helpers.cloud_fakes import Collect
 
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
 

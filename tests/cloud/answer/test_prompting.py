@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from cloud.engine.request import DescribeRequest
-from cloud.prompting import build_prompt, draw_detections
+from cloud.answer.prompting import build_prompt, draw_detections
+from cloud.answer.request import DescribeRequest
 
 
 def _req(**kw):

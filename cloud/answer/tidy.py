@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from cloud.schema import EventDescription, ObjectCount
+from cloud.answer.schema import EventDescription, ObjectCount
 
 MIN_SENTENCE_CHARS = 20       # a shorter first sentence says too little: keep the words instead
 PHRASE_MAX_CHARS = 32         # a summary this short without a sentence end is a phrase, not cut prose

@@ -10,14 +10,15 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cloud.alerts.manager import AlertManager
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
-from cloud.packet_limits import MAX_LABELS, check_image, jpeg_dimensions
-from cloud.server import CloudService, IngestService
-from cloud.alerts.manager import AlertManager
+from cloud.ingest.packet_limits import MAX_LABELS, check_image, jpeg_dimensions
+from cloud.ingest.service import IngestService
+from cloud.service import CloudService
+from tests.helpers.cloud_fakes import Collect
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
-from tests.helpers.cloud_fakes import Collect
 
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token"))
 

@@ -1,0 +1,83 @@
+"""One event packet's way to its alert and description, the same in the single process
+(cloud/ingest/service.py) and in the scale-out worker (cloud/scale/worker.py).
+
+``describe_event`` raises or updates the packet's alert (its ``detected`` stage is committed when the
+call returns) and, when the packet carries the frame meant for the model and the alert still needs a
+description, hands back the description to await: it asks the engine and records the ``described``
+stage (ok, timeout or error). The alerts and the engine are passed in (an ``AlertManager`` and
+anything with ``async describe(request)``), so this floor imports neither.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from typing import Awaitable
+
+import numpy as np
+
+from cloud.answer.packet_facts import boxes_in_image, detections_to_dicts, packet_hints, packet_labels
+from cloud.answer.request import DescribeRequest
+from vigil.v1 import vigil_pb2 as pb
+
+log = logging.getLogger("vigil.cloud")
+
+ALERT_MEMORY_S = 300.0   # finished alerts kept in memory; older ones are looked up in the committed stages
+DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)   # frames meant for the model
+
+
+def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.FramePacket,
+                   image: np.ndarray | None, *, stop_at_deadline: bool = False
+                   ) -> tuple[str, Awaitable[tuple[str, str]] | None]:
+    """The alert id of event packet ``pkt`` and, if it is to be described from ``image``, the description
+    to await, which returns (status, description text) for the edge's Result.
+
+    ``stop_at_deadline``: stop waiting for the engine at the alert's deadline and finish the alert as
+    timed out (the worker frees its slot); otherwise a late answer still arrives and is recorded as
+    ``timeout`` (the alert's deadline was already kept by whoever expires alerts)."""
+    aid, _ = alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
+                              event_onset=pkt.event_onset or pkt.capture_time, labels=packet_labels(pkt),
+                              detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
+                              hints=packet_hints(pkt))
+    # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
+    if image is None or pkt.priority not in DESCRIBABLE or not alerts.claim_description(aid):
+        return aid, None
+    return aid, _describe(alerts, engine, stats, aid, pkt, image, stop_at_deadline)
+
+
+async def _describe(alerts, engine, stats: Counter[str], aid: str, pkt: pb.FramePacket, image: np.ndarray,
+                    stop_at_deadline: bool) -> tuple[str, str]:
+    deadline = time.time() + alerts.describe_deadline_s
+    req = DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
+                          detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
+                          hints=packet_hints(pkt), severity=float(pkt.hints.severity), deadline=deadline)
+    try:
+        if stop_at_deadline:
+            result = await asyncio.wait_for(engine.describe(req), timeout=max(0.0, deadline - time.time()))
+        else:
+            result = await engine.describe(req)
+    except asyncio.TimeoutError as exc:
+        if not stop_at_deadline:   # the engine's own error, not our wait
+            return record_description(alerts, stats, aid, error=exc)
+    except Exception as exc:  # the model failing must not lose the alert
+        return record_description(alerts, stats, aid, error=exc)
+    else:
+        return record_description(alerts, stats, aid, result=result)
+    stats["describe_timeouts"] += 1   # expire() sends `described` with status timeout
+    alerts.expire()
+    return "timeout", ""
+
+
+def record_description(alerts, stats: Counter[str], aid: str, result=None,
+                       error: Exception | None = None) -> tuple[str, str]:
+    """The alert's `described` stage from the model's `result`, or its failure from `error` (the alert still
+    goes out); returns (status, description text) for the edge's Result."""
+    if error is not None:
+        log.error("describe failed for alert %s", aid, exc_info=error)
+        stats["describe_errors"] += 1
+        alerts.on_description_failed(aid, f"{type(error).__name__}: {error}")
+        return "error", ""
+    stats["described"] += 1
+    ok = alerts.on_description(aid, result.description.model_dump())
+    return ("ok" if ok else "timeout"), result.text
