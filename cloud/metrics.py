@@ -49,9 +49,9 @@ class _ServiceCollector:
         yield GaugeMetricFamily("vigil_cloud_admission_peak_bytes", "most bytes of frames the ingest has held at once",
                                 value=float(admission.peak_bytes))
         yield GaugeMetricFamily("vigil_cloud_open_alerts", "alerts awaiting their description", value=float(svc.alerts.open_count))
-        pump = getattr(svc.service, "pump", None)
-        if pump is not None:
-            q = pump.stats()
+        queue_stats = getattr(svc.service.engine, "queue_stats", None)
+        if callable(queue_stats):
+            q = queue_stats()
             yield GaugeMetricFamily("vigil_cloud_describe_queue_depth", "events waiting for the model", value=float(q["depth"]))
             yield GaugeMetricFamily("vigil_cloud_describe_running", "descriptions being computed", value=float(q["running"]))
             yield CounterMetricFamily("vigil_cloud_describe_shed", "descriptions shed by a full describe queue (timeout, overloaded)",

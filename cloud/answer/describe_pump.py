@@ -1,7 +1,7 @@
 """DescribePump: feeds the engine from the DescribeQueue, and never past a job's deadline.
 
 The ingest ``submit``s one job per event that wants a description; which job the engine gets
-next is the queue's decision (cloud/describe_queue.py: severity, then earliest deadline; one
+next is the queue's decision (cloud/answer/describe_queue.py: severity, then earliest deadline; one
 pending job per event; bounded). At most ``concurrency`` descriptions run at once: the engine
 batches those (continuous batching), and everything else waits here, where it can still be
 coalesced, shed or dropped, instead of inside the engine, where it could only wait.
@@ -12,15 +12,20 @@ is dropped as ``deadline`` instead of computed for nobody. A running description
 at its deadline (the engine frees its batch row). Every job ends in exactly one callback:
 ``on_result(job, result)``, ``on_failed(job, exc)`` or ``on_dropped(job, reason)`` with reason
 ``overloaded`` (shed from a full queue, or refused by the engine) or ``deadline``.
+
+``QueuedEngine`` is the pump behind the engine interface (``async describe(request)``), which is
+what the describe path (cloud/answer/describe.py) awaits: a request either gets its result, or
+raises the engine's error, or ``DescribeDropped`` naming the reason.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any, Awaitable, Callable
 
-from cloud.describe_queue import DescribeJob, DescribeQueue, Dropped
+from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped
 
 log = logging.getLogger("vigil.cloud")
 
@@ -64,6 +69,13 @@ class DescribePump:
         self._report(self.queue.offer(job, self._clock()))
         self._wake.set()
 
+    def cancel(self, key: str) -> None:
+        """Forget ``key``'s job, queued or running (nobody waits for it any more); no callback follows."""
+        self.queue.cancel(key)
+        task = self._running.pop(key, None)
+        if task is not None:
+            task.cancel()
+
     def close(self) -> None:
         """Stop handing out jobs and cancel the running ones (their alerts stay open for the deadline)."""
         if self._loop_task is not None:
@@ -105,7 +117,8 @@ class DescribePump:
     async def _describe(self, job: DescribeJob) -> None:
         started = self._clock()
         try:
-            result = await asyncio.wait_for(self._describe_payload(job.payload), max(0.0, job.deadline - started))
+            left = None if math.isinf(job.deadline) else max(0.0, job.deadline - started)
+            result = await asyncio.wait_for(self._describe_payload(job.payload), left)
         except asyncio.TimeoutError:   # the engine frees the cancelled request's batch row
             self.late_running += 1
             self._on_dropped(job, "deadline")
@@ -141,3 +154,89 @@ class DescribePump:
     @property
     def busy(self) -> bool:
         return bool(self._running) or len(self.queue) > 0
+
+
+class DescribeDropped(RuntimeError):
+    """A request left the describe queue unserved; ``timeout_reason`` says why."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.timeout_reason = reason
+
+
+DROP_DETAIL = {
+    "overloaded": "describe queue full: a more important event took its place",
+    "deadline": "its deadline came before the model could describe it",
+}
+
+
+class QueuedEngine:
+    """``engine`` behind a DescribePump, with the engine's face: ``describe(req)`` waits its turn (keyed by
+    ``req.request_id``, the alert id); ``refresh(req)`` gives a still-queued request of the same alert
+    a newer frame. Everything else is the wrapped engine's."""
+
+    def __init__(self, engine, *, capacity: int, concurrency: int, clock: Callable[[], float] = time.time):
+        self.engine = engine
+        self._clock = clock
+        self.pump = DescribePump(lambda req: self.engine.describe(req), capacity=capacity, concurrency=concurrency,
+                                 on_result=self._resolved, on_failed=self._failed, on_dropped=self._dropped,
+                                 clock=clock)
+        self._waiting: dict[str, asyncio.Future] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    async def describe(self, req):
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[req.request_id] = future
+        self.pump.submit(self._job(req))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            self.pump.cancel(req.request_id)
+            raise
+        finally:
+            if self._waiting.get(req.request_id) is future:
+                del self._waiting[req.request_id]
+
+    def refresh(self, req) -> bool:
+        """A newer frame for a request still waiting in the queue; False when it is no longer queued."""
+        if req.request_id not in self.pump.queue:
+            return False
+        self.pump.submit(self._job(req))
+        return True
+
+    def backpressure(self) -> float:
+        return max(float(self.engine.backpressure()), self.pump.pressure())
+
+    def queue_stats(self) -> dict:
+        return self.pump.stats()
+
+    def close(self) -> None:
+        self.pump.close()
+
+    def _job(self, req) -> DescribeJob:
+        deadline = math.inf if req.deadline is None else float(req.deadline)
+        return DescribeJob(key=req.request_id, severity=float(req.severity), deadline=deadline,
+                           arrival=self._clock(), payload=req)
+
+    def _settle(self, key: str, result=None, error: BaseException | None = None) -> None:
+        future = self._waiting.get(key)
+        if future is None or future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def _resolved(self, job: DescribeJob, result) -> None:
+        self._settle(job.key, result=result)
+
+    def _failed(self, job: DescribeJob, error: Exception) -> None:
+        self._settle(job.key, error=error)
+
+    def _dropped(self, job: DescribeJob, reason: str) -> None:
+        q = self.pump.stats()
+        detail = DROP_DETAIL[reason] + (f" ({q['depth']} waiting, {q['running']} being described)"
+                                        if reason == "overloaded" else "")
+        self._settle(job.key, error=DescribeDropped(reason, detail))

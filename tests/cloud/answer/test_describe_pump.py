@@ -5,8 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from cloud.describe_pump import DescribePump
-from cloud.describe_queue import DescribeJob
+from cloud.answer.describe_pump import DescribePump
+from cloud.answer.describe_queue import DescribeJob
 
 
 class GateEngine:
@@ -133,3 +133,32 @@ def test_a_real_model_failure_stays_an_error():
         await settle(pump, 0.2)
         return ends
     assert asyncio.run(main()) == [("error", "x", "model exploded")]
+
+
+def test_queued_engine_describes_the_newest_frame_of_a_waiting_event_and_names_why_one_was_dropped():
+    from cloud.answer.describe_pump import DescribeDropped, QueuedEngine
+
+    class Engine(GateEngine):
+        def backpressure(self):
+            return 0.0
+
+    def req(rid, frame, sev=0.5, deadline_in=30.0):
+        return SimpleNamespace(request_id=rid, severity=sev, deadline=time.time() + deadline_in, frame=frame)
+
+    async def main():
+        engine = Engine(latency_s=0.2)
+        queued = QueuedEngine(engine, capacity=1, concurrency=1)
+        first = asyncio.create_task(queued.describe(req("a", "a-1", sev=0.9)))
+        await asyncio.sleep(0.05)
+        waiting = asyncio.create_task(queued.describe(req("b", "b-1")))
+        await asyncio.sleep(0)
+        assert queued.refresh(req("b", "b-2")) and not queued.refresh(req("a", "a-2"))   # a is running
+        shed = asyncio.create_task(queued.describe(req("c", "c-1", sev=0.1)))
+        results = await asyncio.gather(first, waiting, shed, return_exceptions=True)
+        queued.close()
+        return engine, results, queued.queue_stats()
+    engine, (a, b, c), stats = asyncio.run(main())
+    assert [r.frame for r in engine.asked] == ["a-1", "b-2"]
+    assert a.payload.frame == "a-1" and b.payload.frame == "b-2"
+    assert isinstance(c, DescribeDropped) and c.timeout_reason == "overloaded"
+    assert stats["shed"] == 1 and stats["coalesced"] == 1

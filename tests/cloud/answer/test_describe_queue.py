@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from cloud.describe_queue import DescribeJob, DescribeQueue, Dropped
+from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped
 
 
 def job(key, sev=0.5, deadline=100.0, t=0.0, payload=None):
@@ -159,5 +159,5 @@ def test_pressure_is_the_fill_level():
 
 
 def test_the_queue_imports_no_torch():
-    code = "import sys, cloud.describe_queue; sys.exit(1 if 'torch' in sys.modules else 0)"
+    code = "import sys, cloud.answer.describe_queue; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
