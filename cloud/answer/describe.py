@@ -101,4 +101,9 @@ def record_description(alerts, stats: Counter[str], aid: str, result=None,
         return "error", ""
     stats["described"] += 1
     ok = alerts.on_description(aid, result.description.model_dump())
+    # What one description cost (docs/scheduling.md reads capacity from these lines).
+    log.info("described alert %s%s: %d of %d visual tokens, %d prompt tokens, %d generated; queue %.0f ms, "
+             "prefill %.0f ms, decode %.0f ms", aid, "" if ok else " (too late: already timed out)",
+             result.visual_tokens, result.visual_tokens_before_prune or result.visual_tokens, result.prompt_tokens,
+             result.generated_tokens, result.queue_ms, result.prefill_ms, result.decode_ms)
     return ("ok" if ok else "timeout"), result.text
