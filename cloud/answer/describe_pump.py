@@ -2,12 +2,13 @@
 
 The ingest ``submit``s one job per event that wants a description; which job the engine gets
 next is the queue's decision (cloud/answer/describe_queue.py: severity, then earliest deadline; one
-pending job per event; bounded). At most ``concurrency`` descriptions run at once: the engine
-batches those (continuous batching), and everything else waits here, where it can still be
-coalesced, shed or dropped, instead of inside the engine, where it could only wait.
+pending job per event; bounded). At most ``concurrency`` descriptions run at once, fewer while a
+batch that large would not finish in time (cloud/answer/batch_limit.py): the engine batches those
+(continuous batching), and everything else waits here, where it can still be coalesced, shed or
+dropped, instead of inside the engine, where it could only wait.
 
 A job is handed out only when it can still finish: ``take`` is given the recent time one
-description takes (``service_s``, a moving average), so a job whose deadline falls inside it
+description takes (``service_s``, a moving average of start to answer), so a job whose deadline falls inside it
 is dropped as ``deadline`` instead of computed for nobody. A running description is cancelled
 at its deadline (the engine frees its batch row). Every job ends in exactly one callback:
 ``on_result(job, result)``, ``on_failed(job, exc)`` or ``on_dropped(job, reason)`` with reason
@@ -25,6 +26,7 @@ import math
 import time
 from typing import Any, Awaitable, Callable
 
+from cloud.answer.batch_limit import BatchLimit
 from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped
 
 log = logging.getLogger("vigil.cloud")
@@ -49,13 +51,13 @@ class DescribePump:
                  clock: Callable[[], float] = time.time):
         self._describe_payload = describe   # the engine call for one job's payload
         self.queue = DescribeQueue(capacity)
-        self.concurrency = concurrency
+        self.limit = BatchLimit(concurrency)
         self._on_result, self._on_failed, self._on_dropped = on_result, on_failed, on_dropped
         self._clock = clock
         self._wake = asyncio.Event()
         self._running: dict[str, asyncio.Task] = {}
         self._loop_task: asyncio.Task | None = None
-        self.service_s = 0.0          # moving average of one description (prefill + decode), seconds
+        self.service_s = 0.0          # moving average of one description, start to answer, seconds
         self.late_running = 0         # descriptions cancelled at their deadline while computing
         self.refused = 0              # jobs the engine itself refused for load
 
@@ -90,7 +92,7 @@ class DescribePump:
         c = self.queue.counts
         return {"depth": len(self.queue), "running": len(self._running), "offered": c.offered,
                 "coalesced": c.coalesced, "shed": c.shed + self.refused, "late": c.late + self.late_running,
-                "service_s": round(self.service_s, 3)}
+                "service_s": round(self.service_s, 3), "batch_limit": self.limit.current}
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -103,10 +105,10 @@ class DescribePump:
             self._fill()
 
     def _fill(self) -> None:
-        if len(self._running) >= self.concurrency:
+        if len(self._running) >= self.limit.current:
             self._report(self.queue.expire(self._clock()))
             return
-        while len(self._running) < self.concurrency:
+        while len(self._running) < self.limit.current:
             job, dropped = self.queue.take(self._clock(), self.service_s + DEADLINE_MARGIN_S)
             self._report(dropped)
             if job is None:
@@ -121,6 +123,7 @@ class DescribePump:
             result = await asyncio.wait_for(self._describe_payload(job.payload), left)
         except asyncio.TimeoutError:   # the engine frees the cancelled request's batch row
             self.late_running += 1
+            self.limit.missed()
             self._on_dropped(job, "deadline")
         except Exception as exc:  # noqa: BLE001 - every failure ends the job in one callback
             reason = timeout_reason(exc)
@@ -131,9 +134,10 @@ class DescribePump:
                 self.late_running += reason == "deadline"
                 self._on_dropped(job, reason)
         else:
-            took = (getattr(result, "prefill_ms", 0.0) + getattr(result, "decode_ms", 0.0)) / 1000.0
+            took = self._clock() - started
             self.service_s = took if self.service_s == 0.0 else (
                 (1 - SERVICE_EWMA) * self.service_s + SERVICE_EWMA * took)
+            self.limit.finished(took, job.deadline - started, backlog=len(self.queue) > 0)
             self._on_result(job, result)
         finally:
             self._running.pop(job.key, None)
