@@ -46,7 +46,7 @@ import cv2
 import grpc
 import psutil
 
-from benchmarks.fault_procs import (CloudProc, ReceiverProc, cloud_config, free_port, run_edge, start_edge,
+from testkit.fault_procs import (CloudProc, ReceiverProc, cloud_config, free_port, run_edge, start_edge,
                                     wait_for)
 from benchmarks.provenance import Provenance, summarize
 from cloud.alerts.manager import alert_id_for

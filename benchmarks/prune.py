@@ -49,6 +49,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize  # noqa: E402
 from benchmarks.scenes import FIELDS, field_scores, make_scenes  # noqa: E402
 from benchmarks.scenes.evaluate import DEVICE, answer_arms, load_adapter, score  # noqa: E402
+from cloud.answer.prompting import model_prompt  # noqa: E402
+from cloud.engine.pruning import prune_one  # noqa: E402
 from cloud.prune import PrunerConfig, build_pruner  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "prune.json"
@@ -117,7 +119,7 @@ def timing_adapter(threads: int):
     """SmolLM2 behind a random CLIP ViT-L/14-336 tower (LLaVA-1.5 geometry), as the engine's adapter."""
     from transformers import CLIPVisionConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    from cloud.models.bench_vlm import bench_adapter_for
+    from cloud.models.bench.vlm import bench_adapter_for
     from cloud.models.smollm_llava import build_smollm_llava, image_processor
 
     torch.set_num_threads(threads)
@@ -144,7 +146,8 @@ def timings(adapter, scenes, repeats: int) -> dict:
     for budget in BUDGETS:
         for label, kw in PRUNERS.items():
             pruners[f"{label}@{budget}"] = build_pruner(PrunerConfig(budget=budget, **kw))
-    prepared = [adapter.prepare([s.image], "", "") for s in scenes]
+    user, system = model_prompt("", "", adapter.fixed_prompt)   # the benchmark VLM's own question
+    prepared = [adapter.prepare([s.image], user, system) for s in scenes]
     adapter.forward(*_lm_args(adapter.embed(prepared[0])), adapter.new_cache())  # warm-up
     arms = ["vision", *pruners]
     samples: dict[str, dict[str, list[float]]] = {a: {"select": [], "lm": [], "vision": []} for a in arms}
@@ -165,7 +168,7 @@ def timings(adapter, scenes, repeats: int) -> dict:
             t0 = clock()
             pruner = pruners[arm]
             if pruner is not None:
-                pre = adapter.prune(pre, prep, pruner)
+                pre = prune_one(adapter, pre, prep, pruner)
             t1 = clock()
             adapter.forward(*_lm_args(pre), adapter.new_cache())
             t2 = clock()

@@ -1,6 +1,6 @@
 """Scale-out on Redis Streams: alerts delivered per second with 1 vs 2 workers, and a worker killed mid-stream.
 
-Real processes (benchmarks/scale_procs.py): redis-server, one gateway, N workers, the delivery
+Real processes (testkit/scale_procs.py): redis-server, one gateway, N workers, the delivery
 process, and a webhook receiver in this process. A scripted edge sends ``EVENTS`` events (two
 packets each) as fast as the gateway acknowledges them; a run's rate is complete alerts (both
 stages at the receiver) divided by the time from the first packet to the last stage received.
@@ -33,9 +33,9 @@ from pathlib import Path
 
 import redis
 
-from benchmarks.fault_procs import SECRET, free_port, receipts, wait_for
+from testkit.fault_procs import SECRET, free_port, receipts, wait_for
 from benchmarks.provenance import Provenance, interleaved, ratio, summarize
-from benchmarks.scale_procs import Cluster, event_packets, send_events
+from testkit.scale_procs import Cluster, event_packets, send_events
 from vigil_tools.webhook_echo import WebhookReceiver
 
 OUT = Path(__file__).resolve().parent / "results" / "scale.json"

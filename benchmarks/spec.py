@@ -77,22 +77,9 @@ log = logging.getLogger("spec")
 class Prefilled:
     """One batch after prefill: what every arm's decode starts from."""
 
-    seq_ids: list[str]
-    layers: list[tuple[torch.Tensor, torch.Tensor]]
-    mask: torch.Tensor
-    first: list[int]                 # each row's first token (sampled at prefill)
-    states: list[Any]                # the runner's RowStates right after prefill
+    runner: Any                      # the prefill's runner (its settings; its own KV released)
+    snapshot: Any                    # ModelRunner.snapshot() right after prefill
     prefill_s: float
-
-
-class _Layer:
-    def __init__(self, keys, values):
-        self.keys, self.values, self.is_initialized = keys, values, True
-
-
-class _Cache:
-    def __init__(self, layers):
-        self.layers = [_Layer(k, v) for k, v in layers]
 
 
 def prefill_batch(adapter, grammar, items, close_reserve: int) -> Prefilled:
@@ -100,35 +87,20 @@ def prefill_batch(adapter, grammar, items, close_reserve: int) -> Prefilled:
 
     runner = ModelRunner(adapter, grammar, close_reserve=close_reserve)
     t0 = time.perf_counter()
-    out, failed = runner.prefill(items)
+    _, failed = runner.prefill(items)
     prefill_s = time.perf_counter() - t0
     if failed:
         raise RuntimeError(f"prefill failed: {failed}")
-    layers = [(layer.keys.clone(), layer.values.clone()) for layer in runner.kv.cache.layers
-              if getattr(layer, "is_initialized", False)]
-    return Prefilled([r.seq_id for r in runner.rows], layers, runner.kv.mask.clone(),
-                     [o.token for o in out], list(runner.rows), prefill_s)
+    snapshot = runner.snapshot()
+    runner.release([r.seq_id for r in runner.rows])
+    return Prefilled(runner, snapshot, prefill_s)
 
 
 def decode_arm(adapter, grammar, pre: Prefilled, speculator: Any, close_reserve: int) -> tuple[dict, float]:
     """Decode a copy of `pre` to completion with `speculator` (None: autoregressive);
     ({seq_id: tokens}, decode seconds). The speculator outlives the batch, as in the engine
     (its statistics and a retrieval drafter's datastore carry over)."""
-    from dataclasses import replace
-
-    from cloud.engine.kv import BatchKV
-    from cloud.engine.runner import ModelRunner
-
-    runner = ModelRunner(adapter, grammar, close_reserve=close_reserve, speculator=speculator)
-    runner.kv = BatchKV()
-    runner.kv.merge(_Cache(pre.layers), pre.mask.clone())   # copies into the decode slab
-    rows = []
-    for state, tok in zip(pre.states, pre.first):
-        matcher = grammar.matcher()
-        if not matcher.accept_token(tok):
-            raise RuntimeError("grammar rejected a prefill token")
-        rows.append(replace(state, matcher=matcher, tokens=[tok], done=matcher.is_completed()))
-    runner.rows = rows
+    runner = pre.runner.fork(pre.snapshot, speculator=speculator)
     answers = {}
     for state in runner.release([r.seq_id for r in runner.rows if r.done]):
         answers[state.seq_id] = list(state.tokens)
@@ -179,7 +151,7 @@ def bench(args, on_repeat=None) -> dict:
     from benchmarks.scenes import captions, field_scores, make_scenes, mean_scores
     from benchmarks.scenes.evaluate import DEVICE, MAX_NEW_TOKENS
     from cloud.answer.constrained import JsonGrammar, grammar_for
-    from cloud.answer.prompting import build_prompt
+    from cloud.answer.prompting import build_prompt, model_prompt
     from cloud.engine import DescribeRequest, EngineConfig
     from cloud.engine.runner import PrefillItem
     from cloud.models.registry import load_adapter
@@ -200,10 +172,11 @@ def bench(args, on_repeat=None) -> dict:
     items = []
     for i, sc in enumerate(scenes):
         if caption:    # text only: the scene's facts, no image
-            prepared = adapter.prepare([], captions.question(sc.truth), captions.SYSTEM)
+            prepared = adapter.prepare([], *model_prompt(captions.question(sc.truth), captions.SYSTEM,
+                                                         adapter.fixed_prompt))
         else:
             req = DescribeRequest(request_id=f"s{i}", camera_id=f"s{i}", event_id=f"s{i}", images=[sc.image])
-            guided = build_prompt(req, draw_boxes=cfg.draw_boxes)
+            guided = build_prompt(req, draw_boxes=cfg.draw_boxes, fixed=adapter.fixed_prompt)
             prepared = adapter.prepare(guided.images, guided.user, guided.system)
         items.append(PrefillItem(f"s{i}", prepared, cfg.max_new_tokens))
     batches = [items[i:i + args.batch] for i in range(0, len(items), args.batch)]

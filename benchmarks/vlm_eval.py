@@ -40,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     prov = Provenance(seeds={"scenes": args.seed, "derangement": args.seed})
 
-    from cloud.models.bench_vlm import WEIGHTS, weights_metadata
+    from cloud.models.bench.vlm import WEIGHTS, weights_metadata
 
     scenes = make_scenes("test", args.scenes, seed=args.seed)
     truths = [s.truth for s in scenes]

@@ -14,6 +14,7 @@ from cloud.alerts.dispatcher import Dispatcher
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
 from cloud.alerts.routes import build_routes, retry_policy
+from cloud.alerts.seeing import ModelCard
 from cloud.answer.describe import ALERT_MEMORY_S
 from cloud.api.app import ApiServer, make_app
 from cloud.api.links import event_links
@@ -57,7 +58,8 @@ class CloudService:
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
         self.alerts = AlertManager(self._emit, describe_deadline_s=a.describe_deadline_s,
-                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage)
+                                   retain_s=ALERT_MEMORY_S, lookup=self.outbox.latest_stage,
+                                   model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images))
         restored = self.alerts.restore(self.outbox.open_alerts())
         if restored:
             log.info("outbox: %d alerts left open by the previous process; they finish here", restored)

@@ -4,6 +4,10 @@ Each camera runs in its own thread (decode + gate + events are CPU work and
 must never stall the others or the network loop); the gRPC client and the
 transmission policy live on one asyncio loop, and camera threads hand items
 over with ``call_soon_threadsafe`` so the policy stays single-threaded.
+
+A camera that cannot be read does not stop the others: it is reported, retried with backoff
+and shown as failed (in /healthz, the status line and, through the cloud, the operator page)
+while the rest stream. Only a camera list that cannot work at all is refused at start.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from edge.events.hints import semantic_hints
 from edge.gate.cascade import GateCascade
 from edge.client import EdgeClient
 from edge.live.tap import FrameTap
-from edge.status import BITS_PER_BYTE, AgentStatus, CameraStatus, FpsMeter, LinkStatus, status_lines
+from edge.status import BITS_PER_BYTE, AgentStatus, CameraStatus, FrameRate, LinkStatus, status_lines
 from edge.sources.worker import CameraWorker
 from edge.sources.base import SourceError
 from edge.transmit.base import OutgoingItem, TransmissionPolicy
@@ -28,6 +32,11 @@ from edge.transmit.registry import make_policy
 from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.edge")
+
+# How often each camera's state is compared with what the cloud was last told (a change is sent at once),
+# and how often it is sent anyway, so the fps the operator page shows stays current.
+CAMERA_REPORT_S = 1.0
+CAMERA_REFRESH_S = 30.0
 
 
 @dataclass
@@ -48,27 +57,37 @@ class AgentSummary:
                 f"camera reconnects {self.reconnects}")
 
 
-def check_file_sources(cameras) -> None:
-    """Fail fast, naming the camera and path, when a file source is missing or unreadable."""
+def file_problem(cam) -> str | None:
+    """Why a file camera cannot be read now (missing, unreadable); None when it can, or is no file."""
     from pathlib import Path
-    for cam in cameras:
-        if cam.source_kind != "file":
-            continue
-        p = Path(str(cam.url))
-        if not p.is_file():
-            raise SourceError(f"camera {cam.id}: video file not found: {p}")
-        try:
-            with p.open("rb") as fh:
-                fh.read(1)
-        except OSError as exc:
-            raise SourceError(f"camera {cam.id}: video file not readable: {p} ({exc.strerror})") from None
+    if cam.source_kind != "file":
+        return None
+    p = Path(str(cam.url))
+    if not p.is_file():
+        return f"video file not found: {p}"
+    try:
+        with p.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        return f"video file not readable: {p} ({exc.strerror})"
+    return None
+
+
+def check_cameras(cameras) -> None:
+    """Refuse, naming the cause, a camera list that cannot work at all: no enabled camera, or only
+    file cameras none of which can be read. Any other broken camera is the worker's to report and retry."""
+    if not cameras:
+        raise SourceError("no enabled camera: every camera has enabled: false")
+    problems = [(cam, file_problem(cam)) for cam in cameras]
+    if all(why is not None for _, why in problems):
+        raise SourceError("; ".join(f"camera {cam.id}: {why}" for cam, why in problems))
 
 
 class EdgeAgent:
     def __init__(self, cfg: EdgeConfig, policy: TransmissionPolicy | None = None):
         self.cfg = cfg
         self.cameras = [resolve_camera_url(c) for c in cfg.cameras if c.enabled]
-        check_file_sources(self.cameras)
+        check_cameras(self.cameras)
         self.policy = policy or make_policy(cfg.transmit)
         self.stats: Counter[str] = Counter()
         self._stop = threading.Event()
@@ -76,6 +95,7 @@ class EdgeAgent:
         self.workers: dict[str, CameraWorker] = {}
         self._running = 0
         self._lock = threading.Lock()
+        self.frame_rate = FrameRate()
         infos = [pb.CameraInfo(camera_id=c.id, name=c.name, fps=c.fps) for c in self.cameras]
         self.client = EdgeClient(cfg.cloud, self.policy, infos, capabilities=(self.policy.name,))
         self.live_tap = FrameTap([c.id for c in self.cameras])
@@ -103,6 +123,7 @@ class EdgeAgent:
         try:
             for frame in worker.frames(self._stop):
                 self._count("frames_read", cam.id)
+                self.frame_rate.tick(cam.id, time.monotonic())
                 result = cascade.process(frame)
                 self.live_tap.put(cam.id, frame.image, [(d.x1, d.y1, d.x2, d.y2, d.label) for d in result.detections])
                 if result.passed:
@@ -140,16 +161,20 @@ class EdgeAgent:
             if camera_id is not None:
                 self.stats[f"{key}:{camera_id}"] += 1
 
-    def status(self, fps: FpsMeter | None = None) -> AgentStatus:
-        """Per-camera counters and the link's state now (edge/status.py)."""
-        now = time.time()
-        states = {w.get("camera_id"): str(w.get("state", "")) for w in self.camera_status()}
+    def status(self) -> AgentStatus:
+        """Per-camera state, fps and counters, and the link's state now (edge/status.py)."""
+        now, mono = time.time(), time.monotonic()
+        health = {w["camera_id"]: w["health"] for w in self.camera_status()}
         with self._lock:
             s = dict(self.stats)
-        cameras = [CameraStatus(camera_id=c.id, state=states.get(c.id, "starting"),
-                                fps=fps.update(c.id, s.get(f"frames_read:{c.id}", 0), now) if fps else 0.0,
-                                frames_read=s.get(f"frames_read:{c.id}", 0), gated=s.get(f"frames_gated:{c.id}", 0),
-                                sent=self.client.stats.get(f"sent:{c.id}", 0)) for c in self.cameras]
+        cameras = []
+        for c in self.cameras:
+            h = health.get(c.id, {"state": "connecting", "cause": "", "retry_in_s": None})
+            cameras.append(CameraStatus(camera_id=c.id, state=h["state"], fps=round(self.frame_rate.fps(c.id, mono), 2),
+                                        frames_read=s.get(f"frames_read:{c.id}", 0),
+                                        gated=s.get(f"frames_gated:{c.id}", 0),
+                                        sent=self.client.stats.get(f"sent:{c.id}", 0),
+                                        cause=h["cause"], retry_in_s=h["retry_in_s"]))
         rate = getattr(self.policy, "rate", None)
         spool = getattr(self.policy, "spool", None)
         link = LinkStatus(connected=bool(getattr(self.client, "connected", False)),
@@ -159,16 +184,27 @@ class EdgeAgent:
 
     async def _report_status(self) -> None:
         """One log line per camera (and one for the link) every status_interval_s, and a last one at the end."""
-        fps = FpsMeter()
-        self.status(fps)    # first sample: fps needs two
         try:
             while True:
                 await asyncio.sleep(self.cfg.status_interval_s)
-                for line in status_lines(self.status(fps)):
+                for line in status_lines(self.status()):
                     log.info("%s", line)
         finally:   # cancelled when the agent stops: a run shorter than one interval still says how it went
-            for line in status_lines(self.status(fps)):
+            for line in status_lines(self.status()):
                 log.info("%s", line)
+
+    async def _report_cameras(self) -> None:
+        """Tell the cloud each camera's state whenever one changes (the operator page's camera list)."""
+        last: list[tuple[str, str, str]] | None = None
+        sent_at = 0.0
+        while True:
+            cams = self.status().cameras
+            now = [(c.camera_id, c.state, c.cause) for c in cams]
+            if now != last or time.monotonic() - sent_at >= CAMERA_REFRESH_S:
+                last, sent_at = now, time.monotonic()
+                self.client.report_cameras([pb.CameraHealth(camera_id=c.camera_id, state=c.state, cause=c.cause,
+                                                            fps=c.fps) for c in cams])
+            await asyncio.sleep(CAMERA_REPORT_S)
 
     def _worker_done(self) -> None:
         with self._lock:
@@ -186,6 +222,7 @@ class EdgeAgent:
             t.start()
             self._threads.append(t)
         reporter = asyncio.create_task(self._report_status()) if self.cfg.status_interval_s > 0 else None
+        cameras_reporter = asyncio.create_task(self._report_cameras())
         health = None
         if self.cfg.health_port is not None:
             from edge.health import HealthServer
@@ -193,6 +230,7 @@ class EdgeAgent:
         try:
             await self.client.run(self._cameras_finished)
         finally:
+            cameras_reporter.cancel()
             if reporter is not None:
                 reporter.cancel()
                 await asyncio.gather(reporter, return_exceptions=True)   # its last status lines

@@ -113,10 +113,19 @@ class EdgeClient:
         # Live view: answers an operator's WebRTC offer (set by the agent); answers go out with the packets.
         self.on_live_offer: Callable[[pb.LiveOffer], Awaitable[pb.LiveAnswer]] | None = None
         self._control: deque[pb.EdgeMessage] = deque()
+        self._camera_health: pb.Heartbeat | None = None     # the latest, sent again after every Hello
         self._live_tasks: set[asyncio.Task] = set()
         self.link_report = LinkReporter(cfg.target)
         self._admission_report = AdmissionReporter()
         self._refusals = RefusalBackoff(cfg.refused_retry_initial_s, cfg.refused_retry_max_s)
+
+    def report_cameras(self, cameras: list[pb.CameraHealth]) -> None:
+        """Each camera's state for the cloud (call on the client's event loop): sent now if connected,
+        and again at the start of every later session, so a restarted cloud learns it too."""
+        self._camera_health = pb.Heartbeat(sent_time=time.time(), cameras=cameras)
+        if self.connected:
+            self._control.append(pb.EdgeMessage(heartbeat=self._camera_health))
+            self._wake.set()
 
     def notify(self) -> None:
         """New work for the policy (call on the client's event loop)."""
@@ -217,6 +226,8 @@ class EdgeClient:
             if back:
                 log.info("%s", back)
             log.info("connected to cloud %s (session %s)", self.cfg.target, first.welcome.session_id)
+            if self._camera_health is not None:
+                self._control.append(pb.EdgeMessage(heartbeat=self._camera_health))
             reader = asyncio.create_task(self._read_loop(call))
             try:
                 while True:

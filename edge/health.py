@@ -1,9 +1,10 @@
 """The edge's health endpoint: GET /healthz answers the agent's status as JSON.
 
-200 while every camera is alive (connecting, streaming, stalled or reconnecting: the
-worker is still trying) or a file source ended cleanly; 503 when a camera failed for
-good or the agent has no camera. Container healthchecks and monitoring poll it; the
-body (edge/status.py) says which camera and what the link is doing. Standard
+200 while at least one camera streams (``status`` ok or degraded), 503 when none does
+(``down``: every camera connecting, reconnecting or failed, or no camera). ``healthy`` in the
+body is true only when every camera streams; each camera's ``state``, ``cause`` and ``fps`` say
+which one is in trouble and why (edge/status.py has the full semantics). Container
+healthchecks and monitoring poll it. Standard
 library only, one daemon thread, so it adds nothing to a slim install.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ class HealthServer:
                     return
                 status = owner.snapshot()
                 body = json.dumps(status.as_dict()).encode()
-                self.send_response(OK if status.healthy else UNAVAILABLE)
+                self.send_response(UNAVAILABLE if status.status == "down" else OK)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()

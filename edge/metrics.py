@@ -41,15 +41,20 @@ class EdgeCollector:
         state = GaugeMetricFamily("vigil_edge_camera_state", "1 for the state each camera is in", labels=["camera", "state"])
         reconnects = CounterMetricFamily("vigil_edge_camera_reconnects", "camera reconnects", labels=["camera"])
         dropped = CounterMetricFamily("vigil_edge_camera_frames_dropped", "frames dropped because processing lagged", labels=["camera"])
+        fps = GaugeMetricFamily("vigil_edge_camera_fps", "frames read per second over the last few seconds", labels=["camera"])
+        rate, now = getattr(agent, "frame_rate", None), time.monotonic()
         for snap in agent.camera_status():
             cam = snap["camera_id"]
             for s in CameraState:
                 state.add_metric([cam, s.value], 1.0 if snap.get("state") == s.value else 0.0)
             reconnects.add_metric([cam], float(snap.get("reconnects", 0)))
             dropped.add_metric([cam], float(snap.get("frames_dropped", 0)))
+            if rate is not None:
+                fps.add_metric([cam], rate.fps(cam, now))
         yield state
         yield reconnects
         yield dropped
+        yield fps
         yield from _policy_metrics(agent.policy)
 
 

@@ -3,6 +3,10 @@
 JSON lines (one object per record: time, level, logger, message, plus the exception
 text when there is one) are what log shippers (Loki/Promtail, Fluent Bit, the Docker
 json-file driver read by them) index without a parsing rule; text is for people.
+
+Libraries speak only at WARNING and above unless the level is DEBUG: at INFO, httpx wrote one line
+per webhook POST and aiortc/aioice several per WebRTC viewer, burying Vigil's own lines. The
+native libraries (OpenCV, FFmpeg) are quieted where captures open (edge/sources/opencv.py).
 """
 from __future__ import annotations
 
@@ -19,6 +23,10 @@ LogFormat = Literal["text", "json"]
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Loggers of the libraries we use that log routine work at INFO (each name covers its children).
+# (Model downloads are left alone: their progress is what a first start should show.)
+LIBRARY_LOGGERS = ("httpx", "httpcore", "aiortc", "aioice", "av", "libav", "grpc", "aiohttp", "asyncio",
+                   "urllib3", "PIL", "redis", "websockets", "hpack", "filelock")
 
 
 class JsonFormatter(logging.Formatter):
@@ -40,6 +48,14 @@ def setup_logging(level: str = "INFO", fmt: str = "text", stream=None) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    quiet_libraries(level)
+
+
+def quiet_libraries(level: str) -> None:
+    """Library loggers at WARNING, unless ``level`` is DEBUG (then they inherit it, and say everything)."""
+    debug = logging.getLevelName(level.upper()) == logging.DEBUG
+    for name in LIBRARY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -32,8 +32,8 @@ DEMO_MODELS = ("smollm_llava",)
 # What a viewer should know about each, printed next to its name.
 MODEL_NOTES = {
     "vigil-bench-vlm": "benchmark VLM trained for Vigil",
-    "smollm_llava": "SmolLM2-135M language weights with an untrained vision tower: "
-                    "English driven by the edge's detections, not by the pixels",
+    "smollm_llava": "SmolLM2-135M language weights with an untrained vision tower: it cannot see images, "
+                    "so each description says only what the edge measured, at threat level 0",
 }
 # What one description needs on a 2-core CPU, frozen before the soak (docs/scheduling.md,
 # benchmarks/results/soak.json): 64 of the model's 576 visual tokens (ID-Selection: prefill drops
@@ -84,6 +84,9 @@ async def run_demo(clip: str, policy: str, deadline_s: float, models: list[str])
     service, model = await start_cloud(receiver, secret, models, deadline_s)
     note = MODEL_NOTES.get(model)
     say(f"cloud listening on 127.0.0.1:{service.port}, model: {model}" + (f" ({note})" if note else ""))
+    if not service.engine.sees_images:
+        say(f"{model} cannot see images: every alert names it, says so, and carries only what the edge measured "
+            "(objects, zone, dwell) at threat level 0")
     if service.api is not None:
         say(f"operator page on http://127.0.0.1:{service.api.port}/?token={service.cfg.api.tokens[0]}")
     edge_cfg = load_edge_config(environ={}, overrides={
@@ -102,7 +105,8 @@ async def run_demo(clip: str, policy: str, deadline_s: float, models: list[str])
     detected = sum(1 for v in stages.values() if any(a["stage"] == "detected" for a in v))
     described = sum(1 for v in stages.values() for a in v
                     if a["stage"] == "described" and a["description_status"] == "ok")
-    print(f"demo summary: model {model}, frames read {summary.frames_read}, frames gated {summary.frames_gated}, "
+    seeing = "" if service.engine.sees_images else " (cannot see images: descriptions are the edge's measurements)"
+    print(f"demo summary: model {model}{seeing}, frames read {summary.frames_read}, frames gated {summary.frames_gated}, "
           f"frames sent {summary.packets_sent}, bytes sent {summary.bytes_sent}, alerts delivered {detected}, "
           f"descriptions delivered {described} ({time.time() - t0:.1f}s)", flush=True)
     return 0 if detected and described else 1

@@ -159,6 +159,10 @@ def format_alert(a: dict) -> str:
         labels = ", ".join(f"{v} {k}" for k, v in a.get("labels", {}).items()) or "-"
         return f"{head} objects: {labels} (severity {a.get('severity', 0):.2f})"
     status = a.get("description_status")
+    model = a.get("model") or {}
+    if model:   # who wrote it, and whether it could see the frames
+        head += f" model={model.get('name')}" + ("" if model.get("sees_images") else
+                                                 " (cannot see images: what the edge measured)")
     if status == "ok" and a.get("description"):
         desc = a["description"]
         ordered = {**{k: desc[k] for k in FIELD_ORDER if k in desc}, **desc}

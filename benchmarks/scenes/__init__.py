@@ -10,7 +10,7 @@ answer field by field; train.py trains the model's vision side on them.
 from benchmarks.scenes.generator import (ACTIONS, CLASSES, COLOURS, POSITIONS, SPLITS, Scene, make_scenes,
                                          recipe, recipe_hash, render_scene)
 from benchmarks.scenes.scoring import FIELDS, chance_scores, field_scores, fields_of, mean_scores
-from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
+from cloud.models.bench.prompt import QUESTION, SYSTEM
 
 __all__ = ["ACTIONS", "CLASSES", "COLOURS", "FIELDS", "POSITIONS", "QUESTION", "SPLITS", "SYSTEM", "Scene",
            "chance_scores", "field_scores", "fields_of", "make_scenes", "mean_scores", "recipe", "recipe_hash",

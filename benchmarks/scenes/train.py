@@ -2,7 +2,7 @@
 
 The language model (SmolLM2-135M-Instruct's real weights) stays frozen; what is
 trained is the CLIP-style tower, LLaVA's projector and rank-8 LoRA adapters on
-the LM's q/v (merged into the weights at load; cloud/models/bench_vlm.py).
+the LM's q/v (merged into the weights at load; cloud/models/bench/vlm.py).
 Two stages, as LLaVA trains its projector before the whole model:
 
 Stage 1, tower only (no language model). Per-patch targets from the scene's
@@ -27,7 +27,7 @@ Stage 2, end to end through the frozen LM: the serving prompt (the same chat
   subsets are random, so no pruner is favoured.
 Progress is printed; validation measures teacher-forced token accuracy and
 greedy free-running exact match on validation scenes. The weights go to
-cloud/models/weights/ with the scene recipe's hash and the training cost.
+cloud/models/bench/weights/ with the scene recipe's hash and the training cost.
 A CPU run of the full recipe takes hours; a GPU run minutes:
   python -m benchmarks.scenes.train --device cuda
 A smoke run (tests, CPU): --stage1-steps 2 --stage2-steps 2 --train-scenes 8 ...
@@ -229,7 +229,7 @@ class SequenceBuilder:
     """The serving prompt's ids (576 image tokens) and the answer ids."""
 
     def __init__(self, tok, image_token_id: int):
-        from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
+        from cloud.models.bench.prompt import QUESTION, SYSTEM
 
         prompt = tok.apply_chat_template(
             [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "<image>\n" + QUESTION}],
@@ -433,7 +433,7 @@ def eval_stage2(model, builder, val: SceneSet, args) -> dict:
 
 # ----------------------------------------------------------------------------- main
 def build(args):
-    from cloud.models import bench_vlm
+    from cloud.models.bench import vlm as bench_vlm
     from cloud.models.smollm_llava import build_smollm_llava
 
     base, tok, _ = build_smollm_llava(seed=0)
@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     gen_t = torch.Generator().manual_seed(args.seed)
     t_start = time.time()
 
-    from cloud.models import bench_vlm
+    from cloud.models.bench import vlm as bench_vlm
 
     data = SceneSet("train", args.seed, 0, args.train_scenes, args.workers)   # forks: before CUDA starts
     val = SceneSet("val", args.seed, 0, args.val_scenes, args.workers)

@@ -37,6 +37,9 @@ class Alert:
     timeout_reason: TimeoutReason = ""
     emitted_at: float = field(default_factory=time.time)
     links: dict[str, str] = field(default_factory=dict)  # event, snapshot and page URLs of the operator API
+    # Who wrote the description (stage ``described``): {"name", "sees_images"[, "note"]}. A model that
+    # cannot see images gets a description built from the edge's measurements (cloud/alerts/seeing.py).
+    model: dict[str, Any] | None = None
 
     @property
     def idempotency_key(self) -> str:

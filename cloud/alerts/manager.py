@@ -16,6 +16,10 @@ manager asks it (``lookup``) before treating an event as new, so a packet
 replayed after a restart never emits a second ``detected`` nor a ``described``
 that contradicts one already sent. Alerts left open by the previous process
 are ``restore``d with their original deadline and finish normally.
+
+Honesty: ``model`` names the describing model and whether it sees images; a
+description from one that does not is replaced by what the edge measured, and
+its threat level stays at the floor (cloud/alerts/seeing.py).
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cloud.alerts.alert import Alert
+from cloud.alerts.seeing import ModelCard, honest_description
 
 log = logging.getLogger("vigil.alerts")
 
@@ -47,8 +52,10 @@ class _Open:
 class AlertManager:
     def __init__(self, emit: Callable[[Alert], None], describe_deadline_s: float = 30.0,
                  clock: Callable[[], float] = time.time, retain_s: float = 3600.0,
-                 lookup: Callable[[str], Alert | None] | None = None):
+                 lookup: Callable[[str], Alert | None] | None = None,
+                 model: Callable[[], ModelCard | None] = lambda: None):
         self._emit = emit
+        self._model = model
         self.describe_deadline_s = describe_deadline_s
         self._clock = clock
         self._retain_s = retain_s
@@ -141,9 +148,12 @@ class AlertManager:
                          rec.alert.description_status)
             return False
         base = rec.alert
+        card = self._model()
+        if description is not None:
+            description = honest_description(description, card, labels=base.labels, hints=base.hints)
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
                              "description_status": status, "description_error": error, "timeout_reason": reason,
-                             "emitted_at": self._clock()})
+                             "emitted_at": self._clock(), "model": card.to_dict() if card else None})
         self._emit(described)
         rec.finished = True
         rec.alert = described

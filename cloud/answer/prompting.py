@@ -39,6 +39,19 @@ PALETTE = [(255, 64, 64), (64, 200, 64), (64, 128, 255), (255, 200, 0), (200, 64
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
+@dataclass(frozen=True)
+class FixedPrompt:
+    """The one question a model trained on one task is asked, whatever the edge's hints say (the
+    adapter declares it: `ModelAdapter.fixed_prompt`; the benchmark VLM has one)."""
+    system: str
+    question: str
+
+
+def model_prompt(user: str, system: str, fixed: FixedPrompt | None) -> tuple[str, str]:
+    """(user turn, system turn) the model is asked: as built, or its fixed prompt."""
+    return (user, system) if fixed is None else (fixed.question, fixed.system)
+
+
 @dataclass
 class GuidedPrompt:
     images: list[np.ndarray]   # RGB uint8 with the edge's boxes drawn
@@ -106,7 +119,10 @@ def semantic_prompt(req: DescribeRequest) -> str:
     return "\n".join(lines)
 
 
-def build_prompt(req: DescribeRequest, *, draw_boxes: bool = True) -> GuidedPrompt:
+def build_prompt(req: DescribeRequest, *, draw_boxes: bool = True,
+                 fixed: FixedPrompt | None = None) -> GuidedPrompt:
+    """The images (boxes drawn) and the turns the model is asked; a model with a `fixed` prompt is
+    asked that, the edge's hints unread."""
     images = []
     for index, image in enumerate(req.images):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -114,7 +130,11 @@ def build_prompt(req: DescribeRequest, *, draw_boxes: bool = True) -> GuidedProm
                              f"{image.dtype} {image.shape}")
         dets = [d for d in req.detections if int(d.get("frame", 0)) == index]
         images.append(draw_detections(image, dets) if draw_boxes and dets else image)
-    return GuidedPrompt(images=images, system=SYSTEM_PROMPT, user=semantic_prompt(req))
+    if fixed is not None:
+        user, system = model_prompt("", "", fixed)
+    else:
+        user, system = semantic_prompt(req), SYSTEM_PROMPT
+    return GuidedPrompt(images=images, system=system, user=user)
 
 
 def _is_number(value: object) -> bool:

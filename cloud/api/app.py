@@ -2,9 +2,11 @@
 
 Routes under ``/api/v1`` need a token: ``Authorization: Bearer <token>``, or ``?token=`` for what a
 browser fetches by itself (``EventSource`` and ``<img>`` cannot set headers). ``/healthz``,
-``/readyz``, ``/metrics``, ``/openapi.json`` and the page itself are open (the page holds no data).
-The event stream is server-sent events: every change of an event (a stage, an image) is pushed
-as one ``event`` message carrying the event as ``/api/v1/events/{id}`` returns it.
+``/readyz``, ``/metrics``, ``/openapi.json``, ``/docs`` and the page itself are open (they hold no data).
+The event stream is server-sent events: every change of an event (a stage, an image, a review) is
+pushed as one ``event`` message carrying the event as ``/api/v1/events/{id}`` returns it.
+An operator acknowledges an event with ``POST /api/v1/events/{id}/review`` (``DELETE`` takes it back);
+``/docs`` renders ``/openapi.json`` with a vendored copy of Redoc (nothing is fetched from outside).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from aiohttp import web
 
 from cloud.api.live_relay import LiveRefused, LiveUnavailable
 from cloud.api.openapi import document
+from cloud.api.picture import render
 from cloud.store.events import EventFilter
 
 log = logging.getLogger("vigil.api")
@@ -53,6 +56,19 @@ async def _auth(request: web.Request, handler):
         return web.json_response({"error": "missing or wrong token"}, status=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="vigil"'})
     return await handler(request)
+
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no")
+
+
+def _flag(request: web.Request, name: str) -> bool | None:
+    raw = request.query.get(name, "").lower()
+    if raw == "":
+        return None
+    if raw in TRUE_WORDS or raw in FALSE_WORDS:
+        return raw in TRUE_WORDS
+    raise web.HTTPBadRequest(text=json.dumps({"error": f"{name} must be true or false, got {raw!r}"}),
+                             content_type="application/json")
 
 
 def _number(request: web.Request, name: str, cast=float):
@@ -95,7 +111,7 @@ async def cameras(request: web.Request) -> web.Response:
 async def events(request: web.Request) -> web.Response:
     flt = EventFilter(camera_id=request.query.get("camera") or None, label=request.query.get("label") or None,
                       min_severity=_number(request, "min_severity"), since=_number(request, "since"),
-                      until=_number(request, "until"))
+                      until=_number(request, "until"), reviewed=_flag(request, "reviewed"))
     page = request.app[STORE].list_events(flt, limit=_number(request, "limit", int) or 50,
                                           offset=_number(request, "offset", int) or 0)
     return web.json_response(page)
@@ -109,14 +125,41 @@ async def event(request: web.Request) -> web.Response:
     return web.json_response(ev)
 
 
+async def review(request: web.Request) -> web.Response:
+    """POST acknowledges the event (the first time is kept); DELETE marks it to review again."""
+    ev = request.app[STORE].set_reviewed(request.match_info["alert_id"], request.method == "POST")
+    if ev is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "unknown event"}), content_type="application/json")
+    return web.json_response(ev)
+
+
 def _jpeg(data: bytes | None) -> web.Response:
     if data is None:
         raise web.HTTPNotFound(text=json.dumps({"error": "unknown image"}), content_type="application/json")
     return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
+async def _rendered(data: bytes, boxes: list[dict], crop: dict | None = None) -> bytes:
+    return await asyncio.get_running_loop().run_in_executor(None, render, data, boxes, crop)
+
+
 async def image(request: web.Request) -> web.Response:
-    return _jpeg(request.app[STORE].get_image(int(request.match_info["image_id"])))
+    """One image; ``?boxes=true`` draws the edge's detections into it."""
+    store, image_id = request.app[STORE], int(request.match_info["image_id"])
+    data = store.get_image(image_id)
+    if data is not None and _flag(request, "boxes"):
+        data = await _rendered(data, store.image_boxes(image_id))
+    return _jpeg(data)
+
+
+async def thumbnail(request: web.Request) -> web.Response:
+    """The event's object: its best image cropped around the best detection, the box drawn."""
+    store = request.app[STORE]
+    ev = store.get_event(request.match_info["alert_id"])
+    data = store.get_image(ev["thumbnail_id"]) if ev and ev["thumbnail_id"] is not None else None
+    if data is not None and ev["thumbnail_box"] is not None:
+        data = await _rendered(data, [], ev["thumbnail_box"])
+    return _jpeg(data)
 
 
 async def snapshot(request: web.Request) -> web.Response:
@@ -197,6 +240,16 @@ async def page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB_DIR / "index.html")
 
 
+# The documentation page may load only from this server: the vendored renderer would otherwise fetch
+# its maker's logo from a CDN (it hides the logo when that fails). Inline styles are how it themes.
+DOCS_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+               "worker-src 'self' blob:; connect-src 'self'")
+
+
+async def docs(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_DIR / "docs.html", headers={"Content-Security-Policy": DOCS_POLICY})
+
+
 def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] = lambda: True,
              render_metrics: Callable[[], bytes] = lambda: b"", keepalive_s: float = 15.0,
              live_relay=None, live_timeout_s: float = 10.0,
@@ -213,10 +266,14 @@ def make_app(store, *, tokens: list[str], live=None, ready: Callable[[], bool] =
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/openapi.json", openapi)
+    app.router.add_get("/docs", docs)
     app.router.add_get("/api/v1/cameras", cameras)
     app.router.add_get("/api/v1/events", events)
     app.router.add_get("/api/v1/events/{alert_id}", event)
     app.router.add_get("/api/v1/events/{alert_id}/snapshot", snapshot)
+    app.router.add_get("/api/v1/events/{alert_id}/thumbnail", thumbnail)
+    app.router.add_post("/api/v1/events/{alert_id}/review", review)
+    app.router.add_delete("/api/v1/events/{alert_id}/review", review)
     app.router.add_get(r"/api/v1/images/{image_id:\d+}", image)
     app.router.add_get("/api/v1/stream", stream)
     app.router.add_post("/api/v1/cameras/{camera_id}/webrtc", webrtc_offer)

@@ -9,7 +9,7 @@ from vigil.demo_secrets import DEMO_OPERATOR_TOKEN
 class ApiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     enabled: bool = Field(True, description="serve the HTTP API, the operator page and /metrics")
-    host: str = Field("0.0.0.0", description="address the HTTP API binds to")
+    host: str = Field("127.0.0.1", description="address the HTTP API binds to: loopback unless asked (0.0.0.0 = all interfaces, e.g. inside a container whose port is published)")
     port: int = Field(8000, ge=0, le=65535, description="HTTP API port (0 = pick a free one)")
     tokens: list[str] = Field(default_factory=lambda: [DEMO_OPERATOR_TOKEN], description="bearer tokens accepted by /api/v1 (also as ?token= for the page's event stream and images); the demo default is refused outside a demo")
     public_url: str = Field("http://localhost:8000", description="base URL of this API as receivers see it; webhook payloads link to events under it")

@@ -95,6 +95,12 @@ class DescriptionEngine:
         """What the log and the demo call the configured model."""
         return self.config.model or "tiny random Qwen2.5-VL (engine.model: null; descriptions are noise)"
 
+    @property
+    def sees_images(self) -> bool:
+        """False for a model whose vision side is random: alerts then keep to the edge's measurements."""
+        from cloud.models.capability import sees_images
+        return sees_images(self.config.model, self.config.family)
+
     @classmethod
     def from_config(cls, config: EngineConfig) -> "DescriptionEngine":
         """An engine for `config`; the model loads in the model thread on start()."""
@@ -241,7 +247,7 @@ class DescriptionEngine:
             raise
 
     def _prepare(self, req: DescribeRequest) -> PreparedInputs:
-        guided = build_prompt(req, draw_boxes=self.config.draw_boxes)
+        guided = build_prompt(req, draw_boxes=self.config.draw_boxes, fixed=self.adapter.fixed_prompt)
         return self.adapter.prepare(guided.images, guided.user, guided.system)
 
     # -- the model thread ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 """One request, greedy, through the same adapter calls the batched runner makes.
 
-`prefill` runs `adapter.embed` -> `adapter.prune` -> `adapter.forward` for one
+`prefill` runs `adapter.embed` -> pruning (pruning.py) -> `adapter.forward` for one
 request (no batching, no shared-prefix cache, no grammar) and reports what the
 language model saw; `feed` runs given tokens on top of it (teacher forcing);
 `generate` decodes greedily, optionally through a `logits_processor`. It is the
@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from cloud.engine.pruning import prune_one
 from cloud.models.base import ModelAdapter, PreparedInputs
 
 LogitsProcessor = Callable[[list[int], torch.Tensor], torch.Tensor]
@@ -43,7 +44,7 @@ def prefill(adapter: ModelAdapter, prepared: PreparedInputs, pruner: Any | None 
     pre = adapter.embed(prepared)
     n_visual = pre.n_visual
     t1 = time.perf_counter()
-    pre = adapter.prune(pre, prepared, pruner, stream_id=stream_id, boxes_by_frame=boxes_by_frame)
+    pre = prune_one(adapter, pre, prepared, pruner, stream_id=stream_id, boxes_by_frame=boxes_by_frame)
     t2 = time.perf_counter()
     cache = adapter.new_cache()
     logits = adapter.forward(pre.inputs_embeds, pre.position_ids, pre.attention_mask, cache)

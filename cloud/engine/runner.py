@@ -1,12 +1,13 @@
 """ModelRunner: batched prefill and batched decode steps under the JSON grammar.
 
 The runner owns the model (through a ModelAdapter), the running batch's KV
-(`BatchKV`, left-padded rows) and one xgrammar matcher per sequence. It
-makes no scheduling decisions: the engine tells it which requests to prefill,
+(a `BatchKV`: left-padded rows, dense or a press's own) and one xgrammar matcher
+per sequence. Its plug-ins meet it at the seams of cloud/seams.py. It makes no
+scheduling decisions: the engine tells it which requests to prefill,
 when to run a decode step, and which finished rows to release.
 
 prefill(items): per request, vision tower + projector (`adapter.embed`), then
-  the optional token pruner between projector and LM, over every image of the
+  the optional token pruner between projector and LM (pruning.py), over every image of the
   batch in one call (one batched selection launch on the GPU; kept visual
   tokens keep their original positions), then ONE language-model forward over all new
   requests, left-padded; the first answer token of each comes from that pass.
@@ -15,7 +16,10 @@ prefill(items): per request, vision tower + projector (`adapter.embed`), then
   cache.
 decode(): ONE forward over every running row (its last token, its next
   position), the batch's logits masked row by row by the matchers, one token
-  per row.
+  per row; with a speculator, one draft-and-verify step instead
+  (cloud/speculative/decode.py), the speculator keeping each row's state.
+snapshot()/fork(): a copy of the running batch and a runner over it, so a
+  benchmark decodes several arms from one prefill.
 Padding-based batching is the CPU-friendly form of continuous batching: no
 paged attention, but one weight read serves every running request, which is
 what makes batched decode faster than one-at-a-time generate() on a
@@ -23,23 +27,19 @@ memory-bound machine.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+import copy
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 
 from cloud.answer.constrained import BatchConstraint, JsonGrammar
-from cloud.engine.kv import BatchKV
 from cloud.engine.prefix import PrefixCache, build_prefix
+from cloud.engine.pruning import prune_batch
+from cloud.kvcache.dense import DenseBatchKV
 from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
-
-
-class KVPress(Protocol):
-    """Hook for KV compression (cloud/kvcache): shrink a prefill batch's cache."""
-
-    def after_prefill(self, cache: Any, mask: torch.Tensor, prefills: list[PrefillInputs]) -> torch.Tensor:
-        """Compress `cache` in place; return the (possibly shorter) [B, T] mask."""
+from cloud.seams import BatchKV, KVPress, Pruner, Speculator, StepOutput
+from cloud.speculative.decode import speculative_step
 
 
 @dataclass
@@ -66,33 +66,28 @@ class RowState:
     prepared: Any = None   # the request's PreparedInputs (drafters read the prompt from it)
 
 
-@dataclass
-class StepOutput:
-    seq_id: str
-    token: int
-    finished: bool
-
-
 class ModelRunner:
-    def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Any | None = None,
+    def __init__(self, adapter: ModelAdapter, grammar: JsonGrammar, *, pruner: Pruner | None = None,
                  close_reserve: int = 0, temperature: float = 0.0, seed: int = 0,
                  kv_press: KVPress | None = None, prefix_cache: bool = True,
-                 speculator: Any | None = None, constraint: Any | None = None):
+                 speculator: Speculator | None = None, constraint: Any | None = None):
         self.adapter = adapter
         self.grammar = grammar
         # Masks each step's logits (`mask(logits, matchers, remaining)`); default: the grammar's.
         self.constraint = constraint or BatchConstraint(grammar, close_reserve=close_reserve)
         self.pruner = pruner
         self.temperature = temperature
+        self.seed = seed
         self.generator = torch.Generator().manual_seed(seed)
         self.kv_press = kv_press
-        # A press that keeps different lengths per head brings its own batch cache.
-        self.kv = kv_press.batch_kv() if hasattr(kv_press, "batch_kv") else BatchKV()
+        # A press brings the batch cache its rows live in (one that keeps per-head lengths: its own).
+        self.kv: BatchKV = kv_press.batch_kv() if kv_press is not None else DenseBatchKV()
         self.use_prefix_cache = prefix_cache
         self.prefix: PrefixCache | None = None
         self.rows: list[RowState] = []        # row i of the KV batch
         self.stop_ids = set(grammar.stop_token_ids) | set(adapter.stop_token_ids)
-        # cloud.speculative.Speculator: draft-and-verify instead of one token per step.
+        # Draft-and-verify instead of one token per step (the runner runs the step; the
+        # speculator keeps each row's speculative state).
         self.speculator = speculator
 
     # -- helpers -------------------------------------------------------------------------
@@ -102,18 +97,14 @@ class ModelRunner:
                 return r
         raise KeyError(seq_id)
 
-    def _prune(self, pre: PrefillInputs, item: PrefillItem) -> PrefillInputs:
-        return self.adapter.prune(pre, item.prepared, self.pruner, stream_id=item.camera_id,
-                                  boxes_by_frame=item.boxes_by_frame)
-
     def _prune_batch(self, embedded: list[tuple[PrefillItem, PrefillInputs]],
                      failed: dict[str, Exception]) -> list[tuple[PrefillItem, PrefillInputs]]:
         """Prune every request of a prefill batch at once (one batched selection on the GPU);
         a request whose pruning fails goes to `failed`."""
         if self.pruner is None or not embedded:
             return embedded
-        results = self.adapter.prune_batch(
-            [pre for _, pre in embedded], [item.prepared for item, _ in embedded], self.pruner,
+        results = prune_batch(
+            self.adapter, [pre for _, pre in embedded], [item.prepared for item, _ in embedded], self.pruner,
             stream_ids=[item.camera_id for item, _ in embedded],
             boxes_by_frame=[item.boxes_by_frame for item, _ in embedded])
         out = []
@@ -211,7 +202,7 @@ class ModelRunner:
         if not self.rows:
             return []
         if self.speculator is not None:
-            return self.speculator.decode(self)
+            return self._speculative_decode()
         device = self.adapter.device
         last = torch.tensor([[r.tokens[-1]] for r in self.rows], device=device)
         positions = torch.tensor([r.next_position + len(r.tokens) - 1 for r in self.rows],
@@ -221,6 +212,22 @@ class ModelRunner:
         logits = self.adapter.forward(self.adapter.embed_tokens(last), positions, mask, self.kv.cache)
         tokens = self._sample(logits, self.rows)
         return self._accept(self.rows, tokens)
+
+    def _speculative_decode(self) -> list[StepOutput]:
+        """One draft-and-verify step over every running row (cloud/speculative/decode.py)."""
+        spec = self.speculator
+        spec_rows = spec.rows_for(self.rows)
+        c = spec.config
+        results = speculative_step(
+            self.adapter, spec.drafter, spec.verifier, self.kv, spec_rows, self.constraint, self.stop_ids,
+            jump_forward=c.jump_forward, position_shift=c.position_shift, encode=self.grammar.encode,
+            fill_padding=c.fill_padding)
+        out = []
+        for r, res in zip(self.rows, results):
+            r.done = res.stopped or len(r.tokens) >= r.max_new_tokens
+            out.append(StepOutput(r.seq_id, r.tokens[-1] if r.tokens else -1, r.done))
+        spec.settle(self.rows, spec_rows, results)
+        return out
 
     def release(self, seq_ids: list[str]) -> list[RowState]:
         """Drop finished rows from the batch; return their states."""
@@ -234,6 +241,56 @@ class ModelRunner:
 
     def text_of(self, state: RowState) -> str:
         return self.adapter.tokenizer.decode(state.tokens, skip_special_tokens=True)
+
+    # -- measuring from one state ---------------------------------------------------------
+    def snapshot(self) -> "RunnerSnapshot":
+        """The running batch as it is now (its KV copied), for `fork` (benchmarks decode several arms
+        from one prefill). Only the dense batch cache can be copied."""
+        if not isinstance(self.kv, DenseBatchKV):
+            raise TypeError(f"snapshot needs the dense batch cache, not {type(self.kv).__name__}")
+        layers = [(layer.keys.clone(), layer.values.clone()) for layer in self.kv.cache.layers
+                  if getattr(layer, "is_initialized", False)]
+        return RunnerSnapshot(layers, self.kv.mask.clone(), [replace(r, tokens=list(r.tokens)) for r in self.rows])
+
+    def fork(self, snapshot: "RunnerSnapshot", *, speculator: Speculator | None = None) -> "ModelRunner":
+        """A runner over a copy of `snapshot`, decoding with `speculator` (None: one token per step);
+        the adapter, grammar, constraint and settings are this runner's, every row's matcher is fresh
+        and has accepted the row's tokens."""
+        twin = copy.copy(self)
+        twin.generator = torch.Generator().manual_seed(self.seed)
+        twin.speculator = speculator
+        twin.kv = DenseBatchKV()
+        twin.kv.merge(_CopiedCache(snapshot.layers), snapshot.mask.clone())   # copies into the decode slab
+        twin.rows = []
+        for state in snapshot.rows:
+            matcher = self.grammar.matcher()
+            for tok in state.tokens:
+                if not matcher.accept_token(tok):
+                    raise RuntimeError(f"grammar rejected token {tok} of {state.seq_id}")
+            twin.rows.append(replace(state, matcher=matcher, tokens=list(state.tokens),
+                                     done=matcher.is_completed()))
+        return twin
+
+
+@dataclass
+class RunnerSnapshot:
+    """A running batch at one moment: its dense KV layers (copies), mask and rows."""
+
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    mask: torch.Tensor
+    rows: list[RowState]
+
+
+class _CopiedLayer:
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor):
+        self.keys, self.values, self.is_initialized = keys, values, True
+
+
+class _CopiedCache:
+    """A snapshot's layers in the shape `DenseBatchKV.merge` reads (`layers[i].keys/values`)."""
+
+    def __init__(self, layers: list[tuple[torch.Tensor, torch.Tensor]]):
+        self.layers = [_CopiedLayer(k, v) for k, v in layers]
 
 
 def _left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

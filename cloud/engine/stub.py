@@ -32,6 +32,7 @@ def stub_latency(model: str | None) -> float | None:
 
 class FixedLatencyEngine:
     model_name = "stub"
+    sees_images = False   # it builds its answer from the edge's hints
 
     def __init__(self, latency_s: float = 0.0) -> None:
         self.latency_s = latency_s

@@ -35,6 +35,7 @@ import numpy as np
 from cloud.alerts.manager import AlertManager
 from cloud.answer.describe import DESCRIBABLE, describe_event
 from cloud.answer.describe_pump import QueuedEngine
+from cloud.answer.packet_facts import boxes_in_image
 from cloud.api.live import IngestObserver
 from cloud.api.live_relay import LiveRelay
 from cloud.config import DEMO_TOKEN, CloudConfig
@@ -45,6 +46,7 @@ from cloud.ingest.packet_limits import MAX_ID_CHARS, check_image, check_packet, 
 from cloud.ingest.packets import (ack_message, alert_bearing, decode_jpeg, error_message,
                                   result_message)
 from cloud.ingest.rate_limit import EdgeRateLimiter
+from cloud.store.events import image_kind
 from vigil import __version__
 from vigil.recent import RecentSet
 from vigil.v1 import vigil_pb2 as pb
@@ -140,6 +142,8 @@ class IngestService(pb_grpc.IngestServicer):
                         await self._on_frame(hello.edge_id, msg.frame, out)
                     elif kind == "live_answer":
                         self.live_relay.on_answer(msg.live_answer)
+                    elif kind == "heartbeat":
+                        self.observer.on_camera_health(hello.edge_id, list(msg.heartbeat.cameras))
                     elif kind == "hello":
                         await out.put(error_message(None, "INVALID", "Hello sent twice on one stream; ignored"))
             except grpc.aio.AioRpcError as exc:  # pragma: no cover - peer went away
@@ -283,7 +287,8 @@ class IngestService(pb_grpc.IngestServicer):
         aid, describing = describe_event(self.alerts, self.engine, self.stats, edge_id, pkt, image)
         if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
             width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
-            self.observer.on_event_image(aid, pb.PriorityClass.Name(pkt.priority).lower(), pkt.jpeg, width, height)
+            kind = image_kind(pb.PriorityClass.Name(pkt.priority).lower(), pkt.hints.event_stage)
+            self.observer.on_event_image(aid, kind, pkt.jpeg, width, height, boxes_in_image(pkt, width, height))
         if describing is not None:
             task = asyncio.get_running_loop().create_task(
                 self._describe(aid, edge_id, pkt, image.nbytes, describing, out))

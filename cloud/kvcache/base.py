@@ -1,4 +1,5 @@
-"""The KVPress interface: compress a freshly prefilled batch's cache before it joins the batch.
+"""The KVPress base class (the runner's `KVPress` seam, cloud/seams.py): compress a freshly
+prefilled batch's cache before it joins the batch.
 
 kvpress's shape (NVIDIA/kvpress: a small base class, one file per method, baselines
 beside the method): `ModelRunner(kv_press=...)` calls `after_prefill(cache, mask,

@@ -1,6 +1,6 @@
 """The running batch's KV when a press keeps different lengths per head.
 
-Same interface as cloud/engine/kv.py's `BatchKV` (the runner cannot tell them apart):
+The `BatchKV` seam (cloud/seams.py), as cloud/kvcache/dense.py's `DenseBatchKV` is:
 `merge` adds freshly compressed rows, `select` drops finished rows, `grow` gives the
 mask of a step that appends one token per row, `truncate_rows` rolls rows back by
 different amounts (speculative decoding), `nbytes` counts the tensors held.
@@ -16,25 +16,13 @@ from __future__ import annotations
 import torch
 
 from cloud.kvcache.ragged import RaggedCache, RaggedLayer, as_ragged_layers
+from cloud.kvcache.rows import LeftPaddedRows, left_pad, trim_leading_padding
 
 
-def _left_pad(t: torch.Tensor, length: int) -> torch.Tensor:
-    missing = length - t.shape[1]
-    return torch.cat([t.new_zeros(t.shape[0], missing), t], dim=1) if missing > 0 else t
-
-
-class RaggedBatchKV:
+class RaggedBatchKV(LeftPaddedRows):
     def __init__(self):
         self.cache: RaggedCache | None = None
         self.mask: torch.Tensor | None = None
-
-    @property
-    def rows(self) -> int:
-        return 0 if self.mask is None else int(self.mask.shape[0])
-
-    @property
-    def length(self) -> int:
-        return 0 if self.mask is None else int(self.mask.shape[1])
 
     def _sync_seen(self) -> None:
         for layer in self.cache.layers:
@@ -47,7 +35,7 @@ class RaggedBatchKV:
         else:
             length = max(self.length, int(mask.shape[1]))
             self.cache = RaggedCache([RaggedLayer.concat(a, b) for a, b in zip(self.cache.layers, layers)])
-            self.mask = torch.cat([_left_pad(self.mask, length), _left_pad(mask, length)])
+            self.mask = torch.cat([left_pad(self.mask, length, 1), left_pad(mask, length, 1)])
         self._sync_seen()
 
     def select(self, rows: list[int]) -> None:
@@ -56,15 +44,8 @@ class RaggedBatchKV:
             return
         for layer in self.cache.layers:
             layer.select_rows(rows)
-        mask = self.mask[torch.tensor(rows, device=self.mask.device)]
-        real = mask.any(dim=0).nonzero()
-        start = int(real[0]) if len(real) else mask.shape[1]
-        self.mask = mask[:, start:].contiguous()
+        self.mask, _ = trim_leading_padding(self.mask[torch.tensor(rows, device=self.mask.device)])
         self._sync_seen()
-
-    def grow(self) -> torch.Tensor:
-        self.mask = torch.cat([self.mask, self.mask.new_ones(self.rows, 1)], dim=1)
-        return self.mask
 
     def truncate_rows(self, drop: list[int]) -> None:
         """Forget the last drop[i] tokens of row i in every head (speculative rollback)."""
@@ -75,10 +56,7 @@ class RaggedBatchKV:
         rows = []
         for row, n in zip(self.mask, drop):
             rows.append(torch.cat([row.new_zeros(n), row[:row.shape[0] - n]]) if n > 0 else row)
-        mask = torch.stack(rows)
-        real = mask.any(dim=0).nonzero()
-        start = int(real[0]) if len(real) else mask.shape[1]
-        self.mask = mask[:, start:].contiguous()
+        self.mask, _ = trim_leading_padding(torch.stack(rows))
         self._sync_seen()
 
     def nbytes(self) -> int:

@@ -133,12 +133,11 @@ def load_for(path: str | Path, language_model: Any, model: Any = None) -> HeadPr
 
 def default_profile_path(model: str | None, seed: int = 0) -> Path | None:
     """hybridkv_profile.json beside the model's files, where the model has files."""
-    if model == "smollm_llava":
-        from cloud.models.smollm_llava import built_model_dir
-        return built_model_dir(seed) / PROFILE_NAME
-    if model == "vigil-bench-vlm":
-        from cloud.models.bench_vlm import WEIGHTS
-        return WEIGHTS.parent / PROFILE_NAME
+    from cloud.models.registry import built_model_files
+
+    files = built_model_files(model, seed)
+    if files is not None:
+        return files / PROFILE_NAME
     if model and Path(model).is_dir():
         return Path(model) / PROFILE_NAME
     return None

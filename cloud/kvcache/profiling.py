@@ -76,10 +76,11 @@ def head_stats(capture: AttentionCapture, visual: torch.Tensor, text_rows: torch
 def profile_sample(adapter, grammar, images: list[np.ndarray], prompt: str, system: str, steps: int,
                    capture: AttentionCapture, prior_share: float, cover: float) -> HeadStats:
     from cloud.answer.constrained import BatchConstraint
+    from cloud.answer.prompting import model_prompt
 
     capture.clear()
     capture.record_decode = False
-    pre = adapter.embed(adapter.prepare(images, prompt, system))
+    pre = adapter.embed(adapter.prepare(images, *model_prompt(prompt, system, adapter.fixed_prompt)))
     cache = adapter.new_cache()
     logits = adapter.forward(pre.inputs_embeds, pre.position_ids, pre.attention_mask, cache)
     capture.record_decode = True
@@ -152,11 +153,11 @@ def compute_profile(adapter, samples, *, steps: int, threshold: float = DEFAULT_
 def main(argv: list[str] | None = None) -> int:
     from tqdm import tqdm
 
-    from cloud.engine.config import EngineConfig
+    from cloud.models.choice import ModelChoice
     from cloud.models.registry import load_adapter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="smollm_llava", help="EngineConfig.model (smollm_llava, a checkpoint dir, ...)")
+    ap.add_argument("--model", default="smollm_llava", help="the model (engine.model: smollm_llava, a checkpoint dir, ...)")
     ap.add_argument("--out", type=Path, default=None, help="profile path (default: beside the model)")
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--frames", type=int, default=4, help="frames per calibration prompt")
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or default_profile_path(args.model)
     if out is None:
         ap.error(f"model {args.model!r} has no folder to put the profile beside; pass --out")
-    adapter = load_adapter(EngineConfig(model=args.model))
+    adapter = load_adapter(ModelChoice(model=args.model))
     samples = calibration_set(args.samples, args.frames)
     with tqdm(total=len(samples), desc="profiling heads", unit="prompt", file=sys.stderr) as bar:
         profile = compute_profile(adapter, samples, steps=args.steps, threshold=args.threshold, progress=bar)

@@ -12,7 +12,7 @@ One `RaggedLayer` per model layer holds:
   [B, N, C, D] with one summary key per chunk (the mean key), retrieved per step.
 Heads hold segments of different lengths and different chunk counts: nothing is a mask
 over a full-size cache (a capacity of spare columns per segment, `SPARE_COLUMNS`, is the
-only slack, like the slab of cloud/engine/kv.py).
+only slack, like the slab of cloud/kvcache/dense.py).
 
 `update` (called by the model's attention) appends the new tokens and returns a
 `RaggedView` in place of key/value tensors; the attention function registered by

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from cloud.answer.prompting import FixedPrompt
 from cloud.models.base import ModelAdapter, PrefillInputs, PreparedInputs
 from cloud.models.registry import register
 
@@ -32,8 +33,8 @@ class LlavaAdapter(ModelAdapter):
     position_rows: ClassVar[int] = 1
 
     def __init__(self, model, tokenizer, image_processor, *, image_max_side: int = 448,
-                 image_token: str = IMAGE_TOKEN):
-        super().__init__(model.eval(), tokenizer, image_max_side=image_max_side)
+                 image_token: str = IMAGE_TOKEN, fixed_prompt: FixedPrompt | None = None):
+        super().__init__(model.eval(), tokenizer, image_max_side=image_max_side, fixed_prompt=fixed_prompt)
         self.image_processor = image_processor
         self.config = model.config
         self.image_token = image_token

@@ -1,12 +1,12 @@
 """Typed registry of model adapters: family name -> ModelAdapter class.
 
-`load_adapter(cfg)` resolves `EngineConfig.model`:
+`load_adapter(cfg)` resolves `cfg.model` (an EngineConfig or a ModelChoice: choice.py):
 - None: the tiny random Qwen2.5-VL (offline default; logged as noise),
 - "tiny:<family>": a tiny random model of that family,
 - "smollm_llava": SmolLM2-135M language weights + random vision tower
   (cloud/models/smollm_llava.py, the CPU benchmark model) behind the LLaVA adapter,
 - "vigil-bench-vlm": SmolLM2-135M + a vision side trained on procedural scenes
-  (cloud/models/bench_vlm.py; it sees: quality is measured against ground truth),
+  (cloud/models/bench/vlm.py; it sees: quality is measured against ground truth),
 - a local checkpoint directory or hub id: the family comes from `cfg.family`
   or, with "auto", from the checkpoint's config.json `model_type`.
 Family modules are imported lazily so a process imports only what it loads.
@@ -19,8 +19,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from cloud.models.choice import ModelChoice
+
 if TYPE_CHECKING:
-    from cloud.engine.config import EngineConfig
     from cloud.models.base import ModelAdapter
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,12 @@ FAMILY_MODULES = {
 }
 # A built model, not a family: SmolLM2 weights in a LLaVA body, served by the LLaVA adapter.
 SMOLLM_LLAVA = "smollm_llava"
+# Built models: the module, the function that builds the adapter and the one that names the folder
+# of the model's files (imported by name on first use; benchmark-only models live in models/bench/).
+BUILT_MODELS = {
+    SMOLLM_LLAVA: ("cloud.models.smollm_llava", "smollm_llava_adapter", "built_model_dir"),
+    "vigil-bench-vlm": ("cloud.models.bench.vlm", "bench_vlm_adapter", "files_dir"),
+}
 MODEL_TYPE_FAMILIES = {"qwen2_5_vl": "qwen2_5_vl", "qwen2_vl": "qwen2_vl", "llava": "llava"}
 # Known families we do not serve yet: anyres tiling gives a variable token count per image,
 # which the LLaVA adapter (fixed 576-token grid) does not handle.
@@ -87,7 +94,20 @@ def detect_family(model: str) -> str:
     return family
 
 
-def load_adapter(cfg: "EngineConfig") -> "ModelAdapter":
+def built_model(name: str) -> Callable[..., "ModelAdapter"]:
+    module, build, _ = BUILT_MODELS[name]
+    return getattr(importlib.import_module(module), build)
+
+
+def built_model_files(name: str | None, seed: int = 0) -> Path | None:
+    """The folder of a built model's files (None for any other model)."""
+    if name not in BUILT_MODELS:
+        return None
+    module, _, files = BUILT_MODELS[name]
+    return getattr(importlib.import_module(module), files)(seed)
+
+
+def load_adapter(cfg: "ModelChoice") -> "ModelAdapter":
     import torch
 
     dtype = {"auto": torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
@@ -99,13 +119,10 @@ def load_adapter(cfg: "EngineConfig") -> "ModelAdapter":
                     RANDOM_WEIGHTS_WARNING)
         return adapter_class(family).tiny(seed=cfg.seed, **kw)
     if cfg.model == "vigil-bench-vlm":  # SmolLM2 + a vision side trained on benchmarks/scenes
-        from cloud.models.bench_vlm import bench_vlm_adapter
-        return bench_vlm_adapter(image_max_side=cfg.image_max_side)
+        return built_model(cfg.model)(image_max_side=cfg.image_max_side)
     if cfg.model == SMOLLM_LLAVA or cfg.family == SMOLLM_LLAVA:
-        from cloud.models.smollm_llava import smollm_llava_adapter
-
         log.warning("engine model smollm_llava: real SmolLM2 language weights, random vision "
                     "tower: %s", RANDOM_WEIGHTS_WARNING)
-        return smollm_llava_adapter(seed=cfg.seed, image_max_side=cfg.image_max_side)
+        return built_model(SMOLLM_LLAVA)(seed=cfg.seed, image_max_side=cfg.image_max_side)
     family = cfg.family if cfg.family != "auto" else detect_family(cfg.model)
     return adapter_class(family).from_pretrained(cfg.model, **kw)

@@ -1,15 +1,17 @@
-"""The TokenPruner interface: which visual tokens go on to the language model.
+"""The TokenPruner base class (the runner's `Pruner` seam, cloud/seams.py): which visual tokens go
+on to the language model.
 
 A pruner sits between the vision encoder/projector and the language model
-(the kvpress shape: a tiny base class, one small file per method). The model
-adapter builds a :class:`PruneContext` for one image (or one frame of a
-video), asks ``pruner.select(ctx)`` for the kept visual-token indices, and
-drops the others with ``PrefillInputs.keep_visual`` (cloud/models/base.py), which
-keeps every surviving token's ORIGINAL position id (1-D for LLaVA, 3×B×L M-RoPE
-for Qwen) so the language model sees the kept tokens exactly where they were.
+(the kvpress shape: a tiny base class, one small file per method). The runner
+builds a :class:`PruneContext` for one image (or one frame of a video) from the
+adapter's facts (cloud/engine/pruning.py), asks ``pruner.select_batch`` for the
+kept visual-token indices, and drops the others with ``PrefillInputs.keep_visual``
+(cloud/models/base.py), which keeps every surviving token's ORIGINAL position id
+(1-D for LLaVA, 3×B×L M-RoPE for Qwen) so the language model sees the kept tokens
+exactly where they were.
 
 Importance signals are optional and may be lazy: text→visual attention needs
-a shallow LLM pass, so the adapter passes a callable and only methods that
+a shallow LLM pass, so the runner passes a callable and only methods that
 need it (FastV, ID-Selection with ``importance="text"``) pay for it.
 """
 from __future__ import annotations

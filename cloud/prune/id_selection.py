@@ -19,8 +19,9 @@ Choices where the paper is vague (kept configurable in PrunerConfig):
 - kept tokens keep their original order and position ids (cloud/prune/base.py).
 With gamma = 0 every score drops by the same amount each step, so the picks are
 the plain top-k: ID-Selection reduces to FastV on the same importance (with
-text importance, the default benchmark arm, it selects exactly what FastV does).
-On CUDA, every image of a prefill batch that needs a fresh selection goes
+text importance, the default benchmark arm, it selects exactly what FastV does),
+and the pruner takes that path directly, without the loop or its similarity matrix.
+With gamma > 0, on CUDA, every image of a prefill batch that needs a fresh selection goes
 through one batched Triton launch pair (kernels/id_selection); on the CPU the
 loop runs as the torch reference, image by image.
 """
@@ -49,7 +50,14 @@ class IdSelectionPruner(TokenPruner):
         return self._select_many([ctx], [k])[0]
 
     def _select_many(self, ctxs: list[PruneContext], ks: list[int]) -> list[torch.Tensor]:
+        if self.config.gamma == 0:   # no suppression: the loop's picks are the importance top-k
+            return [_top_k(importance_scores(ctx, self.config, prefer="cls"), k) for ctx, k in zip(ctxs, ks)]
         pairs = [self._inputs(ctx) for ctx in ctxs]
         if len({(f.device, f.shape[-1]) for _, f in pairs}) > 1:  # one launch needs one device and width
             return [id_select_batch([s], [f], [k], self.config.gamma)[0] for (s, f), k in zip(pairs, ks)]
         return id_select_batch([s for s, _ in pairs], [f for _, f in pairs], ks, self.config.gamma)
+
+
+def _top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The k highest scores' indices, ties to the lowest index (as the selection loop's argmax)."""
+    return torch.sort(scores.detach().float(), descending=True, stable=True).indices[:k]

@@ -36,6 +36,7 @@ from cloud.api.app import ApiServer, make_app
 from cloud.api.live import LiveState
 from cloud.config import CloudConfig
 from cloud.ingest.packet_limits import short
+from cloud.scale.lifetime import until_stopped
 from cloud.scale.metrics import QueueSnapshot, registry_for, render
 from cloud.scale.redis_checks import check_redis, connect_async
 from cloud.store.events import EventStore
@@ -179,7 +180,6 @@ class Delivery:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
-    from cloud.scale.roles import until_stopped
     delivery = Delivery(cfg)
     await delivery.start()
     rc = await until_stopped(stop, delivery.tasks, "delivery")

@@ -31,6 +31,7 @@ from cloud.ingest.packets import ack_message, error_message
 from cloud.ingest.service import IngestService
 from cloud.scale import edge_replies
 from cloud.scale.jobs import JobStream
+from cloud.scale.lifetime import until_stopped
 from cloud.scale.policy import admit, backpressure, is_job, job_keeps_image
 from cloud.scale.redis_checks import check_redis, connect_async
 from vigil.redact import register_secret
@@ -158,7 +159,6 @@ class Gateway:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
-    from cloud.scale.roles import until_stopped
     gateway = Gateway(cfg)
     await gateway.start()
     rc = await until_stopped(stop, list(gateway.tasks), "gateway")

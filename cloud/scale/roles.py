@@ -1,13 +1,7 @@
-"""What `vigil-cloud --role ROLE` runs in scale-out mode, with the signal handling all roles share."""
+"""What `vigil-cloud --role ROLE` runs in scale-out mode (each role's lifetime: lifetime.py)."""
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from vigil.signals import stop_on_signals
-
-log = logging.getLogger("vigil.scale")
-EXIT_LOOP_FAILED = 1
 
 ROLES = ("gateway", "worker", "delivery")
 
@@ -31,17 +25,3 @@ async def serve_role(cfg, role: str) -> int:
     else:
         from cloud.scale.delivery import serve
     return await serve(cfg, stop)
-
-
-async def until_stopped(stop: asyncio.Event, loops: list[asyncio.Task], role: str) -> int:
-    """Wait for SIGTERM/SIGINT (0) or for one of the role's loops to die (1: a supervisor restarts it,
-    rather than a process that looks alive and does nothing)."""
-    stopping = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait([stopping, *loops], return_when=asyncio.FIRST_COMPLETED)
-    if stopping in done:
-        return 0
-    stopping.cancel()
-    failed = next(iter(done))
-    exc = failed.exception() if not failed.cancelled() else None
-    log.error("%s: %s stopped unexpectedly (%s); exiting", role, failed.get_coro().__qualname__, exc or "cancelled")
-    return EXIT_LOOP_FAILED

@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from cloud.alerts.alert import Alert
 from cloud.alerts.manager import AlertManager
+from cloud.alerts.seeing import ModelCard
 from cloud.answer.describe import ALERT_MEMORY_S, describe_event
 from cloud.api.links import event_links
 from cloud.config import CloudConfig
@@ -35,6 +36,7 @@ from cloud.ingest.packets import decode_jpeg, result_message
 from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
+from cloud.scale.lifetime import until_stopped
 from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 
@@ -58,7 +60,8 @@ class Worker:
                                   cfg.alerts.describe_deadline_s)
         self.engine = engine if engine is not None else build_engine(cfg.engine)
         self.alerts = AlertManager(self._commit, describe_deadline_s=cfg.alerts.describe_deadline_s,
-                                   retain_s=ALERT_MEMORY_S, lookup=self.ledger.latest_stage)
+                                   retain_s=ALERT_MEMORY_S, lookup=self.ledger.latest_stage,
+                                   model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images))
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self._slots = asyncio.Semaphore(sc.worker_concurrency)
         self.in_flight: dict[str, asyncio.Task] = {}
@@ -213,7 +216,6 @@ class Worker:
 
 
 async def serve(cfg: CloudConfig, stop: asyncio.Event) -> int:
-    from cloud.scale.roles import until_stopped
     worker = Worker(cfg)
     try:
         await worker.start()

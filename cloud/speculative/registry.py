@@ -43,12 +43,10 @@ def build_drafter(config: Any, name: str | None = None, draft_adapter: Any = Non
 
 def load_draft_adapter(config: Any, device: str = "cpu"):
     """The small drafter model named by config.draft_model ('tiny:<family>' or a checkpoint)."""
-    from cloud.engine.config import EngineConfig
+    from cloud.models.choice import ModelChoice
     from cloud.models.registry import load_adapter
 
-    model = config.draft_model
-    seed = config.draft_seed
-    return load_adapter(EngineConfig(model=model, seed=seed, device=device))
+    return load_adapter(ModelChoice(model=config.draft_model, seed=config.draft_seed, device=device))
 
 
 def build_speculator(config: Any, adapter: Any, draft_adapter: Any = None):

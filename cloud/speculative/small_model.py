@@ -2,7 +2,7 @@
 
 For real deployments: Qwen2.5-VL-3B drafting for Qwen2.5-VL-7B/32B (same
 tokenizer, same image processor, so the target's prepared inputs feed it
-as they are). The drafter keeps its own left-padded `BatchKV`, one row per
+as they are). The drafter keeps its own left-padded `DenseBatchKV`, one row per
 running row in the same order: rows that left the batch are dropped, new rows
 are prefilled from their prepared inputs (its own vision tower, no pruning),
 and after every draft the speculative columns are masked off again
@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from cloud.engine.kv import BatchKV
+from cloud.kvcache.dense import DenseBatchKV
 from cloud.speculative.drafter import DraftContext, Drafter, DraftRow
 from cloud.speculative.model_draft import greedy_draft
 
@@ -24,7 +24,7 @@ class SmallModelDrafter(Drafter):
 
     def __init__(self, adapter: Any):
         self.adapter = adapter
-        self.kv = BatchKV()
+        self.kv = DenseBatchKV()
         self.ids: list[str] = []
         self.in_kv: dict[str, int] = {}
         self.start: dict[str, int] = {}

@@ -1,7 +1,8 @@
-"""The engine's speculative decode step: per-row state around `speculative_step`.
+"""The engine's speculative decoding: per-row state around `speculative_step`.
 
-`ModelRunner.decode()` hands the running batch to `Speculator.decode(runner)`
-when speculation is configured. The speculator keeps what outlives one step
+When speculation is configured, `ModelRunner.decode()` runs `speculative_step` itself
+(the `Speculator` seam of cloud/seams.py): it asks `rows_for(rows)` for the step's rows
+and hands the results to `settle`. The speculator keeps what outlives one step
 for each row (how many committed tokens the target's KV holds, the adaptive
 draft length, a salvaged draft tail, the JSON field tracker over the answer)
 and the run's statistics; a row is forgotten when it finishes (or, if it left
@@ -16,7 +17,7 @@ from typing import Any
 
 from cloud.speculative.adaptive import DraftLength
 from cloud.speculative.config import SpeculativeConfig
-from cloud.speculative.decode import RowResult, SpecRow, speculative_step
+from cloud.speculative.decode import RowResult, SpecRow
 from cloud.speculative.drafter import Drafter
 from cloud.speculative.fields import JsonFieldTracker, token_is_anchor
 from cloud.speculative.verify import Verifier, build_verifier
@@ -133,43 +134,37 @@ class Speculator:
             return token_is_anchor(tracker, self.text(token), self._fields, self._terms, tail)
         return is_anchor
 
-    def decode(self, runner: Any) -> list[Any]:
-        from cloud.engine.runner import StepOutput
-
-        live = {r.seq_id for r in runner.rows}
+    def rows_for(self, running: list[Any]) -> list[SpecRow]:
+        """The runner's rows with their speculative state, as `speculative_step` takes them; rows that
+        left the batch since the last step are forgotten."""
+        live = {r.seq_id for r in running}
         gone = set(self.rows) - live
         if gone:
             for s in gone:
                 del self.rows[s]
             self.drafter.release(gone)
-        if not runner.rows:
-            return []
-        specs = [self._state(r) for r in runner.rows]
-        rows = [SpecRow(seq_id=r.seq_id, state=r, tokens=r.tokens, in_kv=s.in_kv,
+        specs = [self._state(r) for r in running]
+        return [SpecRow(seq_id=r.seq_id, state=r, tokens=r.tokens, in_kv=s.in_kv,
                         next_position=r.next_position, max_new_tokens=r.max_new_tokens,
                         matcher=r.matcher, context=s.context, draft_len=s.draft_len.value,
                         carry=s.carry,
                         is_anchor=self._anchor_fn(s) if self.verifier.loose else None)
-                for r, s in zip(runner.rows, specs)]
-        results = speculative_step(
-            runner.adapter, self.drafter, self.verifier, runner.kv, rows, runner.constraint,
-            runner.stop_ids, jump_forward=self.config.jump_forward,
-            position_shift=self.config.position_shift, encode=runner.grammar.encode,
-            fill_padding=self.config.fill_padding)
+                for r, s in zip(running, specs)]
+
+    def settle(self, running: list[Any], spec_rows: list[SpecRow], results: list[RowResult]) -> None:
+        """After the runner's step: each row's KV count, salvaged tail, draft length and the drafter's
+        feedback; statistics; rows that finished are handed to the drafter and forgotten."""
         self.stats.target_passes += 1
-        out = []
-        for r, s, row, res in zip(runner.rows, specs, rows, results):
+        for r, row, res in zip(running, spec_rows, results):
+            s = self.rows[r.seq_id]
             s.in_kv, s.carry = row.in_kv, res.carry
             self.stats.add(res)
             if res.asked or res.drafted:
                 # The draft length adapts on the tokens it asked for, not the padding fill.
                 s.draft_len.update(min(res.drafted, res.asked), min(res.accepted, res.asked))
                 self.drafter.feedback(r.seq_id, res.drafted, res.accepted)
-            r.done = res.stopped or len(r.tokens) >= r.max_new_tokens
-            out.append(StepOutput(r.seq_id, r.tokens[-1] if r.tokens else -1, r.done))
-        for r in runner.rows:
+        for r in running:
             if r.done:   # forget it now: a later request may reuse the id
                 self.drafter.observe(r.seq_id, list(r.tokens))
                 del self.rows[r.seq_id]
                 self.drafter.release({r.seq_id})
-        return out

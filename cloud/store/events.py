@@ -5,6 +5,10 @@ with what Frigate lacks: the model's description next to the frames it was made 
 edge's hints. One writer (the cloud's event loop); WAL so readers never block it.
 Retention: by age (``retention_days``) and by size (``retention_bytes``, oldest events first);
 an event's images go with it. Times are Unix seconds from an injected clock.
+Review: an operator acknowledges an event (``reviewed_at``), as Frigate's review items are marked
+reviewed; the list filters on it. Each image keeps the edge's boxes in its own pixels, so the page
+draws them and the thumbnail shows the object: the event's best snapshot when the edge sent one,
+else the image holding the highest-scoring detection.
 """
 from __future__ import annotations
 
@@ -28,16 +32,54 @@ CREATE TABLE IF NOT EXISTS events (
   stage TEXT NOT NULL, status TEXT NOT NULL, severity REAL NOT NULL,
   threat_level INTEGER, summary TEXT NOT NULL DEFAULT '',
   labels TEXT NOT NULL, hints TEXT NOT NULL, description TEXT, stages TEXT NOT NULL,
-  size INTEGER NOT NULL DEFAULT 0);
+  size INTEGER NOT NULL DEFAULT 0, reviewed_at REAL, model TEXT);
 CREATE INDEX IF NOT EXISTS events_onset ON events(onset);
 CREATE INDEX IF NOT EXISTS events_camera ON events(camera_id, onset);
 CREATE TABLE IF NOT EXISTS images (
   image_id INTEGER PRIMARY KEY AUTOINCREMENT,
   alert_id TEXT NOT NULL REFERENCES events(alert_id) ON DELETE CASCADE,
   kind TEXT NOT NULL, created REAL NOT NULL, width INTEGER NOT NULL, height INTEGER NOT NULL,
-  jpeg BLOB NOT NULL, size INTEGER NOT NULL);
+  jpeg BLOB NOT NULL, size INTEGER NOT NULL, boxes TEXT NOT NULL DEFAULT '[]');
 CREATE INDEX IF NOT EXISTS images_alert ON images(alert_id, created);
 """
+# Columns added after the first release: a store file written before them gains them at open.
+ADDED_COLUMNS = (("events", "reviewed_at", "REAL"), ("events", "model", "TEXT"),
+                 ("images", "boxes", "TEXT NOT NULL DEFAULT '[]'"))
+# The edge's best view of an event's object, when it sends one; preferred for the thumbnail.
+BEST_SNAPSHOT_KIND = "best_snapshot"
+
+
+def image_kind(priority: str, event_stage: str) -> str:
+    """How an event image is filed: by its packet's priority class (``semantic_frame``, ``evidence``,
+    ...), except the semantic frame the edge sends when the object's track ends, which carries the
+    event's best key frame: that is its best snapshot."""
+    return BEST_SNAPSHOT_KIND if priority == "semantic_frame" and event_stage == "end" else priority
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    for table, column, decl in ADDED_COLUMNS:
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def best_box(boxes: list[dict]) -> dict | None:
+    """The highest-scoring detection of an image (None when it has none)."""
+    return max(boxes, key=lambda b: float(b.get("score", 0.0)), default=None)
+
+
+def thumbnail(images: list[dict]) -> tuple[dict | None, dict | None]:
+    """(image, box) that shows the event's object: the best snapshot, else the image whose best
+    detection scores highest, else the latest semantic frame or image (no box)."""
+    best = [i for i in images if i["kind"] == BEST_SNAPSHOT_KIND]
+    if best:
+        return best[-1], best_box(best[-1]["boxes"])
+    boxed = [(best_box(i["boxes"]), i) for i in images if i["boxes"]]
+    if boxed:
+        box, image = max(boxed, key=lambda bi: float(bi[0].get("score", 0.0)))
+        return image, box
+    semantic = [i for i in images if i["kind"] == "semantic_frame"]
+    return (semantic or images or [None])[-1], None
 
 
 @dataclass(frozen=True)
@@ -47,6 +89,7 @@ class EventFilter:
     min_severity: float | None = None
     since: float | None = None
     until: float | None = None
+    reviewed: bool | None = None        # None: both; True: acknowledged only; False: still to review
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, args = [], []
@@ -60,7 +103,15 @@ class EventFilter:
             clauses.append("onset >= ?"); args.append(self.since)
         if self.until is not None:
             clauses.append("onset < ?"); args.append(self.until)
+        if self.reviewed is not None:
+            clauses.append("reviewed_at IS NOT NULL" if self.reviewed else "reviewed_at IS NULL")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+def _plain_box(d: dict) -> dict:
+    """What the page needs of a detection: label, score and the box (rounded pixels)."""
+    return {"label": str(d.get("label", "")), "score": round(float(d.get("score", 0.0)), 3),
+            "box": [round(float(v), 1) for v in d["box"]]}
 
 
 class EventStore:
@@ -76,6 +127,7 @@ class EventStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        _migrate(self.db)
         self.retention_days = retention_days
         self.retention_bytes = retention_bytes
         self.max_images_per_event = max_images_per_event
@@ -106,6 +158,8 @@ class EventStore:
                       labels=json.dumps(alert.labels), hints=json.dumps(alert.hints),
                       description=json.dumps(alert.description) if alert.description is not None else None,
                       stages=json.dumps(stages))
+        if alert.model is not None:  # who described it (the described stage carries it)
+            values["model"] = json.dumps(alert.model)
         values["size"] = ROW_OVERHEAD_BYTES + sum(len(str(v)) for v in values.values())
         cols = ", ".join(values)
         marks = ", ".join(f":{k}" for k in values)
@@ -116,13 +170,16 @@ class EventStore:
         self._publish(event)
         return event
 
-    def add_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int) -> int | None:
-        """Keep one image of an event (kind: semantic_frame, evidence, ...); None when the event is unknown."""
+    def add_image(self, alert_id: str, kind: str, jpeg: bytes, width: int, height: int,
+                  boxes: list[dict] = ()) -> int | None:
+        """Keep one image of an event (kind: semantic_frame, evidence, ...) with the edge's detections in
+        its pixels (``{"label", "score", "box": [x1, y1, x2, y2]}``); None when the event is unknown."""
         if self.db.execute("SELECT 1 FROM events WHERE alert_id = ?", (alert_id,)).fetchone() is None:
             return None
-        cur = self.db.execute("INSERT INTO images (alert_id, kind, created, width, height, jpeg, size) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                              (alert_id, kind, self.clock(), width, height, jpeg, len(jpeg)))
+        cur = self.db.execute("INSERT INTO images (alert_id, kind, created, width, height, jpeg, size, boxes) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              (alert_id, kind, self.clock(), width, height, jpeg, len(jpeg),
+                               json.dumps([_plain_box(b) for b in boxes])))
         self.db.execute("DELETE FROM images WHERE image_id IN (SELECT image_id FROM images WHERE alert_id = ? "
                         "ORDER BY created DESC, image_id DESC LIMIT -1 OFFSET ?)",
                         (alert_id, self.max_images_per_event))
@@ -131,6 +188,17 @@ class EventStore:
         if event is not None:
             self._publish(event)
         return image_id
+
+    def set_reviewed(self, alert_id: str, reviewed: bool = True) -> dict | None:
+        """Acknowledge an event (or take the acknowledgement back); the event, or None when unknown.
+        Acknowledging twice keeps the first time."""
+        stamp = "COALESCE(reviewed_at, ?)" if reviewed else "NULL"
+        args = [self.clock(), alert_id] if reviewed else [alert_id]
+        if self.db.execute(f"UPDATE events SET reviewed_at = {stamp} WHERE alert_id = ?", args).rowcount == 0:
+            return None
+        event = self.get_event(alert_id)
+        self._publish(event)
+        return event
 
     def _publish(self, event: dict | None) -> None:
         for listener in list(self.listeners):
@@ -156,8 +224,8 @@ class EventStore:
 
     # -- reads ----------------------------------------------------------------
     def _event(self, row: sqlite3.Row, with_stages: bool) -> dict:
-        images = [dict(r) for r in self.db.execute(
-            "SELECT image_id, kind, created, width, height, size FROM images WHERE alert_id = ? "
+        images = [{**dict(r), "boxes": json.loads(r["boxes"])} for r in self.db.execute(
+            "SELECT image_id, kind, created, width, height, size, boxes FROM images WHERE alert_id = ? "
             "ORDER BY created, image_id", (row["alert_id"],))]
         out = {k: row[k] for k in ("alert_id", "edge_id", "camera_id", "event_id", "onset", "updated", "stage",
                                    "status", "severity", "threat_level", "summary")}
@@ -165,9 +233,11 @@ class EventStore:
         out["hints"] = json.loads(row["hints"])
         out["description"] = json.loads(row["description"]) if row["description"] else None
         out["images"] = images
-        semantic = [i for i in images if i["kind"] == "semantic_frame"]
-        thumb = (semantic or images or [None])[-1]
+        out["reviewed_at"] = row["reviewed_at"]
+        out["model"] = json.loads(row["model"]) if row["model"] else None
+        thumb, box = thumbnail(images)
         out["thumbnail_id"] = thumb["image_id"] if thumb else None
+        out["thumbnail_box"] = box
         if with_stages:
             out["stages"] = json.loads(row["stages"])
         return out
@@ -189,6 +259,10 @@ class EventStore:
     def get_image(self, image_id: int) -> bytes | None:
         row = self.db.execute("SELECT jpeg FROM images WHERE image_id = ?", (image_id,)).fetchone()
         return bytes(row["jpeg"]) if row else None
+
+    def image_boxes(self, image_id: int) -> list[dict]:
+        row = self.db.execute("SELECT boxes FROM images WHERE image_id = ?", (image_id,)).fetchone()
+        return json.loads(row["boxes"]) if row else []
 
     def snapshot_id(self, alert_id: str) -> int | None:
         event = self.get_event(alert_id)

@@ -7,7 +7,16 @@ from edge.frame import Frame
 
 
 class SourceError(RuntimeError):
-    """A source could not be opened or read; the message names the camera and its path/URL."""
+    """A source could not be opened or read; the message names the camera and its path/URL.
+
+    ``reason`` is the cause alone, in an operator's words ("connection refused by host:554"), for
+    the camera's state; ``final`` says that retrying cannot help (a file that will not decode).
+    """
+
+    def __init__(self, message: str, reason: str = "", final: bool = False):
+        super().__init__(message)
+        self.reason = reason or message
+        self.final = final
 
 
 class FrameSource(ABC):

@@ -70,6 +70,7 @@ class ReconnectConfig(BaseModel):
     backoff_max_s: float = Field(30.0, gt=0, description="longest delay between reconnect attempts")
     backoff_factor: float = Field(2.0, ge=1.0, description="each failed attempt multiplies the delay by this")
     jitter: float = Field(0.25, ge=0.0, le=1.0, description="up to this share of each delay is randomly taken off, so cameras don't retry in lockstep")
+    failed_after: int = Field(3, ge=1, description="this many failed attempts in a row show the camera as failed (in /healthz, the log and the operator page); it is still retried at the backoff's pace")
 
 
 class CameraConfig(BaseModel):

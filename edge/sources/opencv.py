@@ -7,6 +7,10 @@ clip processed at 5 fps yields every 5th frame whether or not reads are paced.
 which keeps dwell times and event onsets meaningful when a file is read faster
 than real time. Live sources stamp wall-clock time; dropping stale live frames
 is the worker's job (``edge/sources/worker.py``), not this class's.
+
+A failed open says why (edge/sources/probe.py) in Vigil's own words. OpenCV's and FFmpeg's
+own lines (FFmpeg's "Connection refused", OpenCV's misleading "backend is generally available but
+can't be used to capture by name") are silenced unless the log level is DEBUG.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import cv2
 from edge.frame import Frame
 from edge.sources.base import FrameSource, SourceError
 from edge.sources.config import CameraConfig
+from edge.sources.probe import diagnose
+from vigil.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,25 @@ _FFMPEG_ENV = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
 _FFMPEG_ENV_LOCK = threading.Lock()
 # Files whose container reports no fps are read as if they were 25 fps (PAL; the usual CCTV rate).
 _FALLBACK_FPS = 25.0
+# FFmpeg's log level, read by OpenCV once, at the first capture it opens: AV_LOG_QUIET (-8) below
+# DEBUG; at DEBUG, AV_LOG_WARNING (24), so the raw causes are there for whoever asks for them.
+_FFMPEG_LOGLEVEL_ENV = "OPENCV_FFMPEG_LOGLEVEL"
+_AV_LOG_QUIET, _AV_LOG_WARNING = "-8", "24"
+_native_logs_set = False
+
+
+def quiet_native_logs(debug: bool | None = None) -> None:
+    """OpenCV's and FFmpeg's own log lines only at DEBUG (``debug`` None: whether this module logs DEBUG).
+
+    Must run before the first capture opens (FFmpeg's level is read once); a level the user put in
+    the environment is kept.
+    """
+    global _native_logs_set
+    if debug is None:
+        debug = log.isEnabledFor(logging.DEBUG)
+    os.environ.setdefault(_FFMPEG_LOGLEVEL_ENV, _AV_LOG_WARNING if debug else _AV_LOG_QUIET)
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING if debug else cv2.utils.logging.LOG_LEVEL_SILENT)
+    _native_logs_set = True
 
 
 class OpenCVSource(FrameSource):
@@ -43,20 +68,24 @@ class OpenCVSource(FrameSource):
 
     # -- lifecycle ---------------------------------------------------------
     def describe(self) -> str:
-        return f"camera {self.cfg.id!r} ({self.cfg.source_kind} {self.cfg.url!r})"
+        return f"camera {self.cfg.id!r} ({self.cfg.source_kind} {redact_url(str(self.cfg.url))!r})"
 
     def check(self) -> None:
-        """Fail early, naming the path, when a file source cannot possibly work."""
+        """Fail early, naming the path, when a file source cannot possibly work (yet: it may appear later)."""
         if self.cfg.source_kind == "file":
             path = str(self.cfg.url)
             if not os.path.isfile(path):
-                raise SourceError(f"{self.describe()}: video file not found: {path}")
+                reason = f"video file not found: {path}"
+                raise SourceError(f"{self.describe()}: {reason}", reason=reason)
             if not os.access(path, os.R_OK):
-                raise SourceError(f"{self.describe()}: video file is not readable: {path}")
+                reason = f"video file is not readable: {path}"
+                raise SourceError(f"{self.describe()}: {reason}", reason=reason)
 
     def open(self) -> None:
         if self._cap is not None:
             return
+        if not _native_logs_set:
+            quiet_native_logs()
         kind = self.cfg.source_kind
         if kind == "file":
             self.check()
@@ -83,7 +112,8 @@ class OpenCVSource(FrameSource):
                 cap = cv2.VideoCapture(str(self.cfg.url), cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
-            raise SourceError(f"{self.describe()}: could not open (unreadable file, unsupported codec or unreachable stream)")
+            cause = diagnose(self.cfg)
+            raise SourceError(f"{self.describe()}: {cause.text}", reason=cause.text, final=cause.final)
         fps = cap.get(cv2.CAP_PROP_FPS)
         self._clip_fps = float(fps) if fps and 1.0 <= fps <= 240.0 else _FALLBACK_FPS
         self._cap = cap
@@ -147,7 +177,8 @@ class OpenCVSource(FrameSource):
 
     def _end_of_stream(self) -> Frame | None:
         if self.cfg.is_live:
-            raise SourceError(f"{self.describe()}: stream ended or read timed out")
+            reason = "the stream ended or a read timed out"
+            raise SourceError(f"{self.describe()}: {reason}", reason=reason)
         if self.cfg.loop and self._pos > 0:
             self._frames_per_loop = self._pos
             self._rewind()

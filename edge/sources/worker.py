@@ -14,6 +14,10 @@ Frame hand-over (``FrameSlot``):
   processing could not take in time are counted as dropped, never queued.
 - files read as fast as possible: a hand-over with back-pressure, so every
   sampled frame is processed exactly once (benchmarks and tests are repeatable).
+
+The log says each cause once: the first failed attempt is a WARNING naming it, the attempt that
+makes the camera "failed" (``failed_after`` in a row) an ERROR, and further attempts that fail the
+same way are DEBUG, so a camera that stays down for a day does not write a line every 30 s.
 """
 from __future__ import annotations
 
@@ -27,7 +31,9 @@ from edge.frame import Frame
 from edge.sources.base import FrameSource, SourceError
 from edge.sources.config import CameraConfig
 from edge.sources.opencv import open_source
+from edge.sources.probe import PROBE_STEP_TIMEOUT_S, PROBE_STEPS
 from edge.sources.state import CameraState, CameraStateMachine
+from vigil.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +108,8 @@ class CameraWorker:
         self.cfg = cfg
         self._factory = source_factory or open_source
         self.machine = CameraStateMachine(cfg.reconnect, rng or random.Random())
+        if cfg.is_live:    # a failed open is diagnosed (edge/sources/probe.py) before it is reported
+            self.machine.open_grace_s = PROBE_STEP_TIMEOUT_S * PROBE_STEPS
         paced = cfg.paced
         self.slot = FrameSlot(keep_all=not paced, min_interval_s=(1.0 / cfg.fps) if paced else 0.0)
         self._watch = paced            # a file read flat out waits on back-pressure, which is not a stall
@@ -111,6 +119,7 @@ class CameraWorker:
         self._supervisor: threading.Thread | None = None
         self.readers_started = 0
         self._logged = 0
+        self._logged_cause = ""
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> "CameraWorker":
@@ -158,8 +167,10 @@ class CameraWorker:
         return self.machine.state
 
     def snapshot(self) -> dict:
+        """The state machine's counters, plus what an operator is shown: ``health`` (state, cause, retry_in_s)."""
         with self._lock:
             snap = self.machine.snapshot()
+            snap["health"] = self.machine.health(time.monotonic())
         snap.update(camera_id=self.cfg.id, frames_dropped=self.slot.dropped, frames_delivered=self.slot.delivered)
         return snap
 
@@ -168,11 +179,35 @@ class CameraWorker:
         m = self.machine
         new = min(m.transitions - self._logged, len(m.history))
         for tr in m.history[len(m.history) - new:] if new > 0 else []:
-            lvl = logging.WARNING if tr.new in (CameraState.STALLED, CameraState.RECONNECTING) else logging.INFO
+            lvl = self._level(tr.new)
             extra = f" (retry in {m.retry_at - tr.at:.1f} s)" if tr.new == CameraState.RECONNECTING and m.retry_at else ""
+            if lvl == logging.ERROR and tr.new == CameraState.RECONNECTING:
+                extra = (f"; shown as failed after {m.failures} attempts in a row, still retried "
+                         f"(at most every {m.cfg.backoff_max_s:g} s)")
             log.log(lvl, "camera %s: %s -> %s: %s%s [reconnects=%d]", self.cfg.id, tr.old.value, tr.new.value,
                     tr.why, extra, m.reconnects)
         self._logged = m.transitions
+
+    def _level(self, new: CameraState) -> int:   # caller holds the lock
+        """How loud one transition is: each cause once, then quiet until it changes or the camera is back."""
+        m = self.machine
+        if new == CameraState.FAILED:
+            return logging.ERROR
+        if new in (CameraState.ENDED, CameraState.STOPPED):
+            return logging.INFO
+        if new == CameraState.STREAMING:
+            self._logged_cause = ""
+            return logging.INFO
+        if new == CameraState.CONNECTING:       # a scheduled retry: the failure before it was said already
+            return logging.DEBUG if m.failures else logging.INFO
+        if new == CameraState.RECONNECTING:
+            if m.failures == m.cfg.failed_after:
+                self._logged_cause = m.cause
+                return logging.ERROR
+            if m.cause == self._logged_cause:
+                return logging.DEBUG
+            self._logged_cause = m.cause
+        return logging.WARNING
 
     def _spawn_reader(self) -> None:        # caller holds the lock
         self._gen += 1
@@ -217,7 +252,11 @@ class CameraWorker:
                 source = self._factory(self.cfg)
                 source.open()
             except Exception as exc:  # noqa: BLE001 - any open failure is a reason to back off and retry
-                self._failed(gen, self.cfg.source_kind == "file", str(exc), self.machine.open_failed)
+                if isinstance(exc, SourceError):    # a missing file may yet appear (a mount); one that will not decode won't
+                    final, reason = exc.final, exc.reason
+                else:
+                    final, reason = self.cfg.source_kind == "file", f"{type(exc).__name__}: {exc}"
+                self._failed(gen, final, redact(reason), self.machine.open_failed)
                 return
             with self._lock:
                 if not self._current(gen):
@@ -229,8 +268,8 @@ class CameraWorker:
                     frame = source.read()
                 except Exception as exc:  # noqa: BLE001 - SourceError, or cv2.error from a broken decoder
                     final = self.cfg.source_kind == "file" and not isinstance(exc, SourceError)
-                    self._failed(gen, final, f"{type(exc).__name__}: {exc}" if final else str(exc),
-                                 self.machine.read_failed)
+                    reason = exc.reason if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+                    self._failed(gen, final, redact(reason), self.machine.read_failed)
                     return
                 with self._lock:
                     if not self._current(gen):

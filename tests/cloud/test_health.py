@@ -8,6 +8,7 @@ from cloud.service import CloudService
 
 class _SlowEngine:
     model_name = "slow"
+    sees_images = True
 
     def __init__(self):
         self.loaded = asyncio.Event()

@@ -67,6 +67,7 @@ def test_edge_extra_installs_no_torch_and_pip_check_is_clean(slim_python):
 class _RefusingEngine:
     """Stands in for the model: every description fails at once (the edge only needs its results)."""
     model_name = "none"
+    sees_images = True
 
     async def describe(self, req):
         raise RuntimeError("no model in this test")

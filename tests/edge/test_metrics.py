@@ -51,5 +51,6 @@ def test_metrics_move_when_frames_flow():
                    'vigil_edge_client_total{kind="packets_sent"}', 'vigil_edge_client_total{kind="bytes_sent"}'):
         assert _value(during, series) > _value(before, series), series
     assert _value(during, 'vigil_edge_camera_state{camera="cam-1",state="streaming"}') == 1.0
+    assert _value(during, 'vigil_edge_camera_fps{camera="cam-1"}') > 0
     assert 'vigil_edge_queue_depth{class="semantic_frame"}' in during
     assert "vigil_edge_spool_packets" in during and "vigil_edge_bandwidth_estimate_bytes_per_second" in during

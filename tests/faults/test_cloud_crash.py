@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from benchmarks.fault_procs import SECRET, CloudProc, cloud_config, free_port, receipts, start_edge, wait_for
+from testkit.fault_procs import SECRET, CloudProc, cloud_config, free_port, receipts, start_edge, wait_for
 from vigil_tools.webhook_echo import WebhookReceiver
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def test_sigterm_with_receiver_down_exits_in_bound_and_next_start_delivers(tmp_p
     rx_port, port = free_port(), free_port()
     url = f"http://127.0.0.1:{rx_port}/alerts"
     cloud = CloudProc(tmp_path, port, cloud_config(port, url, tmp_path / "outbox.db", drain_timeout_s=2)).start()
-    from benchmarks.fault_procs import run_edge
+    from testkit.fault_procs import run_edge
     done = run_edge(port, tmp_path, tmp_path / "spool")
     assert done.returncode == 0, done.stderr[-2000:]
     alerts = set(ALERT_LINE.findall(cloud.log()))

@@ -3,14 +3,14 @@ import asyncio
 
 import grpc
 
-from benchmarks.fault_procs import CloudProc, cloud_config, free_port, run_edge
+from testkit.fault_procs import CloudProc, cloud_config, free_port, run_edge
 from cloud.config import load_cloud_config
 from cloud.engine.stub import FixedLatencyEngine
 from cloud.service import CloudService
 from vigil.v1 import vigil_pb2 as pb
 from vigil.v1 import vigil_pb2_grpc as pb_grpc
 from vigil_tools.webhook_echo import WebhookReceiver
-from benchmarks.fault_procs import SECRET
+from testkit.fault_procs import SECRET
 from tests.helpers.cloud_fakes import Collect
 
 

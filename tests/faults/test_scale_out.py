@@ -12,8 +12,8 @@ import time
 import pytest
 import redis
 
-from benchmarks.fault_procs import SECRET, free_port, receipts, run_edge, wait_for
-from benchmarks.scale_procs import Cluster, event_packets, send_events
+from testkit.fault_procs import SECRET, free_port, receipts, run_edge, wait_for
+from testkit.scale_procs import Cluster, event_packets, send_events
 from tests.helpers.redis_server import needs_redis
 from vigil.v1 import vigil_pb2 as pb
 from vigil_tools.webhook_echo import WebhookReceiver

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from benchmarks.fault_procs import SECRET, CloudProc, _env, cloud_config, free_port, start_edge, wait_for
+from testkit.fault_procs import SECRET, CloudProc, child_env, cloud_config, free_port, start_edge, wait_for
 from vigil_tools.webhook_echo import WebhookReceiver
 
 
@@ -15,7 +15,7 @@ def test_second_cloud_on_an_occupied_port_exits_with_one_line(tmp_path):
         (tmp_path / "b").mkdir()
         second = CloudProc(tmp_path / "b", port, cloud_config(port, "http://127.0.0.1:9/x", tmp_path / "b.db"))
         done = subprocess.run([sys.executable, "-m", "cloud.cli", "--config", str(second.config_path)],
-                              cwd=tmp_path, env=_env({"VIGIL_CLOUD__LOG_LEVEL": "ERROR"}), capture_output=True,
+                              cwd=tmp_path, env=child_env({"VIGIL_CLOUD__LOG_LEVEL": "ERROR"}), capture_output=True,
                               text=True, timeout=60)
     finally:
         first.stop()

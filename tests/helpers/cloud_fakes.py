@@ -7,6 +7,7 @@ from cloud.answer.schema import EventDescription
 
 class FakeEngine:
     model_name = "fake"
+    sees_images = True
 
     def __init__(self, delay=0.0, fail=False):
         self.delay, self.fail, self.requests = delay, fail, []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.scale_procs import RedisProc, redis_available
+from testkit.scale_procs import RedisProc, redis_available
 
 needs_redis = pytest.mark.skipif(not redis_available(), reason="redis-server not installed (.ci/run installs it)")
 

@@ -83,6 +83,7 @@ def test_wrong_token_stops_the_edge_with_a_clear_error():
 
 class _NoEngine:
     model_name = "none"
+    sees_images = True
 
     async def describe(self, req):  # pragma: no cover - never reached: auth fails first
         raise AssertionError("unauthenticated edge reached the engine")

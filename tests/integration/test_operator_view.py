@@ -5,44 +5,20 @@ timeline entries with loaded thumbnails and descriptions as they
 arrive (server-sent events), hide entries a filter excludes and bring them back; it saves a
 screenshot to benchmarks/results/operator_view.png.
 """
-import shutil
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.browser import CHROMIUM, DRIVER
+from tests.helpers.browser import browser as _browser
+from tests.helpers.browser import wait as _wait
 from tests.helpers.operator_system import TOKEN, System
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "benchmarks/results/operator_view.png"
-CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs Debian chromium and chromium-driver")]
-
-
-def _browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1400,900"):
-        opts.add_argument(arg)
-    return webdriver.Chrome(service=Service(DRIVER), options=opts)
-
-
-def _wait(driver, condition, timeout_s=60, what="condition"):
-    end = time.time() + timeout_s
-    from selenium.common.exceptions import StaleElementReferenceException
-    while time.time() < end:
-        try:
-            value = condition(driver)
-        except StaleElementReferenceException:   # the page re-rendered the element between find and read
-            value = None
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; page text: {driver.find_element('tag name', 'body').text[:500]!r}")
 
 
 LOADED_THUMBS = """return [...document.querySelectorAll('#timeline .event img.thumb')]

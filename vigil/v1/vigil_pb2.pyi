@@ -109,10 +109,24 @@ class Welcome(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., max_message_bytes: _Optional[int] = ..., server_version: _Optional[str] = ...) -> None: ...
 
 class Heartbeat(_message.Message):
-    __slots__ = ("sent_time",)
+    __slots__ = ("sent_time", "cameras")
     SENT_TIME_FIELD_NUMBER: _ClassVar[int]
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
     sent_time: float
-    def __init__(self, sent_time: _Optional[float] = ...) -> None: ...
+    cameras: _containers.RepeatedCompositeFieldContainer[CameraHealth]
+    def __init__(self, sent_time: _Optional[float] = ..., cameras: _Optional[_Iterable[_Union[CameraHealth, _Mapping]]] = ...) -> None: ...
+
+class CameraHealth(_message.Message):
+    __slots__ = ("camera_id", "state", "cause", "fps")
+    CAMERA_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    camera_id: str
+    state: str
+    cause: str
+    fps: float
+    def __init__(self, camera_id: _Optional[str] = ..., state: _Optional[str] = ..., cause: _Optional[str] = ..., fps: _Optional[float] = ...) -> None: ...
 
 class Box(_message.Message):
     __slots__ = ("x1", "y1", "x2", "y2")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from cloud.engine.kv import BatchKV
 from cloud.kvcache.base import KVPress, LayerPlan
+from cloud.kvcache.dense import DenseBatchKV
 
 
 class FullPress(KVPress):
@@ -14,8 +14,8 @@ class FullPress(KVPress):
     def attach(self, language_model: torch.nn.Module) -> "FullPress":
         return self
 
-    def batch_kv(self) -> BatchKV:
-        return BatchKV()
+    def batch_kv(self) -> DenseBatchKV:
+        return DenseBatchKV()
 
     def after_prefill(self, cache, mask: torch.Tensor, prefills) -> torch.Tensor:
         return mask

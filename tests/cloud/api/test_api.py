@@ -195,3 +195,52 @@ def test_the_published_operator_token_counts_as_a_demo_credential():
     mine = load_cloud_config(environ={}, overrides={"auth": {"tokens": {"e": "a-private-token"}},
                                                     "api": {"tokens": ["my-own-operator-token"]}})
     assert mine.demo_secret_keys() == []
+
+
+def test_review_thumbnails_and_docs():
+    async def check(http, svc, sink, before):
+        events = (await http.get("/api/v1/events", headers=AUTH)).json()["events"]
+        ev1 = next(e for e in events if e["event_id"] == "ev1")
+        aid = ev1["alert_id"]
+        # acknowledge, filter on it, take it back
+        assert (await http.post(f"/api/v1/events/{aid}/review")).status_code == 401
+        acked = (await http.post(f"/api/v1/events/{aid}/review", headers=AUTH)).json()
+        assert acked["reviewed_at"] is not None
+
+        def ids(r):
+            return sorted(e["event_id"] for e in r.json()["events"])
+        assert ids(await http.get("/api/v1/events", headers=AUTH, params={"reviewed": "true"})) == ["ev1"]
+        assert ids(await http.get("/api/v1/events", headers=AUTH, params={"reviewed": "false"})) == ["ev2", "ev3"]
+        assert (await http.get("/api/v1/events", headers=AUTH, params={"reviewed": "maybe"})).status_code == 400
+        assert (await http.delete(f"/api/v1/events/{aid}/review", headers=AUTH)).json()["reviewed_at"] is None
+        assert (await http.post("/api/v1/events/nope/review", headers=AUTH)).status_code == 404
+
+        # each image keeps the edge's box; the thumbnail and ?boxes=true draw it
+        one = (await http.get(f"/api/v1/events/{aid}", headers=AUTH)).json()
+        assert all(i["boxes"][0]["box"] == [1.0, 1.0, 30.0, 30.0] for i in one["images"])
+        assert one["thumbnail_box"]["label"] == "person"
+        raw = (await http.get(f"/api/v1/images/{one['thumbnail_id']}", headers=AUTH)).content
+        boxed = await http.get(f"/api/v1/images/{one['thumbnail_id']}", headers=AUTH, params={"boxes": "true"})
+        thumb = await http.get(f"/api/v1/events/{aid}/thumbnail", headers=AUTH)
+        for r in (boxed, thumb):
+            assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content != raw
+        assert (await http.get("/api/v1/events/nope/thumbnail", headers=AUTH)).status_code == 404
+
+        # /docs renders the API document with the vendored renderer, from this server only
+        docs = await http.get("/docs")
+        assert docs.status_code == 200 and 'spec-url="/openapi.json"' in docs.text and "http" not in docs.text
+        bundle = await http.get("/static/vendor/redoc.standalone.js")
+        assert bundle.status_code == 200 and len(bundle.content) > 500_000
+        doc = (await http.get("/openapi.json")).json()
+        schemas = doc["components"]["schemas"]
+        for path, ops in doc["paths"].items():
+            for method, op in ops.items():
+                ok = op["responses"]["200"]["content"]
+                if "application/json" in ok:
+                    ref = ok["application/json"]["schema"]["$ref"]
+                    assert ref.split("/")[-1] in schemas, (path, method)
+        assert doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] \
+            == {"$ref": "#/components/schemas/EventPage"}
+        assert "$defs" not in str(doc) and "reviewed" in str(doc["paths"]["/api/v1/events"])
+
+    asyncio.run(_with_service(check))

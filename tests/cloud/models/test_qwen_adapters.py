@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from cloud.answer.constrained import BatchConstraint, grammar_for, parse_answer
+from cloud.engine.pruning import prune_one
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.models.qwen2_vl import QwenVLAdapter
@@ -125,12 +126,8 @@ def test_full_budget_pruning_equals_no_pruning_and_small_budget_is_respected(ada
 
 
 def _kept_visual_positions(adapter, prepared, pruner, boxes_by_frame=None):
-    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, adapter.stop_token_ids)
-    runner = ModelRunner(adapter, grammar, pruner=pruner)
     pre = adapter.embed(prepared)
-    pruned = runner._prune(pre, PrefillItem("x", prepared, 8, camera_id=None,
-                                            boxes_by_frame=boxes_by_frame or {}))
-    return pre, pruned
+    return pre, prune_one(adapter, pre, prepared, pruner, boxes_by_frame=boxes_by_frame or {})
 
 
 def test_budget_applies_per_image(adapter):

@@ -35,8 +35,12 @@ def test_id_selection_batches_the_fresh_selections_in_one_call(monkeypatch):
         return real(scores, feats, ks, gamma)
 
     monkeypatch.setattr(module, "id_select_batch", spy)
-    build_pruner(PrunerConfig(method="id_selection", budget=10)).select_batch(_ctxs())
+    build_pruner(PrunerConfig(method="id_selection", budget=10, gamma=20.0)).select_batch(_ctxs())
     assert calls == [[10, 10, 10]]   # the 8-token image needs no selection
+    calls.clear()
+    at_zero = build_pruner(PrunerConfig(method="id_selection", budget=10, gamma=0.0)).select_batch(_ctxs())
+    assert calls == []               # gamma 0: the plain top-k, no selection loop
+    assert [len(b) for b in at_zero] == [10, 10, 10, 8]
 
 
 def test_reused_images_skip_the_batch_and_fresh_ones_are_stored():

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.fault_procs import free_port
-from benchmarks.scale_procs import RoleProc, scale_config
+from testkit.fault_procs import free_port
+from testkit.scale_procs import RoleProc, scale_config
 from tests.helpers.redis_server import needs_redis, redis_server  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,7 +57,7 @@ def test_each_role_starts_on_a_real_redis_and_exits_0_on_sigterm(tmp_path, role,
 
 @needs_redis
 def test_a_second_delivery_process_waits_until_the_first_is_gone(tmp_path, redis_server):
-    from benchmarks.fault_procs import wait_for
+    from testkit.fault_procs import wait_for
     cfg = _config(tmp_path, redis_server.url)
     first = RoleProc(tmp_path, "delivery1", "delivery", cfg).start()
     second = RoleProc(tmp_path, "delivery2", "delivery", cfg)

@@ -97,11 +97,11 @@ def test_grammar_always_holds_even_with_a_garbage_drafter(adapter, prompts, gree
 
 @pytest.mark.parametrize("drafter", DRAFTERS)
 def test_loose_answers_parse_and_never_accept_an_anchor_loosely(adapter, prompts, drafter, monkeypatch):
-    import cloud.speculative.speculator as speculator_mod
+    import cloud.engine.runner as runner_mod   # the runner runs the speculative step
 
     spec = SpeculativeConfig(mode="loose", drafter=drafter, top_k=50, prob_ratio=0.0, anchor_terms=())
     loose_at: dict[str, list[int]] = {}
-    step = speculator_mod.speculative_step
+    step = runner_mod.speculative_step
 
     def spy(target, drafter_, verifier, kv, rows, *a, **k):
         results = step(target, drafter_, verifier, kv, rows, *a, **k)
@@ -109,7 +109,7 @@ def test_loose_answers_parse_and_never_accept_an_anchor_loosely(adapter, prompts
             loose_at.setdefault(row.seq_id, []).extend(res.loose_at)
         return results
 
-    monkeypatch.setattr(speculator_mod, "speculative_step", spy)
+    monkeypatch.setattr(runner_mod, "speculative_step", spy)
     out, sp = run(adapter, prompts, spec=spec, max_new_tokens=MAX_NEW)
     if drafter == "prompt_lookup":   # its n-gram copies rarely match a random model's choice
         assert sum(map(len, loose_at.values())) > 0, "the test needs loosely accepted tokens"

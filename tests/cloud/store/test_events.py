@@ -1,6 +1,6 @@
 """The event store as plain data: stages, images, pagination, filters and retention (SQLite in memory)."""
 from cloud.alerts.alert import Alert
-from cloud.store.events import SECONDS_PER_DAY, EventFilter, EventStore
+from cloud.store.events import SECONDS_PER_DAY, EventFilter, EventStore, image_kind
 
 
 class Clock:
@@ -108,3 +108,59 @@ def test_a_failing_store_loses_the_picture_not_the_packet():
     store.record_alert(_alert(1))
     store.close()                       # every write now raises sqlite3.ProgrammingError
     LiveState(store).on_event_image("a1", "evidence", b"j", 1, 1)   # logged, not raised
+
+
+def test_review_is_stored_filterable_and_kept_across_stages():
+    clock = Clock()
+    store = EventStore(clock=clock)
+    for n in (1, 2, 3):
+        store.record_alert(_alert(n))
+    clock.t += 5
+    assert store.set_reviewed("a2")["reviewed_at"] == clock.t
+    clock.t += 5
+    assert store.set_reviewed("a2")["reviewed_at"] == clock.t - 5      # acknowledging again keeps the first time
+    store.record_alert(_alert(2, "described", description={"summary": "x", "threat_level": 0}))
+    assert store.get_event("a2")["reviewed_at"] == clock.t - 5          # a later stage does not undo the review
+
+    def ids(**kw):
+        return [e["alert_id"] for e in store.list_events(EventFilter(**kw))["events"]]
+    assert ids(reviewed=True) == ["a2"] and ids(reviewed=False) == ["a3", "a1"]
+    assert store.set_reviewed("a2", False)["reviewed_at"] is None and ids(reviewed=True) == []
+    assert store.set_reviewed("nope") is None
+
+
+def test_thumbnail_is_the_image_with_the_best_detection_and_the_best_snapshot_wins():
+    store = EventStore(clock=Clock())
+    store.record_alert(_alert(1))
+    legs = {"label": "person", "score": 0.31, "box": [0, 0, 10, 10]}
+    whole = {"label": "person", "score": 0.92, "box": [5, 5, 40, 60]}
+    store.add_image("a1", "semantic_frame", b"\xff\xd8a", 64, 48, [legs])
+    best = store.add_image("a1", "evidence", b"\xff\xd8b", 64, 48, [whole, legs])
+    store.add_image("a1", "semantic_frame", b"\xff\xd8c", 64, 48, [])
+    ev = store.get_event("a1")
+    assert ev["thumbnail_id"] == best and ev["thumbnail_box"]["score"] == 0.92
+    assert store.image_boxes(best)[0]["box"] == [5.0, 5.0, 40.0, 60.0]
+    snap = store.add_image("a1", image_kind("semantic_frame", "end"), b"\xff\xd8d", 64, 48, [legs])
+    assert store.get_event("a1")["thumbnail_id"] == snap
+    assert image_kind("semantic_frame", "update") == "semantic_frame" and image_kind("evidence", "end") == "evidence"
+
+
+def test_a_store_written_before_review_and_boxes_gains_the_columns(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE events (alert_id TEXT PRIMARY KEY, edge_id TEXT NOT NULL, camera_id TEXT NOT NULL, "
+        "event_id TEXT NOT NULL, onset REAL NOT NULL, updated REAL NOT NULL, stage TEXT NOT NULL, "
+        "status TEXT NOT NULL, severity REAL NOT NULL, threat_level INTEGER, summary TEXT NOT NULL DEFAULT '', "
+        "labels TEXT NOT NULL, hints TEXT NOT NULL, description TEXT, stages TEXT NOT NULL, size INTEGER NOT NULL DEFAULT 0);"
+        "CREATE TABLE images (image_id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL REFERENCES "
+        "events(alert_id) ON DELETE CASCADE, kind TEXT NOT NULL, created REAL NOT NULL, width INTEGER NOT NULL, "
+        "height INTEGER NOT NULL, jpeg BLOB NOT NULL, size INTEGER NOT NULL);"
+        "INSERT INTO events VALUES ('a0','e','cam','ev0',1,1,'detected','pending',0.5,NULL,'','{}','{}',NULL,'[]',0);"
+        "INSERT INTO images (alert_id, kind, created, width, height, jpeg, size) VALUES ('a0','evidence',1,2,2,x'ffd8',2);")
+    old.commit()
+    old.close()
+    store = EventStore(path, clock=Clock())
+    ev = store.set_reviewed("a0")
+    assert ev["reviewed_at"] is not None and ev["images"][0]["boxes"] == [] and ev["model"] is None

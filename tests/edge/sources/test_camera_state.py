@@ -103,3 +103,32 @@ def test_recoveries_count_successful_reconnections():
     m.opened(2.5)
     assert m.history[-1].why == "reconnected"
     assert m.snapshot()["recoveries"] == 1
+
+
+def test_what_an_operator_is_shown():
+    m = machine(failed_after=3)
+    assert m.health(0.0) == {"state": "connecting", "cause": "", "retry_in_s": None}
+    m.open_failed(0.0, "connection refused by cam:554")
+    assert m.health(0.5) == {"state": "reconnecting", "cause": "connection refused by cam:554", "retry_in_s": 0.5}
+    now = m.retry_at
+    for _ in range(2):
+        m.retrying(now)
+        assert m.health(now)["state"] == "reconnecting"        # retrying after a failure is not "connecting"
+        m.open_failed(now, "connection refused by cam:554")
+        now = m.retry_at
+    assert m.failures == 3 and m.health(now)["state"] == "failed"
+    m.retrying(now)
+    assert m.health(now)["state"] == "failed"                  # still retried, still shown failed
+    m.opened(now + 0.1)
+    m.frame(now + 0.2)
+    assert m.health(now + 0.2) == {"state": "streaming", "cause": "", "retry_in_s": None}
+    m.ended(now + 1)
+    m.stop(now + 2)                                            # how it finished stays visible
+    assert m.health(now + 2)["state"] == "ended"
+
+
+def test_a_file_that_will_not_decode_is_failed_for_good():
+    m = machine()
+    m.failed(0.1, "unsupported codec or not a video: x.mp4")
+    assert m.done and m.health(0.2) == {"state": "failed", "cause": "unsupported codec or not a video: x.mp4",
+                                        "retry_in_s": None}

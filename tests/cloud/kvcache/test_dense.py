@@ -1,8 +1,8 @@
-"""BatchKV: rows join and leave a left-padded batch; the slab grows without losing a column."""
+"""DenseBatchKV: rows join and leave a left-padded batch; the slab grows without losing a column."""
 import torch
 from transformers import DynamicCache
 
-from cloud.engine.kv import SLAB_GROW_TOKENS, BatchKV, SlabCache
+from cloud.kvcache.dense import SLAB_GROW_TOKENS, DenseBatchKV, SlabCache
 
 
 def _cache(rows, length, layers=2, seed=0):
@@ -14,7 +14,7 @@ def _cache(rows, length, layers=2, seed=0):
 
 
 def test_merge_left_pads_and_select_trims_padding_columns():
-    kv = BatchKV()
+    kv = DenseBatchKV()
     a, b = _cache(1, 5, seed=1), _cache(2, 3, seed=2)
     kv.merge(a, torch.ones(1, 5, dtype=torch.long))
     kv.merge(b, torch.ones(2, 3, dtype=torch.long))

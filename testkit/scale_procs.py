@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import yaml
 
-from benchmarks.fault_procs import ROOT, SECRET, _env, free_port, wait_for_log_line, wait_for_port
+from testkit.fault_procs import ROOT, SECRET, child_env, free_port, wait_for_log_line, wait_for_port
 
 REDIS_READY_S = 10.0
 ROLE_READY_LINES = {"gateway": "cloud listening on", "worker": "reading", "delivery": "delivery: reading"}
@@ -108,7 +108,7 @@ class RoleProc:
         log = open(self.log_path, "a")
         offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--role", self.role,
-                                      "--config", str(self.config_path)], cwd=self.workdir, env=_env(),
+                                      "--config", str(self.config_path)], cwd=self.workdir, env=child_env(),
                                      stdout=log, stderr=subprocess.STDOUT)
         log.close()
         wait_for_log_line(self.proc, self.log_path, offset, ROLE_READY_LINES[self.role], timeout_s, self.name,

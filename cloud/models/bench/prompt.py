@@ -1,7 +1,8 @@
 """The one question the benchmark VLM (`vigil-bench-vlm`) was trained to answer.
 
 Kept in a torch-free module so the scene benchmarks and tests can import it
-cheaply. The adapter asks this question whatever prompt the engine builds: the
+cheaply. It is the adapter's fixed prompt: the engine's prompt path asks it whatever the
+edge's hints say (cloud/answer/prompting.py): the
 model learned one task (describe the object group in the alert schema), and
 hints it never saw in training would only move it off that task. The question
 lists the answer vocabulary: the language model is frozen, and picking a word

@@ -2,7 +2,7 @@
 import pytest
 
 from benchmarks.scenes import field_scores, make_scenes, mean_scores, recipe_hash
-from cloud.models.bench_vlm import WEIGHTS, weights_metadata
+from cloud.models.bench.vlm import WEIGHTS, weights_metadata
 
 # The first test scenes (seed 0); a regression check, not a measurement (benchmarks/vlm_eval.py is).
 N_SCENES = 3

@@ -18,7 +18,7 @@ Extension points:
   they join the batch: `ModelRunner(kv_press=...)` calls
   `press.after_prefill(cache, mask, prefill)` on the prefill batch's own cache;
   a press that keeps different lengths per head supplies its own Cache subclass
-  through `BatchKV(new_cache=...)` and implements `merge`/`select` for it.
+  through `DenseBatchKV(new_cache=...)` and implements `merge`/`select` for it.
 - a speculative verifier needs to run k tokens per row and roll rows back by
   different amounts: `truncate_rows` masks the rejected tail of each row, so
   rolled-back slots become padding that the next `select` trims.
@@ -29,6 +29,8 @@ from typing import Any, Callable
 
 import torch
 from transformers.cache_utils import Cache, DynamicLayer
+
+from cloud.kvcache.rows import LeftPaddedRows, left_pad, trim_leading_padding
 
 # Spare columns per reallocation: one copy per this many decode steps.
 SLAB_GROW_TOKENS = 64
@@ -88,30 +90,13 @@ def _set(layer: Any, keys: torch.Tensor, values: torch.Tensor) -> None:
         layer.keys, layer.values = keys, values
 
 
-def _left_pad(t: torch.Tensor, length: int, dim: int) -> torch.Tensor:
-    missing = length - t.shape[dim]
-    if missing <= 0:
-        return t
-    shape = list(t.shape)
-    shape[dim] = missing
-    return torch.cat([t.new_zeros(shape), t], dim=dim)
-
-
-class BatchKV:
+class DenseBatchKV(LeftPaddedRows):
     """A left-padded cache for the running rows and its [B, T] attention mask."""
 
     def __init__(self, new_cache: Callable[[], Any] = SlabCache):
         self.new_cache = new_cache
         self.cache: Any | None = None
         self.mask: torch.Tensor | None = None   # [B, T] long, 1 = real token
-
-    @property
-    def rows(self) -> int:
-        return 0 if self.mask is None else int(self.mask.shape[0])
-
-    @property
-    def length(self) -> int:
-        return 0 if self.mask is None else int(self.mask.shape[1])
 
     def merge(self, cache: Any, mask: torch.Tensor) -> None:
         """Append the rows of a prefill batch's `cache` (with its `mask`) below ours."""
@@ -122,9 +107,9 @@ class BatchKV:
             return
         length = max(self.length, int(mask.shape[1]))
         for mine, theirs in zip(_layers(self.cache), _layers(cache)):
-            _set(mine, torch.cat([_left_pad(mine.keys, length, 2), _left_pad(theirs.keys, length, 2)]),
-                 torch.cat([_left_pad(mine.values, length, 2), _left_pad(theirs.values, length, 2)]))
-        self.mask = torch.cat([_left_pad(self.mask, length, 1), _left_pad(mask, length, 1)])
+            _set(mine, torch.cat([left_pad(mine.keys, length, 2), left_pad(theirs.keys, length, 2)]),
+                 torch.cat([left_pad(mine.values, length, 2), left_pad(theirs.values, length, 2)]))
+        self.mask = torch.cat([left_pad(self.mask, length, 1), left_pad(mask, length, 1)])
 
     def select(self, rows: list[int]) -> None:
         """Keep only `rows` (in that order); trim columns that are now padding everywhere."""
@@ -132,17 +117,9 @@ class BatchKV:
             self.cache, self.mask = None, None
             return
         idx = torch.tensor(rows, device=self.mask.device)
-        mask = self.mask[idx]
-        real = mask.any(dim=0).nonzero()
-        start = int(real[0]) if len(real) else mask.shape[1]
+        self.mask, start = trim_leading_padding(self.mask[idx])
         for layer in _layers(self.cache):
             _set(layer, layer.keys[idx, :, start:], layer.values[idx, :, start:])
-        self.mask = mask[:, start:].contiguous()
-
-    def grow(self) -> torch.Tensor:
-        """The mask for a step that appends one token to every row (returned and kept)."""
-        self.mask = torch.cat([self.mask, self.mask.new_ones(self.rows, 1)], dim=1)
-        return self.mask
 
     def truncate_rows(self, drop: list[int]) -> None:
         """Mask the last drop[i] slots of row i (speculative rollback)."""

@@ -23,7 +23,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env(extra: dict | None = None) -> dict:
+def child_env(extra: dict | None = None) -> dict:
     env = dict(ENV_CLEAN, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
                YOLO_CONFIG_DIR=os.environ.get("YOLO_CONFIG_DIR", str(ROOT / ".cache/ultralytics")))
     env.update(extra or {})
@@ -45,7 +45,7 @@ class CloudProc:
         self._log = open(self.log_path, "a")
         offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen([sys.executable, "-m", "cloud.cli", "--config", str(self.config_path), *args],
-                                     cwd=self.workdir, env=_env(), stdout=self._log, stderr=subprocess.STDOUT)
+                                     cwd=self.workdir, env=child_env(), stdout=self._log, stderr=subprocess.STDOUT)
         wait_for_log_line(self.proc, self.log_path, offset, READY_LINE, timeout_s, "cloud", self.kill)
         return self
 
@@ -79,7 +79,7 @@ def cloud_config(port: int, webhook_url: str, outbox: Path, **alerts) -> dict:
 
 def _edge_env(spool: Path, realtime: bool, extra_env: dict | None) -> dict:
     cams = f"[{{id: cam-1, name: bikes, url: 'sample:bikes.mp4', fps: 5, realtime: {str(realtime).lower()}}}]"
-    return _env({"VIGIL_EDGE__DEMO": "true", "VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "10", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
+    return child_env({"VIGIL_EDGE__DEMO": "true", "VIGIL_EDGE__CLOUD__RESULTS_GRACE_S": "10", "VIGIL_EDGE__TRANSMIT__DAT__SPOOL_DIR": str(spool),
                  "VIGIL_EDGE__CLOUD__RECONNECT_MAX_S": "1", "VIGIL_EDGE__CAMERAS": cams, **(extra_env or {})})
 
 
@@ -149,7 +149,7 @@ def receipts(rx) -> tuple[dict[str, list[str]], int]:
 
 
 class ReceiverProc:
-    """benchmarks/load_receiver.py as a process: taken down and brought back by the scenarios."""
+    """testkit/load_receiver.py as a process: taken down and brought back by the scenarios."""
 
     def __init__(self, workdir: Path, port: int):
         Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -158,8 +158,8 @@ class ReceiverProc:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90.0) -> "ReceiverProc":
-        self.proc = subprocess.Popen([sys.executable, "-m", "benchmarks.load_receiver", "--port", str(self.port),
-                                      "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=_env(),
+        self.proc = subprocess.Popen([sys.executable, "-m", "testkit.load_receiver", "--port", str(self.port),
+                                      "--secret", SECRET, "--out", str(self.out)], cwd=ROOT, env=child_env(),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if wait_for_port(self.proc, self.port, timeout_s, lambda: f"receiver exited with {self.proc.returncode}"):
             return self
