@@ -54,6 +54,8 @@ class _ServiceCollector:
             q = queue_stats()
             yield GaugeMetricFamily("vigil_cloud_describe_queue_depth", "events waiting for the model", value=float(q["depth"]))
             yield GaugeMetricFamily("vigil_cloud_describe_running", "descriptions being computed", value=float(q["running"]))
+            yield GaugeMetricFamily("vigil_cloud_describe_batch_limit", "descriptions the model may compute at once now "
+                                    "(adapted so they finish inside their deadline)", value=float(q["batch_limit"]))
             yield CounterMetricFamily("vigil_cloud_describe_shed", "descriptions shed by a full describe queue (timeout, overloaded)",
                                       value=float(q["shed"]))
             yield CounterMetricFamily("vigil_cloud_describe_late", "descriptions dropped at their deadline, never computed past it (timeout, deadline)",

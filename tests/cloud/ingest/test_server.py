@@ -131,6 +131,9 @@ def test_overload_is_a_timeout_with_its_reason_one_warning_and_nothing_computed_
     warnings = [r for r in caplog.records if r.levelname == "WARNING" and "no description for alert" in r.getMessage()]
     assert len(warnings) == len(timed_out) and all(r.exc_info is None for r in warnings)
     assert "late description" not in caplog.text
+    q = svc.service.engine.queue_stats()   # what /metrics exports as vigil_cloud_describe_*
+    assert q["shed"] == sum(a.timeout_reason == "overloaded" for a in timed_out) and q["depth"] == 0
+    assert q["late"] >= 1 or all(a.timeout_reason == "overloaded" for a in timed_out)
 
 
 def test_model_error_gives_error_stage():
