@@ -37,12 +37,13 @@ MODEL_NOTES = {
 }
 # What one description needs on a 2-core CPU, frozen before the soak (docs/scheduling.md,
 # benchmarks/results/soak.json): 64 of the model's 576 visual tokens (ID-Selection: prefill drops
-# from seconds to a few hundred ms), an answer budget of 64 tokens (the schema's fields close
-# inside it; decoding is most of a description's time), one torch thread (the edge's detector
+# from seconds to a few hundred ms), an answer budget of 48 tokens (decoding is most of a
+# description's time: the summary and threat level fit, and a long summary leaves out the object
+# list, which the alert already carries from the edge's counts), one torch thread (the edge's detector
 # needs the other core), and strict speculative decoding drafting from recent answers (exactly the
 # greedy answer, in fewer model steps: a camera's answers repeat; benchmarks/results/spec.json).
 # Batching is the describe queue's (alerts.describe_concurrency, adapted to the deadline).
-DEMO_ENGINE = {"pruner": {"method": "id_selection", "budget": 64}, "max_new_tokens": 64, "torch_threads": 1,
+DEMO_ENGINE = {"pruner": {"method": "id_selection", "budget": 64}, "max_new_tokens": 48, "torch_threads": 1,
                "speculative": {"mode": "strict", "drafter": "history"}}
 DEMO_SECRET_BYTES = 16
 DEFAULT_DEADLINE_S = 120.0     # a CPU model describes one event in tens of seconds on a busy machine
