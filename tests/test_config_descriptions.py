@@ -1,4 +1,4 @@
-"""Every configuration key says what it does, in one line (README's table is generated from these)."""
+"""Every configuration key says what it does, in one line (docs/configuration.md is generated from these)."""
 import pytest
 
 from cloud.config import CloudConfig
