@@ -140,7 +140,8 @@ class DescribePump:
             self.limit.finished(took, job.deadline - started, backlog=len(self.queue) > 0)
             self._on_result(job, result)
         finally:
-            self._running.pop(job.key, None)
+            if self._running.get(job.key) is asyncio.current_task():   # not a newer job of the same event
+                del self._running[job.key]
             self._wake.set()
 
     def _report(self, dropped: list[Dropped]) -> None:
@@ -154,10 +155,6 @@ class DescribePump:
             return True
         _, pending = await asyncio.wait(tasks, timeout=timeout_s)
         return not pending
-
-    @property
-    def busy(self) -> bool:
-        return bool(self._running) or len(self.queue) > 0
 
 
 class DescribeDropped(RuntimeError):
