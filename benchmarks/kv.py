@@ -44,7 +44,7 @@ from cloud.engine.runner import ModelRunner, RowState  # noqa: E402
 from cloud.kvcache import build_press  # noqa: E402
 from cloud.kvcache.attention import AttentionCapture, install  # noqa: E402
 from cloud.kvcache.config import KVCacheConfig  # noqa: E402
-from cloud.kvcache.profile import HeadProfile, default_profile_path, load_for  # noqa: E402
+from cloud.kvcache.head_profile import HeadProfile, default_profile_path, load_for  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "kv.json"
 MODEL_STATE: dict[str, str] = {}       # the model this run measures (picks the answer fields)
@@ -110,7 +110,7 @@ def profile_for(adapter, model: str, path: Path | None) -> tuple[HeadProfile, st
         return load_for(path, adapter.language_model, adapter.model), str(path)
     if model == "vigil-bench-vlm":
         raise SystemExit(f"no head profile at {path}: run `python -m benchmarks.kv_profile` (training scenes)")
-    from cloud.kvcache.profiling import calibration_set, compute_profile
+    from cloud.kvcache.calibrate import calibration_set, compute_profile
 
     print(f"no head profile at {path}: computing it on calibration clips")
     profile = compute_profile(adapter, calibration_set(4, 4), steps=24)

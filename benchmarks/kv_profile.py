@@ -1,7 +1,7 @@
 """HybridKV head profile of the benchmark VLM, calibrated on TRAINING scenes (never test).
 
-The profile is computed by the product's profiling code (`cloud.kvcache.profiling.
-compute_profile`, what `python -m cloud.kvcache.profiling` runs), only its calibration set
+The profile is computed by the product's profiling code (`cloud.kvcache.calibrate.
+compute_profile`, what `python -m cloud.kvcache.calibrate` runs), only its calibration set
 differs: procedural scenes from benchmarks/scenes, which product code may not import.
 One image per sample (576 visual tokens), the model's training question and system prompt,
 as the model was trained (single images) and as benchmarks/kv.py evaluates it. The split is
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks.provenance import Provenance
     from cloud.engine.config import EngineConfig
-    from cloud.kvcache.profiling import DEFAULT_THRESHOLD, compute_profile
+    from cloud.kvcache.calibrate import DEFAULT_THRESHOLD, compute_profile
     from cloud.models.registry import load_adapter
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from benchmarks.provenance import interleaved
-from cloud.engine.runner import ModelRunner, RowState, _left_pad_batch
+from cloud.engine.runner import ModelRunner, RowState, left_pad_batch
 
 # Room for the longest answer (~34 tokens) with the grammar's closing tail (as benchmarks/scenes/evaluate.py).
 MAX_NEW_TOKENS = 64
@@ -42,7 +42,7 @@ def clone_cache(adapter, cache):
 def prefill_batch(adapter, images: list, prompt: str, system: str, capture) -> dict[str, Any]:
     """One LM pass over one image per row; the capture's prefill attention is kept for the presses."""
     pres = [adapter.embed(adapter.prepare([im], prompt, system)) for im in images]
-    embeds, positions, mask = _left_pad_batch(pres)
+    embeds, positions, mask = left_pad_batch(pres)
     cache = adapter.new_cache()
     capture.clear()
     t0 = time.perf_counter()

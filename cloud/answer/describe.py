@@ -3,7 +3,7 @@
 
 ``describe_event`` raises or updates the packet's alert (its ``detected`` stage is committed when the
 call returns) and, when the packet carries the frame meant for the model and the alert still needs a
-description, hands back the description to await: it asks the engine and records the ``described``
+description, hands back the description to run: it asks the engine and records the ``described``
 stage (ok, timeout or error). The alerts and the engine are passed in (an ``AlertManager`` and
 anything with ``async describe(request)``), so this floor imports neither.
 
@@ -15,10 +15,11 @@ as ``timeout`` with its reason (``overloaded``, ``deadline``): one WARNING line,
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import Counter
-from typing import Awaitable
+from typing import Awaitable, Callable
 
 import numpy as np
 
@@ -35,9 +36,11 @@ DESCRIBABLE = (pb.SEMANTIC_FRAME, pb.PRIORITY_UNSPECIFIED)   # frames meant for 
 
 def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.FramePacket,
                    image: np.ndarray | None, *, stop_at_deadline: bool = False
-                   ) -> tuple[str, Awaitable[tuple[str, str]] | None]:
+                   ) -> tuple[str, Callable[[], Awaitable[tuple[str, str]]] | None]:
     """The alert id of event packet ``pkt`` and, if it is to be described from ``image``, the description
-    to await, which returns (status, description text) for the edge's Result.
+    to run (``await describing()``), which returns (status, description text) for the edge's Result. It is
+    a function, not a coroutine, so a caller that never runs it (a task cancelled before it started)
+    leaves nothing behind.
 
     ``stop_at_deadline``: stop waiting for the engine at the alert's deadline and finish the alert as
     timed out (the worker frees its slot); otherwise a late answer still arrives and is recorded as
@@ -53,7 +56,8 @@ def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.Fr
         if isinstance(engine, QueuedEngine) and alerts.is_open(aid):
             engine.refresh(_request(alerts, aid, pkt, image))   # still queued: describe this newer frame
         return aid, None
-    return aid, _describe(alerts, engine, stats, aid, _request(alerts, aid, pkt, image), stop_at_deadline)
+    return aid, functools.partial(_describe, alerts, engine, stats, aid, _request(alerts, aid, pkt, image),
+                                  stop_at_deadline)
 
 
 def _request(alerts, aid: str, pkt: pb.FramePacket, image: np.ndarray) -> DescribeRequest:

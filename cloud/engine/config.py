@@ -34,8 +34,8 @@ class EngineConfig(BaseModel):
     prefix_cache: bool = Field(default=True, description="reuse the shared system prompt's KV across requests")
     temperature: float = Field(default=0.0, ge=0.0, description="sampling temperature; 0 = greedy")
     seed: int = Field(default=_MODEL.seed, description="seed of sampling and of the tiny random models")
-    # On a small shared CPU, 1 is often faster: OpenMP barriers between 2 contended threads make
-    # skinny (batch-row) GEMMs 10-50x slower.
+    # On a small shared CPU, 1 is often faster: OpenMP barriers between contended threads make
+    # skinny (batch-row) GEMMs many times slower.
     torch_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads (null = torch's default)")
     scheduling: SchedulingPolicy = SchedulingPolicy()
     pruner: PrunerConfig = PrunerConfig()

@@ -185,13 +185,13 @@ class ModelRunner:
     def _prefill_group(self, pres: list[PrefillInputs], prefix: PrefixCache | None):
         """One LM forward over `pres` (left-padded), on top of `prefix` if given."""
         if prefix is None:
-            embeds, positions, mask = _left_pad_batch(pres)
+            embeds, positions, mask = left_pad_batch(pres)
             cache = self.adapter.new_cache()
             return self.adapter.forward(embeds, positions, mask, cache), cache, mask
         p = prefix.length
         suffixes = [pre.select(torch.arange(p, pre.length, device=pre.inputs_embeds.device))
                     for pre in pres]
-        embeds, positions, suffix_mask = _left_pad_batch(suffixes)
+        embeds, positions, suffix_mask = left_pad_batch(suffixes)
         cache = prefix.cache_for(len(pres), self.adapter.new_cache)
         mask = torch.cat([suffix_mask.new_ones(len(pres), p), suffix_mask], dim=1)
         return self.adapter.forward(embeds, positions, mask, cache), cache, mask
@@ -293,7 +293,7 @@ class _CopiedCache:
         self.layers = [_CopiedLayer(k, v) for k, v in layers]
 
 
-def _left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def left_pad_batch(pres: list[PrefillInputs]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Stack one-row prefills into [B, L, D] embeds, [P, B, L] positions, [B, L] mask."""
     length = max(p.length for p in pres)
     embeds, positions, masks = [], [], []

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from typing import AsyncIterator, Awaitable
+from typing import AsyncIterator, Awaitable, Callable
 
 import grpc
 import numpy as np
@@ -296,12 +296,12 @@ class IngestService(pb_grpc.IngestServicer):
             task.add_done_callback(self._describe_tasks.discard)
 
     async def _describe(self, aid: str, edge_id: str, pkt: pb.FramePacket, held: int,
-                        describing: Awaitable[tuple[str, str]], out: asyncio.Queue) -> None:
+                        describing: Callable[[], Awaitable[tuple[str, str]]], out: asyncio.Queue) -> None:
         """Await the description (its image, ``held`` bytes, counted against the admission budget until
         the model is done with it), send the edge its Result, then ask for evidence if none came."""
         self.admission.hold(held)
         try:
-            status, text = await describing
+            status, text = await describing()
         finally:
             self.admission.release(held)
         out.put_nowait(result_message(pkt, aid, status, text))

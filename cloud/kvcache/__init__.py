@@ -17,8 +17,8 @@ PRESS_MODULES = {
 _EXPORTS = {
     "KVCacheConfig": "cloud.kvcache.config",
     "KVPress": "cloud.kvcache.base",
-    "HeadProfile": "cloud.kvcache.profile",
-    "ProfileMismatch": "cloud.kvcache.profile",
+    "HeadProfile": "cloud.kvcache.head_profile",
+    "ProfileMismatch": "cloud.kvcache.head_profile",
     "RaggedBatchKV": "cloud.kvcache.batch",
     "RaggedCache": "cloud.kvcache.ragged",
 }
@@ -46,7 +46,7 @@ def build_press(config: Any, language_model: Any, *, model: str | None = None, s
     """
     cls = press_class(config.method)
     if config.method == "hybridkv" and profile is None:
-        from cloud.kvcache.profile import default_profile_path, load_for
+        from cloud.kvcache.head_profile import default_profile_path, load_for
 
         path = config.profile_path or default_profile_path(model, seed)
         if path is None:

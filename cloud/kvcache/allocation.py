@@ -4,7 +4,7 @@ Pure arithmetic on plain lists (no torch), so it is tested as bookkeeping.
 A budget of `total` visual tokens (summed over every layer and KV head) is split
 first among layers in proportion to the summed need of their heads, then inside each
 layer among its heads in proportion to each head's need. "Need" comes from the head
-profile (cloud/kvcache/profile.py): the share of visual tokens a head attended to over
+profile (cloud/kvcache/head_profile.py): the share of visual tokens a head attended to over
 decoding, so a dynamic head, whose focus moves, gets more than a static one. No head
 may hold more than `cap` tokens (the visual tokens there are): the excess of a capped
 head is refilled to the others (water-filling), and integer rounding goes by largest

@@ -9,9 +9,9 @@ columns that are padding in every remaining row.
 
 The decode batch's layers are `SlabLayer`s: keys and values live in a buffer
 with spare columns and a decode step writes its column in place. HF's
-`DynamicLayer` concatenates, i.e. copies the whole cache every step: at 16
-rows x 700 tokens x 30 layers that is ~0.5 GB per token on the CPU, a third of
-a batched decode step. Growth reallocates by `SLAB_GROW_TOKENS` columns.
+`DynamicLayer` concatenates, i.e. copies the whole cache every step (bytes in
+proportion to rows x tokens x layers, per generated token): on the CPU a large
+share of a batched decode step. Growth reallocates by `SLAB_GROW_TOKENS` columns.
 
 Extension points:
 - a KV press (HybridKV) compresses a freshly prefilled sequence's rows before

@@ -110,7 +110,7 @@ class Worker:
                                          stop_at_deadline=True)
         if describing is None:
             return
-        status, text = await describing
+        status, text = await describing()
         await self._reply(edge_id, pkt, aid, status, text)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import xgrammar as xgr
 
-from cloud.speculative.blocks import ragged_forward
+from cloud.speculative.ragged_forward import ragged_forward
 from cloud.speculative.drafter import DraftContext, Drafter, DraftRow
 from cloud.speculative.verify import Verifier
 

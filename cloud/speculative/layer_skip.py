@@ -23,7 +23,7 @@ import torch
 from transformers.cache_utils import Cache, DynamicLayer
 
 from cloud.speculative.drafter import DraftContext, Drafter, DraftRow
-from cloud.speculative.model_draft import greedy_draft
+from cloud.speculative.grammar_draft import greedy_draft
 
 
 def resolve_layers(draft_layers: int | float, total: int) -> int:

@@ -16,7 +16,7 @@ import torch
 
 from cloud.kvcache.dense import DenseBatchKV
 from cloud.speculative.drafter import DraftContext, Drafter, DraftRow
-from cloud.speculative.model_draft import greedy_draft
+from cloud.speculative.grammar_draft import greedy_draft
 
 
 class SmallModelDrafter(Drafter):

@@ -15,7 +15,7 @@ from benchmarks.kv_profile import candidate_thresholds, pick, scene_samples  # n
 from benchmarks.kv_quality import run_quality, score_arms  # noqa: E402
 from cloud.answer.constrained import grammar_for  # noqa: E402
 from cloud.kvcache.attention import AttentionCapture  # noqa: E402
-from cloud.kvcache.profile import HeadProfile, model_fingerprint  # noqa: E402
+from cloud.kvcache.head_profile import HeadProfile, model_fingerprint  # noqa: E402
 
 TRUTH = {"summary": "far right", "threat_level": 0, "objects": [{"label": "green dog", "count": 2}],
          "action": "moving right"}

@@ -25,7 +25,7 @@ import torch
 
 from cloud.kvcache.allocation import allocate
 from cloud.kvcache.base import KVPress, LayerPlan, RowLayout, keep_sorted, top_columns
-from cloud.kvcache.profile import HeadProfile
+from cloud.kvcache.head_profile import HeadProfile
 
 
 class HybridKVPress(KVPress):
@@ -34,7 +34,7 @@ class HybridKVPress(KVPress):
     def __init__(self, config=None, profile: HeadProfile | None = None):
         super().__init__(config)
         if profile is None:
-            raise ValueError("hybridkv needs a head profile (python -m cloud.kvcache.profile)")
+            raise ValueError("hybridkv needs a head profile (python -m cloud.kvcache.calibrate)")
         self.profile = profile
         self._budgets: list[list[list[int]]] | None = None   # [row][layer][head], per prefill
 

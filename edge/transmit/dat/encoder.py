@@ -10,7 +10,7 @@ Crops: the semantic frame shows the union of the detections grown by ``ROI_MARGI
 ``ROI_MIN_FRACTION`` of the frame so the model sees the surroundings); evidence and context show
 the full frame. The ladders' widths never upscale. Boxes are not drawn here: the packet carries the
 detections and the crop, and the cloud draws them once on the image the model sees
-(cloud/prompting.py), sharp rather than through JPEG, whatever the transmission policy.
+(cloud/answer/prompting.py), sharp rather than through JPEG, whatever the transmission policy.
 """
 from __future__ import annotations
 

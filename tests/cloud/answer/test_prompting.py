@@ -64,3 +64,15 @@ def test_out_of_frame_boxes_are_clipped():
     out = draw_detections(np.zeros((50, 50, 3), np.uint8),
                           [{"label": "x", "box": [-100, -100, 500, 500]}])
     assert out.shape == (50, 50, 3) and out.any()
+
+
+def test_a_fixed_prompt_is_what_the_model_is_asked_and_boxes_are_still_drawn():
+    from cloud.answer.prompting import FixedPrompt, model_prompt
+
+    fixed = FixedPrompt(system="You describe images as JSON.", question="What is there?")
+    req = _req(hints={"zone": "gate"}, detections=[{"label": "car", "score": 0.8, "box": [10, 10, 60, 60]}])
+    guided = build_prompt(req, fixed=fixed)
+    assert (guided.user, guided.system) == ("What is there?", "You describe images as JSON.")
+    assert (guided.images[0] != 128).any()                 # visual guidance does not depend on the prompt
+    assert model_prompt("as built", "sys", None) == ("as built", "sys")
+    assert model_prompt("as built", "sys", fixed) == ("What is there?", "You describe images as JSON.")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cloud.kvcache.profile import HeadProfile, model_fingerprint
+from cloud.kvcache.head_profile import HeadProfile, model_fingerprint
 
 
 @pytest.fixture(scope="session")

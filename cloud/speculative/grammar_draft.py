@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import torch
 
-from cloud.speculative.blocks import ragged_forward
+from cloud.speculative.ragged_forward import ragged_forward
 from cloud.speculative.drafter import DraftContext, DraftRow
 
 

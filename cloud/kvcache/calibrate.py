@@ -1,4 +1,4 @@
-"""Head profiling for HybridKV: which heads are static, which dynamic, and how much each needs.
+"""Calibrating HybridKV's head profile: which heads are static, which dynamic, and how much each needs.
 
 HybridKV (arXiv 2604.05887) classifies heads by text-centric attention. Our reading and
 measure, per (layer, KV head), on a calibration set of prompts and frames that is not
@@ -14,7 +14,7 @@ the evaluation data:
   holding `cover` of each step's visual attention: how many tokens the head needs held.
   It weighs the top-down budget allocation (cloud/kvcache/allocation.py).
 
-Run: python -m cloud.kvcache.profiling --model smollm_llava [--out PATH]
+Run: python -m cloud.kvcache.calibrate --model smollm_llava [--out PATH]
 It writes hybridkv_profile.json beside the model (or to --out), with a progress bar.
 """
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from cloud.kvcache.attention import AttentionCapture, install
-from cloud.kvcache.profile import HeadProfile, default_profile_path, model_fingerprint
+from cloud.kvcache.head_profile import HeadProfile, default_profile_path, model_fingerprint
 
 # Frames from these clips calibrate; bikes.mp4 is the benchmarks' evaluation clip.
 CALIBRATION_CLIPS = ("bigbuckbunny.mp4", "carphone_pristine.mp4")

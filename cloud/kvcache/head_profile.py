@@ -1,7 +1,7 @@
 """The head profile HybridKV allocates and compresses by: a small JSON file beside the model.
 
 For every (layer, KV head) it stores the class ("static" or "dynamic"), the stability
-that decided it and the need the budget allocation weighs (cloud/kvcache/profiling.py
+that decided it and the need the budget allocation weighs (cloud/kvcache/calibrate.py
 computes them on a calibration set). It also stores the fingerprint of the model it was
 measured on: architecture, shape and a digest of the first layer's key projection. A
 profile made for another model is refused at load time with an error naming the
@@ -118,7 +118,7 @@ class HeadProfile:
         if diff:
             shown = ", ".join(f"{k}: profile {a!r} vs model {b!r}" for k, (a, b) in diff.items())
             raise ProfileMismatch(f"{source} was made for another model ({shown}); "
-                                  "recompute it with `python -m cloud.kvcache.profiling`")
+                                  "recompute it with `python -m cloud.kvcache.calibrate`")
         return self
 
 
@@ -127,7 +127,7 @@ def load_for(path: str | Path, language_model: Any, model: Any = None) -> HeadPr
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no HybridKV head profile at {path}; compute it with "
-                                "`python -m cloud.kvcache.profiling --model <model> --out <path>`")
+                                "`python -m cloud.kvcache.calibrate --model <model> --out <path>`")
     return HeadProfile.load(path).check(model_fingerprint(language_model, model), source=str(path))
 
 

@@ -6,8 +6,8 @@ import pytest
 
 from cloud.kvcache import build_press
 from cloud.kvcache.config import KVCacheConfig
-from cloud.kvcache.profile import HeadProfile, ProfileMismatch, load_for, model_fingerprint
-from cloud.kvcache.profiling import compute_profile
+from cloud.kvcache.head_profile import HeadProfile, ProfileMismatch, load_for, model_fingerprint
+from cloud.kvcache.calibrate import compute_profile
 
 from .conftest import images, mixed_profile
 
@@ -40,7 +40,7 @@ def test_same_language_model_behind_another_vision_side_is_refused(tmp_path, lla
 
 
 def test_missing_profile_says_how_to_make_one(tmp_path, llava):
-    with pytest.raises(FileNotFoundError, match="cloud.kvcache.profiling"):
+    with pytest.raises(FileNotFoundError, match="cloud.kvcache.calibrate"):
         build_press(KVCacheConfig(method="hybridkv", profile_path=str(tmp_path / "none.json")),
                     llava.language_model)
 
