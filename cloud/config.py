@@ -85,7 +85,7 @@ class WebhookConfig(_Filtered):
 class MqttConfig(_Filtered):
     host: str = Field(min_length=1, description="MQTT broker host")
     port: int = Field(1883, ge=1, le=65535, description="MQTT broker port")
-    topic_prefix: str = Field("vigil", min_length=1, description="topics <prefix>/events, <prefix>/<camera>/alert, <prefix>/available (Frigate-style)")
+    topic_prefix: str = Field("vigil", min_length=1, description="topics <prefix>/events, <prefix>/tracked_object_update, <prefix>/<camera>/alert, <prefix>/available (Frigate's meaning: docs/events.md)")
     username: str | None = Field(None, description="broker user name")
     password: str | None = Field(None, description="broker password (masked in logs)")
     client_id: str | None = Field(None, description="MQTT client id (default: chosen by the client library)")

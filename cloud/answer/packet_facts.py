@@ -30,7 +30,9 @@ def boxes_in_image(pkt: pb.FramePacket, width: int, height: int) -> list[dict]:
 def packet_hints(pkt: pb.FramePacket) -> dict:
     h = pkt.hints
     return {"counts": dict(h.counts), "zone": h.zone, "dwell_seconds": h.dwell_seconds,
-            "camera_name": h.camera_name, "severity": h.severity, "rule": h.rule, "event_stage": h.event_stage}
+            "camera_name": h.camera_name, "severity": h.severity, "rule": h.rule, "event_stage": h.event_stage,
+            # the object's lifecycle (docs/events.md): why an update escalated; when an ended object was last seen
+            "escalation": h.escalation, "ended_at": h.ended_at, "duration_s": h.duration_s, "merged_into": h.merged_into}
 
 
 def packet_labels(pkt: pb.FramePacket) -> dict[str, int]:

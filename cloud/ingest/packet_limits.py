@@ -16,7 +16,7 @@ MAX_ID_CHARS = 128            # camera_id, event_id, run_id, edge_id: ids, not p
 MAX_DETECTIONS = 256          # boxes per packet (a crowded frame has dozens)
 MAX_LABELS = 64               # distinct labels in hints.counts
 MAX_LABEL_CHARS = 64          # one label
-MAX_HINT_TEXT_CHARS = 256     # zone, camera_name, rule, event_stage
+MAX_HINT_TEXT_CHARS = 256     # zone, camera_name, rule, event_stage, escalation, merged_into
 MAX_COUNT = 10_000            # one label's count
 
 SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -96,7 +96,7 @@ def check_packet(pkt: pb.FramePacket) -> Violation | None:
             return v
         if count > MAX_COUNT:
             return Violation("INVALID", f"hints.counts[{label!r}] = {count}, over the limit of {MAX_COUNT}")
-    for name in ("zone", "camera_name", "rule", "event_stage"):
+    for name in ("zone", "camera_name", "rule", "event_stage", "escalation", "merged_into"):
         if v := _long(f"hints.{name}", getattr(h, name), MAX_HINT_TEXT_CHARS):
             return v
     return None

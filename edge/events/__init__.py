@@ -1,4 +1,4 @@
-"""Tracking, event lifecycle and rules, key frames and semantic hints.
+"""Tracking, event lifecycle and rules, key frames and semantic hints (one event = one object: docs/events.md).
 
 Exports resolve lazily, so reading `EventsConfig` imports no OpenCV.
 """
@@ -12,6 +12,8 @@ _EXPORTS = {
     "describe": "edge.events.hints", "semantic_hints": "edge.events.hints",
     "EventTracker": "edge.events.tracker",
     "IouTracker": "edge.events.iou_tracker", "Track": "edge.events.iou_tracker",
+    "ObjectTracker": "edge.events.object_tracker", "ObjectTrack": "edge.events.object_tracker",
+    "SceneCutDetector": "edge.events.scene_cut",
     "in_zone": "edge.events.zones", "point_in_polygon": "edge.events.zones",
 }
 __all__ = sorted(_EXPORTS)

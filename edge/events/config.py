@@ -48,11 +48,28 @@ class RuleConfig(BaseModel):
 
 
 class TrackerConfig(BaseModel):
+    """How detections become tracked objects (edge/events/object_tracker.py; ``kind: iou`` is the plain
+    IoU tracker it replaced, kept as the baseline benchmarks/lifecycle.py compares against)."""
+
     model_config = ConfigDict(extra="forbid")
+    kind: Literal["object", "iou"] = Field(
+        "object", description="object: motion + appearance re-association, scene-cut hold, duplicate merge; iou: plain IoU tracking (baseline)")
     match_iou: float = Field(0.2, gt=0.0, le=1.0, description="minimum IoU (after motion prediction) to continue a track")
     high_score: float = Field(0.6, ge=0.0, le=1.0, description="ByteTrack split: detections above start tracks, below only continue them")
     min_hits: int = Field(2, ge=1, description="detections before a track is confirmed (suppresses one-frame false hits)")
-    max_age_s: float = Field(2.0, gt=0.0, description="a track unseen this long is over, and so is its event")
+    max_age_s: float = Field(2.0, gt=0.0, description="a track unseen this long is over, and so is its event (the longest gap a track survives)")
+    gate_diagonals: float = Field(1.5, gt=0.0, description="a lost track continues with a detection at most this many box diagonals from its predicted place (if it looks alike)")
+    appearance_max: float = Field(0.45, gt=0.0, le=1.0, description="colour-histogram distance (0 same, 1 disjoint) below which a non-overlapping detection may continue a track")
+    appearance_veto: float = Field(0.6, gt=0.0, le=1.0, description="colour-histogram distance above which a detection never continues a track it missed (someone else walked in)")
+    appearance_update: float = Field(0.3, gt=0.0, le=1.0, description="weight of the newest crop in a track's running colour histogram")
+    cut_hold_s: float = Field(1.0, ge=0.0, description="after a scene cut or camera move: no new tracks are confirmed for this long; old ones re-associate by appearance")
+    cut_pixel_threshold: float = Field(0.25, gt=0.0, le=1.0, description="mean grey change of the whole frame (0..1) that, with the histogram change, is a scene cut")
+    cut_hist_threshold: float = Field(0.3, gt=0.0, le=1.0, description="grey-histogram change of the whole frame (0..1) that, with the pixel change, is a scene cut")
+    merge_overlap: float = Field(0.5, gt=0.0, le=1.0, description="two tracks overlapping this much (IoU, or half the nested share) may be one object seen twice")
+    merge_velocity: float = Field(0.5, ge=0.0, description="... when their velocities differ by less than this many box diagonals per second")
+    merge_frames: int = Field(2, ge=1, description="... for this many frames in a row: then the younger merges into the older")
+    stationary_max_s: float = Field(300.0, ge=0.0, description="a confirmed object where the gate sees no motion stays tracked (not aged) at most this long after its last detection (0 = never)")
+    history_points: int = Field(64, ge=2, description="foot points kept per track (dwell and paths; bounded for all-day tracks)")
 
 
 class EventsConfig(BaseModel):

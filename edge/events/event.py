@@ -29,6 +29,13 @@ class Event:
     key_frame: Frame | None = None
     key_detections: list[Detection] = field(default_factory=list)
     key_quality: float = 0.0
+    escalation: str = ""                 # on an update that escalated: "zone" | "dwell" | "rule" | "count"; else ""
+    merged_into: str = ""                # on the end of an event found to be a duplicate: the event it merged into
+
+    @property
+    def duration(self) -> float:
+        """Seconds from onset to the last sighting (to now while open)."""
+        return max(0.0, (self.ended_at if self.ended_at is not None else self.last_seen) - self.onset)
 
     @property
     def open(self) -> bool:

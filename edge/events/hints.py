@@ -17,6 +17,10 @@ def semantic_hints(event: Event) -> dict:
         "severity": float(event.severity),
         "rule": event.rule,
         "event_stage": event.stage,
+        "escalation": event.escalation,
+        "ended_at": float(event.ended_at or 0.0),
+        "duration_s": float(event.duration) if event.ended_at is not None else 0.0,
+        "merged_into": event.merged_into,
     }
 
 

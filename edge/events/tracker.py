@@ -13,6 +13,15 @@ event's *semantic weight*. We combine both:
   one missed detection does not end and reopen a crowd event.
 - Dwell in a zone is continuous presence: leaving the zone restarts the clock.
 Severity = rule severity x the camera's ``severity_scale``.
+
+One event is one object (docs/events.md): the tracker (``tracker.kind: object``,
+object_tracker.py) keeps an object's track through detector flicker, short
+occlusions and scene cuts, so its event is not ended and reopened; a scene cut
+(scene_cut.py) holds off new events; when the tracker finds two tracks to be one
+object, the younger's event ends with ``merged_into`` naming the older (or, if
+only the younger had an event, the event moves to the older track). An update
+that escalates says why in ``escalation``; the end carries ``ended_at`` (the last
+sighting, not the moment ``max_age_s`` ran out) and the best key frame.
 """
 from __future__ import annotations
 
@@ -25,6 +34,8 @@ from edge.events.config import EventsConfig, RuleConfig
 from edge.events.event import Event, EventUpdate
 from edge.events.keyframe import frame_quality
 from edge.events.iou_tracker import IouTracker, Track
+from edge.events.object_tracker import ObjectTracker
+from edge.events.scene_cut import SceneCutDetector
 from edge.events.zones import in_zone
 from edge.frame import Frame
 from edge.gate.base import GateResult
@@ -33,10 +44,13 @@ from edge.sources.config import CameraConfig
 
 class EventTracker:
     def __init__(self, events_cfg: EventsConfig | None = None, camera_cfg: CameraConfig | None = None,
-                 tracker: IouTracker | None = None):
+                 tracker: IouTracker | ObjectTracker | None = None):
         self.cfg = events_cfg or EventsConfig()
         self.camera = camera_cfg or CameraConfig(id="camera", url="")
-        self.tracker = tracker or IouTracker(self.cfg.tracker)
+        tc = self.cfg.tracker
+        self.tracker = tracker or (ObjectTracker(tc) if tc.kind == "object" else IouTracker(tc))
+        self.cuts = SceneCutDetector(tc.cut_pixel_threshold, tc.cut_hist_threshold, tc.cut_hold_s) \
+            if isinstance(self.tracker, ObjectTracker) else None
         self._zones = {z.name: z for z in self.camera.zones}
         for i, r in enumerate(self.cfg.rules):
             if r.zone and r.zone not in self._zones and (not r.cameras or self.camera.id in r.cameras):
@@ -101,15 +115,43 @@ class EventTracker:
             ev.last_update = t
         # The update carries a snapshot: the live Event keeps changing while the update waits in a queue.
         snap = replace(ev, labels=dict(ev.labels), track_ids=list(ev.track_ids), key_detections=list(ev.key_detections))
+        ev.escalation = ""       # an escalation is said once, on the update that carries it
         return EventUpdate(snap, stage, frame, [replace(d) for d in dets])  # type: ignore[arg-type]
+
+    def _track(self, frame: Frame, dets: list[Detection], t: float, motion: list | None = None,
+               coasted: bool = False) -> list[Track]:
+        if self.cuts is None:
+            return self.tracker.update(dets, t)
+        cut = self.cuts.update(frame.image, t)
+        return self.tracker.update(dets, t, image=frame.image, cut=cut, motion=motion, coasted=coasted)
+
+    def _fold_merges(self, t: float) -> list[EventUpdate]:
+        """Two tracks found to be one object: one event survives (the older track's, else the only one)."""
+        out = []
+        for young, old in getattr(self.tracker, "merged", ()):
+            yev = self._track_events.pop(young, None)
+            oev = self._track_events.get(old)
+            if yev is None:
+                continue
+            if oev is None:
+                yev.track_ids = [old]
+                self._track_events[old] = yev
+                continue
+            yev.merged_into = oev.event_id
+            oev.onset = min(oev.onset, yev.onset)
+            out.append(self._end(yev, t))
+        return out
 
     # -- main loop -----------------------------------------------------------
     def update(self, frame: Frame, gate_result: GateResult) -> list[EventUpdate]:
         t = frame.capture_time
         W, H = frame.width, frame.height
-        tracks = self.tracker.update(list(gate_result.detections) if gate_result.passed else [], t)
+        # The gate's motion regions, when it said how it decided (a gate result built by hand says nothing).
+        motion = list(gate_result.motion_regions) if gate_result.reason else None
+        coasted = gate_result.passed and not gate_result.detector_ran and bool(gate_result.reason)
+        tracks = self._track(frame, list(gate_result.detections) if gate_result.passed else [], t, motion, coasted)
         fresh = [tr.detection for tr in tracks if tr.detection is not None]
-        out: list[EventUpdate] = []
+        out: list[EventUpdate] = self._fold_merges(t)
 
         zones_by_track: dict[int, list[str]] = {}
         live_keys = set()
@@ -139,7 +181,7 @@ class EventTracker:
                 self._consider_key(ev, frame, fresh)
                 out.append(self._emit(ev, "new", frame, [det], t))
                 continue
-            ev.last_seen = t
+            ev.last_seen = max(ev.last_seen, tr.last_seen)   # a detection, not a coasted guess
             self._consider_key(ev, frame, fresh)
             escalated = False
             if best is not None:
@@ -147,7 +189,10 @@ class EventTracker:
                 ev.dwell_seconds = dwell
                 sev = rule.severity * self.camera.severity_scale
                 if sev > ev.severity or (zone and zone != ev.zone and rule.name == ev.rule):
+                    reason = "zone" if zone and zone != ev.zone and rule.kind != "dwell" else (
+                        "dwell" if rule.kind == "dwell" else "rule")
                     ev.rule, ev.severity, ev.zone, escalated = rule.name, max(sev, ev.severity), zone or ev.zone, True
+                    ev.escalation = reason
             else:
                 ev.dwell_seconds = t - tr.first_seen
             if escalated or (tr.detection is not None and t - ev.last_update >= self.cfg.update_interval_s):
@@ -170,7 +215,10 @@ class EventTracker:
                     out.append(self._emit(ev, "new", frame, dets, t))
                 else:
                     changed = counts != ev.labels
-                    ev.labels, ev.track_ids, ev.last_seen = counts, [tr.track_id for tr in members], t
+                    if changed:
+                        ev.escalation = "count"
+                    ev.labels, ev.track_ids = counts, [tr.track_id for tr in members]
+                    ev.last_seen = max([ev.last_seen] + [tr.last_seen for tr in members])
                     ev.dwell_seconds = t - ev.onset
                     self._consider_key(ev, frame, fresh)
                     if changed or t - ev.last_update >= self.cfg.update_interval_s:
@@ -185,7 +233,7 @@ class EventTracker:
         return out
 
     def _end(self, ev: Event, t: float) -> EventUpdate:
-        ev.ended_at = t
+        ev.ended_at = min(t, max(ev.last_seen, ev.onset))    # the last sighting: the object left then
         return self._emit(ev, "end", ev.key_frame, ev.key_detections, t)
 
     def flush(self, now: float) -> list[EventUpdate]:

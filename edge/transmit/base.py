@@ -52,7 +52,9 @@ def build_packet(item: OutgoingItem, jpeg: bytes, width: int, height: int,
     hints = pb.SemanticHints(counts={k: int(v) for k, v in (h.get("counts") or {}).items()},
                              zone=str(h.get("zone") or ""), dwell_seconds=float(h.get("dwell_seconds") or 0.0),
                              camera_name=str(h.get("camera_name") or ""), severity=float(item.severity),
-                             rule=str(h.get("rule") or ""), event_stage=str(h.get("event_stage") or ""))
+                             rule=str(h.get("rule") or ""), event_stage=str(h.get("event_stage") or ""),
+                             escalation=str(h.get("escalation") or ""), ended_at=float(h.get("ended_at") or 0.0),
+                             duration_s=float(h.get("duration_s") or 0.0), merged_into=str(h.get("merged_into") or ""))
     pkt = pb.FramePacket(camera_id=item.camera_id, sequence=item.sequence if sequence is None else sequence,
                          capture_time=item.capture_time,
                          event_onset=item.event_onset, event_id=item.event_id, priority=item.priority,

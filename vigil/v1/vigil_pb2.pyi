@@ -153,7 +153,7 @@ class Detection(_message.Message):
     def __init__(self, box: _Optional[_Union[Box, _Mapping]] = ..., label: _Optional[str] = ..., score: _Optional[float] = ..., track_id: _Optional[int] = ...) -> None: ...
 
 class SemanticHints(_message.Message):
-    __slots__ = ("counts", "zone", "dwell_seconds", "camera_name", "severity", "rule", "event_stage")
+    __slots__ = ("counts", "zone", "dwell_seconds", "camera_name", "severity", "rule", "event_stage", "escalation", "ended_at", "duration_s", "merged_into")
     class CountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -168,6 +168,10 @@ class SemanticHints(_message.Message):
     SEVERITY_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     EVENT_STAGE_FIELD_NUMBER: _ClassVar[int]
+    ESCALATION_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    DURATION_S_FIELD_NUMBER: _ClassVar[int]
+    MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
     counts: _containers.ScalarMap[str, int]
     zone: str
     dwell_seconds: float
@@ -175,7 +179,11 @@ class SemanticHints(_message.Message):
     severity: float
     rule: str
     event_stage: str
-    def __init__(self, counts: _Optional[_Mapping[str, int]] = ..., zone: _Optional[str] = ..., dwell_seconds: _Optional[float] = ..., camera_name: _Optional[str] = ..., severity: _Optional[float] = ..., rule: _Optional[str] = ..., event_stage: _Optional[str] = ...) -> None: ...
+    escalation: str
+    ended_at: float
+    duration_s: float
+    merged_into: str
+    def __init__(self, counts: _Optional[_Mapping[str, int]] = ..., zone: _Optional[str] = ..., dwell_seconds: _Optional[float] = ..., camera_name: _Optional[str] = ..., severity: _Optional[float] = ..., rule: _Optional[str] = ..., event_stage: _Optional[str] = ..., escalation: _Optional[str] = ..., ended_at: _Optional[float] = ..., duration_s: _Optional[float] = ..., merged_into: _Optional[str] = ...) -> None: ...
 
 class FramePacket(_message.Message):
     __slots__ = ("camera_id", "sequence", "capture_time", "event_onset", "event_id", "priority", "jpeg", "width", "height", "source_width", "source_height", "detections", "hints", "sent_time", "replayed", "crop", "run_id")

@@ -1,13 +1,23 @@
-"""MQTT alert sink with Frigate-style topics, for Home Assistant and other MQTT users.
+"""MQTT alert sink with Frigate's topics and meaning, for Home Assistant and other MQTT users.
 
-Frigate (blakeblackshear/frigate, ``frigate/events``) publishes ``{"type": "new"|"update"|"end",
-"before": {...}, "after": {...}}`` per event; automations written for it key on ``type`` and
-``after.camera``/``after.label``. Ours, under ``topic_prefix`` (default ``vigil``):
+Frigate (blakeblackshear/frigate) publishes on ``frigate/events`` one message per change of a
+tracked object, ``{"type": "new"|"update"|"end", "before": {...}, "after": {...}}``: ``new`` when
+the object is first confirmed, ``update`` while it is tracked, ``end`` when it has left; a GenAI
+description arrives separately on ``frigate/tracked_object_update`` as
+``{"type": "description", "id": <event id>, "description": "..."}``. Automations key on
+``type`` and ``after.camera``/``after.label``, and on ``tracked_object_update`` for descriptions.
+Ours, under ``topic_prefix`` (default ``vigil``), with the same meaning (docs/events.md):
 
-* ``<prefix>/events``: per alert stage, ``type`` ``new`` for ``detected`` and ``end`` for
-  ``described`` (the alert's last word; ``after.description`` holds the model's answer, or
-  ``description_status`` says timeout/error), ``before`` the previous stage (null for ``new``);
-  ``after.id`` is the alert id and ``after.idempotency_key`` the stage's key (retries repeat it);
+* ``<prefix>/events``: ``new`` for stage ``detected`` (the edge's first confirmed sighting),
+  ``update`` for stage ``updated`` (an escalation or periodic update of the object) and for a
+  description that arrives while the object is still in view (``after.description`` set),
+  ``end`` for stage ``ended`` (the object left: ``after.end_time``), or for a description made
+  from the event's end packet (``hints.event_stage == "end"``), which is then its last word;
+  ``before`` is the previous ``after`` (null for ``new``); ``after.id`` is the alert id and
+  ``after.idempotency_key`` the stage's key (retries repeat it);
+* ``<prefix>/tracked_object_update``: ``{"type": "description", "id", "camera", "label",
+  "description", "description_status", ...}`` for every ``described`` stage, ``ok`` or not
+  (``timeout``/``error`` say why there is no description);
 * ``<prefix>/<camera>/alert``: the latest stage of that camera's latest alert, retained;
 * ``<prefix>/available``: ``online`` (retained), ``offline`` as the client's last will.
 
@@ -24,18 +34,42 @@ from collections import OrderedDict
 from cloud.alerts.alert import Alert
 from cloud.alerts.sinks.base import AlertSink, DeliveryError
 
-STAGE_TYPE = {"detected": "new", "described": "end"}
+STAGE_TYPE = {"detected": "new", "updated": "update", "ended": "end"}   # alert stage -> Frigate event type
+DESCRIPTION_TOPIC = "tracked_object_update"
 AVAILABLE, ONLINE, OFFLINE = "available", "online", "offline"
 KEEPALIVE_S = 30
 CLOSE_TIMEOUT_S = 1.0      # how long a closing sink waits to say "offline" itself
 MAX_OPEN_ALERTS = 10_000   # `before` remembered per alert until its last stage (bounded: oldest forgotten)
 
 
+def _label(alert: Alert) -> str:
+    return max(alert.labels, key=alert.labels.get) if alert.labels else ""
+
+
+def event_type(alert: Alert) -> str:
+    """The Frigate event type an alert stage is: a description is an ``update`` of a tracked object,
+    unless it was made from the event's end packet (then the object has left: ``end``)."""
+    if alert.stage == "described":
+        return "end" if (alert.hints or {}).get("event_stage") == "end" else "update"
+    return STAGE_TYPE.get(alert.stage, "update")
+
+
 def event_payload(alert: Alert, before: dict | None) -> dict:
     after = {"id": alert.alert_id, "idempotency_key": alert.idempotency_key, "camera": alert.camera_id,
-             "label": max(alert.labels, key=alert.labels.get) if alert.labels else "",
-             **alert.to_dict()}
-    return {"type": STAGE_TYPE[alert.stage], "before": before, "after": after}
+             "label": _label(alert), **alert.to_dict()}
+    hints = alert.hints or {}
+    if hints.get("ended_at"):
+        after["end_time"] = hints["ended_at"]
+    return {"type": event_type(alert), "before": before, "after": after}
+
+
+def description_payload(alert: Alert) -> dict:
+    """Frigate's ``tracked_object_update`` for a GenAI description, with our status beside it."""
+    d = alert.description or {}
+    return {"type": "description", "id": alert.alert_id, "event_id": alert.event_id, "camera": alert.camera_id,
+            "label": _label(alert), "description": str(d.get("summary", "")) if isinstance(d, dict) else str(d),
+            "description_json": alert.description, "description_status": alert.description_status,
+            "description_error": alert.description_error, "idempotency_key": alert.idempotency_key}
 
 
 class MqttSink(AlertSink):
@@ -67,13 +101,17 @@ class MqttSink(AlertSink):
         body = json.dumps(payload, separators=(",", ":"))
         if not self._client.is_connected():
             raise DeliveryError(f"{self.name}: not connected to the broker")
-        for topic, retain in ((f"{self.prefix}/events", False), (f"{self.prefix}/{alert.camera_id}/alert", True)):
-            info = self._client.publish(topic, body, qos=self.qos, retain=retain)
+        messages = [(f"{self.prefix}/events", body, False), (f"{self.prefix}/{alert.camera_id}/alert", body, True)]
+        if alert.stage == "described":   # the description as its own message, before the event's update
+            messages.insert(0, (f"{self.prefix}/{DESCRIPTION_TOPIC}",
+                                json.dumps(description_payload(alert), separators=(",", ":")), False))
+        for topic, text, retain in messages:
+            info = self._client.publish(topic, text, qos=self.qos, retain=retain)
             info.wait_for_publish(self.timeout_s)
             if not info.is_published():
                 raise DeliveryError(f"{self.name}: no PUBACK for {topic} within {self.timeout_s:g}s (rc {info.rc})")
         with self._lock:
-            if alert.stage == "described":
+            if payload["type"] == "end":
                 self._last.pop(alert.alert_id, None)
             else:
                 self._last[alert.alert_id] = payload["after"]

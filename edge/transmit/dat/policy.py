@@ -8,7 +8,12 @@ How an offered item becomes packets (the paper gives the classes, not the mappin
   the boxes it carries)
   + EVIDENCE (the same key frame, full frame, as good as fits ``evidence_deadline_s`` after the
   semantic frame; deadline-ordered in the scheduler);
-* an item whose hints say ``event_stage == "end"`` -> a tiny ALERT_METADATA (the end notice);
+* an item whose hints say ``event_stage == "end"`` -> a tiny ALERT_METADATA (the end notice), and,
+  when the event's best frame (the end item's frame, edge/events) is not the one its first semantic
+  frame showed, a SEMANTIC_FRAME of it, flagged ``event_stage == "end"`` (the cloud may describe the
+  event again from its best snapshot);
+* an "update" whose hints carry an ``escalation`` (zone entry, dwell, a more severe rule, a count
+  change) -> a SEMANTIC_FRAME flagged with it, coalesced per event (only the newest waits);
 * an explicit EVIDENCE item of a known event -> EVIDENCE without deadline;
 * any other item -> CONTEXT, coalesced per camera (only the newest waits).
 
@@ -68,6 +73,7 @@ class _EventState:
     evidence_msg: Message | None = None
     anchor: tuple[float, int] | None = None  # (semantic sent time, in-flight bytes after it)
     labels: set[str] = field(default_factory=set)
+    semantic_capture: float | None = None    # capture time of the frame the first semantic frame showed
 
 
 class DatPolicy(TransmissionPolicy):
@@ -128,7 +134,7 @@ class DatPolicy(TransmissionPolicy):
         stage = str(item.hints.get("event_stage") or "")
         if item.event_id and key not in self._events:
             labels = {d.label for d in item.detections} | set((item.hints.get("counts") or {}).keys())
-            st = _EventState(item=item, severity=item.severity, labels=labels)
+            st = _EventState(item=item, severity=item.severity, labels=labels, semantic_capture=item.capture_time)
             self._events[key] = st
             while len(self._events) > self.cfg.max_events:
                 self._events.popitem(last=False)
@@ -150,6 +156,18 @@ class DatPolicy(TransmissionPolicy):
             sev = self._weight(st.severity, st.labels)
             if stage == "end":
                 self._push(self._msg(RecipeKind.ALERT_END, item, sev, now, ALERT_BYTES), now)
+                if item.detections and item.capture_time != st.semantic_capture:
+                    self._push(self._msg(RecipeKind.SEMANTIC, item, sev, now,
+                                         self._estimate(pb.SEMANTIC_FRAME, item, rate * self.cfg.semantic_target_s),
+                                         coalesce=("semantic", item.camera_id, item.event_id)), now)
+                    self.stats["best_frames"] += 1
+                return
+            if stage == "update" and item.hints.get("escalation") and item.detections:
+                sev = self._weight(max(st.severity, item.severity), st.labels)
+                self._push(self._msg(RecipeKind.SEMANTIC, item, sev, now,
+                                     self._estimate(pb.SEMANTIC_FRAME, item, rate * self.cfg.semantic_target_s),
+                                     coalesce=("semantic", item.camera_id, item.event_id)), now)
+                self.stats["escalations"] += 1
                 return
             if item.priority == pb.EVIDENCE:
                 self._push(self._msg(RecipeKind.EVIDENCE, item, sev, now,

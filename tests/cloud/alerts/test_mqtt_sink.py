@@ -38,11 +38,74 @@ def broker():
     proc.wait()
 
 
-def _alert(stage, aid="a1"):
+def _alert(stage, aid="a1", **hints):
     return Alert(alert_id=aid, stage=stage, edge_id="e", camera_id="door", event_id="ev", event_onset=1.0,
-                 labels={"person": 2}, detections=[], severity=0.7,
+                 labels={"person": 2}, detections=[], severity=0.7, hints=dict(hints),
                  description={"summary": "two people"} if stage == "described" else None,
                  description_status="ok" if stage == "described" else "pending")
+
+
+def _published(broker, alerts, wait_for):
+    """Publish ``alerts`` through a sink; returns what a `vigil/#` subscriber got."""
+    from cloud.alerts.sinks.mqtt import MqttSink
+    got, ready = [], []
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe("vigil/#", qos=1), ready.append(1))
+    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode(), m.retain))
+    sub.connect("127.0.0.1", broker)
+    sub.loop_start()
+    try:
+        end = time.time() + 5
+        while not ready and time.time() < end:
+            time.sleep(0.05)
+
+        async def go():
+            # The sink's own contract, stage by stage (the outbox commits only the stages the cloud
+            # emits today, detected and described; the end-to-end path is the test below).
+            sink = MqttSink("127.0.0.1", broker)
+            end = time.time() + 5
+            while not sink._client.is_connected() and time.time() < end:
+                await asyncio.sleep(0.05)
+            for a in alerts:
+                await sink.send(a)
+            await sink.close()
+        asyncio.run(go())
+        end = time.time() + 5
+        while not wait_for(got) and time.time() < end:
+            time.sleep(0.05)
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+    return got
+
+
+def _on(got, topic):
+    return [json.loads(p) for t, p, _ in got if t == topic]
+
+
+def test_events_follow_the_object_and_the_description_is_its_own_message(broker):
+    """Frigate's meaning: new when first seen, update while tracked (the description arriving mid-way
+    is an update, and a tracked_object_update of type description), end when the object left."""
+    alerts = [_alert("detected", event_stage="new"), _alert("described", event_stage="new"),
+              _alert("updated", event_stage="update", escalation="zone"),
+              _alert("ended", event_stage="end", ended_at=12.5, duration_s=11.5)]
+    got = _published(broker, alerts, lambda g: len(_on(g, "vigil/events")) >= 4)
+    events = _on(got, "vigil/events")
+    assert [e["type"] for e in events] == ["new", "update", "update", "end"]
+    assert events[0]["before"] is None and all(e["before"]["id"] == "a1" for e in events[1:])
+    assert events[1]["after"]["description"] == {"summary": "two people"}
+    assert events[2]["after"]["hints"]["escalation"] == "zone"
+    assert events[3]["after"]["end_time"] == 12.5
+    (desc,) = _on(got, "vigil/tracked_object_update")
+    assert desc["type"] == "description" and desc["id"] == "a1" and desc["description"] == "two people"
+    assert desc["camera"] == "door" and desc["label"] == "person" and desc["description_status"] == "ok"
+
+
+def test_a_description_made_from_the_end_packet_ends_the_event(broker):
+    got = _published(broker, [_alert("detected", event_stage="new"), _alert("described", event_stage="end")],
+                     lambda g: len(_on(g, "vigil/events")) >= 2)
+    assert [e["type"] for e in _on(got, "vigil/events")] == ["new", "end"]
+    assert len(_on(got, "vigil/tracked_object_update")) == 1
 
 
 def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
@@ -74,7 +137,7 @@ def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
         sub.loop_stop()
         sub.disconnect()
     events = [json.loads(p) for t, p, _ in got if t == "vigil/events"]
-    assert [e["type"] for e in events] == ["new", "end"]
+    assert [e["type"] for e in events] == ["new", "update"]          # described while in view: an update
     assert events[0]["before"] is None and events[1]["before"]["id"] == "a1"
     assert events[1]["after"]["camera"] == "door" and events[1]["after"]["label"] == "person"
     assert events[1]["after"]["description"] == {"summary": "two people"}

@@ -156,3 +156,40 @@ def test_semantic_frame_carries_the_boxes_without_drawing_them(tmp_path):
     assert semantic.detections and semantic.detections[0].label == "person"
     assert int(decoded.max()) <= 2          # nothing drawn on the frame (JPEG of black is black)
     assert sorted(p.sequence for p in packets) == list(range(1, len(packets) + 1))
+
+
+def _sent(pol, t0=0.0):
+    link = BottleneckLink(lambda t: 200_000.0, 0.02)
+    arrivals = []
+    drive(pol, link, t0, t0 + 5.0, arrivals=arrivals)
+    return [p for _, p in arrivals]
+
+
+def test_the_end_carries_the_best_frame_when_it_is_not_the_first_one(tmp_path, image):
+    """The object lifecycle (edge/events) ends an event with its best key frame: sent as a semantic
+    frame flagged "end" when it differs from the first sighting's frame, never twice the same frame."""
+    pol = policy(tmp_path)
+    pol.offer(item(image, "cam", "ev1", 1.0), 1.0)
+    pol.offer(item(image, "cam", "ev2", 1.0), 1.0)
+    first = _sent(pol, 1.0)
+    assert [p.hints.event_stage for p in first if p.priority == pb.SEMANTIC_FRAME] == ["new", "new"]
+    pol.offer(item(image, "cam", "ev1", 3.0, stage="end"), 7.0)     # best frame seen at t=3: not the first
+    pol.offer(item(image, "cam", "ev2", 1.0, stage="end"), 7.0)     # best frame was the first one
+    later = _sent(pol, 7.0)
+    sem = [(p.event_id, p.hints.event_stage) for p in later if p.priority == pb.SEMANTIC_FRAME]
+    assert sem == [("ev1", "end")]
+    assert sorted(p.event_id for p in later if p.priority == pb.ALERT_METADATA) == ["ev1", "ev2"]
+
+
+def test_an_escalation_sends_a_semantic_frame_flagged_with_why(tmp_path, image):
+    pol = policy(tmp_path)
+    pol.offer(item(image, "cam", "ev1", 1.0), 1.0)
+    _sent(pol, 1.0)
+    up = item(image, "cam", "ev1", 2.0, stage="update")
+    pol.offer(up, 7.0)                                               # a periodic update: context only
+    esc = item(image, "cam", "ev1", 2.2, stage="update")
+    esc.hints["escalation"] = "zone"
+    pol.offer(esc, 7.0)
+    sent = _sent(pol, 7.0)
+    sem = [p for p in sent if p.priority == pb.SEMANTIC_FRAME]
+    assert len(sem) == 1 and sem[0].hints.escalation == "zone" and sem[0].hints.event_stage == "update"

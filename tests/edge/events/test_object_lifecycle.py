@@ -1,0 +1,254 @@
+"""One event per object, as data: flicker, occlusion, crossing paths, scene cut, re-entry, duplicates.
+
+Frames are drawn from plain boxes (a coloured rectangle per object on a textured wall) so the
+appearance cue has pixels to look at; detections are the boxes themselves, with faults added by
+the script. The plain IoU tracker (``kind: iou``, main's) is the negative control where it fails.
+"""
+import numpy as np
+import pytest
+
+from edge.detection import Detection
+from edge.events import EventsConfig, EventTracker, RuleConfig, semantic_hints
+from edge.events.config import TrackerConfig
+from edge.frame import Frame
+from edge.gate.base import GateResult
+from edge.sources import CameraConfig
+from vigil.v1 import vigil_pb2
+
+W, H, FPS = 480, 240, 5.0
+COLOURS = {"red": (40, 40, 220), "blue": (220, 60, 40), "green": (60, 200, 60), "yellow": (40, 220, 230)}
+_rng = np.random.default_rng(0)
+WALL = _rng.integers(90, 140, (H, W, 3)).astype(np.uint8)          # a fixed camera's background
+OTHER_WALL = np.full((H, W, 3), (30, 160, 200), np.uint8)           # what the camera sees after a cut
+
+
+def draw(objs, wall=WALL, shift=0):
+    img = wall.copy()
+    for _, box, colour in objs:
+        x1, y1, x2, y2 = (int(v) for v in box)
+        img[max(0, y1):max(0, y2), max(0, x1 + shift):max(0, x2 + shift)] = COLOURS[colour]
+    return img
+
+
+def person_at(x, y=60, w=30, h=90):
+    return (x, y, x + w, y + h)
+
+
+def run(kind, script, rules=None, zones=(), **tracker):
+    """script: per frame (t, [(name, box, colour)], faults) with faults a dict: hide=set of names not
+    detected, wall, shift (px the picture moved). Returns (updates, tracker)."""
+    cam = CameraConfig(id="cam", name="Street", url="", zones=list(zones))
+    cfg = EventsConfig(rules=rules or [RuleConfig(name="object", kind="object")],
+                       tracker=TrackerConfig(kind=kind, min_hits=2, max_age_s=1.0, **tracker), update_interval_s=5.0)
+    et = EventTracker(cfg, cam)
+    out = []
+    for k, (t, objs, faults) in enumerate(script):
+        shift = faults.get("shift", 0)
+        img = draw(objs, faults.get("wall", WALL), shift)
+        dets = [Detection(b[0] + shift, b[1], b[2] + shift, b[3], "person", 0.9)
+                for name, b, _ in objs if name not in faults.get("hide", set())]
+        out += et.update(Frame("cam", k, t, img), GateResult(bool(dets), dets))
+        live = {tr.track_id: tr for tr in et.tracker.tracks if tr.detection is not None}
+        for tid, ev in et._track_events.items():
+            if tid in live:
+                TRACE["boxes"].setdefault(ev.event_id, []).append((t, live[tid].detection.x1))
+    out += et.flush(script[-1][0] + 5.0)
+    return out, et
+
+
+TRACE: dict = {"boxes": {}}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_trace():
+    TRACE["boxes"] = {}
+
+
+def events(updates):
+    return sorted({u.event.event_id for u in updates if u.stage == "new"})
+
+
+def walk(name, colour, x0, speed, t0, t1, y=60):
+    return [(t, (name, person_at(x0 + speed * (t - t0), y), colour)) for t in _times(t0, t1)]
+
+
+def _times(t0, t1):
+    return [round(t0 + k / FPS, 3) for k in range(int(round((t1 - t0) * FPS)) + 1)]
+
+
+def compose(*tracks, faults=None):
+    by_t = {}
+    for tr in tracks:
+        for t, o in tr:
+            by_t.setdefault(t, []).append(o)
+    # Frames keep coming while nobody is in view (the tracker must see time pass).
+    return [(t, by_t.get(t, []), faults(t) if faults else {}) for t in _times(0.0, max(by_t))]
+
+
+@pytest.mark.parametrize("kind", ["object", "iou"])
+def test_a_flickering_detector_keeps_one_event(kind):
+    """Missed on 2 of every 3 frames for 2 s: the track coasts within max_age_s; still one event."""
+    script = compose(walk("a", "red", 20, 40, 0.0, 6.0),
+                     faults=lambda t: {"hide": {"a"}} if 2.0 <= t < 4.0 and round(t * FPS) % 3 else {})
+    assert len(events(run(kind, script)[0])) == 1
+
+
+def test_an_occlusion_of_a_fast_walker_keeps_one_event():
+    """Hidden 0.8 s while walking fast: the box moved away from its last place, the prediction follows it."""
+    script = compose(walk("a", "red", 20, 120, 0.0, 3.0), faults=lambda t: {"hide": {"a"}} if 1.0 < t < 1.8 else {})
+    after, _ = run("object", script)
+    assert len(events(after)) == 1
+
+
+def test_a_stop_behind_a_pillar_keeps_one_event_and_ends_at_the_last_sighting():
+    stand = [(t, ("a", person_at(200), "green")) for t in _times(0.0, 3.0)]
+    script = compose(stand, faults=lambda t: {"hide": {"a"}} if 1.0 < t < 1.9 else {})
+    out, _ = run("object", script)
+    assert len(events(out)) == 1
+    end = [u for u in out if u.stage == "end"][0]
+    assert end.event.ended_at == pytest.approx(3.0)      # the last sighting, not when max_age_s ran out
+    assert end.event.duration == pytest.approx(3.0 - end.event.onset)
+    hints = vigil_pb2.SemanticHints(**semantic_hints(end.event))
+    assert hints.event_stage == "end" and hints.ended_at == pytest.approx(3.0) and hints.duration_s > 2.0
+
+
+def test_crossing_paths_keep_their_identities():
+    """Red walks right, blue walks left; they overlap for a few frames, one of them unseen at the
+    crossing. Each keeps its event: the appearance term of the cost tells them apart."""
+    script = compose(walk("red", "red", 20, 80, 0.0, 5.0), walk("blue", "blue", 420, -80, 0.0, 5.0, y=66),
+                     faults=lambda t: {"hide": {"blue"}} if 2.4 <= t <= 2.6 else {})
+    out, _ = run("object", script)
+    assert len(events(out)) == 2
+    ends = {u.event.event_id: u for u in out if u.stage == "end"}
+    for eid, end in ends.items():       # each event's key frame shows one colour: the identities did not swap
+        d = end.detections[0]
+        crop = end.frame.image[int(d.y1) + 10:int(d.y2) - 10, int(d.x1) + 5:int(d.x2) - 5].reshape(-1, 3)
+        assert len({tuple(p) for p in crop}) <= 2
+    trace = TRACE["boxes"]                                   # event -> [(t, x1)] of its track's detections
+    for eid, xs in trace.items():                            # each event moves one way only: no swap
+        steps = np.diff([x for _, x in xs])
+        assert (steps > 0).all() or (steps < 0).all(), (eid, xs)
+
+
+@pytest.mark.parametrize("kind,expected", [("object", 3), ("iou", 6)])
+def test_a_scene_cut_does_not_spawn_a_burst_of_new_events(kind, expected):
+    """Three people; at t=2 the camera is knocked: the picture shifts 90 px and the wall changes.
+    The object tracker holds off new events and re-associates by appearance; the IoU tracker
+    opens three new events (the negative control)."""
+    people = [walk("a", "red", 20, 10, 0.0, 4.0), walk("b", "blue", 180, 0, 0.0, 4.0, y=70),
+              walk("c", "yellow", 330, -10, 0.0, 4.0, y=50)]
+    script = compose(*people, faults=lambda t: {"shift": 90, "wall": OTHER_WALL} if t >= 2.0 else {})
+    out, et = run(kind, script)
+    assert len(events(out)) == expected
+    if kind == "object":
+        assert et.cuts.cuts == 1
+
+
+def test_new_objects_after_a_cut_wait_for_the_hold():
+    """A person who appears just after a cut is confirmed only once the hold is over."""
+    script = compose(walk("a", "red", 20, 10, 0.0, 1.0),
+                     walk("b", "green", 300, 0, 1.2, 4.0), faults=lambda t: {"wall": OTHER_WALL} if t >= 1.2 else {})
+    out, _ = run("object", script)
+    news = [u for u in out if u.stage == "new"]
+    assert len(news) == 2
+    assert news[1].frame.capture_time >= 1.2 + TrackerConfig().cut_hold_s - 1e-6
+
+
+def test_re_entry_after_leaving_is_a_new_event():
+    """Out of view for 3 s (longer than max_age_s 1 s): the object left; coming back is a second event."""
+    script = compose(walk("a", "red", 20, 40, 0.0, 2.0), walk("a2", "red", 20, 40, 5.0, 7.0))
+    out, _ = run("object", script)
+    ids = events(out)
+    assert len(ids) == 2
+    assert [u.stage for u in out if u.event.event_id == ids[0]][-1] == "end"
+
+
+def test_two_tracks_of_one_object_merge_into_one_event():
+    """The detector reports each person twice (a body box and a slightly offset box) from t=1.0 on:
+    two confirmed tracks that overlap, move and look alike are one object; the younger event ends
+    saying which event it merged into."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    cfg = EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0, merge_frames=2))
+    et = EventTracker(cfg, cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 3.0)):
+        box = person_at(40 + 30 * t)
+        img = draw([("a", box, "red")])
+        dets = [Detection(*box, "person", 0.9)]
+        if k % 4 == 0:                # a second, offset box for the same person, every 4th frame
+            dets.append(Detection(box[0] + 6, box[1] + 4, box[2] + 6, box[3] + 4, "person", 0.8))
+        out += et.update(Frame("cam", k, t, img), GateResult(True, dets))
+    out += et.flush(10.0)
+    ids = events(out)
+    merged = [u for u in out if u.stage == "end" and u.event.merged_into]
+    assert len(ids) - len(merged) == 1
+
+
+def test_escalations_say_why_on_the_wire():
+    door = {"name": "door", "polygon": [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]}
+    rules = [RuleConfig(name="object", kind="object", severity=0.3),
+             RuleConfig(name="at-door", kind="zone", zone="door", severity=0.6),
+             RuleConfig(name="loiter", kind="dwell", zone="door", dwell_s=1.0, severity=0.9)]
+    script = compose(walk("a", "red", 100, 80, 0.0, 2.0), [(t, ("a", person_at(260), "red")) for t in _times(2.2, 5.0)])
+    out, _ = run("object", script, rules=rules, zones=[door])
+    ups = [u for u in out if u.stage == "update"]
+    reasons = [u.event.escalation for u in ups if u.event.escalation]
+    assert reasons[:2] == ["zone", "dwell"]
+    hints = vigil_pb2.SemanticHints(**semantic_hints(ups[0].event))
+    assert hints.escalation == "zone" and hints.event_stage == "update"
+    assert all(not u.event.escalation for u in out if u.stage in ("new", "end"))
+
+
+def test_a_person_standing_still_where_the_gate_sees_no_motion_stays_one_event():
+    """The gate runs no detector where nothing moves: a person who stops for 6 s (max_age_s is 1 s)
+    gets no detections, but no motion touches them either; their event stays open, and they walk on
+    in the same event. Motion elsewhere in the picture does not change that."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 10.0)):
+        x = 40 + 40 * min(t, 2.0) + 40 * max(0.0, t - 8.0)          # walks, stops 2 s..8 s, walks on
+        box = person_at(x)
+        img = draw([("a", box, "red")])
+        if 2.0 < t <= 8.0:       # standing: the gate saw motion only far away (a tree), no detector run there
+            r = GateResult(False, [], motion_regions=[(400, 0, 470, 40)], reason="no-motion")
+        else:
+            r = GateResult(True, [Detection(*box, "person", 0.9)], motion_regions=[box], reason="detected",
+                           detector_ran=True)
+        out += et.update(Frame("cam", k, t, img), r)
+    assert len(events(out)) == 1 and not [u for u in out if u.stage == "end"]
+    (end,) = et.flush(11.0)
+    assert end.event.duration == pytest.approx(10.0 - end.event.onset)
+
+
+def test_a_walker_who_vanishes_where_motion_continues_ends_as_usual():
+    """The detector loses a person who keeps walking (motion follows them): no hold, the event ends."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 5.0)):
+        box = person_at(20 + 60 * t)
+        img = draw([("a", box, "red")])
+        dets = [Detection(*box, "person", 0.9)] if t <= 1.0 else []
+        out += et.update(Frame("cam", k, t, img), GateResult(bool(dets), dets, motion_regions=[box],
+                                                             reason="detected" if dets else "nothing-detected",
+                                                             detector_ran=True))
+    assert [u.stage for u in out][-1] == "end"
+
+
+def test_someone_entering_where_a_lost_object_was_heading_is_a_new_event():
+    """Red is missed for 0.6 s; blue appears exactly where red was predicted to be: blue is someone else
+    (the appearance veto after a miss), so blue gets its own event and red's ends."""
+    red = walk("red", "red", 40, 60, 0.0, 1.6)
+    blue = walk("blue", "blue", 40 + 60 * 2.2, 60, 2.2, 4.0)
+    script = compose(red, blue)
+    out, _ = run("object", script)
+    assert len(events(out)) == 2
+
+
+def test_an_object_leaving_at_the_edge_is_not_continued_by_one_entering_there():
+    """Red walks out at the right edge; 0.6 s later green walks in at the same edge."""
+    red = walk("red", "red", 380, 80, 0.0, 1.4)                 # leaves the 480 px picture at ~t=1.25
+    green = walk("green", "green", 470, -80, 2.0, 4.0)
+    out, _ = run("object", compose(red, green))
+    assert len(events(out)) == 2
