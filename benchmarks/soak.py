@@ -367,8 +367,10 @@ def main(argv: list[str] | None = None) -> int:
         "goals": {
             "described_in_time_one_camera_default_model": {
                 "target": TARGET, "value": (main_arm.get(ARMS[0]) or {}).get("all_cameras_in_time")},
-            "lost": {"target": 0, "value": sum(r["lost_total"] for r in runs)},
-            "overload_error_lines": {"target": 0, "value": sum(r["error_lines"] for r in runs)},
+            "lost": {"target": 0, "value": sum(r["lost_total"] for r in runs + capacity)},
+            "error_lines": {"target": 0, "value": sum(r["error_lines"] for r in runs + capacity)},
+            "overload_warnings_with_traceback": {"target": 0, "value": sum(
+                r["overload_warnings_with_traceback"] for r in runs + capacity)},
             "rss_flat": {r["model"]: r["rss"] for r in runs}},
         "runs": runs,
         "capacity_search": {"arm": a.capacity_arm, "minutes_per_k": a.capacity_minutes,
