@@ -329,8 +329,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--capacity", default="", help="camera counts of the capacity search, e.g. 2,3 (empty: skip)")
     ap.add_argument("--capacity-minutes", type=float, default=4.0, help="length of each capacity-search run")
     ap.add_argument("--capacity-arm", default=ARMS[0], help="model of the capacity search")
-    ap.add_argument("--capacity-from", type=Path, default=None,
-                    help="take the capacity search from an earlier soak JSON (its runs keep their own provenance)")
+    ap.add_argument("--capacity-from", type=Path, action="append", default=[],
+                    help="take capacity-search runs from an earlier soak JSON (repeatable; each keeps its provenance)")
     ap.add_argument("--clip", action="append", default=[], metavar="VIDEO[:LABELS]",
                     help="clip (and its identity labels JSON) the cameras loop; default: the synthetic street")
     ap.add_argument("--workdir", type=Path, default=ROOT / ".cache/soak")
@@ -351,10 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         capacity.append(run_once(a.capacity_arm, clips, k, a.capacity_minutes,
                                  a.workdir / f"{stamp}-{a.capacity_arm}-k{k}"))
         print(json.dumps(headline(capacity[-1])), flush=True)
-    earlier = None
-    if a.capacity_from is not None:
-        earlier = json.loads(a.capacity_from.read_text())
-        capacity = earlier["capacity_search"]["runs"] + capacity
+    earlier = [(p.name, json.loads(p.read_text())) for p in a.capacity_from]
+    capacity = [r for _, e in earlier for r in e["capacity_search"]["runs"]] + capacity
     main_arm = {r["model"]: r for r in runs}
     passing = [r["cameras_n"] for r in runs + capacity
                if r["model"] == a.capacity_arm and (r["all_cameras_in_time"] or 0) >= TARGET]
@@ -377,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                             "note": "shorter runs than the main one (capacity_minutes); the main run counts as K="
                                     f"{a.cameras}", "runs": capacity,
                             "max_cameras_in_time": max(passing) if passing else 0,
-                            **({"taken_from": {"file": str(a.capacity_from.name),
-                                               "provenance": earlier["provenance"]}} if earlier else {})},
+                            "taken_from": [{"file": name, "k": [r["cameras_n"] for r in e["capacity_search"]["runs"]],
+                                            "provenance": e["provenance"]} for name, e in earlier]},
         "provenance": prov.finish(),
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
