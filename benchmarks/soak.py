@@ -46,6 +46,7 @@ ARMS = ("smollm_llava", "vigil-bench-vlm")
 DEADLINE_S = 30.0                 # the cloud's default describe deadline (alerts.describe_deadline_s)
 TARGET = 0.95                     # described_in_time every camera must reach (issue goal)
 CAMERA_FPS = 5                    # the shipped edge config's camera fps
+OBJECTS = ("person",)             # what the cameras look for (the shipped default); identities are scored for these
 RSS_EVERY_S = 10.0
 MODEL_LOAD_TIMEOUT_S = 600.0
 DRAIN_SLACK_S = 20.0              # after the last deadline: deliveries and the cloud's own expiry tick
@@ -207,7 +208,7 @@ def run_once(model: str, clips: list[tuple[Path, Path | None]], n_cameras: int, 
     for i in range(n_cameras):
         clip, _ = clips[i % len(clips)]
         cams.append({"id": f"cam-{i + 1}", "name": f"soak {i + 1}: {clip.name}", "url": str(clip),
-                     "fps": CAMERA_FPS, "loop": True, "realtime": True})
+                     "fps": CAMERA_FPS, "loop": True, "realtime": True, "objects": list(OBJECTS)})
     (workdir / "edge.yaml").write_text(yaml.safe_dump(edge_config(cams, port, metrics_port)))
     rx_out = workdir / "received.jsonl"
     rx = Proc("receiver", ["-m", "benchmarks.soak_receiver", "--port", str(rx_port), "--secret", SECRET,
@@ -271,7 +272,7 @@ def analyse(model, cams, clips, n_cameras, workdir, rx_out, cloud, edge, rss, lo
             fps, frames = clip_facts(clip)
             opened_at, _ = opened[cam["id"]]
             rep["identities"] = identity_report(scorer, json.loads(labels_path.read_text()), alerts, cam["id"],
-                                                opened_at, fps, t_stop - opened_at, frames)
+                                                opened_at, fps, t_stop - opened_at, frames, set(OBJECTS))
         rep["clip"] = clip.name
         cameras[cam["id"]] = rep
     costs = [tuple(int(g) for g in m.groups()) for r in cloud_lines

@@ -112,17 +112,20 @@ def events_on_timeline(alerts: dict[str, dict], camera: str, opened_at: float, c
     return out
 
 
-def identity_report(score: Callable[[dict, list[dict]], dict], labels: dict, alerts: dict[str, dict],
-                    camera: str, opened_at: float, clip_fps: float, run_s: float, frames_per_loop: int) -> dict:
-    """events_per_object and object_recall over the loops the run completed."""
+def identity_report(score: Callable[..., dict], labels: dict, alerts: dict[str, dict], camera: str,
+                    opened_at: float, clip_fps: float, run_s: float, frames_per_loop: int,
+                    classes: set[str] | None = None) -> dict:
+    """events_per_object and object_recall over the loops the run completed, for the ``classes`` the
+    camera looks for (a car is no missed object for a camera that watches for people)."""
     loops = int(run_s * clip_fps // frames_per_loop)
     if loops < 1:
         return {"scored_loops": 0, "note": "the run did not complete one pass of the clip"}
     events = events_on_timeline(alerts, camera, opened_at, clip_fps, loops * frames_per_loop - 1)
-    result = score(repeated_labels(labels, loops, frames_per_loop), events)
+    result = score(repeated_labels(labels, loops, frames_per_loop), events, classes)
     keep = ("objects", "objects_found", "events", "events_matched", "false_events", "object_recall",
             "events_per_object")
-    return {"scored_loops": loops, **{k: result.get(k) for k in keep}}
+    return {"scored_loops": loops, "classes": sorted(classes) if classes else "all",
+            **{k: result.get(k) for k in keep}}
 
 
 def rss_slope_mb_per_h(samples: list[tuple[float, float]], skip_s: float = 60.0) -> dict:
