@@ -256,24 +256,11 @@ def analyse(model, cams, clips, n_cameras, workdir, rx_out, cloud, edge, rss, lo
             model_load_s, edge_metrics, cloud_metrics, exit_codes) -> dict:
     alerts, tally = alerts_by_id(receiver_records(rx_out))
     cloud_lines, edge_lines = cloud.records(), edge.records()
-    opened = {}
-    for r in edge_lines:
-        m = OPENED.search(r.get("message", ""))
-        if m and m.group(1) not in opened:
-            opened[m.group(1)] = (iso_to_unix(r["time"]), float(m.group(2)))
-    scorer = load_scorer()
     cameras = {}
     for i, cam in enumerate(cams):
         rep = camera_report(alerts, cam["id"], DEADLINE_S)
-        clip, labels_path = clips[i % len(clips)]
-        if scorer is None or labels_path is None or cam["id"] not in opened:
-            rep["identities"] = {"note": "no identity scorer or labels for this clip in this checkout"}
-        else:
-            fps, frames = clip_facts(clip)
-            opened_at, _ = opened[cam["id"]]
-            rep["identities"] = identity_report(scorer, json.loads(labels_path.read_text()), alerts, cam["id"],
-                                                opened_at, fps, t_stop - opened_at, frames, set(OBJECTS))
-        rep["clip"] = clip.name
+        rep["identities"] = identities(alerts, edge_lines, cam["id"], clips[i % len(clips)], t_stop)
+        rep["clip"] = clips[i % len(clips)][0].name
         cameras[cam["id"]] = rep
     costs = [tuple(int(g) for g in m.groups()) for r in cloud_lines
              if (m := DESCRIBED.search(r.get("message", "")))]
@@ -302,6 +289,35 @@ def analyse(model, cams, clips, n_cameras, workdir, rx_out, cloud, edge, rss, lo
                         "max": max((x[0] for x in load), default=None)},
         "exit_codes": exit_codes, "workdir": str(workdir.relative_to(ROOT)) if workdir.is_relative_to(ROOT) else str(workdir),
     }
+
+
+def identities(alerts: dict, edge_lines: list[dict], camera: str, clip: tuple[Path, Path | None],
+               t_stop: float) -> dict:
+    """The camera's events scored against its clip's identity labels (when scorer and labels are here)."""
+    scorer, (video, labels_path) = load_scorer(), clip
+    opened = [iso_to_unix(r["time"]) for r in edge_lines
+              if (m := OPENED.search(r.get("message", ""))) and m.group(1) == camera]
+    if scorer is None or labels_path is None or not opened:
+        return {"note": "no identity scorer or labels for this clip in this checkout"}
+    fps, frames = clip_facts(video)
+    return identity_report(scorer, json.loads(labels_path.read_text()), alerts, camera, opened[0], fps,
+                           t_stop - opened[0], frames, set(OBJECTS))
+
+
+def rescore_identities(run: dict, clips: list[tuple[Path, Path | None]]) -> dict:
+    """An earlier run's identities scored again from its workdir (received stages, edge log), as this
+    version scores them; the edge's "shutting down" line is when the run stopped."""
+    wd = Path(run["workdir"]) if Path(run["workdir"]).is_absolute() else ROOT / run["workdir"]
+    if not (wd / "received.jsonl").exists():
+        return run
+    alerts, _ = alerts_by_id(receiver_records(wd / "received.jsonl"))
+    lines = [json.loads(x) for x in (wd / "edge.log").read_text(errors="replace").splitlines() if x.startswith("{")]
+    stop = next((iso_to_unix(r["time"]) for r in lines if "shutting down" in r.get("message", "")), None)
+    if stop is None:
+        return run
+    for i, (cam, rep) in enumerate(run["cameras"].items()):
+        rep["identities"] = identities(alerts, lines, cam, clips[i % len(clips)], stop)
+    return run
 
 
 def cost_summary(costs: list[tuple[int, ...]]) -> dict:
@@ -353,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                                  a.workdir / f"{stamp}-{a.capacity_arm}-k{k}"))
         print(json.dumps(headline(capacity[-1])), flush=True)
     earlier = [(p.name, json.loads(p.read_text())) for p in a.capacity_from]
-    capacity = [r for _, e in earlier for r in e["capacity_search"]["runs"]] + capacity
+    capacity = [rescore_identities(r, clips) for _, e in earlier for r in e["capacity_search"]["runs"]] + capacity
     main_arm = {r["model"]: r for r in runs}
     passing = [r["cameras_n"] for r in runs + capacity
                if r["model"] == a.capacity_arm and (r["all_cameras_in_time"] or 0) >= TARGET]
