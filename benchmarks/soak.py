@@ -354,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULT)
     a = ap.parse_args(argv)
     prov = Provenance(seeds={"engine": 0})
+    a.workdir = a.workdir.resolve()   # processes run inside it: clip paths must not be relative
     stamp = time.strftime("%Y%m%dT%H%M%S")
     clips = ([(Path(c.split(":")[0]), Path(c.split(":")[1]) if ":" in c else None) for c in a.clip]
              or default_clips(a.workdir))
