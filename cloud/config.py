@@ -98,6 +98,8 @@ class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage, each with its own filters")
     mqtt: list[MqttConfig] = Field(default_factory=list, description="MQTT brokers every alert stage is published to (Frigate-style topics)")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
+    describe_queue_size: int = Field(32, ge=1, description="events waiting for the model; past it the least important is shed (its alert: timeout, reason overloaded) and the edges are told")
+    describe_concurrency: int = Field(4, ge=1, description="descriptions the model computes at once (batched); the rest wait in the describe queue, ordered by severity then deadline")
     outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
     outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
     backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")

@@ -60,6 +60,19 @@ class _ServiceCollector:
         yield GaugeMetricFamily("vigil_cloud_admission_peak_bytes", "most bytes of frames the ingest has held at once",
                                 value=float(admission.peak_bytes))
         yield GaugeMetricFamily("vigil_cloud_open_alerts", "alerts awaiting their description", value=float(svc.alerts.open_count))
+        queue_stats = getattr(svc.service.engine, "queue_stats", None)
+        if callable(queue_stats):
+            q = queue_stats()
+            yield GaugeMetricFamily("vigil_cloud_describe_queue_depth", "events waiting for the model", value=float(q["depth"]))
+            yield GaugeMetricFamily("vigil_cloud_describe_running", "descriptions being computed", value=float(q["running"]))
+            yield GaugeMetricFamily("vigil_cloud_describe_batch_limit", "descriptions the model may compute at once now "
+                                    "(adapted so they finish inside their deadline)", value=float(q["batch_limit"]))
+            yield CounterMetricFamily("vigil_cloud_describe_shed", "descriptions shed by a full describe queue (timeout, overloaded)",
+                                      value=float(q["shed"]))
+            yield CounterMetricFamily("vigil_cloud_describe_late", "descriptions dropped at their deadline, never computed past it (timeout, deadline)",
+                                      value=float(q["late"]))
+            yield CounterMetricFamily("vigil_cloud_describe_coalesced", "queued descriptions replaced by a newer frame of their event",
+                                      value=float(q["coalesced"]))
         engine_stats = getattr(svc.engine, "stats", None)
         if callable(engine_stats):
             st = engine_stats()

@@ -35,6 +35,16 @@ MODEL_NOTES = {
     "smollm_llava": "SmolLM2-135M language weights with an untrained vision tower: it cannot see images, "
                     "so each description says only what the edge measured, at threat level 0",
 }
+# What one description needs on a 2-core CPU, frozen before the soak (docs/scheduling.md,
+# benchmarks/results/soak.json): 64 of the model's 576 visual tokens (ID-Selection: prefill drops
+# from seconds to a few hundred ms), an answer budget of 48 tokens (decoding is most of a
+# description's time: the summary and threat level fit, and a long summary leaves out the object
+# list, which the alert already carries from the edge's counts), one torch thread (the edge's detector
+# needs the other core), and strict speculative decoding drafting from recent answers (exactly the
+# greedy answer, in fewer model steps: a camera's answers repeat; benchmarks/results/spec.json).
+# Batching is the describe queue's (alerts.describe_concurrency, adapted to the deadline).
+DEMO_ENGINE = {"pruner": {"method": "id_selection", "budget": 64}, "max_new_tokens": 48, "torch_threads": 1,
+               "speculative": {"mode": "strict", "drafter": "history"}}
 DEMO_SECRET_BYTES = 16
 DEFAULT_DEADLINE_S = 120.0     # a CPU model describes one event in tens of seconds on a busy machine
 DRAIN_SLACK_S = 10.0
@@ -52,7 +62,7 @@ async def start_cloud(receiver: WebhookReceiver, secret: str, models: list[str],
             "alerts": {"webhooks": [{"url": receiver.url, "secret": secret}], "describe_deadline_s": deadline_s,
                        "outbox_path": None},
             "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None},
-            "engine": {"model": model}})
+            "engine": {"model": model, **DEMO_ENGINE}})
         service = CloudService(cfg)
         await service.start()
         say(f"loading model {model} ...")

@@ -18,6 +18,9 @@ from typing import Any, Literal
 
 Stage = Literal["detected", "updated", "ended", "described"]
 DescriptionStatus = Literal["pending", "ok", "timeout", "error"]
+# Why a description timed out: the describe queue was full and shed it (``overloaded``), or its
+# deadline came first (``deadline``); empty for any other status.
+TimeoutReason = Literal["", "overloaded", "deadline"]
 
 
 @dataclass
@@ -35,6 +38,7 @@ class Alert:
     description: dict[str, Any] | None = None
     description_status: DescriptionStatus = "pending"
     description_error: str = ""
+    timeout_reason: TimeoutReason = ""
     emitted_at: float = field(default_factory=time.time)
     links: dict[str, str] = field(default_factory=dict)  # event, snapshot and page URLs of the operator API
     # Who wrote the description (stage ``described``): {"name", "sees_images"[, "note"]}. A model that

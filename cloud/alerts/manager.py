@@ -2,8 +2,9 @@
 
 ``detected`` goes out the moment the first packet of an event reaches the
 cloud; ``described`` goes out exactly once: with the model's description, or
-with ``description_status`` ``timeout`` when the describe deadline passes
-first, or ``error`` when the model failed. A description that arrives after
+with ``description_status`` ``timeout`` and a ``timeout_reason`` (``deadline``
+when the describe deadline passes first, ``overloaded`` when the describe queue
+shed it), or ``error`` when the model failed. A description that arrives after
 its timeout is logged and dropped (the user already got the fallback).
 
 The manager is plain bookkeeping: it is driven by calls (``on_packet``,
@@ -176,6 +177,15 @@ class AlertManager:
     def on_description_failed(self, alert_id: str, error: str) -> bool:
         return self._finish(alert_id, "error", error=error)
 
+    def on_timeout(self, alert_id: str, reason: str, detail: str) -> bool:
+        """No description will come: ``reason`` is ``overloaded`` or ``deadline``. True if this closed the alert."""
+        return self._finish(alert_id, "timeout", error=detail, reason=reason)
+
+    def deadline_of(self, alert_id: str) -> float | None:
+        """Unix seconds when the alert's description is due (None when unknown)."""
+        rec = self._alerts.get(alert_id)
+        return rec.deadline if rec is not None else None
+
     def expire(self) -> int:
         """Commit the ``described`` stages that could not be committed before, and emit ``timeout`` for
         every other open alert past its deadline; returns how many were finished. Alerts whose stage
@@ -189,11 +199,15 @@ class AlertManager:
             if rec.unsaved is not None:
                 done += self._commit(aid, rec, rec.unsaved)
             elif rec.deadline <= now:
-                done += self._finish(aid, "timeout", error=f"no description within {self.describe_deadline_s:g}s") and rec.finished
+                detail = f"no description within {self.describe_deadline_s:g}s"
+                if self._finish(aid, "timeout", error=detail, reason="deadline") and rec.finished:
+                    done += 1
+                    log.warning("no description for alert %s: deadline: %s", aid, detail)
         self._forget_old(now)
         return done
 
-    def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "") -> bool:
+    def _finish(self, alert_id: str, status: str, *, description: dict | None = None, error: str = "",
+                reason: str = "") -> bool:
         rec = self._alerts.get(alert_id)
         if rec is None:
             log.warning("description for unknown alert %s dropped", alert_id)
@@ -208,7 +222,7 @@ class AlertManager:
         if description is not None:
             description = honest_description(description, card, labels=base.labels, hints=base.hints)
         described = Alert(**{**base.to_dict(), "stage": "described", "description": description,
-                             "description_status": status, "description_error": error,
+                             "description_status": status, "description_error": error, "timeout_reason": reason,
                              "emitted_at": self._clock(), "model": card.to_dict() if card else None})
         rec.unsaved = described
         if not self._commit(alert_id, rec, described):

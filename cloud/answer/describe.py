@@ -6,6 +6,11 @@ call returns) and, when the packet carries the frame meant for the model and the
 description, hands back the description to run: it asks the engine and records the ``described``
 stage (ok, timeout or error). The alerts and the engine are passed in (an ``AlertManager`` and
 anything with ``async describe(request)``), so this floor imports neither.
+
+Each event is described once, from the frame meant for the model, due at the alert's deadline.
+Behind a ``QueuedEngine`` (cloud/answer/describe_pump.py) a later frame of an event still waiting
+for the model replaces the queued one, and a request the queue sheds or cannot serve in time ends
+as ``timeout`` with its reason (``overloaded``, ``deadline``): one WARNING line, never an error.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Awaitable, Callable
 
 import numpy as np
 
+from cloud.answer.describe_pump import QueuedEngine, timeout_reason
 from cloud.answer.packet_facts import boxes_in_image, detections_to_dicts, packet_hints, packet_labels
 from cloud.answer.request import DescribeRequest
 from vigil.v1 import vigil_pb2 as pb
@@ -44,17 +50,27 @@ def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.Fr
                               detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
                               hints=packet_hints(pkt), sequence=pkt.sequence)
     # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
-    if image is None or pkt.priority not in DESCRIBABLE or not alerts.claim_description(aid):
+    if image is None or pkt.priority not in DESCRIBABLE:
         return aid, None
-    return aid, functools.partial(_describe, alerts, engine, stats, aid, pkt, image, stop_at_deadline)
+    if not alerts.claim_description(aid):
+        if isinstance(engine, QueuedEngine) and alerts.is_open(aid):
+            engine.refresh(_request(alerts, aid, pkt, image))   # still queued: describe this newer frame
+        return aid, None
+    return aid, functools.partial(_describe, alerts, engine, stats, aid, _request(alerts, aid, pkt, image),
+                                  stop_at_deadline)
 
 
-async def _describe(alerts, engine, stats: Counter[str], aid: str, pkt: pb.FramePacket, image: np.ndarray,
+def _request(alerts, aid: str, pkt: pb.FramePacket, image: np.ndarray) -> DescribeRequest:
+    """The model's request for this frame, due when the alert's description is due."""
+    deadline = alerts.deadline_of(aid) or time.time() + alerts.describe_deadline_s
+    return DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
+                           detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
+                           hints=packet_hints(pkt), severity=float(pkt.hints.severity), deadline=deadline)
+
+
+async def _describe(alerts, engine, stats: Counter[str], aid: str, req: DescribeRequest,
                     stop_at_deadline: bool) -> tuple[str, str]:
-    deadline = time.time() + alerts.describe_deadline_s
-    req = DescribeRequest(request_id=aid, camera_id=pkt.camera_id, event_id=pkt.event_id, images=[image],
-                          detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
-                          hints=packet_hints(pkt), severity=float(pkt.hints.severity), deadline=deadline)
+    deadline = req.deadline
     try:
         if stop_at_deadline:
             result = await asyncio.wait_for(engine.describe(req), timeout=max(0.0, deadline - time.time()))
@@ -76,6 +92,12 @@ def record_description(alerts, stats: Counter[str], aid: str, result=None,
                        error: Exception | None = None) -> tuple[str, str]:
     """The alert's `described` stage from the model's `result`, or its failure from `error` (the alert still
     goes out); returns (status, description text) for the edge's Result."""
+    reason = timeout_reason(error) if error is not None else None
+    if reason is not None:  # shed, or too late to compute: a timeout with its reason, not a failure
+        stats[f"describe_{reason}"] += 1
+        if alerts.on_timeout(aid, reason, str(error)):
+            log.warning("no description for alert %s: %s: %s", aid, reason, error)
+        return "timeout", ""
     if error is not None:
         log.error("describe failed for alert %s", aid, exc_info=error)
         stats["describe_errors"] += 1
@@ -83,4 +105,9 @@ def record_description(alerts, stats: Counter[str], aid: str, result=None,
         return "error", ""
     stats["described"] += 1
     ok = alerts.on_description(aid, result.description.model_dump())
+    # What one description cost (docs/scheduling.md reads capacity from these lines).
+    log.info("described alert %s%s: %d of %d visual tokens, %d prompt tokens, %d generated; queue %.0f ms, "
+             "prefill %.0f ms, decode %.0f ms", aid, "" if ok else " (too late: already timed out)",
+             result.visual_tokens, result.visual_tokens_before_prune or result.visual_tokens, result.prompt_tokens,
+             result.generated_tokens, result.queue_ms, result.prefill_ms, result.decode_ms)
     return ("ok" if ok else "timeout"), result.text

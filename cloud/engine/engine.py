@@ -42,9 +42,13 @@ class EngineError(RuntimeError):
 class EngineOverloaded(EngineError):
     """The queue is full: shed the request (or retry later) and slow the edge down."""
 
+    timeout_reason = "overloaded"   # a timeout of the alert, not a model failure (cloud/answer/describe_pump.py)
+
 
 class DeadlineExceeded(EngineError):
     """The request's deadline passed before it could be served."""
+
+    timeout_reason = "deadline"
 
 
 @dataclass

@@ -34,6 +34,7 @@ import numpy as np
 
 from cloud.alerts.manager import AlertManager
 from cloud.answer.describe import DESCRIBABLE, describe_event
+from cloud.answer.describe_pump import QueuedEngine
 from cloud.answer.packet_facts import boxes_in_image
 from cloud.api.live import IngestObserver
 from cloud.api.live_relay import LiveRelay
@@ -65,7 +66,9 @@ class IngestService(pb_grpc.IngestServicer):
         self.cfg = cfg
         self.observer = observer or IngestObserver()
         self.live_relay = LiveRelay()
-        self.engine = engine
+        # Which event the model describes next, and never past its deadline (cloud/answer/describe_pump.py).
+        self.engine = QueuedEngine(engine, capacity=cfg.alerts.describe_queue_size,
+                                   concurrency=cfg.alerts.describe_concurrency)
         self.alerts = alerts
         self.tokens = tokens or TokenStore(cfg.auth.tokens, cfg.auth.token_file)
         s = cfg.server
@@ -331,6 +334,11 @@ class IngestService(pb_grpc.IngestServicer):
         finally:
             self.admission.release(held)
         out.put_nowait(result_message(pkt, aid, status, text))
+        if status == "timeout":   # shed or too late: tell the edge now, not at the next periodic Hint
+            bp, _ = self._backpressure()
+            q = self.engine.queue_stats()
+            out.put_nowait(pb.CloudMessage(hint=pb.Hint(backpressure=bp, reason=(
+                f"describe queue: {q['shed']} events shed, {q['late']} past their deadline"))))
         # The alert is out; make sure the user also gets the full-quality key frame (after a grace
         # period, so evidence already on its way is not asked for twice). The decoded image is not
         # needed for that wait: drop it, so a burst of alerts does not hold a burst of frames.
@@ -352,6 +360,7 @@ class IngestService(pb_grpc.IngestServicer):
         return n
 
     def close(self) -> None:
+        self.engine.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:

@@ -36,8 +36,22 @@ def test_deadline_gives_timeout_and_late_description_is_dropped():
     clock.t += 0.2
     assert m.expire() == 1
     assert out[-1].stage == "described" and out[-1].description_status == "timeout"
+    assert out[-1].timeout_reason == "deadline"
     assert not m.on_description(aid, {"summary": "late"})
     assert len(out) == 2
+
+
+def test_a_shed_description_is_a_timeout_with_reason_overloaded_sent_once():
+    out, clock = [], Clock()
+    m = AlertManager(out.append, describe_deadline_s=5, clock=clock)
+    aid, _ = _packet(m)
+    assert m.deadline_of(aid) == 105.0
+    assert m.on_timeout(aid, "overloaded", "describe queue full")
+    assert not m.on_timeout(aid, "deadline", "again")
+    clock.t += 10
+    assert m.expire() == 0
+    assert [(a.stage, a.description_status, a.timeout_reason) for a in out] == [
+        ("detected", "pending", ""), ("described", "timeout", "overloaded")]
 
 
 def test_error_status():

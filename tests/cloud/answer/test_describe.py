@@ -7,6 +7,7 @@ import numpy as np
 
 from cloud.alerts.manager import AlertManager
 from cloud.answer.describe import describe_event
+from cloud.answer.request import DescribeResult
 from cloud.answer.schema import EventDescription, ObjectCount
 from vigil.v1 import vigil_pb2 as pb
 
@@ -24,7 +25,7 @@ class Engine:
             raise self.error
         desc = EventDescription(summary="A car waits.", threat_level=0, objects=[ObjectCount(label="car", count=1)],
                                 action="waiting")
-        return type("Result", (), {"description": desc, "text": desc.model_dump_json()})()
+        return DescribeResult(req.request_id, desc.model_dump_json(), desc, 10, 4, 5, 0, 1, 1)
 
 
 def _packet(priority=pb.SEMANTIC_FRAME, event="e1"):

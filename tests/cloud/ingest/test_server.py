@@ -32,11 +32,11 @@ def _frame(seq, event="ev1", jpeg=None, camera="cam-1"):
 HELLO = pb.EdgeMessage(hello=pb.Hello(edge_id="demo-edge", auth_token="vigil-demo-token", agent_version="t"))
 
 
-async def _session(engine, messages, *, max_packet=64 * 1024, deadline=5.0, settle=0.5):
+async def _session(engine, messages, *, max_packet=64 * 1024, deadline=5.0, settle=0.5, **alerts):
     cfg = load_cloud_config(environ={}, overrides={
         "server": {"host": "127.0.0.1", "port": 0, "max_packet_bytes": max_packet,
                    "transport_headroom_bytes": 4 * 1024 * 1024, "evidence_request_after_s": 0.2},
-        "alerts": {"describe_deadline_s": deadline, "outbox_path": None},
+        "alerts": {"describe_deadline_s": deadline, "outbox_path": None, **alerts},
         "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
     sink = Collect()
     svc = CloudService(cfg, engine=engine, sinks=[sink])
@@ -107,6 +107,33 @@ def test_slow_model_gives_timeout_stage():
     replies, alerts, _ = asyncio.run(_session(FakeEngine(delay=3.0), [HELLO, _frame(1)], deadline=0.5))
     assert [a.stage for a in alerts] == ["detected", "described"]
     assert alerts[1].description_status == "timeout"
+
+
+def test_overload_is_a_timeout_with_its_reason_one_warning_and_nothing_computed_late(caplog):
+    """One model slot, a queue of one, five events at once: the engine sees only what can finish in time;
+    the rest end as timeout (overloaded: shed; deadline: never started), each told to the edge."""
+    engine = FakeEngine(delay=0.6)
+    frames = [_frame(i + 1, event=f"ev{i}") for i in range(5)]
+    with caplog.at_level("INFO"):
+        replies, alerts, svc = asyncio.run(_session(engine, [HELLO, *frames], deadline=1.5, settle=0.2,
+                                                    describe_queue_size=1, describe_concurrency=1))
+    described = [a for a in alerts if a.stage == "described"]
+    assert len(described) == 5 and len({a.alert_id for a in described}) == 5
+    ok = [a for a in described if a.description_status == "ok"]
+    timed_out = [a for a in described if a.description_status == "timeout"]
+    assert len(ok) == len(engine.requests) >= 1 and len(ok) + len(timed_out) == 5
+    assert {a.timeout_reason for a in timed_out} <= {"overloaded", "deadline"} and timed_out
+    assert any(a.timeout_reason == "overloaded" for a in timed_out)
+    results = [r.result for r in replies if r.WhichOneof("body") == "result"]
+    assert sorted(r.description_status for r in results) == sorted(a.description_status for a in described)
+    assert any(r.hint.reason.startswith("describe queue:") for r in replies if r.WhichOneof("body") == "hint")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "no description for alert" in r.getMessage()]
+    assert len(warnings) == len(timed_out) and all(r.exc_info is None for r in warnings)
+    assert "late description" not in caplog.text
+    q = svc.service.engine.queue_stats()   # what /metrics exports as vigil_cloud_describe_*
+    assert q["shed"] == sum(a.timeout_reason == "overloaded" for a in timed_out) and q["depth"] == 0
+    assert q["late"] >= 1 or all(a.timeout_reason == "overloaded" for a in timed_out)
 
 
 def test_model_error_gives_error_stage():
