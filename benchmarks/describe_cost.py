@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
               **asyncio.run(run(a.repeats, a.frames)),
               "note": "one description at a time (no batching: that is the describe queue's, see soak.json); "
                       "the machine is shared, read the numbers with provenance.load_*",
-              "provenance": prov.finish()}
+              "provenance": {**prov.finish(), "repeats": a.repeats}}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({arm: {k: v["median"] for k, v in s.items() if isinstance(v, dict) and "median" in v}

@@ -395,7 +395,9 @@ def main(argv: list[str] | None = None) -> int:
                             "max_cameras_in_time": max(passing) if passing else 0,
                             "taken_from": [{"file": name, "k": [r["cameras_n"] for r in e["capacity_search"]["runs"]],
                                             "provenance": e["provenance"]} for name, e in earlier]},
-        "provenance": prov.finish(),
+        "provenance": {**prov.finish(), "repeats_not_applicable": (
+            "one run per arm of --minutes (each scores every event one by one); the capacity search adds shorter "
+            "runs per camera count")},
     }
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")

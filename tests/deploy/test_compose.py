@@ -71,7 +71,11 @@ def test_edge_entry_requires_a_camera_unless_demo():
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "CAMERA_URL is not set" in refused.stderr
     assert _run_entry("edge", ["--check-config"], {"VIGIL_DEMO": "true"}).returncode == 0
-    assert _run_entry("edge", ["--check-config"], {"CAMERA_URL": "rtsp://cam/stream"}).returncode == 0
+    # With a camera set, the entry hands over to vigil-edge, whose --check-config applies every start-up
+    # refusal: outside a demo that is the published demo token (no token was given here), not the camera.
+    with_camera = _run_entry("edge", ["--check-config"], {"CAMERA_URL": "rtsp://cam/stream"})
+    assert with_camera.returncode == 2 and "CAMERA_URL" not in with_camera.stderr
+    assert "VIGIL_EDGE_TOKEN" in with_camera.stderr
     env = COMPOSE["services"]["edge"]["environment"]
     assert env["CAMERA_URL"] == "${CAMERA_URL:-}" and env["VIGIL_DEMO"] == "${VIGIL_DEMO:-false}"
 
