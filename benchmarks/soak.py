@@ -3,7 +3,7 @@
     PYTHONPATH=. python -m benchmarks.soak --minutes 10 --cameras 1 --capacity 2,3 --capacity-minutes 4
 
 Per arm (the demo's model ``smollm_llava``, and ``vigil-bench-vlm``) and per camera count it starts a
-signed-webhook receiver (benchmarks/soak_receiver.py), ``python -m cloud.cli`` with the engine settings
+signed-webhook receiver (testkit/load_receiver.py), ``python -m cloud.cli`` with the engine settings
 the demo ships (vigil_tools/demo.py ``DEMO_ENGINE``, frozen before this run) and ``python -m edge.cli``
 with K cameras reading clips with ``loop: true, realtime: true``. After ``--minutes`` the edge is
 stopped (SIGTERM), the open alerts are given their deadline to finish, then the cloud is stopped.
@@ -39,6 +39,11 @@ import yaml
 from benchmarks.provenance import Provenance
 from benchmarks.soak_scoring import alerts_by_id, camera_report, identity_report, percentile, rss_slope_mb_per_h
 from vigil_tools.demo import DEMO_ENGINE
+
+# What the receiver records of each webhook body: what the soak scores (stage, status and timeout reason, the
+# event, its boxes, when it was emitted).
+RECEIVED_FIELDS = ("alert_id", "stage", "camera_id", "event_id", "event_onset", "description_status",
+                   "timeout_reason", "description_error", "emitted_at", "severity", "detections", "labels")
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / "benchmarks/results/soak.json"
@@ -211,8 +216,8 @@ def run_once(model: str, clips: list[tuple[Path, Path | None]], n_cameras: int, 
                      "fps": CAMERA_FPS, "loop": True, "realtime": True, "objects": list(OBJECTS)})
     (workdir / "edge.yaml").write_text(yaml.safe_dump(edge_config(cams, port, metrics_port)))
     rx_out = workdir / "received.jsonl"
-    rx = Proc("receiver", ["-m", "benchmarks.soak_receiver", "--port", str(rx_port), "--secret", SECRET,
-                           "--out", str(rx_out)], workdir)
+    rx = Proc("receiver", ["-m", "testkit.load_receiver", "--port", str(rx_port), "--secret", SECRET,
+                           "--out", str(rx_out), "--keep", ",".join(RECEIVED_FIELDS)], workdir)
     cloud = Proc("cloud", ["-m", "cloud.cli", "--config", "cloud.yaml"], workdir)
     edge = None
     rss: dict[str, list[tuple[float, float]]] = {"cloud": [], "edge": []}

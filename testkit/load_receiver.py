@@ -1,6 +1,8 @@
-"""A webhook receiver process for benchmarks/load.py: verifies signatures, records each request, answers 200.
+"""A webhook receiver process for the benchmarks (load.py, soak.py): verifies signatures, records each request,
+answers 200.
 
-Writes one JSON line per request to ``--out``: webhook-id, alert_id, stage, receive time, signature ok.
+Writes one JSON line per request to ``--out``: webhook-id, alert_id, stage, receive time, signature ok, and
+the body fields named by ``--keep``.
 Kept apart from the sample receiver so the benchmark measures the cloud, not a printing receiver.
 """
 from __future__ import annotations
@@ -23,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="drop the connection without an answer on the first request of each webhook-id (a "
                          "transient read error, as a receiver just back from an outage gives); such a request is "
                          "recorded with ok false")
+    ap.add_argument("--keep", default="", help="comma-separated body fields recorded too (what the soak scores)")
     a = ap.parse_args(argv)
+    keep = tuple(f for f in a.keep.split(",") if f)
     out = open(a.out, "a", buffering=1)
     lock = threading.Lock()
     seen_ids: set[str] = set()
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             with lock:
                 out.write(json.dumps({"id": self.headers.get("webhook-id"), "alert_id": doc.get("alert_id"),
                                       "stage": doc.get("stage"), "status": doc.get("description_status"),
-                                      "t": now, "ok": ok}) + "\n")
+                                      "t": now, "ok": ok, **{k: doc.get(k) for k in keep}}) + "\n")
             self.send_response(200 if ok else 401)
             self.send_header("Content-Length", "0")
             self.end_headers()
