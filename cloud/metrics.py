@@ -47,6 +47,9 @@ class _ServiceCollector:
             yield fault
             yield CounterMetricFamily("vigil_cloud_storage_faults", "times a store entered the fault state",
                                       value=float(storage.entered))
+            yield CounterMetricFamily("vigil_cloud_storage_reserve_released",
+                                      "times a store's reserve file was given up so its write-ahead log could be checkpointed",
+                                      value=float(storage.reserve_released))
             yield CounterMetricFamily("vigil_cloud_packets_refused_storage", "packets refused while a store could not write",
                                       value=float(svc.service.stats.get("refused_storage", 0)))
         yield CounterMetricFamily("vigil_cloud_dead_letters", "alert stages dead-lettered", value=float(d.get("dead_lettered", 0)))

@@ -28,7 +28,7 @@ from cloud.ingest.packet_limits import short
 from cloud.ingest.service import IngestService
 from cloud.loops import ErrorLog, run_forever
 from cloud.metrics import CloudMetrics, MeteredEngine
-from cloud.storage_fault import StorageState
+from cloud.storage_fault import Reserve, StorageState
 from cloud.store.events import EventStore
 from vigil.redact import register_secret
 
@@ -59,7 +59,8 @@ class CloudService:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
         self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes,
-                                    reclaim={"outbox": self.outbox.checkpoint})
+                                    reclaim={"outbox": self.outbox.checkpoint}, reserve=Reserve(a.min_free_bytes))
+        self.storage.ensure_reserves()
         policy = retry_policy(a)
         self.dispatcher = Dispatcher(self.outbox, sinks, policy)
         self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)   # True: a storage fault

@@ -13,6 +13,14 @@ into whatever was freed and the service never came back. Refusing new packets wh
 that is free leaves room for what is already accepted (descriptions, delivery bookkeeping) and
 for the checkpoint that shrinks the WAL. Plain bookkeeping with the clock, the free-space reader
 and the probe passed in, so it is tested without a full disk.
+
+The headroom alone is not enough on a small disk: the WAL can still grow into every byte that was
+freed (a burst of commits between two reads of free space), and then the checkpoint that would shrink
+it needs disk space itself: SQLite copies the WAL's pages into the database file, which grows first.
+No free space, no checkpoint; no checkpoint, no free space, for ever. So each store's directory keeps a
+**reserve** (a ballast file, ``.vigil-reserve``, ``min_free_bytes`` long): when a store is short of space
+and its checkpoint fails, the reserve is deleted and the checkpoint tried again; the reserve is written
+back before the store leaves the fault state (that write is the probe).
 """
 from __future__ import annotations
 
@@ -63,6 +71,49 @@ def probe_write(directory: Path, size: int) -> None:
         probe.unlink(missing_ok=True)
 
 
+RESERVE_NAME = ".vigil-reserve"
+
+
+class Reserve:
+    """The ballast files, one per directory that holds a store (see the module's docstring)."""
+
+    def __init__(self, size: int):
+        self.size = size
+
+    def path(self, directory: Path) -> Path:
+        return directory / RESERVE_NAME
+
+    def held(self, directory: Path) -> bool:
+        try:
+            return self.path(directory).stat().st_size >= self.size
+        except OSError:
+            return False
+
+    def make(self, directory: Path) -> None:
+        """Write the reserve (raises OSError when the disk cannot take it; nothing half-written is left)."""
+        path = self.path(directory)
+        try:
+            probe_write_kept(path, self.size)
+        except OSError:
+            path.unlink(missing_ok=True)
+            raise
+
+    def release(self, directory: Path) -> bool:
+        """Delete the reserve; True when there was one to give back."""
+        try:
+            self.path(directory).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+
+def probe_write_kept(path: Path, size: int) -> None:
+    with open(path, "wb") as f:
+        f.write(b"\0" * size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 @dataclass
 class Fault:
     store: str
@@ -76,11 +127,13 @@ class StorageState:
     def __init__(self, stores: dict[str, Path | None], min_free_bytes: int, *,
                  clock: Callable[[], float] = time.time, free: Callable[[Path], int] = free_bytes,
                  probe: Callable[[Path, int], None] = probe_write, log_every_s: float = LOG_EVERY_S,
-                 reclaim: dict[str, Callable[[], None]] | None = None):
+                 reclaim: dict[str, Callable[[], None]] | None = None, reserve: Reserve | None = None):
         """``stores``: name -> database file (None: in memory, never faulty). ``reclaim``: name -> a call that
         gives space back (the outbox's WAL checkpoint), made when a store has less than twice the headroom
         free: a WAL grows until a checkpoint, and on a nearly full disk that checkpoint needs the headroom
-        itself, so it must run before the headroom is gone."""
+        itself, so it must run before the headroom is gone. ``reserve``: the ballast given up when that
+        checkpoint fails for want of space, and written back before a store leaves the fault state
+        (None: no ballast, as in the unit tests' simulated disks)."""
         self.stores = {name: Path(p) for name, p in stores.items() if p is not None}
         self.min_free_bytes = min_free_bytes
         self._clock, self._free, self._probe = clock, free, probe
@@ -89,6 +142,8 @@ class StorageState:
         self.entered = 0          # times a store entered the fault state (a metric)
         self._reclaim = dict(reclaim or {})
         self._reclaimed_at: dict[str, float] = {}
+        self.reserve = reserve
+        self.reserve_released = 0   # times a reserve was given up to let a checkpoint run (a metric)
         self._admit_checked_at = float("-inf")
 
     # -- what the service reports -------------------------------------------
@@ -130,9 +185,33 @@ class StorageState:
         self._reclaimed_at[store] = now
         try:
             reclaim()
-        except Exception:   # still too full to checkpoint: the fault state says so
-            return False
+        except Exception as exc:
+            # Too full to checkpoint: give the reserve up and try once more; else the fault state says so.
+            directory = self.stores[store].parent
+            if self.reserve is None or not is_storage_error(exc) or not self.reserve.release(directory):
+                return False
+            self.reserve_released += 1
+            log.warning("storage: %s %s: released the %d-byte reserve (%s) so that the write-ahead log "
+                        "can be checkpointed; it is written back before packets are accepted again",
+                        store, self.stores[store], self.reserve.size, self.reserve.path(directory))
+            try:
+                reclaim()
+            except Exception:
+                return False
         return True
+
+    def ensure_reserves(self) -> None:
+        """Write each store directory's reserve where it is missing and the disk has room for it and the
+        headroom besides (at start-up, and from ``check`` while nothing is faulty)."""
+        if self.reserve is None:
+            return
+        for directory in {p.parent for p in self.stores.values()}:
+            try:
+                if not self.reserve.held(directory) and \
+                        self._free(directory) >= self.reserve.size + 2 * self.min_free_bytes:
+                    self.reserve.make(directory)
+            except OSError:
+                continue   # the periodic check sees the disk as it is
 
     def _low(self, free: int) -> str:
         return (f"{free} bytes free, below the {self.min_free_bytes} kept for the database's write-ahead log "
@@ -173,13 +252,21 @@ class StorageState:
             if store not in self.faults:
                 continue
             try:
-                self._probe(directory, self.min_free_bytes)
+                if self.reserve is not None and not self.reserve.held(directory):
+                    self.reserve.make(directory)   # written back first: it is the probe write too
+                    if self._free(directory) < self.min_free_bytes:
+                        self._enter(store, self._low(self._free(directory)))
+                        continue
+                else:
+                    self._probe(directory, self.min_free_bytes)
             except OSError as exc:
                 self._enter(store, f"probe write failed: {exc.strerror or exc}")
                 continue
             fault = self.faults.pop(store)
             log.warning("storage: %s %s can write again after %.0fs; accepting packets again",
                         store, path, self._clock() - fault.since)
+        if not self.faults:
+            self.ensure_reserves()
 
     def _enter(self, store: str, cause: str) -> None:
         now = self._clock()

@@ -109,3 +109,80 @@ def test_near_the_bound_free_space_is_read_for_every_packet(tmp_path):
     assert st.admit()
     now[0] = 1.0
     assert not st.admit()
+
+
+class SmallDisk:
+    """A disk of ``size`` bytes holding named files, for the reserve: a checkpoint needs ``needs`` bytes
+    free to run (the database file grows before the WAL is truncated) and then frees the WAL."""
+    def __init__(self, size, wal, needs):
+        self.size, self.files, self.needs = size, {"outbox.db": 32_000, "outbox.db-wal": wal}, needs
+
+    def free_bytes(self, directory):
+        return self.size - sum(self.files.values())
+
+    def checkpoint(self):
+        if self.free_bytes(None) < self.needs:
+            raise sqlite3.OperationalError("database or disk is full")
+        self.files["outbox.db"] += self.needs
+        self.files["outbox.db-wal"] = 0
+
+
+class FakeReserve:
+    def __init__(self, disk, size):
+        self.disk, self.size = disk, size
+
+    def path(self, directory):
+        return directory / ".vigil-reserve"
+
+    def held(self, directory):
+        return "reserve" in self.disk.files
+
+    def make(self, directory):
+        if self.disk.free_bytes(directory) < self.size:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.disk.files["reserve"] = self.size
+
+    def release(self, directory):
+        return self.disk.files.pop("reserve", None) is not None
+
+
+def test_a_wal_that_filled_the_disk_is_checkpointed_with_the_reserve_and_the_reserve_comes_back(tmp_path, caplog):
+    """The deadlock the full-disk fault test found: the WAL grew into every byte the filler freed, and the
+    checkpoint that would shrink it needed space itself. The reserve breaks it, and is written back."""
+    disk, now = SmallDisk(256_000, wal=10_000, needs=8_000), [0.0]
+    st = StorageState({"outbox": tmp_path / "outbox.db"}, 48_000, clock=lambda: now[0], free=disk.free_bytes,
+                      probe=lambda d, n: None, reclaim={"outbox": disk.checkpoint}, reserve=FakeReserve(disk, 48_000))
+    st.ensure_reserves()
+    assert disk.files["reserve"] == 48_000
+    disk.files["outbox.db-wal"] = 256_000 - 32_000 - 48_000       # commits ate every free byte
+    caplog.set_level(logging.WARNING, "vigil.cloud")
+    assert st.failed("outbox", sqlite3.OperationalError("database or disk is full"))
+    now[0] = 1.0
+    st.check()                                                    # checkpoint fails, reserve given up, tried again
+    assert st.reserve_released == 1 and disk.files["outbox.db-wal"] == 0
+    assert not st.refusing and disk.files.get("reserve") == 48_000   # written back before leaving the state
+    assert any("released the 48000-byte reserve" in r.getMessage() for r in caplog.records)
+
+
+def test_without_room_for_the_reserve_the_store_stays_refusing(tmp_path):
+    disk, now = SmallDisk(100_000, wal=0, needs=0), [0.0]
+    disk.files["other"] = 100_000 - 32_000 - 50_000              # someone else's files: 50 kB free
+    st = StorageState({"outbox": tmp_path / "outbox.db"}, 30_000, clock=lambda: now[0], free=disk.free_bytes,
+                      probe=lambda d, n: None, reclaim={"outbox": disk.checkpoint}, reserve=FakeReserve(disk, 30_000))
+    st.ensure_reserves()
+    assert "reserve" not in disk.files                            # 50 kB < reserve + two headrooms: not yet
+    st.failed("outbox", sqlite3.OperationalError("database or disk is full"))
+    st.check()                                                    # reserve written (30 kB), then 20 kB < headroom
+    assert st.refusing and "below the 30000" in st.reason()
+    del disk.files["other"]
+    st.check()
+    assert not st.refusing
+
+
+def test_the_reserve_file_on_a_real_directory(tmp_path):
+    from cloud.storage_fault import Reserve
+    r = Reserve(4096)
+    assert not r.held(tmp_path) and not r.release(tmp_path)
+    r.make(tmp_path)
+    assert r.held(tmp_path) and r.path(tmp_path).stat().st_size == 4096
+    assert r.release(tmp_path) and not r.path(tmp_path).exists()
