@@ -192,7 +192,15 @@ class DatPolicy(TransmissionPolicy):
                 continue
             if st.item is None:
                 break  # everything older was already forgotten
-            st.item = None
+            st.item, st.evidence_msg = None, None
+
+    def _let_go(self, msg: Message) -> None:
+        """An event's evidence message was encoded (sent or spooled) or shed: its state stops pointing at
+        it. The message holds the event's full key frame, and the state lives for ``max_events`` events:
+        kept, it would keep one frame per event for as long (hundreds of MB in an all-day run)."""
+        st = self._events.get((msg.camera_id, msg.event_id))
+        if st is not None and st.evidence_msg is msg:
+            st.evidence_msg = None
 
     def on_ack(self, ack: pb.Ack, now: float) -> None:
         key = ack_key(ack)
@@ -254,6 +262,7 @@ class DatPolicy(TransmissionPolicy):
     def _spool_queue(self, now: float) -> None:
         for msg in self.scheduler.drain_all():
             pkt = self._materialize(msg, now)
+            self._let_go(msg)
             for ev in self.spool.put(pkt):
                 self.stats[f"spool_evicted_{pb.PriorityClass.Name(ev.priority)}"] += 1
 
@@ -281,6 +290,7 @@ class DatPolicy(TransmissionPolicy):
         rate = self.rate(now)
         for victim in self.scheduler.shed(now, rate, self.cfg.horizon_s):
             self.stats[f"shed_{pb.PriorityClass.Name(victim.priority)}"] += 1
+            self._let_go(victim)
             if isinstance(victim.payload, pb.FramePacket):   # a replayed context frame, dropped on purpose
                 self.spool.done(packet_key(victim.payload))
         head = self.scheduler.peek(now)
@@ -290,6 +300,7 @@ class DatPolicy(TransmissionPolicy):
             return None  # keep headroom in the pipe: a new alert must not queue behind context
         msg = self.scheduler.pop(now)
         pkt = self._materialize(msg, now)
+        self._let_go(msg)
         pkt.sent_time = now
         size = pkt.ByteSize()
         key = packet_key(pkt)

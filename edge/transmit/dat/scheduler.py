@@ -57,7 +57,7 @@ class MultiStreamScheduler:
         self.promote_after_s = promote_after_s
         self._queues: dict[int, list[Message]] = {c: [] for c in CLASSES}
         self._by_key: dict[Any, Message] = {}
-        self.dropped: list[Message] = []
+        self.dropped = 0     # shed so far: a count, never the messages (each holds a full frame)
 
     # ------------------------------------------------------------------ queue
     def push(self, msg: Message) -> Message | None:
@@ -127,7 +127,7 @@ class MultiStreamScheduler:
             victim = min(ctx, key=lambda m: (m.score(now), -m.created))
             self._remove(victim)
             shed.append(victim)
-        self.dropped.extend(shed)
+        self.dropped += len(shed)
         return shed
 
     def drain_all(self) -> list[Message]:
