@@ -8,6 +8,7 @@ warm-up (benchmarks/soak_scoring.py ``rss_slope_mb_per_h``, the soak's own).
 
 Arms are code trees: ``--arm NAME=PATH`` runs the edge with ``PYTHONPATH=PATH`` (e.g. an export of the
 commit before a fix next to this checkout), so before and after run the same clip and config.
+Each invocation is one named series (``--name``); ``--append`` keeps the other series in the result.
 ``--trace N`` also runs the edge under tracemalloc and writes, every N seconds, the allocation sites that
 grew most since the first dump after the warm-up (``trace-<arm>.txt`` in the workdir): the debugging aid
 that found what grew.
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workdir", type=Path, default=ROOT / ".cache/edge_rss")
     ap.add_argument("--out", type=Path, default=RESULT)
     ap.add_argument("--note", default="")
+    ap.add_argument("--name", default="default", help="this series' name in the result")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the other series already in --out (one file, several configurations)")
     a = ap.parse_args(argv)
     prov = Provenance()
     a.workdir = a.workdir.resolve()
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"edge_rss: {name} ({root}), {a.seconds:g} s", flush=True)
         runs.append(run_arm(name, root, clip, a.seconds, a.every, a.warmup, a.workdir / stamp, a.trace, extra_env))
         print(json.dumps({"arm": name, **runs[-1]["rss"]}), flush=True)
-    result = {"benchmark": "edge_rss",
+    series = {"name": a.name,
               "settings": {"clip": clip.name, "camera_fps": CAMERA_FPS, "loop": True, "realtime": True,
                            "cloud_engine": "stub:0.05", "seconds": a.seconds, "warmup_s": a.warmup,
                            "sample_every_s": a.every, "tracemalloc": bool(a.trace), "edge_env": extra_env},
@@ -194,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
               "provenance": {**prov.finish(), "repeats_not_applicable": (
                   "one run per arm: each is a single several-minute RSS series whose slope is the measure; "
                   "arms ran one after the other on a shared 2-core machine")}}
+    earlier = json.loads(a.out.read_text())["series"] if a.append and a.out.exists() else []
+    every = [*(e for e in earlier if e["name"] != a.name), series]
+    summary = {e["name"]: {r["arm"]: {k: r["rss"].get(k) for k in ("slope_mb_per_h", "first_mb", "last_mb")}
+                           | r.get("edge_summary", {}) for r in e["runs"]} for e in every}
+    result = {"benchmark": "edge_rss", "summary": summary, "series": every}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"edge_rss: wrote {a.out}", flush=True)
