@@ -7,7 +7,8 @@ when the describe deadline passes first, ``overloaded`` when the describe queue
 shed it), or ``error`` when the model failed. A description that arrives after
 its timeout is logged and dropped (the user already got the fallback).
 
-The manager is plain bookkeeping: it is driven by calls (``on_packet``,
+The manager is plain bookkeeping: it is driven by calls (``on_packet`` with one typed
+``EventPacket``, plain data built once from the wire packet,
 ``on_description``, ``expire``) and hands alerts to an emitter callable, so it
 is tested without sockets, threads or timers.
 
@@ -50,6 +51,7 @@ from typing import Any, Callable
 
 from cloud.alerts.alert import Alert
 from cloud.alerts.seeing import ModelCard, honest_description
+from cloud.answer.event_packet import EventPacket
 
 log = logging.getLogger("vigil.alerts")
 
@@ -106,20 +108,17 @@ class AlertManager:
                                   finished=prior.stage == "described")
         return True
 
-    def on_packet(self, *, edge_id: str, camera_id: str, event_id: str, event_onset: float,
-                  labels: dict[str, int], detections: list[dict], severity: float,
-                  hints: dict | None = None, sequence: int = 0) -> tuple[str, bool]:
-        """Record a packet of an event (``sequence``: its number from the edge); emits ``detected`` for a new
-        event, then ``updated`` or ``ended`` when the packet is an escalation or the object's end.
-        Returns (alert_id, is_new)."""
-        aid = alert_id_for(edge_id, camera_id, event_id)
-        hints = dict(hints or {})
+    def on_packet(self, packet: EventPacket) -> tuple[str, bool]:
+        """Record a packet of an event; emits ``detected`` for a new event, then ``updated`` or ``ended``
+        when the packet is an escalation or the object's end. Returns (alert_id, is_new)."""
+        aid = alert_id_for(packet.edge_id, packet.camera_id, packet.event_id)
+        hints, detections, sequence = dict(packet.hints), list(packet.detections), packet.sequence
         is_new = not self._known(aid)
         if is_new:
             now = self._clock()
-            alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
-                          event_id=event_id, event_onset=event_onset, labels=dict(labels),
-                          detections=list(detections), severity=severity, hints=hints, emitted_at=now)
+            alert = Alert(alert_id=aid, stage="detected", edge_id=packet.edge_id, camera_id=packet.camera_id,
+                          event_id=packet.event_id, event_onset=packet.event_onset, labels=dict(packet.labels),
+                          detections=list(detections), severity=packet.severity, hints=hints, emitted_at=now)
             self._emit(alert)  # commits it; if that raises, the event stays new for the packet's resend
             self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s, last_at=now)
         stage = hints.get("event_stage")

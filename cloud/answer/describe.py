@@ -24,7 +24,7 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from cloud.answer.describe_pump import QueuedEngine, timeout_reason
-from cloud.answer.packet_facts import boxes_in_image, detections_to_dicts, packet_hints, packet_labels
+from cloud.answer.packet_facts import boxes_in_image, event_packet, packet_hints
 from cloud.answer.request import DescribeRequest
 from vigil.v1 import vigil_pb2 as pb
 
@@ -45,10 +45,7 @@ def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.Fr
     ``stop_at_deadline``: stop waiting for the engine at the alert's deadline and finish the alert as
     timed out (the worker frees its slot); otherwise a late answer still arrives and is recorded as
     ``timeout`` (the alert's deadline was already kept by whoever expires alerts)."""
-    aid, _ = alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
-                              event_onset=pkt.event_onset or pkt.capture_time, labels=packet_labels(pkt),
-                              detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
-                              hints=packet_hints(pkt), sequence=pkt.sequence)
+    aid, _ = alerts.on_packet(event_packet(edge_id, pkt))
     # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
     if image is None or pkt.priority not in DESCRIBABLE:
         return aid, None
