@@ -166,6 +166,11 @@ class AlertManager:
         rec.describing = True
         return True
 
+    def forget(self, alert_id: str) -> None:
+        """Another process describes this alert: drop it here, so this one neither describes it nor times
+        it out (a later packet of it is looked up again)."""
+        self._alerts.pop(alert_id, None)
+
     def is_open(self, alert_id: str) -> bool:
         rec = self._alerts.get(alert_id)
         return rec is not None and not rec.finished

@@ -6,6 +6,9 @@ stages are committed to the shared ``AlertLedger`` instead of a local outbox. Th
 acknowledged (XACK + XDEL) only after every stage it caused is committed; a worker that dies
 before that leaves the job pending, and a survivor claims it (XAUTOCLAIM) once it has been idle for
 ``scale.claim_idle_s``. Processing a job twice is harmless: the ledger commits each stage once.
+Describing is done once per alert: a worker takes the alert's describe lease in the ledger before it
+runs the model, and a worker that cannot (another one describes or described it) skips the model and
+the edge's Result and acknowledges the job.
 
 Loops: ``_read`` (XREADGROUP while there is a free slot), ``_beat`` (keeps this worker's in-flight
 jobs from looking abandoned, and claims other workers' abandoned ones), ``_expire`` (``described``
@@ -37,7 +40,7 @@ from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.scale.lifetime import until_stopped
-from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
+from cloud.scale.policy import describe_lease_s, heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 
 log = logging.getLogger("vigil.scale")
@@ -66,6 +69,8 @@ class Worker:
         self._slots = asyncio.Semaphore(sc.worker_concurrency)
         self.in_flight: dict[str, asyncio.Task] = {}
         self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
+        self._describing: set[str] = set()           # alerts whose describe lease this worker holds
+        self._lease_s = describe_lease_s(sc.claim_idle_s)
         self.stats: Counter[str] = Counter()
         self.tasks: list[asyncio.Task] = []
 
@@ -110,7 +115,16 @@ class Worker:
                                          stop_at_deadline=True)
         if describing is None:
             return
-        status, text = await describing()
+        if not self.ledger.claim_description(aid, self.consumer, self._lease_s):
+            self.alerts.forget(aid)   # its describer sends the stage, or a survivor its timeout
+            self.stats["describe_skipped"] += 1
+            log.info("alert %s is described by another worker: not described again", aid)
+            return
+        self._describing.add(aid)
+        try:
+            status, text = await describing()
+        finally:
+            self._describing.discard(aid)
         await self._reply(edge_id, pkt, aid, status, text)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
@@ -145,6 +159,7 @@ class Worker:
         while True:
             await asyncio.sleep(heartbeat_s(sc.claim_idle_s))
             try:
+                self.ledger.renew_descriptions(list(self._describing), self.consumer, self._lease_s)
                 await self.jobs.beat(self.consumer, list(self.in_flight))
                 dead = poison(await self.jobs.pending(idle_ms), sc.claim_idle_s, sc.max_deliveries)
                 if dead:
