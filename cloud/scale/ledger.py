@@ -88,7 +88,7 @@ class AlertLedger:
         """True when ``holder`` may describe the alert: not described yet and no other holder's lease.
         The lease lasts ``lease_s`` unless renewed."""
         return bool(self._claim(keys=[self._stage_key(f"{alert_id}.described"), self._lease_key(alert_id)],
-                                args=[holder, int(lease_s * 1000)]))
+                                args=[holder, max(1, int(lease_s * 1000))]))
 
     def renew_descriptions(self, alert_ids: list[str], holder: str, lease_s: float) -> None:
         """Extend ``holder``'s leases on the alerts it is still describing."""
