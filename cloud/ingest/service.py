@@ -188,7 +188,12 @@ class IngestService(pb_grpc.IngestServicer):
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
 
     def _backpressure(self) -> tuple[float, str]:
-        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it)."""
+        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it).
+        While the cloud cannot write its stores, every packet is refused: the hint says so (saturated),
+        so edges thin their context frames instead of sending what will be refused and resent."""
+        storage = self.refusal()
+        if storage:
+            return 1.0, f"cloud storage cannot write ({storage})"
         engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
         return round(max(engine_bp, ingest_bp), 2), ("engine queue" if engine_bp >= ingest_bp else "ingest memory budget")
 
