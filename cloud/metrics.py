@@ -14,7 +14,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 576, 1024, 2304, 4608)
 INGEST_COUNTERS = ("packets", "bytes", "duplicates", "oversized", "invalid", "corrupt_jpeg", "context_frames",
-                   "context_shed", "frames_degraded", "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions")
+                   "context_shed", "frames_degraded", "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions",
+                   # second descriptions (cloud/answer/redescribe.py): sent, and dropped (shed, late, failed)
+                   "redescribed", "redescribe_overloaded", "redescribe_deadline", "redescribe_errors")
 
 
 class _ServiceCollector:

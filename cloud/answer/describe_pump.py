@@ -219,7 +219,7 @@ class QueuedEngine:
     def _job(self, req) -> DescribeJob:
         deadline = math.inf if req.deadline is None else float(req.deadline)
         return DescribeJob(key=req.request_id, severity=float(req.severity), deadline=deadline,
-                           arrival=self._clock(), payload=req)
+                           arrival=self._clock(), payload=req, tier=int(bool(getattr(req, "second", False))))
 
     def _settle(self, key: str, result=None, error: BaseException | None = None) -> None:
         future = self._waiting.get(key)

@@ -3,9 +3,11 @@
 The engine describes far fewer events per second than a busy site raises on a CPU, so what waits
 for it is chosen, not merely queued:
 
-- **Order**: severity first, then the earliest deadline, then arrival (first come, first served
-  among equals). An intrusion is described before a passer-by; among passers-by, the one whose
-  alert times out soonest goes first.
+- **Order**: first descriptions before second ones (``tier``: a re-description of an event that
+  already has its description, cloud/answer/redescribe_policy.py), then severity, then the earliest
+  deadline, then arrival (first come, first served among equals). An intrusion is described before
+  a passer-by; among passers-by, the one whose alert times out soonest goes first; nobody waits for
+  their first description behind somebody's second.
 - **Deadlines**: a job whose deadline has passed is never handed out; nor is one that cannot
   finish before it (``take(now, service_s)``: the caller's estimate of one description). Its alert
   times out anyway, so computing it would only delay the jobs behind it.
@@ -13,8 +15,8 @@ for it is chosen, not merely queued:
   pending one (it carries the event's latest frame and stage); it keeps the earlier arrival, so an
   event that keeps updating does not lose its place.
 - **Bound**: at most ``capacity`` jobs wait. When a job arrives at a full queue, the least
-  important job (lowest severity, then latest deadline, then latest arrival) of the queue plus the
-  newcomer is shed and reported, so the caller can close its alert as ``timeout``/``overloaded``
+  important job (a second description, then lowest severity, latest deadline, latest arrival) of
+  the queue plus the newcomer is shed and reported, so the caller can close its alert as ``timeout``/``overloaded``
   and tell the edge.
 
 Every job that leaves without being handed out is returned as a ``Dropped`` with its reason; the
@@ -37,6 +39,7 @@ class DescribeJob:
     deadline: float       # unix seconds after which a description is useless
     arrival: float        # when the event first asked to be described
     payload: Any = None
+    tier: int = 0         # 0: the event's first description; 1: a second one (after, and shed before, every first)
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,9 @@ class QueueCounts:
     taken: int = 0
 
 
-def _rank(job: DescribeJob) -> tuple[float, float, float]:
-    """Smaller is more important: severity high, deadline early, arrival early."""
-    return (-job.severity, job.deadline, job.arrival)
+def _rank(job: DescribeJob) -> tuple[int, float, float, float]:
+    """Smaller is more important: a first description, severity high, deadline early, arrival early."""
+    return (job.tier, -job.severity, job.deadline, job.arrival)
 
 
 @dataclass
@@ -87,7 +90,8 @@ class DescribeQueue:
         pending = self._jobs.get(job.key)
         if pending is not None:
             self.counts.coalesced += 1
-            self._jobs[job.key] = DescribeJob(job.key, job.severity, job.deadline, pending.arrival, job.payload)
+            self._jobs[job.key] = DescribeJob(job.key, job.severity, job.deadline, pending.arrival, job.payload,
+                                              job.tier)
             return dropped
         if len(self._jobs) >= self.capacity:
             least = max(self._jobs.values(), key=_rank)
