@@ -76,6 +76,9 @@ class _ServiceCollector:
                                       value=float(q["shed"]))
             yield CounterMetricFamily("vigil_cloud_describe_late", "descriptions dropped at their deadline, never computed past it (timeout, deadline)",
                                       value=float(q["late"]))
+            yield CounterMetricFamily("vigil_cloud_redescribe_dropped", "second descriptions shed or past their deadline "
+                                      "(dropped; the alert keeps its first description)",
+                                      value=float(q.get("second_shed", 0) + q.get("second_late", 0)))
             yield CounterMetricFamily("vigil_cloud_describe_coalesced", "queued descriptions replaced by a newer frame of their event",
                                       value=float(q["coalesced"]))
         engine_stats = getattr(svc.engine, "stats", None)

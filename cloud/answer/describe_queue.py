@@ -50,13 +50,26 @@ class Dropped:
 
 @dataclass
 class QueueCounts:
-    """Totals since start (metrics): offered, coalesced, shed (overloaded), late (deadline), taken."""
+    """Totals since start (metrics): offered, coalesced, shed (overloaded), late (deadline), taken. ``shed`` and
+    ``late`` count first descriptions (each is an alert's ``timeout``); second ones are counted apart."""
 
     offered: int = 0
     coalesced: int = 0
     shed: int = 0
     late: int = 0
     taken: int = 0
+    shed_second: int = 0
+    late_second: int = 0
+
+    def drop(self, job: DescribeJob, reason: DropReason) -> Dropped:
+        """Count ``job`` leaving unserved, by its tier."""
+        if reason == "overloaded":
+            self.shed_second += job.tier > 0
+            self.shed += job.tier == 0
+        else:
+            self.late_second += job.tier > 0
+            self.late += job.tier == 0
+        return Dropped(job, reason)
 
 
 def _rank(job: DescribeJob) -> tuple[int, float, float, float]:
@@ -85,8 +98,7 @@ class DescribeQueue:
         self.counts.offered += 1
         dropped = self.expire(now)
         if job.deadline <= now:
-            self.counts.late += 1
-            return [*dropped, Dropped(job, "deadline")]
+            return [*dropped, self.counts.drop(job, "deadline")]
         pending = self._jobs.get(job.key)
         if pending is not None:
             self.counts.coalesced += 1
@@ -96,11 +108,9 @@ class DescribeQueue:
         if len(self._jobs) >= self.capacity:
             least = max(self._jobs.values(), key=_rank)
             if _rank(job) >= _rank(least):   # the newcomer is the least important: it goes
-                self.counts.shed += 1
-                return [*dropped, Dropped(job, "overloaded")]
+                return [*dropped, self.counts.drop(job, "overloaded")]
             del self._jobs[least.key]
-            self.counts.shed += 1
-            dropped.append(Dropped(least, "overloaded"))
+            dropped.append(self.counts.drop(least, "overloaded"))
         self._jobs[job.key] = job
         return dropped
 
@@ -120,8 +130,7 @@ class DescribeQueue:
         late = [j for j in self._jobs.values() if j.deadline <= now]
         for j in late:
             del self._jobs[j.key]
-        self.counts.late += len(late)
-        return [Dropped(j, "deadline") for j in late]
+        return [self.counts.drop(j, "deadline") for j in late]
 
     def cancel(self, key: str) -> DescribeJob | None:
         """Forget the pending job of ``key`` (its alert finished another way); None when none waits."""

@@ -13,6 +13,9 @@ an escalation, or an end whose best snapshot adds information), asked through
 - One job per event at a time, keyed ``<alert id>/again`` (apart from the first description's key).
   A newer frame of the event replaces the frame of its queued job (the newest wins, with its reason
   and sequence); one that arrives while the job is being computed is described after it.
+- An escalation or end frame that arrives while the event's first description is being computed
+  (too late to replace its frame in the queue) is kept, the newest only, and judged when that
+  description is done (``first_done``): an escalation is not lost to a slow first description.
 """
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ class Redescriber:
         self._next: dict[str, _Want] = {}       # alert id -> the newest frame not yet handed to the engine
         self._current: dict[str, _Want] = {}    # alert id -> what its job in the engine stands for now
         self._tasks: dict[str, asyncio.Task] = {}
+        # alert id -> the newest escalation/end frame that came while its first description was computed
+        self._deferred: dict[str, tuple[pb.FramePacket, np.ndarray]] = {}
 
     def offer(self, aid: str, pkt: pb.FramePacket, image: np.ndarray) -> str | None:
         """Describe ``pkt``'s frame again if the rule says so; returns the reason, or None."""
@@ -63,6 +68,8 @@ class Redescriber:
         reason = self.alerts.redescribe_reason(aid, self.rule, stage=pkt.hints.event_stage,
                                                escalation=pkt.hints.escalation, sequence=int(pkt.sequence), view=view)
         if reason is None:
+            if self._behind_first(aid, pkt):
+                self._deferred[aid] = (pkt, image)
             return None
         want = _Want(self._request(aid, pkt, image), reason, int(pkt.sequence), view)
         if aid in self._tasks and self.engine.refresh(want.request):   # still queued: this newer frame instead
@@ -74,10 +81,22 @@ class Redescriber:
             self._tasks[aid] = asyncio.get_running_loop().create_task(self._run(aid))
         return reason
 
+    def first_done(self, aid: str) -> str | None:
+        """The event's first description is done (or gave up): judge the frame kept meanwhile, if any."""
+        kept = self._deferred.pop(aid, None)
+        return self.offer(aid, *kept) if kept is not None else None
+
+    def _behind_first(self, aid: str, pkt: pb.FramePacket) -> bool:
+        """An escalation or end frame the first description (being computed now) will not see."""
+        h = pkt.hints
+        lifecycle = (h.event_stage == "update" and bool(h.escalation)) or h.event_stage == "end"
+        return lifecycle and self.alerts.is_open(aid) and not self.engine.queued(aid)
+
     def tasks(self) -> list[asyncio.Task]:
         return list(self._tasks.values())
 
     def close(self) -> None:
+        self._deferred.clear()
         for task in self._tasks.values():
             task.cancel()
 

@@ -340,6 +340,7 @@ class IngestService(pb_grpc.IngestServicer):
             status, text = await describing()
         finally:
             self.admission.release(held)
+        self.redescriber.first_done(aid)   # an escalation that came while it was computed, perhaps
         out.put_nowait(result_message(pkt, aid, status, text))
         if status == "timeout":   # shed or too late: tell the edge now, not at the next periodic Hint
             bp, _ = self._backpressure()

@@ -195,3 +195,11 @@ def test_a_full_queue_sheds_a_second_description_before_any_first_one():
     dropped = q.offer(again("x", sev=1.0, t=3.0), now=3.0)
     assert [(d.job.key, d.reason) for d in dropped] == [("x/again", "overloaded")]
     assert drain(q, now=4.0)[0] == ["low", "another-low"]
+
+
+def test_a_dropped_second_description_is_counted_apart_from_the_alerts_timeouts():
+    q = DescribeQueue(capacity=1)
+    q.offer(job("first"), now=0.0)
+    q.offer(again("x"), now=0.0)                       # shed: the queue is full of a first description
+    q.offer(again("late", deadline=1.0), now=2.0)      # past its deadline on arrival
+    assert (q.counts.shed, q.counts.late, q.counts.shed_second, q.counts.late_second) == (0, 0, 1, 1)

@@ -50,13 +50,14 @@ def _end(event, seq, box):
             _packet(event, seq + 1, pb.SEMANTIC_FRAME, "end", box=box, ended_at=ONSET + 4.0, duration_s=4.0)]
 
 
-async def _run(url, first, then):
-    """``first`` is sent and described; then ``then`` (the first descriptions are done by then)."""
+async def _run(url, first, then, delay=0.05, gap=0.6):
+    """``first`` is sent, then ``then`` ``gap`` seconds later (the first descriptions, ``delay`` each, are
+    done by then unless ``gap`` is shorter)."""
     cfg = load_cloud_config(environ={}, overrides={
         "server": {"host": "127.0.0.1", "port": 0, "evidence_request_after_s": 0.2},
         "alerts": {"webhooks": [{"url": url, "secret": SECRET}], "describe_deadline_s": 10.0, "outbox_path": None},
         "api": {"host": "127.0.0.1", "port": 0}, "store": {"path": None}})
-    engine = FakeEngine(delay=0.05)
+    engine = FakeEngine(delay=delay)
     svc = CloudService(cfg, engine=engine)
     port = await svc.start()
     try:
@@ -64,10 +65,10 @@ async def _run(url, first, then):
             call = pb_grpc.IngestStub(ch).Stream()
             for m in [HELLO, *first]:
                 await call.write(m)
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(gap)
             for m in then:
                 await call.write(m)
-            await asyncio.sleep(0.6)
+            await asyncio.sleep(0.6 + delay)
             assert await svc.drain(12)
             await call.done_writing()
             async for _ in call:
@@ -100,3 +101,16 @@ def test_escalation_and_a_better_end_are_described_again_once_and_an_end_adding_
     # the model was asked 3 first descriptions and 2 second ones, the second ones as such
     assert sorted(r.second for r in engine.requests) == [False, False, False, True, True]
     assert svc.service.stats["redescribed"] == 2
+
+
+def test_an_escalation_while_the_first_description_is_computed_is_described_after_it():
+    rx = WebhookReceiver(SECRET, quiet=True).start()
+    try:
+        then = [_packet("slow", 20, pb.SEMANTIC_FRAME, "update", escalation="dwell")]
+        engine, _ = asyncio.run(_run(rx.url, _new("slow", 1), then, delay=0.8, gap=0.3))
+    finally:
+        rx.stop()
+    ((stages),) = rx.stages().values()
+    assert [s["stage"] for s in stages] == ["detected", "updated", "described", "redescribed"]
+    assert (stages[-1]["redescribe_reason"], stages[-1]["sequence"]) == ("escalation", 20)
+    assert [r.second for r in engine.requests] == [False, True]
