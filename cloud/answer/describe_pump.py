@@ -27,7 +27,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from cloud.answer.batch_limit import BatchLimit
-from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped
+from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped, is_second
 
 log = logging.getLogger("vigil.cloud")
 
@@ -234,7 +234,7 @@ class QueuedEngine:
     def _job(self, req) -> DescribeJob:
         deadline = math.inf if req.deadline is None else float(req.deadline)
         return DescribeJob(key=req.request_id, severity=float(req.severity), deadline=deadline,
-                           arrival=self._clock(), payload=req, tier=int(bool(getattr(req, "second", False))))
+                           arrival=self._clock(), payload=req, tier=int(is_second(req.request_id)))
 
     def _settle(self, key: str, result=None, error: BaseException | None = None) -> None:
         future = self._waiting.get(key)

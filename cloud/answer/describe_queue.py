@@ -30,6 +30,14 @@ from typing import Any, Literal
 DropReason = Literal["overloaded", "deadline"]
 
 
+SECOND_KEY_SUFFIX = "/again"   # a second description's job key: <alert id>/again (tier 1)
+
+
+def is_second(key: str) -> bool:
+    """Whether a job key names an event's second description (cloud/answer/redescribe.py makes them)."""
+    return key.endswith(SECOND_KEY_SUFFIX)
+
+
 @dataclass(frozen=True)
 class DescribeJob:
     """One event to describe. ``payload`` is opaque here (the request, its image)."""

@@ -29,13 +29,13 @@ import numpy as np
 
 from cloud.answer.redescribe_policy import FrameView, RedescribeRule, frame_view
 from cloud.answer.describe_pump import timeout_reason
+from cloud.answer.describe_queue import SECOND_KEY_SUFFIX
 from cloud.answer.packet_facts import boxes_in_image, detections_to_dicts, packet_hints, packet_labels
 from cloud.answer.request import DescribeRequest
 from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.cloud")
 
-KEY_SUFFIX = "/again"   # a second description's queue key: <alert id>/again
 
 
 def packet_view(pkt: pb.FramePacket, image: np.ndarray | None = None) -> FrameView:
@@ -101,10 +101,10 @@ class Redescriber:
             task.cancel()
 
     def _request(self, aid: str, pkt: pb.FramePacket, image: np.ndarray) -> DescribeRequest:
-        return DescribeRequest(request_id=aid + KEY_SUFFIX, camera_id=pkt.camera_id, event_id=pkt.event_id,
+        return DescribeRequest(request_id=aid + SECOND_KEY_SUFFIX, camera_id=pkt.camera_id, event_id=pkt.event_id,
                                images=[image], detections=boxes_in_image(pkt, image.shape[1], image.shape[0]),
                                hints=packet_hints(pkt), severity=float(pkt.hints.severity),
-                               deadline=time.time() + self.alerts.describe_deadline_s, second=True)
+                               deadline=time.time() + self.alerts.describe_deadline_s)
 
     async def _run(self, aid: str) -> None:
         try:

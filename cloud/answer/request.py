@@ -20,7 +20,6 @@ class DescribeRequest:
         camera_name, severity, rule (all optional).
     severity: 0..1 event weight (higher is served first).
     deadline: unix seconds after which the description is useless (None: no deadline).
-    second: a second description of an event that already has one (queued after every first, shed first).
     """
 
     request_id: str
@@ -31,7 +30,6 @@ class DescribeRequest:
     hints: dict = field(default_factory=dict)
     severity: float = 0.5
     deadline: float | None = None
-    second: bool = False
 
 
 @dataclass

@@ -9,6 +9,7 @@ import cv2
 import grpc
 import numpy as np
 
+from cloud.answer.describe_queue import is_second
 from cloud.config import load_cloud_config
 from cloud.service import CloudService
 from tests.helpers.cloud_fakes import FakeEngine
@@ -99,7 +100,7 @@ def test_escalation_and_a_better_end_are_described_again_once_and_an_end_adding_
         "escalates": ("escalation", 20), "better-end": ("end", 22)}
     assert all(s["description_status"] == "ok" and s["description"]["summary"] for s in again.values())
     # the model was asked 3 first descriptions and 2 second ones, the second ones as such
-    assert sorted(r.second for r in engine.requests) == [False, False, False, True, True]
+    assert sorted(is_second(r.request_id) for r in engine.requests) == [False, False, False, True, True]
     assert svc.service.stats["redescribed"] == 2
 
 
@@ -113,4 +114,4 @@ def test_an_escalation_while_the_first_description_is_computed_is_described_afte
     ((stages),) = rx.stages().values()
     assert [s["stage"] for s in stages] == ["detected", "updated", "described", "redescribed"]
     assert (stages[-1]["redescribe_reason"], stages[-1]["sequence"]) == ("escalation", 20)
-    assert [r.second for r in engine.requests] == [False, True]
+    assert [is_second(r.request_id) for r in engine.requests] == [False, True]
