@@ -40,6 +40,13 @@ the end is logged and not sent (``ended`` is the object's last word). The
 description is independent of both: ``described`` goes out when it is ready,
 before or after ``ended`` (descriptions are asynchronous; the object's end never
 waits for one). ``updated`` and ``ended`` carry the description as it stands.
+
+A second description (``redescribed``, after ``described``): the describe path tells the manager which
+frame the description is made from (``note_view``), asks ``redescribe_reason`` whether a later frame is
+worth describing again (the pure rule: cloud/answer/redescribe_policy.py), and hands the answer to
+``on_redescription``, which commits one ``redescribed`` stage per (alert, edge sequence), like
+``updated``. It is extra: one that cannot be committed is logged and dropped (the alert already has its
+description); it never changes the alert's ``described`` stage nor its status.
 """
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cloud.alerts.alert import Alert
+from cloud.answer.redescribe_policy import FrameView, RedescribeReason, RedescribeRule, redescribe_reason
 from cloud.alerts.seeing import ModelCard, honest_description
 from cloud.answer.event_packet import EventPacket
 
@@ -72,6 +80,8 @@ class _Open:
     updates: set[int] = field(default_factory=set)   # edge sequences already sent as `updated`
     ended: bool = False
     last_at: float = 0.0                              # when its latest stage went out (forgetting waits for it)
+    view: FrameView | None = None                     # the frame its latest description is made from
+    redescribed: set[int] = field(default_factory=set)   # edge sequences already sent as `redescribed`
 
 
 class AlertManager:
@@ -252,6 +262,52 @@ class AlertManager:
                if rec.finished and now - max(rec.alert.emitted_at, rec.last_at) > self._retain_s]
         for aid in old:
             del self._alerts[aid]
+
+    # -- a second description (cloud/answer/redescribe_policy.py) ------------------------------------------
+    def note_view(self, alert_id: str, view: FrameView) -> None:
+        """The first description is being made from a frame with this ``view`` (the newest one queued wins)."""
+        rec = self._alerts.get(alert_id)
+        if rec is not None and not rec.finished:
+            rec.view = view
+
+    def redescribe_reason(self, alert_id: str, rule: RedescribeRule, *, stage: str, escalation: str, sequence: int,
+                          view: FrameView) -> RedescribeReason | None:
+        """Why the frame of packet ``sequence`` (its ``view``) should be described again, or None."""
+        rec = self._alerts.get(alert_id)
+        if rec is None or sequence in rec.redescribed or (rec.ended and stage == "update"):
+            return None
+        first_done = rec.finished and rec.alert.description_status == "ok"
+        return redescribe_reason(rule, stage=stage, escalation=escalation, first_done=first_done,
+                                 described=rec.view, now=view)
+
+    def on_redescription(self, alert_id: str, *, reason: str, sequence: int, description: dict,
+                         view: FrameView | None = None) -> bool:
+        """Commit the ``redescribed`` stage of packet ``sequence``'s frame; False when it is not sent (a repeat,
+        an alert no longer held, or a commit that failed: a second description is not retried)."""
+        rec = self._alerts.get(alert_id)
+        if rec is None or not rec.finished or sequence in rec.redescribed:
+            return False
+        card = self._model()
+        base = rec.alert
+        description = honest_description(description, card, labels=base.labels, hints=base.hints)
+        now = self._clock()
+        alert = Alert(**{**base.to_dict(), "stage": "redescribed", "description": description,
+                         "description_status": "ok", "description_error": "", "timeout_reason": "",
+                         "emitted_at": now, "model": card.to_dict() if card else None, "sequence": sequence,
+                         "redescribe_reason": reason})
+        try:
+            self._emit(alert)
+        except Exception as exc:   # noqa: BLE001 - the alert keeps its first description
+            log.warning("alert %s: second description (%s) not committed (%s: %s); dropped",
+                        alert_id, reason, type(exc).__name__, exc)
+            return False
+        rec.redescribed.add(sequence)
+        rec.last_at = now
+        if view is not None:
+            rec.view = view
+        # Later stages (`updated`, `ended`) carry the description as it now stands.
+        rec.alert = Alert(**{**base.to_dict(), "description": description, "model": alert.model})
+        return True
 
     @property
     def open_count(self) -> int:
