@@ -50,10 +50,17 @@ LABELS = Path(__file__).resolve().parent / "labels" / "lifecycle"
 OUT = Path(__file__).resolve().parent / "results" / "lifecycle.json"
 PROCESS_FPS = 5.0
 GOALS = {"events_per_object": 1.2, "object_recall": 0.95}
-HELD_OUT = ("street_heldout2",)
+HELD_OUT = ("street_heldout2", "street_heldout3", "street_heldout4")
+# The headline pools the held-out clips of the current round: street_heldout3/4 were written and committed
+# before the second round (issue 23) tuned anything and were measured once after its settings were frozen.
+# street_heldout2 (the first round's held-out clip) stays held out (its per-object results were not used to
+# tune the second round) but its aggregate had been published, so it is reported, not pooled.
+HEADLINE_CLIPS = ("street_heldout3", "street_heldout4")
+DEV_CLIPS = ("street_dev", "street_dev2", "street_heldout", "bikes.mp4", "carphone_pristine.mp4")
 # street_heldout was held out for the first frozen settings (commit 0bacea9: see `first_frozen_run` in the
 # JSON); its result was then looked at to find what failed, so it is a development clip now.
-CLIPS = ("street_dev", "bikes.mp4", "carphone_pristine.mp4", "street_heldout", "street_heldout2")
+CLIPS = ("street_dev", "street_dev2", "bikes.mp4", "carphone_pristine.mp4", "street_heldout", "street_heldout2",
+         "street_heldout3", "street_heldout4")
 FIRST_FROZEN_RUN = {
     "commit": "0bacea9", "note": "settings frozen, street_heldout measured once; the object tracker lost recall "
     "there (identities passed between people at the frame edges and after misses; the gate's remembered boxes "
@@ -207,15 +214,23 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"sweep {c:18s} {det:9s} " + "  ".join(
                         f"{k}: {r[k]['events_per_object']}/{r[k]['object_recall']}" for k in arms))
     headlines = {}
-    for c in clips:
-        if c["held_out"]:
-            d = c["detector"]
-            headlines[f"held_out_events_per_object_{d}"] = {
-                "value": c["after"]["events_per_object"], "before": c["before"]["events_per_object"],
-                "goal": f"<= {GOALS['events_per_object']}", "clip": c["clip"]}
-            headlines[f"held_out_object_recall_{d}"] = {
-                "value": c["after"]["object_recall"], "before": c["before"]["object_recall"],
-                "goal": f">= {GOALS['object_recall']}", "clip": c["clip"]}
+    for d in ("hog", "simulated"):
+        pool = [c for c in clips if c["clip"] in HEADLINE_CLIPS and c["detector"] == d]
+        if not pool:
+            continue
+        names = sorted({c["clip"] for c in pool})
+        epo, rec = {}, {}
+        for arm in ARMS:
+            found = sum(c[arm]["objects_found"] for c in pool)
+            objs = sum(c[arm]["objects"] for c in pool)
+            epo[arm] = round(sum(c[arm]["events_matched"] for c in pool) / found, 4) if found else None
+            rec[arm] = round(found / objs, 4) if objs else None
+        headlines[f"held_out_events_per_object_{d}"] = {
+            "value": epo["after"], "before": epo["before"], "goal": f"<= {GOALS['events_per_object']}",
+            "clips": names, "pooled": "matched events / found objects over the clips"}
+        headlines[f"held_out_object_recall_{d}"] = {
+            "value": rec["after"], "before": rec["before"], "goal": f">= {GOALS['object_recall']}",
+            "clips": names, "pooled": "found objects / objects over the clips"}
     result = {
         "benchmark": "lifecycle",
         **headlines, "headline_keys": list(headlines),
