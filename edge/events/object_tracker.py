@@ -31,7 +31,15 @@ tracker keeps ByteTrack's two-stage association and adds, for a bounded gap:
   that walks away ages and ends as usual.
 - Frame edges: a lost track whose predicted centre is outside the picture has left;
   it is not continued by someone entering at the same edge (only an overlap can).
-The gap is bounded by ``max_age_s``: unseen longer, the object has left.
+- Occlusions longer than ``max_age_s``: people leave a picture at its edges; one that vanishes
+  inside it is hidden (behind a pillar, a parked car, another person) or missed by the detector.
+  A confirmed track lost inside the picture survives ``occlusion_max_age_s``; beyond ``max_age_s``
+  it is continued only by a detection near its predicted place that looks the same (appearance
+  within ``appearance_max``, even when the boxes overlap). A track whose predicted box reaches the
+  picture's edge has left and ends after ``max_age_s``, as before. This delays no ``new`` stage;
+  it delays the ``end`` of an object lost mid-picture (``ended_at`` still says its last sighting).
+The gap is bounded by ``max_age_s`` (``occlusion_max_age_s`` inside the picture): unseen longer,
+the object has left.
 """
 from __future__ import annotations
 
@@ -54,6 +62,7 @@ _NEAR_WEIGHT = 0.3            # cost per box diagonal of centre distance
 _UNKNOWN_APPEARANCE = 0.5     # cost assumed when a crop has no usable colour
 _INF = 1e6
 _CONTINUOUS_S = 0.3           # seen this recently = frame to frame at the 5-fps gate (no miss in between)
+_EDGE_MARGIN = 0.01           # a box within 1% of the picture's border touches its edge
 _MOTION_MARGIN = 0.1          # a motion region within 10% of a box's size counts as motion of that object
 
 
@@ -117,12 +126,33 @@ class ObjectTracker:
         dist = math.hypot(cx - px, cy - py) / diag
         gap = max(0.0, t - tr.last_seen)
         gate = min(self.cfg.gate_diagonals, self.cfg.gate_diagonals * (0.5 + gap))
+        if gap > self.cfg.max_age_s:
+            # Found again after a long occlusion: it must be near where it was going and look the same,
+            # overlap or not (after seconds, an overlap alone is often someone else at that place).
+            if dist > gate or app is None or app > self.cfg.appearance_max:
+                return _INF
         if sim < self.cfg.match_iou:
             # No overlap: only a near detection that looks the same continues the track, and not a
             # track whose object went out of the picture (someone entering there is someone else).
             if dist > gate or app is None or app > self.cfg.appearance_max or self._outside(px, py):
                 return _INF
         return (1.0 - sim) + _NEAR_WEIGHT * min(dist, 3.0) + (app if app is not None else _UNKNOWN_APPEARANCE)
+
+    def _at_edge(self, tr: ObjectTrack, t: float) -> bool:
+        """Its box, or where it would be now, reaches the picture's edge: an object lost there has left."""
+        if self._frame is None:
+            return False
+        W, H = self._frame
+        mx, my = W * _EDGE_MARGIN, H * _EDGE_MARGIN
+        return any(b[0] <= mx or b[1] <= my or b[2] >= W - mx or b[3] >= H - my
+                   for b in (tr.box, self._predict(tr, t)))
+
+    def _age_limit(self, tr: ObjectTrack, t: float) -> float:
+        if not tr.confirmed:
+            return self.cfg.max_age_s / 2
+        if self._at_edge(tr, t):
+            return self.cfg.max_age_s
+        return max(self.cfg.max_age_s, self.cfg.occlusion_max_age_s)
 
     def _outside(self, x: float, y: float) -> bool:
         return self._frame is not None and not (0.0 <= x <= self._frame[0] and 0.0 <= y <= self._frame[1])
@@ -201,9 +231,7 @@ class ObjectTracker:
         for tr in self.tracks:
             if tr.merged:
                 continue
-            confirmed = tr.confirmed
-            limit = self.cfg.max_age_s if confirmed else self.cfg.max_age_s / 2
-            (removed if t - tr.last_seen > limit else alive).append(tr)
+            (removed if t - tr.last_seen > self._age_limit(tr, t) else alive).append(tr)
         self.tracks, self.removed = alive, removed
         for tr in self.tracks:
             if tr.detection is not None:
@@ -217,10 +245,15 @@ class ObjectTracker:
                 continue
             pred = self._predict(tr, t)
             px, py = _centre(pred)
-            if self._outside(px, py):
-                continue      # walked out of the picture: left, not still
-            # Nothing moved where it stood nor where it would be walking to: it is standing still.
-            if not any(_touches(r, b, _MOTION_MARGIN) for r in motion for b in (tr.box, pred)):
+            if self._outside(px, py) or self._at_edge(tr, t):
+                continue      # walked out of the picture (or to its edge, where it can step out unseen): left, not still
+            # Nothing moved where it stood nor where it would be walking to (at its pace, however long it has
+            # been gone: a walker the detector lost keeps making motion ahead of the capped prediction):
+            # it is standing still.
+            dt = max(0.0, t - tr.last_seen)
+            vx, vy = tr.velocity
+            ahead = (tr.box[0] + vx * dt, tr.box[1] + vy * dt, tr.box[2] + vx * dt, tr.box[3] + vy * dt)
+            if not any(_touches(r, b, _MOTION_MARGIN) for r in motion for b in (tr.box, pred, ahead)):
                 tr.last_seen, tr.velocity = t, (0.0, 0.0)
 
     def _merge_duplicates(self) -> list[tuple[int, int]]:
