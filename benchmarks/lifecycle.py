@@ -10,8 +10,9 @@ For each event we record the box of its track on every processed frame where the
 detection, and score the log with benchmarks/event_scoring.py: ``events_per_object`` and
 ``object_recall`` per clip (definitions there), against
 - the continuous synthetic scene (benchmarks/scenes/continuous.py; exact identities): the
-  development script ``street_dev`` and the held-out ``street_heldout``, written before any
-  setting was tuned and measured once the settings were frozen;
+  development scripts (``DEV_CLIPS``) and the held-out ones (``HELD_OUT``), written before any
+  setting of their round was tuned and measured once the settings were frozen (``HEADLINE_CLIPS``,
+  pooled, are the headline);
 - hand labels of the sample clips (benchmarks/labels/lifecycle/*.json; how: the README there).
 The camera's objects are the default (``person``); labelled cars are not scored.
 
@@ -71,6 +72,12 @@ FIRST_FROZEN_RUN = {
                        "simulated": {"before": {"events_per_object": 1.7143, "object_recall": 1.0},
                                      "after": {"events_per_object": 1.1667, "object_recall": 0.8571}}}}
 ARMS = {"before": "iou", "after": "object"}
+# Round 2 (issue 23): the round-1 headline it started from (street_heldout2, benchmarks/results/lifecycle.json at
+# commit 42e27d2), and the commit whose settings were frozen before street_heldout3/4 were first rendered.
+PREVIOUS_ROUND = {"commit": "42e27d2", "clip": "street_heldout2",
+                  "hog": {"events_per_object": 2.0, "object_recall": 1.0},
+                  "simulated": {"events_per_object": 1.4444, "object_recall": 1.0}}
+SETTINGS_FROZEN_AT = "611fd37"
 
 
 def scenes_dir() -> Path:
@@ -240,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
             | {"seed": DETECTOR_SEED}},
         "settings": {"events": EventsConfig().model_dump(), "gate": GateConfig(detector="hog").model_dump()},
         "settings_frozen_before_held_out": True,
+        "settings_frozen_at": SETTINGS_FROZEN_AT,
+        "development_clips": list(DEV_CLIPS),
+        "held_out_clips": list(HELD_OUT),
+        "headline_clips": list(HEADLINE_CLIPS),
+        "previous_round": PREVIOUS_ROUND,
         "first_frozen_run": FIRST_FROZEN_RUN,
         **({"post_hoc_sweep": {"note": "run after every clip had been measured at the frozen settings: shows what "
                                        "max_age_s trades, not a held-out result", "runs": sweep}} if sweep else {}),
