@@ -295,3 +295,78 @@ def test_an_object_leaving_at_the_edge_is_not_continued_by_one_entering_there():
     green = walk("green", "green", 470, -80, 2.0, 4.0)
     out, _ = run("object", compose(red, green))
     assert len(events(out)) == 2
+
+
+def _gate(dets, motion, ran=True):
+    """A gate result as the real gate says it: motion regions, and whether the detector ran."""
+    return GateResult(bool(dets), dets, motion_regions=motion, reason="detected" if ran else "coasted",
+                      detector_ran=ran)
+
+
+def test_the_gates_remembered_box_never_opens_a_second_event():
+    """The gate repeats the box it last detected while motion is on it (detector_ran False). Red walked
+    on unseen: the copy no longer looks like red, so it cannot continue red's track, and it must not start
+    one either (it opened a second event for one person on the synthetic street)."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out, last = [], None
+    for k, t in enumerate(_times(0.0, 4.0)):
+        box = person_at(40 + 50 * t)
+        img = draw([("a", box, "red")])
+        if t <= 1.0:
+            last = box
+            r = _gate([Detection(*box, "person", 0.9)], [box])
+        else:                       # the copy of the last box, and motion both there and on red
+            r = _gate([Detection(*last, "person", 0.9)], [box, last], ran=False)
+        out += et.update(Frame("cam", k, t, img), r)
+    out += et.flush(10.0)
+    assert len(events(out)) == 1
+
+
+def test_an_object_found_again_under_a_new_track_keeps_its_event():
+    """Red is missed for 0.6 s, then detected only by its upper part (a box a quarter of its size: too
+    unlike its track's box to continue it frame to frame). The track started on that box is red's lost
+    track found again (near its predicted place, same look): it is adopted, not confirmed as a new object."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 5.0)):
+        box = person_at(60 + 40 * t)
+        img = draw([("a", box, "red")])
+        if t < 2.0:
+            dets = [Detection(*box, "person", 0.9)]
+        elif t < 2.6:
+            dets = []
+        else:
+            dets = [Detection(box[0], box[1], box[2], box[1] + (box[3] - box[1]) / 4, "person", 0.9)]
+        out += et.update(Frame("cam", k, t, img), GateResult(bool(dets), dets))
+        assert not et.tracker.merged or et.tracker.merged[0][1] == 1
+    out += et.flush(10.0)
+    assert len(events(out)) == 1
+
+
+def test_a_person_who_walked_off_unseen_is_not_held_as_standing_still():
+    """Red stops (held: no motion), then walks off while the detector misses it: motion on its box with no
+    detection means it left, so it is no longer held and its event ends; blue, who later stands at that
+    place, is another event."""
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, t in enumerate(_times(0.0, 16.0)):
+        if t <= 1.0:
+            objs, r_box = [("a", person_at(100), "red")], person_at(100)
+            r = _gate([Detection(*r_box, "person", 0.9)], [r_box])
+        elif t <= 3.0:                                   # standing: nothing moves, no detector run
+            objs, r = [("a", person_at(100), "red")], _gate([], [], ran=False)
+        elif t <= 4.0:                                   # walks off to the left; motion, the detector misses it
+            box = person_at(100 - 80 * (t - 3.0))
+            objs, r = [("a", box, "red")], _gate([], [box, person_at(100)])
+        elif t < 12.0:                                   # gone: nothing moves
+            objs, r = [], _gate([], [], ran=False)
+        else:                                            # blue walks in where red stood
+            box = person_at(100 + 5 * (t - 12.0))
+            objs, r = [("b", box, "blue")], _gate([Detection(*box, "person", 0.9)], [box])
+        out += et.update(Frame("cam", k, t, draw(objs)), r)
+    ends = [u for u in out if u.stage == "end"]
+    assert len(ends) == 1 and ends[0].frame is not None and ends[0].event.ended_at == pytest.approx(3.0)
+    assert len(events(out)) == 2
