@@ -51,17 +51,19 @@ LABELS = Path(__file__).resolve().parent / "labels" / "lifecycle"
 OUT = Path(__file__).resolve().parent / "results" / "lifecycle.json"
 PROCESS_FPS = 5.0
 GOALS = {"events_per_object": 1.2, "object_recall": 0.95}
-HELD_OUT = ("street_heldout2", "street_heldout3", "street_heldout4")
-# The headline pools the held-out clips of the current round: street_heldout3/4 were written and committed
-# before the second round (issue 23) tuned anything and were measured once after its settings were frozen.
+HELD_OUT = ("street_heldout2", "street_heldout5", "street_heldout6")
+# The headline pools the held-out clips of the current round: street_heldout5/6 were written and committed
+# before the third round tuned anything and were measured once after its settings were frozen.
 # street_heldout2 (the first round's held-out clip) stays held out (its per-object results were not used to
-# tune the second round) but its aggregate had been published, so it is reported, not pooled.
-HEADLINE_CLIPS = ("street_heldout3", "street_heldout4")
-DEV_CLIPS = ("street_dev", "street_dev2", "street_heldout", "bikes.mp4", "carphone_pristine.mp4")
+# tune later rounds) but its aggregate had been published, so it is reported, not pooled. street_heldout3/4
+# were the second round's held-out clips (its result: ``previous_round``) and development clips of the third.
+HEADLINE_CLIPS = ("street_heldout5", "street_heldout6")
+DEV_CLIPS = ("street_dev", "street_dev2", "street_heldout", "street_heldout3", "street_heldout4", "bikes.mp4",
+             "carphone_pristine.mp4")
 # street_heldout was held out for the first frozen settings (commit 0bacea9: see `first_frozen_run` in the
 # JSON); its result was then looked at to find what failed, so it is a development clip now.
 CLIPS = ("street_dev", "street_dev2", "bikes.mp4", "carphone_pristine.mp4", "street_heldout", "street_heldout2",
-         "street_heldout3", "street_heldout4")
+         "street_heldout3", "street_heldout4", "street_heldout5", "street_heldout6")
 FIRST_FROZEN_RUN = {
     "commit": "0bacea9", "note": "settings frozen, street_heldout measured once; the object tracker lost recall "
     "there (identities passed between people at the frame edges and after misses; the gate's remembered boxes "
@@ -72,12 +74,18 @@ FIRST_FROZEN_RUN = {
                        "simulated": {"before": {"events_per_object": 1.7143, "object_recall": 1.0},
                                      "after": {"events_per_object": 1.1667, "object_recall": 0.8571}}}}
 ARMS = {"before": "iou", "after": "object"}
-# Round 2 (issue 23): the round-1 headline it started from (street_heldout2, benchmarks/results/lifecycle.json at
-# commit 42e27d2), and the commit whose settings were frozen before street_heldout3/4 were first rendered.
-PREVIOUS_ROUND = {"commit": "42e27d2", "clip": "street_heldout2",
-                  "hog": {"events_per_object": 2.0, "object_recall": 1.0},
-                  "simulated": {"events_per_object": 1.4444, "object_recall": 1.0}}
-SETTINGS_FROZEN_AT = "611fd37"
+# The earlier rounds' held-out headlines (each measured once at its frozen settings): round 1 (commit 42e27d2,
+# street_heldout2) and round 2 (settings frozen at 611fd37, street_heldout3/4 pooled; that run: commit 9f64684).
+PREVIOUS_ROUND = {
+    "round1": {"commit": "42e27d2", "clips": ["street_heldout2"],
+               "hog": {"events_per_object": 2.0, "object_recall": 1.0},
+               "simulated": {"events_per_object": 1.4444, "object_recall": 1.0}},
+    "round2": {"settings_frozen_at": "611fd37", "result_commit": "9f64684", "clips": ["street_heldout3", "street_heldout4"],
+               "hog": {"events_per_object": 1.2667, "object_recall": 0.9375},
+               "simulated": {"events_per_object": 1.125, "object_recall": 1.0},
+               "round1_tracker_on_these_clips": {"hog": {"events_per_object": 1.3846, "object_recall": 0.8125},
+                                                 "simulated": {"events_per_object": 1.25, "object_recall": 1.0}}}}
+SETTINGS_FROZEN_AT = "b4e3742"
 
 
 def scenes_dir() -> Path:
