@@ -231,7 +231,12 @@ CATALOG: dict[str, Spec] = {
         headlines=("speedup_demo_vs_before", "speedup_pruned_short_vs_before")),
     "lifecycle": Spec(
         measures=("benchmarks/lifecycle.py", "benchmarks/labels", "benchmarks/scenes/continuous.py", "edge/events",
-                  "edge/gate", "edge/detection.py")),
+                  "edge/gate", "edge/detection.py"),
+        headlines=("held_out_events_per_object_hog", "held_out_object_recall_hog",
+                   "held_out_events_per_object_simulated", "held_out_object_recall_simulated"),
+        goals={"held_out_events_per_object_hog": 1.2, "held_out_events_per_object_simulated": 1.2,
+               "held_out_object_recall_hog": 0.95, "held_out_object_recall_simulated": 0.95},
+        at_most=frozenset({"held_out_events_per_object_hog", "held_out_events_per_object_simulated"})),
     "compose": Spec(
         measures=("benchmarks/compose_check.py", "docker", "compose.yaml", "pyproject.toml", *SYSTEM,
                   "vigil_tools"),
