@@ -83,6 +83,76 @@ def _vlm_shuffled(data: dict) -> dict | None:
     return {"value": data["field_accuracy_shuffled"], "goal": round(data["chance"] + 0.10, 4), "at_most": True}
 
 
+def _soak_run(data: dict) -> dict | None:
+    """soak: the main run of the default (first) arm, one camera."""
+    runs = [r for r in data.get("runs") or [] if isinstance(r, dict) and r.get("cameras_n") == 1]
+    return runs[0] if runs else None
+
+
+def _soak_camera(data: dict) -> dict | None:
+    run = _soak_run(data)
+    cams = (run or {}).get("cameras") or {}
+    return next(iter(cams.values()), None) if cams else None
+
+
+def _soak_in_time(data: dict) -> dict | None:
+    run = _soak_run(data)
+    if run is None or run.get("all_cameras_in_time") is None:
+        return None
+    return {"value": run["all_cameras_in_time"], "goal": 0.95,
+            "label": f"described_in_time, one camera, {run.get('model')}, {run.get('run_s', 0) / 60:.0f} min"}
+
+
+def _soak_p95(data: dict) -> dict | None:
+    cam = _soak_camera(data)
+    p = (cam or {}).get("time_to_description_s") or {}
+    return {"value": p["p95"], "label": "p95 s from event onset to description at the receiver"} if "p95" in p else None
+
+
+def _soak_identity(key: str, goal: float, at_most: bool) -> Derived:
+    def f(data: dict) -> dict | None:
+        ids = (_soak_camera(data) or {}).get("identities") or {}
+        return {"value": ids[key], "goal": goal, "at_most": at_most} if key in ids else None
+    return f
+
+
+def _soak_lost(data: dict) -> dict | None:
+    lost = (data.get("goals") or {}).get("lost") or {}
+    return {"value": lost["value"], "goal": 0, "at_most": True} if "value" in lost else None
+
+
+def _soak_rss(side: str) -> Derived:
+    def f(data: dict) -> dict | None:
+        run = _soak_run(data) or {}
+        slope = (((data.get("goals") or {}).get("rss_flat") or {}).get(run.get("model")) or {}).get(side) or {}
+        return ({"value": slope["slope_mb_per_h"], "label": f"{side} RSS slope, MB/h after warm-up"}
+                if "slope_mb_per_h" in slope else None)
+    return f
+
+
+def _soak_capacity(data: dict) -> dict | None:
+    cap = data.get("capacity_search") or {}
+    return ({"value": cap["max_cameras_in_time"], "label": "most cameras with described_in_time >= 0.95"}
+            if isinstance(cap.get("max_cameras_in_time"), (int, float)) else None)
+
+
+def _compose(profile: str, key: str, label: str, goal: Any = None, at_most: bool = False) -> Derived:
+    """compose: a summary number of one profile's rounds (median, with min..max as the interval)."""
+    def f(data: dict) -> dict | None:
+        v = ((data.get(profile) or {}).get("summary") or {}).get(key)
+        if isinstance(v, bool):
+            return {"value": v, "goal": True, "label": f"{profile}: {label}"}
+        if not isinstance(v, dict) or "median" not in v:
+            return None
+        out = {"value": v["median"], "ci95": [v.get("min"), v.get("max")], "label": f"{profile}: {label} (min..max)"}
+        return {**out, "goal": goal, "at_most": at_most} if goal is not None else out
+    return f
+
+
+# What the whole system runs through, for the results of real processes end to end.
+SYSTEM = ("cloud", "edge", "vigil", "protos", "config", "testkit")
+
+
 CATALOG: dict[str, Spec] = {
     "dat": Spec(
         measures=("benchmarks/dat.py", "benchmarks/netlink", "benchmarks/stats.py", *EDGE_LINK, *INGEST),
@@ -145,6 +215,39 @@ CATALOG: dict[str, Spec] = {
                   "benchmarks/scenes/captions.py"),
         headlines=("strict_exact", "loose_speedup", "accepted_length_gain", "loose_field_retention",
                    "jump_forward_speedup", "loose_e2e_speedup")),
+    "soak": Spec(
+        measures=("benchmarks/soak.py", "benchmarks/soak_scoring.py", "benchmarks/scenes/continuous.py",
+                  "benchmarks/labels", *SYSTEM),
+        headlines=("described_in_time", "p95_time_to_description_s", "events_per_object", "object_recall",
+                   "alerts_lost", "edge_rss_slope_mb_per_h", "cloud_rss_slope_mb_per_h", "max_cameras_in_time"),
+        derived={"described_in_time": _soak_in_time, "p95_time_to_description_s": _soak_p95,
+                 "events_per_object": _soak_identity("events_per_object", 1.2, True),
+                 "object_recall": _soak_identity("object_recall", 0.95, False), "alerts_lost": _soak_lost,
+                 "edge_rss_slope_mb_per_h": _soak_rss("edge"), "cloud_rss_slope_mb_per_h": _soak_rss("cloud"),
+                 "max_cameras_in_time": _soak_capacity}),
+    "describe_cost": Spec(
+        measures=("benchmarks/describe_cost.py", "cloud/models", "cloud/prune", "cloud/speculative", "config/cloud.yaml",
+                  *ENGINE),
+        headlines=("speedup_demo_vs_before", "speedup_pruned_short_vs_before")),
+    "lifecycle": Spec(
+        measures=("benchmarks/lifecycle.py", "benchmarks/labels", "benchmarks/scenes/continuous.py", "edge/events",
+                  "edge/gate", "edge/detection.py"),
+        headlines=("held_out_events_per_object_hog", "held_out_object_recall_hog",
+                   "held_out_events_per_object_simulated", "held_out_object_recall_simulated"),
+        goals={"held_out_events_per_object_hog": 1.2, "held_out_events_per_object_simulated": 1.2,
+               "held_out_object_recall_hog": 0.95, "held_out_object_recall_simulated": 0.95},
+        at_most=frozenset({"held_out_events_per_object_hog", "held_out_events_per_object_simulated"})),
+    "compose": Spec(
+        measures=("benchmarks/compose_check.py", "docker", "compose.yaml", "pyproject.toml", *SYSTEM,
+                  "vigil_tools"),
+        headlines=("default_healthy", "default_first_alert_s", "default_lost", "scale_healthy", "scale_first_alert_s",
+                   "scale_lost"),
+        derived={"default_healthy": _compose("default", "services_healthy", "every service healthy"),
+                 "default_first_alert_s": _compose("default", "time_to_first_alert_s", "s to the first alert"),
+                 "default_lost": _compose("default", "lost", "alerts lost", 0, True),
+                 "scale_healthy": _compose("scale", "services_healthy", "every service healthy"),
+                 "scale_first_alert_s": _compose("scale", "time_to_first_alert_s", "s to the first alert"),
+                 "scale_lost": _compose("scale", "lost", "alerts lost", 0, True)}),
     "vlm_eval": Spec(
         measures=("benchmarks/vlm_eval.py", *ENGINE, *BENCH_VLM, *SCENES),
         headlines=("field_accuracy", "count_accuracy", "shuffled_control"),

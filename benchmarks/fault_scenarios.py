@@ -63,6 +63,10 @@ def _events_of(output: str) -> int:
 
 
 # -- a full disk under the outbox ------------------------------------------------------------------
+def _tail(text: str, lines: int = 25) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def _mount_tmpfs(path: Path, size: int) -> str:
     """'' when a tmpfs of ``size`` bytes is mounted at ``path``, else why not."""
     if os.geteuid() != 0:
@@ -111,7 +115,12 @@ def fault_full_disk(work: Path) -> dict:
         freed = time.time()
         recovered = wait_for(lambda: "can write again" in cloud.log(), 60, 0.2)
         recovery_s = round(time.time() - freed, 1) if recovered else None
-        edge.wait(240)
+        try:
+            edge.wait(240)
+        except subprocess.TimeoutExpired:   # say why in the failure (CI keeps no files), then fail
+            raise AssertionError("the edge did not finish within 240 s after the disk was freed\n--- cloud log tail:\n"
+                                 + _tail(cloud.log()) + "\n--- edge log tail:\n"
+                                 + _tail((work / "edge.log").read_text())) from None
         alerts = set(ALERT_LINE.findall(cloud.log()))
         wait_for(lambda: _complete(rx, alerts), 90, 0.5)
     finally:

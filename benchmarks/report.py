@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ MISSED = "**missed**"
 STALE_MARK = "**stale**"
 UNPAIRED = "unpaired `>=` verdict (a tie counted): not a win"
 
+GOAL_TEXT = re.compile(r"^(<=|>=)\s*([0-9.]+)$")   # a goal written as text in a result JSON
 
 def result_files(results_dir: Path = RESULTS) -> list[Path]:
     return sorted(p for p in results_dir.glob("*.json") if not any(p.match(a) for a in ARTIFACTS))
@@ -160,15 +162,18 @@ def rows(name: str, data: dict, stale: str) -> list[str]:
     out = []
     for key in headline_keys(Path(name).stem, data):
         derived = spec.derived.get(key) if spec else None
+        at_most = bool(spec and key in spec.at_most)
         if derived is not None and key not in data:
             d = derived(data)
             label, value, interval = d.get("label", key), d["value"], _interval_of(d.get("ci95"))
             goal = d.get("goal")
-            met = _met(data, key, value, goal, spec, at_most=bool(d.get("at_most")))
+            at_most = at_most or bool(d.get("at_most"))
         else:
             label, value, interval = key, _value(data[key]), _interval(data, key)
             goal = _floor(data, key, spec)
-            met = _met(data, key, value, goal, spec)
+            if isinstance(goal, str) and (m := GOAL_TEXT.match(goal.strip())):   # "<= 1.2" / ">= 0.95" in the JSON
+                goal, at_most = float(m.group(2)), at_most or m.group(1) == "<="
+        met = _met(data, key, value, goal, spec, at_most=at_most)
         shown = _fmt(value)
         if "beats" in key and isinstance(value, bool):
             if not _paired(data, key):
@@ -178,9 +183,7 @@ def rows(name: str, data: dict, stale: str) -> list[str]:
         elif isinstance(data.get(key), dict) and data[key].get("verdict"):
             shown = f"{shown} ({data[key]['verdict']})"
         mark = "" if met is None else ("yes" if met else MISSED)
-        goal_txt = "" if goal is None else (("≤ " if (spec and key in spec.at_most) or (derived and key not in data
-                                                                                         and d.get("at_most"))
-                                             else "") + _fmt(goal))
+        goal_txt = "" if goal is None else ("≤ " if at_most else "") + _fmt(goal)
         out.append(f"| `{name}` {label} | {shown} | {interval} | {goal_txt} | {mark} | {stale} | {where} |")
     return out
 

@@ -94,12 +94,19 @@ class MqttConfig(_Filtered):
     name: str | None = Field(None, min_length=1, description="stable name keying this broker's deliveries in the outbox (default: from host and prefix)")
 
 
+class RedescribeConfig(_Strict):
+    on_escalation: bool = Field(True, description="describe an event again when the edge reports an escalation (zone entry, dwell, a more severe rule, a count change): stage `redescribed`, reason escalation")
+    on_end: bool = Field(True, description="describe an event again at its end from its best snapshot when that adds information (other labels or counts, or a materially better view): stage `redescribed`, reason end")
+    min_quality_gain: float = Field(1.25, ge=1.0, description="at the end, the best snapshot's view (detector score x sqrt(box area fraction)) must be this many times the described frame's to count as better")
+
+
 class AlertsConfig(_Strict):
     webhooks: list[WebhookConfig] = Field(default_factory=list, description="signed webhook receivers of every alert stage, each with its own filters")
     mqtt: list[MqttConfig] = Field(default_factory=list, description="MQTT brokers every alert stage is published to (Frigate-style topics)")
     describe_deadline_s: float = Field(30.0, gt=0, description="send `described` with status timeout after this")
     describe_queue_size: int = Field(32, ge=1, description="events waiting for the model; past it the least important is shed (its alert: timeout, reason overloaded) and the edges are told")
     describe_concurrency: int = Field(4, ge=1, description="descriptions the model computes at once (batched); the rest wait in the describe queue, ordered by severity then deadline")
+    redescribe: RedescribeConfig = Field(default_factory=RedescribeConfig, description="a second description of an already described event (after every first description in the queue; shed first; a shed one is only counted)")
     outbox_path: Path | None = Field(Path("var/outbox.db"), description="SQLite (WAL) outbox every alert stage is committed to before the edge is acked; null = in memory, nothing survives a restart")
     outbox_synchronous: Literal["normal", "full"] = Field("normal", description="normal: commits survive a process crash; full: also a power cut (an fsync per commit)")
     backoff_initial_s: float = Field(0.5, gt=0, description="first retry delay of a failed delivery (doubles, jittered)")

@@ -14,7 +14,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
 TOKEN_BUCKETS = (8, 16, 32, 64, 128, 256, 576, 1024, 2304, 4608)
 INGEST_COUNTERS = ("packets", "bytes", "duplicates", "oversized", "invalid", "corrupt_jpeg", "context_frames",
-                   "context_shed", "frames_degraded", "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions")
+                   "context_shed", "frames_degraded", "described", "describe_errors", "evidence_requested", "auth_rejected", "sessions",
+                   # second descriptions (cloud/answer/redescribe.py): sent, and dropped (shed, late, failed)
+                   "redescribed", "redescribe_overloaded", "redescribe_deadline", "redescribe_errors")
 
 
 class _ServiceCollector:
@@ -74,6 +76,9 @@ class _ServiceCollector:
                                       value=float(q["shed"]))
             yield CounterMetricFamily("vigil_cloud_describe_late", "descriptions dropped at their deadline, never computed past it (timeout, deadline)",
                                       value=float(q["late"]))
+            yield CounterMetricFamily("vigil_cloud_redescribe_dropped", "second descriptions shed or past their deadline "
+                                      "(dropped; the alert keeps its first description)",
+                                      value=float(q.get("second_shed", 0) + q.get("second_late", 0)))
             yield CounterMetricFamily("vigil_cloud_describe_coalesced", "queued descriptions replaced by a newer frame of their event",
                                       value=float(q["coalesced"]))
         engine_stats = getattr(svc.engine, "stats", None)

@@ -7,7 +7,9 @@ the deadline, so a slow model never holds an alert back. Between them and after
 them the object's lifecycle (docs/events.md): ``updated`` for each escalation the
 edge reports (``escalation`` says why; ``sequence`` is the edge packet's number,
 so each update has its own idempotency key), and ``ended`` once the object has
-left (``ended_at``, ``duration_s``, ``merged_into``).
+left (``ended_at``, ``duration_s``, ``merged_into``). After ``described`` (``ok``), an event may be
+described again (``redescribed``: ``description`` the new one, ``redescribe_reason`` ``escalation`` or
+``end``, ``sequence`` the edge packet whose frame was described; cloud/answer/redescribe_policy.py).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Stage = Literal["detected", "updated", "ended", "described"]
+Stage = Literal["detected", "updated", "ended", "described", "redescribed"]
 DescriptionStatus = Literal["pending", "ok", "timeout", "error"]
 # Why a description timed out: the describe queue was full and shed it (``overloaded``), or its
 # deadline came first (``deadline``); empty for any other status.
@@ -50,13 +52,14 @@ class Alert:
     ended_at: float | None = None            # ``ended``: the object's last sighting (unix s at the edge)
     duration_s: float | None = None          # ``ended``: from its first confirmed sighting to its last
     merged_into: str = ""                    # ``ended``: the event this duplicate was merged into, if any
+    redescribe_reason: str = ""              # ``redescribed``: escalation | end (why it was described again)
 
     @property
     def idempotency_key(self) -> str:
         """One id per alert stage, the same on every retry and after restarts (receivers drop repeats);
-        an alert has several ``updated`` stages, told apart by the edge packet that caused each."""
-        if self.stage == "updated":
-            return f"{self.alert_id}.updated.{self.sequence}"
+        an alert has several ``updated`` (and ``redescribed``) stages, told apart by the edge packet that caused each."""
+        if self.stage in ("updated", "redescribed"):
+            return f"{self.alert_id}.{self.stage}.{self.sequence}"
         return f"{self.alert_id}.{self.stage}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ when the describe deadline passes first, ``overloaded`` when the describe queue
 shed it), or ``error`` when the model failed. A description that arrives after
 its timeout is logged and dropped (the user already got the fallback).
 
-The manager is plain bookkeeping: it is driven by calls (``on_packet``,
+The manager is plain bookkeeping: it is driven by calls (``on_packet`` with one typed
+``EventPacket``, plain data built once from the wire packet,
 ``on_description``, ``expire``) and hands alerts to an emitter callable, so it
 is tested without sockets, threads or timers.
 
@@ -39,6 +40,13 @@ the end is logged and not sent (``ended`` is the object's last word). The
 description is independent of both: ``described`` goes out when it is ready,
 before or after ``ended`` (descriptions are asynchronous; the object's end never
 waits for one). ``updated`` and ``ended`` carry the description as it stands.
+
+A second description (``redescribed``, after ``described``): the describe path tells the manager which
+frame the description is made from (``note_view``), asks ``redescribe_reason`` whether a later frame is
+worth describing again (the pure rule: cloud/answer/redescribe_policy.py), and hands the answer to
+``on_redescription``, which commits one ``redescribed`` stage per (alert, edge sequence), like
+``updated``. It is extra: one that cannot be committed is logged and dropped (the alert already has its
+description); it never changes the alert's ``described`` stage nor its status.
 """
 from __future__ import annotations
 
@@ -49,7 +57,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from cloud.alerts.alert import Alert
+from cloud.answer.redescribe_policy import FrameView, RedescribeReason, RedescribeRule, redescribe_reason
 from cloud.alerts.seeing import ModelCard, honest_description
+from cloud.answer.event_packet import EventPacket
 
 log = logging.getLogger("vigil.alerts")
 
@@ -70,6 +80,8 @@ class _Open:
     updates: set[int] = field(default_factory=set)   # edge sequences already sent as `updated`
     ended: bool = False
     last_at: float = 0.0                              # when its latest stage went out (forgetting waits for it)
+    view: FrameView | None = None                     # the frame its latest description is made from
+    redescribed: set[int] = field(default_factory=set)   # edge sequences already sent as `redescribed`
 
 
 class AlertManager:
@@ -106,20 +118,17 @@ class AlertManager:
                                   finished=prior.stage == "described")
         return True
 
-    def on_packet(self, *, edge_id: str, camera_id: str, event_id: str, event_onset: float,
-                  labels: dict[str, int], detections: list[dict], severity: float,
-                  hints: dict | None = None, sequence: int = 0) -> tuple[str, bool]:
-        """Record a packet of an event (``sequence``: its number from the edge); emits ``detected`` for a new
-        event, then ``updated`` or ``ended`` when the packet is an escalation or the object's end.
-        Returns (alert_id, is_new)."""
-        aid = alert_id_for(edge_id, camera_id, event_id)
-        hints = dict(hints or {})
+    def on_packet(self, packet: EventPacket) -> tuple[str, bool]:
+        """Record a packet of an event; emits ``detected`` for a new event, then ``updated`` or ``ended``
+        when the packet is an escalation or the object's end. Returns (alert_id, is_new)."""
+        aid = alert_id_for(packet.edge_id, packet.camera_id, packet.event_id)
+        hints, detections, sequence = dict(packet.hints), list(packet.detections), packet.sequence
         is_new = not self._known(aid)
         if is_new:
             now = self._clock()
-            alert = Alert(alert_id=aid, stage="detected", edge_id=edge_id, camera_id=camera_id,
-                          event_id=event_id, event_onset=event_onset, labels=dict(labels),
-                          detections=list(detections), severity=severity, hints=hints, emitted_at=now)
+            alert = Alert(alert_id=aid, stage="detected", edge_id=packet.edge_id, camera_id=packet.camera_id,
+                          event_id=packet.event_id, event_onset=packet.event_onset, labels=dict(packet.labels),
+                          detections=list(detections), severity=packet.severity, hints=hints, emitted_at=now)
             self._emit(alert)  # commits it; if that raises, the event stays new for the packet's resend
             self._alerts[aid] = _Open(alert=alert, deadline=now + self.describe_deadline_s, last_at=now)
         stage = hints.get("event_stage")
@@ -166,6 +175,11 @@ class AlertManager:
             return False
         rec.describing = True
         return True
+
+    def forget(self, alert_id: str) -> None:
+        """Another process describes this alert: drop it here, so this one neither describes it nor times
+        it out (a later packet of it is looked up again)."""
+        self._alerts.pop(alert_id, None)
 
     def is_open(self, alert_id: str) -> bool:
         rec = self._alerts.get(alert_id)
@@ -248,6 +262,52 @@ class AlertManager:
                if rec.finished and now - max(rec.alert.emitted_at, rec.last_at) > self._retain_s]
         for aid in old:
             del self._alerts[aid]
+
+    # -- a second description (cloud/answer/redescribe_policy.py) ------------------------------------------
+    def note_view(self, alert_id: str, view: FrameView) -> None:
+        """The first description is being made from a frame with this ``view`` (the newest one queued wins)."""
+        rec = self._alerts.get(alert_id)
+        if rec is not None and not rec.finished:
+            rec.view = view
+
+    def redescribe_reason(self, alert_id: str, rule: RedescribeRule, *, stage: str, escalation: str, sequence: int,
+                          view: FrameView) -> RedescribeReason | None:
+        """Why the frame of packet ``sequence`` (its ``view``) should be described again, or None."""
+        rec = self._alerts.get(alert_id)
+        if rec is None or sequence in rec.redescribed or (rec.ended and stage == "update"):
+            return None
+        first_done = rec.finished and rec.alert.description_status == "ok"
+        return redescribe_reason(rule, stage=stage, escalation=escalation, first_done=first_done,
+                                 described=rec.view, now=view)
+
+    def on_redescription(self, alert_id: str, *, reason: str, sequence: int, description: dict,
+                         view: FrameView | None = None) -> bool:
+        """Commit the ``redescribed`` stage of packet ``sequence``'s frame; False when it is not sent (a repeat,
+        an alert no longer held, or a commit that failed: a second description is not retried)."""
+        rec = self._alerts.get(alert_id)
+        if rec is None or not rec.finished or sequence in rec.redescribed:
+            return False
+        card = self._model()
+        base = rec.alert
+        description = honest_description(description, card, labels=base.labels, hints=base.hints)
+        now = self._clock()
+        alert = Alert(**{**base.to_dict(), "stage": "redescribed", "description": description,
+                         "description_status": "ok", "description_error": "", "timeout_reason": "",
+                         "emitted_at": now, "model": card.to_dict() if card else None, "sequence": sequence,
+                         "redescribe_reason": reason})
+        try:
+            self._emit(alert)
+        except Exception as exc:   # noqa: BLE001 - the alert keeps its first description
+            log.warning("alert %s: second description (%s) not committed (%s: %s); dropped",
+                        alert_id, reason, type(exc).__name__, exc)
+            return False
+        rec.redescribed.add(sequence)
+        rec.last_at = now
+        if view is not None:
+            rec.view = view
+        # Later stages (`updated`, `ended`) carry the description as it now stands.
+        rec.alert = Alert(**{**base.to_dict(), "description": description, "model": alert.model})
+        return True
 
     @property
     def open_count(self) -> int:

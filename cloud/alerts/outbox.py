@@ -38,9 +38,11 @@ from cloud.alerts.alert import Alert
 # ``detected`` first; each ``updated`` at 1 + the edge packet's sequence, so updates keep the edge's order;
 # ``ended`` after every update; ``described`` last, so it waits only for stages already committed and
 # never holds back the object's stages: the object's end never waits for a slow description (the
-# description may reach a receiver before or after ``ended``; docs/events.md).
+# description may reach a receiver before or after ``ended``; docs/events.md). Each ``redescribed`` comes
+# after ``described``, at ``described`` + 1 + the edge packet's sequence, so second descriptions keep the edge's order.
 ENDED_ORD = 1 << 62
-STAGE_ORDER = {"detected": 0, "updated": 1, "ended": ENDED_ORD, "described": ENDED_ORD + 1}
+STAGE_ORDER = {"detected": 0, "updated": 1, "ended": ENDED_ORD, "described": ENDED_ORD + 1,
+               "redescribed": ENDED_ORD + 2}
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 MAX_ERROR_CHARS = 500   # last error kept per delivery (a receiver's error page can be large)
 SyncMode = Literal["normal", "full"]
@@ -81,7 +83,11 @@ def stage_id(alert_id: str, stage: str) -> str:
 def stage_order(alert: Alert) -> int:
     """Where ``alert``'s stage goes in its alert's delivery order (STAGE_ORDER)."""
     order = STAGE_ORDER[alert.stage]
-    return order + min(max(int(alert.sequence), 0), ENDED_ORD - 2) if alert.stage == "updated" else order
+    if alert.stage == "updated":
+        return order + min(max(int(alert.sequence), 0), ENDED_ORD - 2)
+    if alert.stage == "redescribed":   # kept below 2**63 (SQLite's integers)
+        return order + min(max(int(alert.sequence), 0), ENDED_ORD - 3)
+    return order
 
 
 @dataclass

@@ -7,7 +7,9 @@ description, hands back the description to run: it asks the engine and records t
 stage (ok, timeout or error). The alerts and the engine are passed in (an ``AlertManager`` and
 anything with ``async describe(request)``), so this floor imports neither.
 
-Each event is described once, from the frame meant for the model, due at the alert's deadline.
+Each event is described once, from the frame meant for the model, due at the alert's deadline (and
+perhaps a second time, on escalation or at its end: cloud/answer/redescribe.py, which is judged
+against the frame noted here).
 Behind a ``QueuedEngine`` (cloud/answer/describe_pump.py) a later frame of an event still waiting
 for the model replaces the queued one, and a request the queue sheds or cannot serve in time ends
 as ``timeout`` with its reason (``overloaded``, ``deadline``): one WARNING line, never an error.
@@ -24,7 +26,8 @@ from typing import Awaitable, Callable
 import numpy as np
 
 from cloud.answer.describe_pump import QueuedEngine, timeout_reason
-from cloud.answer.packet_facts import boxes_in_image, detections_to_dicts, packet_hints, packet_labels
+from cloud.answer.packet_facts import boxes_in_image, event_packet, packet_hints
+from cloud.answer.redescribe import packet_view
 from cloud.answer.request import DescribeRequest
 from vigil.v1 import vigil_pb2 as pb
 
@@ -45,17 +48,15 @@ def describe_event(alerts, engine, stats: Counter[str], edge_id: str, pkt: pb.Fr
     ``stop_at_deadline``: stop waiting for the engine at the alert's deadline and finish the alert as
     timed out (the worker frees its slot); otherwise a late answer still arrives and is recorded as
     ``timeout`` (the alert's deadline was already kept by whoever expires alerts)."""
-    aid, _ = alerts.on_packet(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
-                              event_onset=pkt.event_onset or pkt.capture_time, labels=packet_labels(pkt),
-                              detections=detections_to_dicts(pkt), severity=float(pkt.hints.severity),
-                              hints=packet_hints(pkt), sequence=pkt.sequence)
+    aid, _ = alerts.on_packet(event_packet(edge_id, pkt))
     # Describe from the frame meant for the model (an alert thumbnail or evidence is not).
     if image is None or pkt.priority not in DESCRIBABLE:
         return aid, None
     if not alerts.claim_description(aid):
-        if isinstance(engine, QueuedEngine) and alerts.is_open(aid):
-            engine.refresh(_request(alerts, aid, pkt, image))   # still queued: describe this newer frame
+        if isinstance(engine, QueuedEngine) and alerts.is_open(aid) and engine.refresh(_request(alerts, aid, pkt, image)):
+            alerts.note_view(aid, packet_view(pkt, image))   # still queued: this newer frame is the one described
         return aid, None
+    alerts.note_view(aid, packet_view(pkt, image))   # what a second description is judged against
     return aid, functools.partial(_describe, alerts, engine, stats, aid, _request(alerts, aid, pkt, image),
                                   stop_at_deadline)
 

@@ -27,7 +27,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from cloud.answer.batch_limit import BatchLimit
-from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped
+from cloud.answer.describe_queue import DescribeJob, DescribeQueue, Dropped, is_second
 
 log = logging.getLogger("vigil.cloud")
 
@@ -92,7 +92,8 @@ class DescribePump:
         c = self.queue.counts
         return {"depth": len(self.queue), "running": len(self._running), "offered": c.offered,
                 "coalesced": c.coalesced, "shed": c.shed + self.refused, "late": c.late + self.late_running,
-                "service_s": round(self.service_s, 3), "batch_limit": self.limit.current}
+                "service_s": round(self.service_s, 3), "batch_limit": self.limit.current,
+                "second_shed": c.shed_second, "second_late": c.late_second}
 
     # -- the loop --------------------------------------------------------------------------
     async def run(self) -> None:
@@ -122,7 +123,7 @@ class DescribePump:
             left = None if math.isinf(job.deadline) else max(0.0, job.deadline - started)
             result = await asyncio.wait_for(self._describe_payload(job.payload), left)
         except asyncio.TimeoutError:   # the engine frees the cancelled request's batch row
-            self.late_running += 1
+            self._count_running_drop(job, "deadline")
             self.limit.missed()
             self._on_dropped(job, "deadline")
         except Exception as exc:  # noqa: BLE001 - every failure ends the job in one callback
@@ -130,8 +131,7 @@ class DescribePump:
             if reason is None:
                 self._on_failed(job, exc)
             else:
-                self.refused += reason == "overloaded"
-                self.late_running += reason == "deadline"
+                self._count_running_drop(job, reason)
                 self._on_dropped(job, reason)
         else:
             took = self._clock() - started
@@ -143,6 +143,17 @@ class DescribePump:
             if self._running.get(job.key) is asyncio.current_task():   # not a newer job of the same event
                 del self._running[job.key]
             self._wake.set()
+
+    def _count_running_drop(self, job: DescribeJob, reason: str) -> None:
+        """A job that left the engine unserved: a first description's drop is an alert's timeout, counted in
+        ``shed``/``late``; a second description's is counted apart (cloud/answer/describe_queue.py)."""
+        if job.tier:
+            c = self.queue.counts
+            c.shed_second += reason == "overloaded"
+            c.late_second += reason == "deadline"
+        else:
+            self.refused += reason == "overloaded"
+            self.late_running += reason == "deadline"
 
     def _report(self, dropped: list[Dropped]) -> None:
         for d in dropped:
@@ -207,6 +218,10 @@ class QueuedEngine:
         self.pump.submit(self._job(req))
         return True
 
+    def queued(self, key: str) -> bool:
+        """A request of ``key`` waits in the queue (not yet being described)."""
+        return key in self.pump.queue
+
     def backpressure(self) -> float:
         return max(float(self.engine.backpressure()), self.pump.pressure())
 
@@ -219,7 +234,7 @@ class QueuedEngine:
     def _job(self, req) -> DescribeJob:
         deadline = math.inf if req.deadline is None else float(req.deadline)
         return DescribeJob(key=req.request_id, severity=float(req.severity), deadline=deadline,
-                           arrival=self._clock(), payload=req)
+                           arrival=self._clock(), payload=req, tier=int(is_second(req.request_id)))
 
     def _settle(self, key: str, result=None, error: BaseException | None = None) -> None:
         future = self._waiting.get(key)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from cloud.answer.event_packet import EventPacket
 from vigil.v1 import vigil_pb2 as pb
 
 
@@ -38,3 +39,11 @@ def packet_hints(pkt: pb.FramePacket) -> dict:
 def packet_labels(pkt: pb.FramePacket) -> dict[str, int]:
     """The edge's counts per label, else counted from its detections."""
     return dict(pkt.hints.counts) or dict(Counter(d.label for d in pkt.detections))
+
+
+def event_packet(edge_id: str, pkt: pb.FramePacket) -> EventPacket:
+    """What the alerts read of ``pkt`` (from edge ``edge_id``), as one typed value."""
+    return EventPacket(edge_id=edge_id, camera_id=pkt.camera_id, event_id=pkt.event_id,
+                       event_onset=pkt.event_onset or pkt.capture_time, labels=packet_labels(pkt),
+                       detections=tuple(detections_to_dicts(pkt)), severity=float(pkt.hints.severity),
+                       hints=packet_hints(pkt), sequence=pkt.sequence)

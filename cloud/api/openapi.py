@@ -37,8 +37,8 @@ def _missing(what: str) -> dict:
 
 
 _NUM, _STR, _INT, _BOOL = {"type": "number"}, {"type": "string"}, {"type": "integer"}, {"type": "boolean"}
-# Alert stages (docs/events.md): the description's (detected, described) and the object's (updated, ended).
-_STAGES = ["detected", "updated", "ended", "described"]
+# Alert stages (docs/events.md): the description's (detected, described, redescribed) and the object's (updated, ended).
+_STAGES = ["detected", "updated", "ended", "described", "redescribed"]
 _NULLABLE_NUM = {"type": ["number", "null"]}
 
 

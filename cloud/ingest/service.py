@@ -35,6 +35,8 @@ import numpy as np
 from cloud.alerts.manager import AlertManager
 from cloud.answer.describe import DESCRIBABLE, describe_event
 from cloud.answer.describe_pump import QueuedEngine
+from cloud.answer.redescribe import Redescriber
+from cloud.answer.redescribe_policy import RedescribeRule
 from cloud.answer.packet_facts import boxes_in_image
 from cloud.api.live import IngestObserver
 from cloud.api.live_relay import LiveRelay
@@ -83,6 +85,9 @@ class IngestService(pb_grpc.IngestServicer):
         self.admission = AdmissionBudget(s.admission_budget_bytes, s.admission_context_share)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self.stats: Counter[str] = Counter()
+        r = cfg.alerts.redescribe
+        self.redescriber = Redescriber(alerts, self.engine, self.stats, RedescribeRule(
+            on_escalation=r.on_escalation, on_end=r.on_end, min_quality_gain=r.min_quality_gain))
         self._describe_tasks: set[asyncio.Task] = set()
         # (edge, camera, event) that sent full-quality evidence; the others are asked for it.
         self._evidence_seen: RecentSet[tuple[str, str, str]] = RecentSet(MAX_EVIDENCE_EVENTS)
@@ -188,7 +193,12 @@ class IngestService(pb_grpc.IngestServicer):
             log.info("edge %s disconnected (session %s)", hello.edge_id, session)
 
     def _backpressure(self) -> tuple[float, str]:
-        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it)."""
+        """What every Hint says about load (an edge takes each Hint's value, so all of them carry it).
+        While the cloud cannot write its stores, every packet is refused: the hint says so (saturated),
+        so edges thin their context frames instead of sending what will be refused and resent."""
+        storage = self.refusal()
+        if storage:
+            return 1.0, f"cloud storage cannot write ({storage})"
         engine_bp, ingest_bp = float(self.engine.backpressure()), self.admission.pressure()
         return round(max(engine_bp, ingest_bp), 2), ("engine queue" if engine_bp >= ingest_bp else "ingest memory budget")
 
@@ -314,6 +324,8 @@ class IngestService(pb_grpc.IngestServicer):
         if pkt.priority == pb.EVIDENCE and image is not None:
             self._evidence_seen.add((edge_id, pkt.camera_id, pkt.event_id))
         aid, describing = describe_event(self.alerts, self.engine, self.stats, edge_id, pkt, image)
+        if describing is None and image is not None and pkt.priority in DESCRIBABLE:
+            self.redescriber.offer(aid, pkt, image)   # an escalation or the end's best frame, perhaps
         if image is not None:  # the JPEG as sent is kept, whatever resolution it was decoded at
             width, height = jpeg_dimensions(pkt.jpeg) or (image.shape[1], image.shape[0])
             kind = image_kind(pb.PriorityClass.Name(pkt.priority).lower(), pkt.hints.event_stage)
@@ -333,6 +345,7 @@ class IngestService(pb_grpc.IngestServicer):
             status, text = await describing()
         finally:
             self.admission.release(held)
+        self.redescriber.first_done(aid)   # an escalation that came while it was computed, perhaps
         out.put_nowait(result_message(pkt, aid, status, text))
         if status == "timeout":   # shed or too late: tell the edge now, not at the next periodic Hint
             bp, _ = self._backpressure()
@@ -360,11 +373,12 @@ class IngestService(pb_grpc.IngestServicer):
         return n
 
     def close(self) -> None:
+        self.redescriber.close()
         self.engine.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)
 
     async def wait_idle(self, timeout_s: float | None = None) -> bool:
-        tasks = list(self._describe_tasks)
+        tasks = list(self._describe_tasks) + self.redescriber.tasks()
         if not tasks:
             return True
         _, pending = await asyncio.wait(tasks, timeout=timeout_s)

@@ -15,6 +15,13 @@ process's does. It also records every stage in the event store and, with ``api.e
 operator API over it (events, their deliveries, the event stream, and /metrics with the whole
 deployment's queue state from cloud/scale/metrics.py); camera states, event images and
 the live view need the frames, which only the single process keeps.
+
+Its loops run under the loop guard (cloud/scale/lifetime.py), as the single process's do: moving
+stages from Redis into the outbox, the storage check, outbox housekeeping and store retention. Its
+SQLite files are watched by the same storage-fault state (cloud/storage_fault.py, with its reserve):
+while the outbox or the event store cannot write, or is short of the WAL's headroom, stages stay in
+Redis (unacknowledged, nothing lost), one ERROR line a minute says why, and moving resumes by itself
+when space returns. Only the lock's renewal is a plain task: losing the lock ends the process.
 """
 from __future__ import annotations
 
@@ -36,9 +43,10 @@ from cloud.api.app import ApiServer, make_app
 from cloud.api.live import LiveState
 from cloud.config import CloudConfig
 from cloud.ingest.packet_limits import short
-from cloud.scale.lifetime import until_stopped
-from cloud.scale.metrics import QueueSnapshot, registry_for, render
+from cloud.scale.lifetime import Loop, start_loops, until_stopped
+from cloud.scale.metrics import REFRESH_S, QueueSnapshot, registry_for, render
 from cloud.scale.redis_checks import check_redis, connect_async
+from cloud.storage_fault import Reserve, StorageState
 from cloud.store.events import EventStore
 
 log = logging.getLogger("vigil.scale")
@@ -54,6 +62,8 @@ READ_BLOCK_MS = 1000          # an idle read returns this often (to notice a sto
 OWN_PENDING = "0"             # XREADGROUP from here re-reads what this consumer read and did not acknowledge
 NEW_ENTRIES = ">"
 LOOP_ERROR_PAUSE_S = 1.0
+STORAGE_CHECK_INTERVAL_S = 1.0    # as the single process (cloud/service.py)
+HOUSEKEEPING_INTERVAL_S = 600.0
 
 
 class Delivery:
@@ -64,12 +74,17 @@ class Delivery:
         if a.outbox_path is None:
             log.warning("alerts.outbox_path is null: the outbox is in memory, alerts do not survive a restart")
         self.outbox = Outbox(a.outbox_path, a.outbox_synchronous)
+        self.storage = StorageState({"outbox": a.outbox_path, "event store": cfg.store.path}, a.min_free_bytes,
+                                    reclaim={"outbox": self.outbox.checkpoint}, reserve=Reserve(a.min_free_bytes))
+        self.storage.ensure_reserves()
         self.dispatcher = Dispatcher(self.outbox, routes, retry_policy(a))
+        self.dispatcher.on_outbox_error = lambda exc: self.storage.failed("outbox", exc)   # True: a storage fault
         self.store = EventStore.from_config(cfg.store)
         self.redis = connect_async(sc.redis_url)
         self.key = f"{sc.prefix}:alerts"
         self.consumer = sc.consumer or DEFAULT_CONSUMER
         self.committed = 0
+        self._cursor = OWN_PENDING
         self.lock_key = f"{sc.prefix}:delivery:lock"
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.tasks: list[asyncio.Task] = []
@@ -101,41 +116,66 @@ class Delivery:
     def _accept(self, alert: Alert) -> None:
         try:
             self.store.record_alert(alert)
-        except sqlite3.Error:   # the operator view may lag; the alert itself must still go out
-            log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
-        if self.dispatcher.submit(alert):   # committed when this returns
+        except sqlite3.Error as exc:   # the operator view may lag; the alert itself must still go out
+            if not self.storage.failed("event store", exc):
+                log.exception("event store: could not record alert %s %s", alert.alert_id, alert.stage)
+        try:
+            committed = self.dispatcher.submit(alert)   # committed when this returns
+        except Exception as exc:
+            self.storage.failed("outbox", exc)
+            raise
+        if committed:
             self.committed += 1
             log.info("delivery: alert %s %s camera=%s committed to the outbox", alert.alert_id, alert.stage,
                      short(alert.camera_id))
 
-    async def _run(self) -> None:
-        cursor = OWN_PENDING
-        while True:
-            try:
-                reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: cursor},
-                                                    count=self.cfg.scale.read_batch, block=READ_BLOCK_MS)
-            except RedisError as exc:
-                log.warning("delivery: reading %s failed: %s", self.key, exc)
-                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
-                continue
-            entries = [e for _, es in reply or [] for e in es]
-            if cursor != NEW_ENTRIES and not entries:   # own pending list read to its end: now the new entries
-                cursor = NEW_ENTRIES
-                continue
-            try:
-                for entry_id, fields in entries:
-                    if fields:   # a pending entry deleted meanwhile comes back without fields
-                        self._accept(Alert(**json.loads(fields[b"alert"])))
-                    async with self.redis.pipeline(transaction=True) as p:
-                        p.xack(self.key, GROUP, entry_id)
-                        p.xdel(self.key, entry_id)
-                        await p.execute()
-                    if cursor != NEW_ENTRIES:
-                        cursor = entry_id
-            except (RedisError, sqlite3.Error, OSError) as exc:   # not acknowledged: read again from our pending list
+    def loops(self) -> list[Loop]:
+        """The background loops (name, one iteration, interval, sleep before the first), each under the loop guard."""
+        return [("alert stages", self._move_step, 0.0, False),
+                ("storage check", self.storage.check, STORAGE_CHECK_INTERVAL_S, False),
+                ("outbox housekeeping", self._housekeeping_step, HOUSEKEEPING_INTERVAL_S, False),
+                ("store retention", self._retention_step, self.cfg.store.sweep_interval_s, False)]
+
+    async def _move_step(self) -> None:
+        """One read of the stream into the outbox; nothing is read while the storage refuses (the stages
+        wait in Redis; the storage state logs why)."""
+        if not self.storage.admit():
+            await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+            return
+        try:
+            reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.key: self._cursor},
+                                                count=self.cfg.scale.read_batch, block=READ_BLOCK_MS)
+        except RedisError as exc:
+            log.warning("delivery: reading %s failed: %s", self.key, exc)
+            await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+            return
+        entries = [e for _, es in reply or [] for e in es]
+        if self._cursor != NEW_ENTRIES and not entries:   # own pending list read to its end: now the new entries
+            self._cursor = NEW_ENTRIES
+            return
+        try:
+            for entry_id, fields in entries:
+                if fields:   # a pending entry deleted meanwhile comes back without fields
+                    self._accept(Alert(**json.loads(fields[b"alert"])))
+                async with self.redis.pipeline(transaction=True) as p:
+                    p.xack(self.key, GROUP, entry_id)
+                    p.xdel(self.key, entry_id)
+                    await p.execute()
+                if self._cursor != NEW_ENTRIES:
+                    self._cursor = entry_id
+        except (RedisError, sqlite3.Error, OSError) as exc:   # not acknowledged: read again from our pending list
+            if not self.storage.refusing:   # a storage fault is said by the storage state, once a minute
                 log.error("delivery: could not commit or acknowledge alert stages (%s); retrying", exc)
-                cursor = OWN_PENDING
-                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+            self._cursor = OWN_PENDING
+            await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+
+    def _housekeeping_step(self) -> None:
+        self.outbox.forget_delivered(self.cfg.alerts.retain_delivered_s)
+
+    def _retention_step(self) -> None:
+        deleted = self.store.apply_retention()
+        if deleted:
+            log.info("event store retention deleted %d events", deleted)
 
     async def start(self) -> None:
         await check_redis(self.redis, self.cfg.scale.redis_url)
@@ -146,14 +186,15 @@ class Delivery:
                 raise
         await self._acquire()
         self.dispatcher.start()
-        self.tasks = [asyncio.create_task(self._run()), asyncio.create_task(self._renew())]
+        self.tasks = [*start_loops(self.loops()), asyncio.create_task(self._renew(), name="delivery lock")]
         if self.cfg.api.enabled:
             api = self.cfg.api
             snapshot = QueueSnapshot(self.cfg.scale.prefix)
             registry = registry_for(snapshot, self)
-            self.tasks.append(asyncio.create_task(snapshot.follow(self.redis)))
+            self.tasks += start_loops([("queue snapshot", lambda: snapshot.follow(self.redis), REFRESH_S, False)])
             app = make_app(self.store, tokens=api.tokens, live=LiveState(self.store), keepalive_s=api.stream_keepalive_s,
-                           deliveries=self.outbox.deliveries_of, render_metrics=lambda: render(registry))
+                           deliveries=self.outbox.deliveries_of, render_metrics=lambda: render(registry),
+                           storage=self.storage.snapshot)
             self.api = ApiServer(app, api.host, api.port)
             log.info("operator API on %s:%d (events and deliveries; cameras, images and live view need the "
                      "single process)", api.host, await self.api.start())

@@ -31,7 +31,7 @@ from cloud.ingest.packets import ack_message, error_message
 from cloud.ingest.service import IngestService
 from cloud.scale import edge_replies
 from cloud.scale.jobs import JobStream
-from cloud.scale.lifetime import until_stopped
+from cloud.scale.lifetime import Loop, start_loops, until_stopped
 from cloud.scale.policy import admit, backpressure, is_job, job_keeps_image
 from cloud.scale.redis_checks import check_redis, connect_async
 from vigil.redact import register_secret
@@ -126,27 +126,32 @@ class Gateway:
         self._server, self.port = open_grpc_server(self.cfg.server, self.service, self.health)
         await self._server.start()
         await self.health.set_serving(True)
-        self.tasks = [asyncio.create_task(self._backlog_loop()), asyncio.create_task(self._token_loop()),
-                       asyncio.create_task(edge_replies.forward_replies(self.redis, self.cfg.scale.prefix,
-                                                                        self.service.deliver_reply))]
+        self.tasks = start_loops(self.loops())
         log.info("gateway: %d jobs queued in %s (max_backlog %d)", self.service.fill.backlog, self.jobs.key,
                  self.cfg.scale.max_backlog)
         log.info("cloud listening on %s:%d (gateway)", self.cfg.server.host, self.port)
         return self.port
 
-    async def _backlog_loop(self) -> None:
-        while True:
-            await asyncio.sleep(BACKLOG_REFRESH_S)
-            try:
-                self.service.fill.backlog = await self.jobs.backlog()
-            except RedisError as exc:
-                log.warning("gateway: cannot read the backlog: %s", exc)
+    def loops(self) -> list[Loop]:
+        """The background loops (name, one iteration, interval, sleep before the first), each under the
+        loop guard (cloud/scale/lifetime.py). Forwarding replies resubscribes by itself after a Redis error;
+        the guard restarts it after any other."""
+        return [("backlog refresh", self._backlog_step, BACKLOG_REFRESH_S, True),
+                ("token reload", self._token_step, self.cfg.auth.reload_interval_s, True),
+                ("edge replies", self._replies_step, edge_replies.RESUBSCRIBE_PAUSE_S, False)]
 
-    async def _token_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.cfg.auth.reload_interval_s)
-            if self.tokens.reload_if_changed():
-                self.service.revoke_stale_sessions()
+    async def _backlog_step(self) -> None:
+        try:
+            self.service.fill.backlog = await self.jobs.backlog()
+        except RedisError as exc:
+            log.warning("gateway: cannot read the backlog: %s", exc)
+
+    def _token_step(self) -> None:
+        if self.tokens.reload_if_changed():
+            self.service.revoke_stale_sessions()
+
+    async def _replies_step(self) -> None:
+        await edge_replies.forward_replies(self.redis, self.cfg.scale.prefix, self.service.deliver_reply)
 
     async def stop(self, grace_s: float = 1.0) -> None:
         for t in self.tasks:

@@ -14,6 +14,13 @@ The object's stages (``updated``, one per edge packet, and ``ended``; docs/event
 stream entries only: they change neither what the alert still owes (its latest description stage)
 nor its deadline, so an object that ended before its description still gets one, or its timeout.
 
+One description per alert: a worker handed a frame to describe first takes the alert's describe lease
+(``claim_description``: none while the ``described`` stage is committed, nor while another worker holds
+the lease). Two workers can get frames of one event at once (its first frame and its end frame); the
+loser skips the model and sends no second Result. The holder renews its lease while it describes
+(``renew_descriptions``, on its heartbeat) and the lease lapses soon after a dead worker's last beat,
+before its job can be claimed, so the survivor that claims the job describes it.
+
 Calls are synchronous on purpose: ``AlertManager`` commits through a plain callable (and keeps an
 event new when that raises); a loopback round trip is a fraction of a millisecond.
 """
@@ -40,6 +47,22 @@ end
 return 1
 """
 
+# KEYS: the alert's `described` marker, its describe lease. ARGV: holder, lease ms.
+# Returns 1 when the caller holds the lease (taken now, or renewed: it already held it), else 0.
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+# KEYS: describe lease. ARGV: holder, lease ms. Extends only a lease the holder still holds (a lapsed
+# one may be another worker's by now). No release: the `described` marker ends the lease's purpose.
+_RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
 
 class AlertLedger:
     def __init__(self, client: redis.Redis, prefix: str, retain_s: float, describe_deadline_s: float):
@@ -50,14 +73,33 @@ class AlertLedger:
         self.retain_ms = int(retain_s * 1000)
         self.describe_deadline_s = describe_deadline_s
         self._commit = client.register_script(_COMMIT)
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
 
     def commit(self, alert: Alert) -> bool:
         """Commit one stage; False when it was committed before (by any worker)."""
-        marker = f"{self.prefix}:stage:{alert.idempotency_key}"
+        marker = self._stage_key(alert.idempotency_key)
         latest = f"{self.prefix}:alert:{alert.alert_id}"
         deadline = alert.emitted_at + self.describe_deadline_s
         return bool(self._commit(keys=[marker, latest, self.open_key, self.alerts_key],
                                  args=[self.retain_ms, alert.alert_id, alert.stage, alert.to_json(), repr(deadline)]))
+
+    def claim_description(self, alert_id: str, holder: str, lease_s: float) -> bool:
+        """True when ``holder`` may describe the alert: not described yet and no other holder's lease.
+        The lease lasts ``lease_s`` unless renewed."""
+        return bool(self._claim(keys=[self._stage_key(f"{alert_id}.described"), self._lease_key(alert_id)],
+                                args=[holder, max(1, int(lease_s * 1000))]))
+
+    def renew_descriptions(self, alert_ids: list[str], holder: str, lease_s: float) -> None:
+        """Extend ``holder``'s leases on the alerts it is still describing."""
+        for aid in alert_ids:
+            self._renew(keys=[self._lease_key(aid)], args=[holder, max(1, int(lease_s * 1000))])
+
+    def _stage_key(self, idempotency_key: str) -> str:
+        return f"{self.prefix}:stage:{idempotency_key}"
+
+    def _lease_key(self, alert_id: str) -> str:
+        return f"{self.prefix}:describing:{alert_id}"
 
     def latest_stage(self, alert_id: str) -> Alert | None:
         body = self.r.get(f"{self.prefix}:alert:{alert_id}")

@@ -84,6 +84,12 @@ def heartbeat_s(claim_idle_s: float) -> float:
     return claim_idle_s / HEARTBEATS_PER_CLAIM_TIMEOUT
 
 
+def describe_lease_s(claim_idle_s: float) -> float:
+    """How long a worker's describe lease lasts between its heartbeats' renewals: two beats, so one late
+    beat keeps it, and it lapses before a dead worker's job (idle ``claim_idle_s``) can be claimed."""
+    return 2 * heartbeat_s(claim_idle_s)
+
+
 def poison(pending: list[PendingEntry], claim_idle_s: float, max_deliveries: int) -> list[str]:
     """Entries abandoned (idle past ``claim_idle_s``: their worker stopped beating) after being handed
     out ``max_deliveries`` times: they go to the dead stream instead of being claimed once more."""

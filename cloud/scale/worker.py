@@ -6,11 +6,15 @@ stages are committed to the shared ``AlertLedger`` instead of a local outbox. Th
 acknowledged (XACK + XDEL) only after every stage it caused is committed; a worker that dies
 before that leaves the job pending, and a survivor claims it (XAUTOCLAIM) once it has been idle for
 ``scale.claim_idle_s``. Processing a job twice is harmless: the ledger commits each stage once.
+Describing is done once per alert: a worker takes the alert's describe lease in the ledger before it
+runs the model, and a worker that cannot (another one describes or described it) skips the model and
+the edge's Result and acknowledges the job.
 
-Loops: ``_read`` (XREADGROUP while there is a free slot), ``_beat`` (keeps this worker's in-flight
-jobs from looking abandoned, and claims other workers' abandoned ones), ``_expire`` (``described``
-with status timeout for alerts past their deadline, any worker's, so a dead worker's open alerts
-still finish).
+Loops (``loops``, each under the loop guard: an exception in one iteration is logged and the loop
+goes on): ``read jobs`` (XREADGROUP while there is a free slot), ``heartbeat`` (keeps this worker's
+in-flight jobs from looking abandoned, and claims other workers' abandoned ones), ``describe
+deadlines`` (``described`` with status timeout for alerts past their deadline, any worker's, so a
+dead worker's open alerts still finish).
 """
 from __future__ import annotations
 
@@ -36,8 +40,9 @@ from cloud.ingest.packets import decode_jpeg, result_message
 from cloud.scale import edge_replies
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
-from cloud.scale.lifetime import until_stopped
-from cloud.scale.policy import heartbeat_s, job_keeps_image, poison, takeover
+from cloud.loops import ErrorLog
+from cloud.scale.lifetime import Loop, start_loops, until_stopped
+from cloud.scale.policy import describe_lease_s, heartbeat_s, job_keeps_image, poison, takeover
 from cloud.scale.redis_checks import RedisUnavailable, check_redis, connect_async, connect_sync
 
 log = logging.getLogger("vigil.scale")
@@ -66,7 +71,10 @@ class Worker:
         self._slots = asyncio.Semaphore(sc.worker_concurrency)
         self.in_flight: dict[str, asyncio.Task] = {}
         self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
+        self._describing: set[str] = set()           # alerts whose describe lease this worker holds
+        self._lease_s = describe_lease_s(sc.claim_idle_s)
         self.stats: Counter[str] = Counter()
+        self._expire_errors = ErrorLog()
         self.tasks: list[asyncio.Task] = []
 
     # -- committing ---------------------------------------------------------------------------
@@ -110,7 +118,16 @@ class Worker:
                                          stop_at_deadline=True)
         if describing is None:
             return
-        status, text = await describing()
+        if not self.ledger.claim_description(aid, self.consumer, self._lease_s):
+            self.alerts.forget(aid)   # its describer sends the stage, or a survivor its timeout
+            self.stats["describe_skipped"] += 1
+            log.info("alert %s is described by another worker: not described again", aid)
+            return
+        self._describing.add(aid)
+        try:
+            status, text = await describing()
+        finally:
+            self._describing.discard(aid)
         await self._reply(edge_id, pkt, aid, status, text)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
@@ -123,61 +140,67 @@ class Worker:
         task.add_done_callback(self._followups.discard)
 
     # -- loops --------------------------------------------------------------------------------
-    async def _read(self) -> None:
-        batch = self.cfg.scale.read_batch
-        while True:
-            free = self.cfg.scale.worker_concurrency - len(self.in_flight)
-            if free <= 0:
-                await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
-                continue
-            try:
-                jobs = await self.jobs.read(self.consumer, min(free, batch), READ_BLOCK_MS)
-            except RedisError as exc:
-                log.warning("worker %s: reading jobs failed: %s", self.consumer, exc)
-                await asyncio.sleep(LOOP_ERROR_PAUSE_S)
-                continue
-            for job in jobs:
-                self._start(job)
+    def loops(self) -> list[Loop]:
+        """(name, one iteration, interval, sleep before the first); the reader comes first (stop() ends it)."""
+        return [("read jobs", self._read_step, 0.0, False),
+                ("heartbeat", self._beat_step, heartbeat_s(self.cfg.scale.claim_idle_s), True),
+                ("describe deadlines", self._expire_step, EXPIRE_INTERVAL_S, True)]
 
-    async def _beat(self) -> None:
+    async def _read_step(self) -> None:
+        free = self.cfg.scale.worker_concurrency - len(self.in_flight)
+        if free <= 0:
+            await asyncio.wait(list(self.in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+            return
+        try:
+            jobs = await self.jobs.read(self.consumer, min(free, self.cfg.scale.read_batch), READ_BLOCK_MS)
+        except RedisError as exc:
+            log.warning("worker %s: reading jobs failed: %s", self.consumer, exc)
+            await asyncio.sleep(LOOP_ERROR_PAUSE_S)
+            return
+        for job in jobs:
+            self._start(job)
+
+    async def _beat_step(self) -> None:
         sc = self.cfg.scale
         idle_ms = int(sc.claim_idle_s * 1000)
-        while True:
-            await asyncio.sleep(heartbeat_s(sc.claim_idle_s))
-            try:
-                await self.jobs.beat(self.consumer, list(self.in_flight))
-                dead = poison(await self.jobs.pending(idle_ms), sc.claim_idle_s, sc.max_deliveries)
-                if dead:
-                    n = await self.jobs.bury(self.consumer, dead, idle_ms)
-                    self.stats["jobs_dead"] += n
-                    log.error("worker %s: %d jobs failed %d times and were moved to %s (kept for inspection)",
-                              self.consumer, n, sc.max_deliveries, self.jobs.dead_key)
-                free = max(1, sc.worker_concurrency - len(self.in_flight))
-                claimed = await self.jobs.claim(self.consumer, idle_ms, free)
-            except RedisError as exc:
-                log.warning("worker %s: heartbeat/claim failed: %s", self.consumer, exc)
-                continue
-            mine = {j.entry_id: j for j in claimed}
-            for entry_id in takeover(list(mine), set(self.in_flight)):
-                self.stats["jobs_claimed"] += 1
-                log.info("worker %s: claimed job %s, abandoned by its worker", self.consumer, entry_id)
-                self._start(mine[entry_id])
+        try:
+            self.ledger.renew_descriptions(list(self._describing), self.consumer, self._lease_s)
+            await self.jobs.beat(self.consumer, list(self.in_flight))
+            dead = poison(await self.jobs.pending(idle_ms), sc.claim_idle_s, sc.max_deliveries)
+            if dead:
+                n = await self.jobs.bury(self.consumer, dead, idle_ms)
+                self.stats["jobs_dead"] += n
+                log.error("worker %s: %d jobs failed %d times and were moved to %s (kept for inspection)",
+                          self.consumer, n, sc.max_deliveries, self.jobs.dead_key)
+            free = max(1, sc.worker_concurrency - len(self.in_flight))
+            claimed = await self.jobs.claim(self.consumer, idle_ms, free)
+        except RedisError as exc:
+            log.warning("worker %s: heartbeat/claim failed: %s", self.consumer, exc)
+            return
+        mine = {j.entry_id: j for j in claimed}
+        for entry_id in takeover(list(mine), set(self.in_flight)):
+            self.stats["jobs_claimed"] += 1
+            log.info("worker %s: claimed job %s, abandoned by its worker", self.consumer, entry_id)
+            self._start(mine[entry_id])
 
-    async def _expire(self) -> None:
-        while True:
-            await asyncio.sleep(EXPIRE_INTERVAL_S)
-            try:
-                for aid in self.ledger.overdue(time.time(), OVERDUE_BATCH):
-                    if self.alerts.is_open(aid):
-                        continue
-                    latest = self.ledger.latest_stage(aid)
-                    if latest is None or latest.stage == "described":
-                        self.ledger.forget_open(aid)   # finished (or expired from Redis): nothing to send
-                    else:
-                        self.alerts.restore([latest])   # a dead worker's alert: finish it here
-                self.alerts.expire()
-            except RedisError as exc:
-                log.warning("worker %s: expiring alerts failed: %s", self.consumer, exc)
+    def _expire_step(self) -> None:
+        try:
+            for aid in self.ledger.overdue(time.time(), OVERDUE_BATCH):
+                if self.alerts.is_open(aid):
+                    continue
+                latest = self.ledger.latest_stage(aid)
+                if latest is None or latest.stage == "described":
+                    self.ledger.forget_open(aid)   # finished (or expired from Redis): nothing to send
+                else:
+                    self.alerts.restore([latest])   # a dead worker's alert: finish it here
+            self.alerts.expire()
+        except RedisError as exc:
+            log.warning("worker %s: expiring alerts failed: %s", self.consumer, exc)
+        for aid, exc in self.alerts.failed.items():   # kept and tried again next tick; said once a minute
+            key = f"{type(exc).__name__}: {exc}"
+            if self._expire_errors.should_log(key):
+                log.error("alert %s: described stage not committed (%s); it stays open and is tried again "
+                          "(%d alerts wait so)", aid, key, len(self.alerts.failed))
 
     # -- life ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -189,8 +212,7 @@ class Worker:
         if ready is not None:   # take no job before the model can describe it (other workers can)
             log.info("worker %s: loading the model", self.consumer)
             await ready()
-        self.tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._beat()),
-                       asyncio.create_task(self._expire())]
+        self.tasks = start_loops(self.loops())
         log.info("worker %s reading %s (group workers, up to %d jobs at once)", self.consumer, self.jobs.key,
                  self.cfg.scale.worker_concurrency)
 

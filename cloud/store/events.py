@@ -59,6 +59,8 @@ def _lifecycle(alert) -> dict:
         return {"escalation": alert.escalation, "sequence": alert.sequence}
     if alert.stage == "ended":
         return {"ended_at": alert.ended_at, "duration_s": alert.duration_s, "merged_into": alert.merged_into}
+    if alert.stage == "redescribed":   # a second description (it replaces the event's description)
+        return {"reason": alert.redescribe_reason, "sequence": alert.sequence}
     return {}
 
 

@@ -62,6 +62,7 @@ function timelineSection(ev) {
     const words = s.stage === "detected" ? "detected: alert sent"
       : s.stage === "updated" ? "updated: " + (s.escalation || "escalation")
       : s.stage === "ended" ? "ended: object left" + (s.merged_into ? " (merged into " + s.merged_into + ")" : "")
+      : s.stage === "redescribed" ? "described again: " + (s.reason === "end" ? "best snapshot at the end" : "escalation")
       : s.status === "ok" ? "described" : "description " + s.status + (s.error ? ": " + s.error : "");
     item(s.at, words, "stage-" + s.stage);
   }

@@ -58,6 +58,7 @@ class TrackerConfig(BaseModel):
     high_score: float = Field(0.6, ge=0.0, le=1.0, description="ByteTrack split: detections above start tracks, below only continue them")
     min_hits: int = Field(2, ge=1, description="detections before a track is confirmed (suppresses one-frame false hits)")
     max_age_s: float = Field(2.0, gt=0.0, description="a track unseen this long is over, and so is its event (the longest gap a track survives)")
+    occlusion_max_age_s: float = Field(4.0, gt=0.0, description="a confirmed track lost inside the picture (hidden behind a pillar or another person, or missed by the detector) survives this long if it looks the same when found again; one lost at the picture's edge has left and ends after max_age_s (never less than max_age_s)")
     gate_diagonals: float = Field(1.5, gt=0.0, description="a lost track continues with a detection at most this many box diagonals from its predicted place (if it looks alike)")
     appearance_max: float = Field(0.45, gt=0.0, le=1.0, description="colour-histogram distance (0 same, 1 disjoint) below which a non-overlapping detection may continue a track")
     appearance_veto: float = Field(0.6, gt=0.0, le=1.0, description="colour-histogram distance above which a detection never continues a track it missed (someone else walked in)")

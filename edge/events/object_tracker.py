@@ -31,7 +31,26 @@ tracker keeps ByteTrack's two-stage association and adds, for a bounded gap:
   that walks away ages and ends as usual.
 - Frame edges: a lost track whose predicted centre is outside the picture has left;
   it is not continued by someone entering at the same edge (only an overlap can).
-The gap is bounded by ``max_age_s``: unseen longer, the object has left.
+- Occlusions longer than ``max_age_s``: people leave a picture at its edges; one that vanishes
+  inside it is hidden (behind a pillar, a parked car, another person) or missed by the detector.
+  A confirmed track lost inside the picture survives ``occlusion_max_age_s``; beyond ``max_age_s``
+  it is continued only by a detection near its predicted place that looks the same (appearance
+  within ``appearance_max``, even when the boxes overlap). A track whose predicted box reaches the
+  picture's edge has left and ends after ``max_age_s``, as before. This delays no ``new`` stage;
+  it delays the ``end`` of an object lost mid-picture (``ended_at`` still says its last sighting).
+- Found again under a new track: when a new track is about to be confirmed (before its event would
+  open), it is first compared with the confirmed tracks. A duplicate of one seen on this frame is
+  dropped; one near the predicted place of a track missed on this frame, looking the same (a box
+  cut by a pillar, a part of the body after a gap), is that lost track found again: the old track
+  carries on with its detections and no new event opens (no ``new`` stage is delayed by this).
+- The gate's remembered boxes (it did not run the detector; motion is on the box) can keep a track
+  but never start one: a copy of a lost object's box is not a new object.
+- Walked off unseen: motion where a missed track stood means it moved; it is not held as standing
+  still again until it is detected (otherwise it is held where it was for minutes and claimed by the
+  next person who passes there). A track picked up after more than ``max_age_s`` without a detection
+  (held or not) needs a near detection that looks the same.
+The gap is bounded by ``max_age_s`` (``occlusion_max_age_s`` inside the picture): unseen longer,
+the object has left.
 """
 from __future__ import annotations
 
@@ -54,6 +73,7 @@ _NEAR_WEIGHT = 0.3            # cost per box diagonal of centre distance
 _UNKNOWN_APPEARANCE = 0.5     # cost assumed when a crop has no usable colour
 _INF = 1e6
 _CONTINUOUS_S = 0.3           # seen this recently = frame to frame at the 5-fps gate (no miss in between)
+_EDGE_MARGIN = 0.01           # a box within 1% of the picture's border touches its edge
 _MOTION_MARGIN = 0.1          # a motion region within 10% of a box's size counts as motion of that object
 
 
@@ -69,6 +89,7 @@ class ObjectTrack(Track):
     merged: bool = False
     last_detected: float = 0.0              # capture time of its last detection (last_seen also moves while held)
     merge_streak: dict[int, int] = field(default_factory=dict)    # other track id -> frames seen as a duplicate
+    moved_unseen: bool = False              # motion where it stood and no detection: it walked off, not still
 
 
 class ObjectTracker:
@@ -117,12 +138,33 @@ class ObjectTracker:
         dist = math.hypot(cx - px, cy - py) / diag
         gap = max(0.0, t - tr.last_seen)
         gate = min(self.cfg.gate_diagonals, self.cfg.gate_diagonals * (0.5 + gap))
+        if t - tr.last_detected > self.cfg.max_age_s:     # (held as standing still counts as unseen here)
+            # Found again after a long occlusion: it must be near where it was going and look the same,
+            # overlap or not (after seconds, an overlap alone is often someone else at that place).
+            if dist > gate or app is None or app > self.cfg.appearance_max:
+                return _INF
         if sim < self.cfg.match_iou:
             # No overlap: only a near detection that looks the same continues the track, and not a
             # track whose object went out of the picture (someone entering there is someone else).
             if dist > gate or app is None or app > self.cfg.appearance_max or self._outside(px, py):
                 return _INF
         return (1.0 - sim) + _NEAR_WEIGHT * min(dist, 3.0) + (app if app is not None else _UNKNOWN_APPEARANCE)
+
+    def _at_edge(self, tr: ObjectTrack, t: float) -> bool:
+        """Its box, or where it would be now, reaches the picture's edge: an object lost there has left."""
+        if self._frame is None:
+            return False
+        W, H = self._frame
+        mx, my = W * _EDGE_MARGIN, H * _EDGE_MARGIN
+        return any(b[0] <= mx or b[1] <= my or b[2] >= W - mx or b[3] >= H - my
+                   for b in (tr.box, self._predict(tr, t)))
+
+    def _age_limit(self, tr: ObjectTrack, t: float) -> float:
+        if not tr.confirmed:
+            return self.cfg.max_age_s / 2
+        if self._at_edge(tr, t):
+            return self.cfg.max_age_s
+        return max(self.cfg.max_age_s, self.cfg.occlusion_max_age_s)
 
     def _outside(self, x: float, y: float) -> bool:
         return self._frame is not None and not (0.0 <= x <= self._frame[0] and 0.0 <= y <= self._frame[1])
@@ -154,6 +196,7 @@ class ObjectTracker:
             a = _VELOCITY_SMOOTHING if tr.hits > 1 else 1.0
             tr.velocity = (a * v[0] + (1 - a) * tr.velocity[0], a * v[1] + (1 - a) * tr.velocity[1])
         tr.box, tr.score, tr.last_seen, tr.last_detected, tr.detection = d.box(), d.score, t, t, d
+        tr.moved_unseen = False
         tr.appearance = blend(tr.appearance, hist, self.cfg.appearance_update)
         tr.hits += 1
         tr.history.append((t, d.bottom_center))
@@ -186,29 +229,88 @@ class ObjectTracker:
         pairs2, _, _ = self._match(rest, [detections[i] for i in low], [hists[i] for i in low], t, holding)
         for i, j in pairs2:
             self._apply(rest[i], detections[low[j]], hists[low[j]], t, holding, coasted)
-        for j in free_h:
+        for j in ([] if coasted else free_h):
+            # A remembered box the gate did not detect again is a copy of an old detection: it can keep a track
+            # (above) but never start one (it would open a second event on the copy of a lost object's box).
             d = detections[high[j]]
             tr = ObjectTrack(next(self._ids), d.label, d.box(), d.score, t, t, detection=d,
                              history=[(t, d.bottom_center)], appearance=hists[high[j]], last_detected=t)
             self.tracks.append(tr)
+        adopted: list[tuple[int, int]] = []
         for tr in self.tracks:   # confirmation waits for the end of a cut's hold
             if not tr.confirmed and tr.hits >= self.cfg.min_hits and not holding and tr.detection is not None:
+                twin = self._live_twin(tr)
+                if twin is not None:      # a second box of an object already tracked (a face box in a body box)
+                    tr.merged = True
+                    adopted.append((tr.track_id, twin.track_id))
+                    continue
+                old = self._lost_twin(tr, t)
+                if old is not None:       # not a new object: the lost one, found again under a new track
+                    self._adopt(old, tr)
+                    adopted.append((tr.track_id, old.track_id))
+                    continue
                 tr.confirmed = True
         if motion is not None and not holding:
             self._hold_still(motion, t)
-        self.merged = self._merge_duplicates()
+        self.merged = adopted + self._merge_duplicates()
         alive, removed = [], [tr for tr in self.tracks if tr.merged]
         for tr in self.tracks:
             if tr.merged:
                 continue
-            confirmed = tr.confirmed
-            limit = self.cfg.max_age_s if confirmed else self.cfg.max_age_s / 2
-            (removed if t - tr.last_seen > limit else alive).append(tr)
+            (removed if t - tr.last_seen > self._age_limit(tr, t) else alive).append(tr)
         self.tracks, self.removed = alive, removed
         for tr in self.tracks:
             if tr.detection is not None:
                 tr.detection.track_id = tr.track_id if tr.confirmed else -1
         return self.confirmed()
+
+    def _live_twin(self, new: ObjectTrack) -> ObjectTrack | None:
+        """A confirmed track seen on this frame of which ``new`` is a duplicate (``_duplicates``): caught before
+        ``new`` opens an event, rather than merged ``merge_frames`` later."""
+        for old in self.tracks:
+            if (old is not new and old.confirmed and not old.merged and old.detection is not None
+                    and old.label == new.label and self._duplicates(old, new)):
+                return old
+        return None
+
+    def _lost_twin(self, new: ObjectTrack, t: float) -> ObjectTrack | None:
+        """A confirmed track, missed on this frame and not gone out at the edge, whose predicted place is near
+        ``new`` and which looks like it: ``new`` is that object, found again after an association the frame-to-
+        frame matching could not make (a box cut in half by a pillar, a box of another size after a gap)."""
+        best, best_cost = None, _INF
+        (nx, ny) = _centre(new.box)
+        area_n = max(1.0, (new.box[2] - new.box[0]) * (new.box[3] - new.box[1]))
+        for old in self.tracks:
+            if old is new or not old.confirmed or old.merged or old.detection is not None or old.label != new.label:
+                continue
+            pb = self._predict(old, t)
+            if self._outside(*_centre(pb)):
+                continue      # it went out of the picture: one entering there is someone else
+            app = appearance_distance(old.appearance, new.appearance)
+            if app is None or app > self.cfg.appearance_max:
+                continue
+            area_o = max(1.0, (pb[2] - pb[0]) * (pb[3] - pb[1]))
+            # Looser than frame-to-frame matching: the box that could not continue it is often a part of it.
+            if not 1.0 / _SIZE_RATIO_MAX ** 2 <= area_n / area_o <= _SIZE_RATIO_MAX ** 2:
+                continue
+            px, py = _centre(pb)
+            dist = math.hypot(nx - px, ny - py) / (math.hypot(pb[2] - pb[0], pb[3] - pb[1]) or 1.0)
+            if dist > self.cfg.gate_diagonals:
+                continue
+            cost = _NEAR_WEIGHT * dist + app
+            if cost < best_cost:
+                best, best_cost = old, cost
+        return best
+
+    def _adopt(self, old: ObjectTrack, new: ObjectTrack) -> None:
+        """``old`` carries on from ``new``'s detections; ``new`` is dropped (no event was opened for it)."""
+        old.box, old.score, old.detection, old.velocity = new.box, new.score, new.detection, new.velocity
+        old.last_seen = old.last_detected = new.last_detected
+        old.appearance = blend(old.appearance, new.appearance, self.cfg.appearance_update)
+        old.hits += new.hits
+        old.moved_unseen = False
+        old.history = (old.history + new.history)[-self.cfg.history_points:]
+        new.merged = True
 
     def _hold_still(self, motion: list[tuple], t: float) -> None:
         """Confirmed tracks missed where nothing moved stay (their age does not run), within bounds."""
@@ -217,11 +319,20 @@ class ObjectTracker:
                 continue
             pred = self._predict(tr, t)
             px, py = _centre(pred)
-            if self._outside(px, py):
-                continue      # walked out of the picture: left, not still
-            # Nothing moved where it stood nor where it would be walking to: it is standing still.
-            if not any(_touches(r, b, _MOTION_MARGIN) for r in motion for b in (tr.box, pred)):
+            if self._outside(px, py) or self._at_edge(tr, t):
+                continue      # walked out of the picture (or to its edge, where it can step out unseen): left, not still
+            # Nothing moved where it stood nor where it would be walking to (at its pace, however long it has
+            # been gone: a walker the detector lost keeps making motion ahead of the capped prediction):
+            # it is standing still.
+            dt = max(0.0, t - tr.last_seen)
+            vx, vy = tr.velocity
+            ahead = (tr.box[0] + vx * dt, tr.box[1] + vy * dt, tr.box[2] + vx * dt, tr.box[3] + vy * dt)
+            if tr.moved_unseen:
+                continue      # it moved once where the detector could not see it: it walked off; it ages
+            if not any(_touches(r, b, _MOTION_MARGIN) for r in motion for b in (tr.box, pred, ahead)):
                 tr.last_seen, tr.velocity = t, (0.0, 0.0)
+            elif t - tr.last_detected > _CONTINUOUS_S:
+                tr.moved_unseen = True
 
     def _merge_duplicates(self) -> list[tuple[int, int]]:
         seen = [tr for tr in self.tracks if tr.detection is not None and tr.confirmed]

@@ -136,11 +136,9 @@ def test_the_real_edge_agent_runs_against_the_scaled_cloud(tmp_path):
         assert done.returncode == 0, done.stderr[-3000:]
         summary = done.stdout.strip().splitlines()[-1]
         events = int(re.search(r"events (\d+)", summary).group(1))
-        described = int(re.search(r"descriptions received (\d+)", summary).group(1))
-        # Results came back for every event. An event's end frame (its best snapshot) can reach a worker that
-        # does not know another worker already described it: that worker describes it again (a Result more,
-        # never a second `described` stage: the ledger commits each stage once, checked below).
-        assert events > 0 and described >= events, summary
+        # One Result per event: an event's end frame (its best snapshot) that reaches another worker than the
+        # one describing it is not described again (the ledger's describe lease, cloud/scale/ledger.py).
+        assert events > 0 and f"descriptions received {events}" in summary, summary
         assert wait_for(lambda: _complete(rx, events), 30), (receipts(rx), cluster.logs())
     finally:
         cluster.stop()

@@ -17,7 +17,8 @@ Ours, under ``topic_prefix`` (default ``vigil``), with the same meaning (docs/ev
   ``after.idempotency_key`` the stage's key (retries repeat it);
 * ``<prefix>/tracked_object_update``: ``{"type": "description", "id", "camera", "label",
   "description", "description_status", ...}`` for every ``described`` stage, ``ok`` or not
-  (``timeout``/``error`` say why there is no description);
+  (``timeout``/``error`` say why there is no description), and for every ``redescribed`` stage (a second
+  description, on escalation or at the end: ``reason`` says which), as Frigate sends a regenerated one;
 * ``<prefix>/<camera>/alert``: the latest stage of that camera's latest alert, retained;
 * ``<prefix>/available``: ``online`` (retained), ``offline`` as the client's last will.
 
@@ -36,6 +37,7 @@ from cloud.alerts.sinks.base import AlertSink, DeliveryError
 
 STAGE_TYPE = {"detected": "new", "updated": "update", "ended": "end"}   # alert stage -> Frigate event type
 DESCRIPTION_TOPIC = "tracked_object_update"
+DESCRIPTION_STAGES = ("described", "redescribed")   # published on DESCRIPTION_TOPIC
 AVAILABLE, ONLINE, OFFLINE = "available", "online", "offline"
 KEEPALIVE_S = 30
 CLOSE_TIMEOUT_S = 1.0      # how long a closing sink waits to say "offline" itself
@@ -67,7 +69,8 @@ def description_payload(alert: Alert) -> dict:
     return {"type": "description", "id": alert.alert_id, "event_id": alert.event_id, "camera": alert.camera_id,
             "label": _label(alert), "description": str(d.get("summary", "")) if isinstance(d, dict) else str(d),
             "description_json": alert.description, "description_status": alert.description_status,
-            "description_error": alert.description_error, "idempotency_key": alert.idempotency_key}
+            "description_error": alert.description_error, "idempotency_key": alert.idempotency_key,
+            "reason": alert.redescribe_reason if alert.stage == "redescribed" else ""}
 
 
 class MqttSink(AlertSink):
@@ -97,14 +100,14 @@ class MqttSink(AlertSink):
         with self._lock:
             before = self._last.get(alert.alert_id)
             payload = event_payload(alert, before)
-            after_end = alert.stage == "described" and alert.alert_id in self._ended
+            after_end = alert.stage in DESCRIPTION_STAGES and alert.alert_id in self._ended
         body = json.dumps(payload, separators=(",", ":"))
         if not self._client.is_connected():
             raise DeliveryError(f"{self.name}: not connected to the broker")
         messages = [(f"{self.prefix}/events", body, False), (f"{self.prefix}/{alert.camera_id}/alert", body, True)]
         if after_end:   # the object's `end` was its last event; the description is its own message only
             messages = messages[1:]
-        if alert.stage == "described":   # the description as its own message, before the event's update
+        if alert.stage in DESCRIPTION_STAGES:   # the description as its own message, before the event's update
             messages.insert(0, (f"{self.prefix}/{DESCRIPTION_TOPIC}",
                                 json.dumps(description_payload(alert), separators=(",", ":")), False))
         for topic, text, retain in messages:

@@ -5,6 +5,7 @@ import pytest
 from cloud.alerts.alert import Alert
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
+from cloud.answer.event_packet import EventPacket
 
 
 class Clock:
@@ -20,8 +21,8 @@ def _hints(stage, **kw):
 
 
 def _packet(m, stage, seq, event="e1", **kw):
-    return m.on_packet(edge_id="edge", camera_id="cam", event_id=event, event_onset=99.0, labels={"person": 1},
-                       detections=[], severity=0.8, hints=_hints(stage, **kw), sequence=seq)
+    return m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id=event, event_onset=99.0,
+                                   labels={"person": 1}, severity=0.8, hints=_hints(stage, **kw), sequence=seq))
 
 
 def _stages(out):
@@ -206,12 +207,12 @@ def test_a_filtered_endpoint_gets_all_of_an_alerts_stages_or_none():
     from cloud.alerts.filters import AlertFilter
     out = []
     m = AlertManager(out.append, clock=Clock())
-    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 1},
-                detections=[], severity=0.3, hints=_hints("new"), sequence=1)
-    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 2},
-                detections=[], severity=0.9, hints=_hints("update", escalation="rule", severity=0.9), sequence=4)
-    m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={},
-                detections=[], severity=0.9, hints=_hints("end", ended_at=110.0, duration_s=11.0), sequence=8)
+    m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 1},
+                detections=(), severity=0.3, hints=_hints("new"), sequence=1))
+    m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={"person": 2},
+                detections=(), severity=0.9, hints=_hints("update", escalation="rule", severity=0.9), sequence=4))
+    m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0, labels={},
+                detections=(), severity=0.9, hints=_hints("end", ended_at=110.0, duration_s=11.0), sequence=8))
     assert _stages(out) == ["detected", "updated", "ended"] and out[1].hints["severity"] == 0.9
     severe, people = AlertFilter(min_severity=0.5), AlertFilter(labels=frozenset({"person"}))
     assert [severe.matches(a) for a in out] == [False] * 3

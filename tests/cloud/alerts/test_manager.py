@@ -1,4 +1,5 @@
 from cloud.alerts.manager import AlertManager
+from cloud.answer.event_packet import EventPacket
 
 
 class Clock:
@@ -10,8 +11,8 @@ class Clock:
 
 
 def _packet(m, event="e1"):
-    return m.on_packet(edge_id="edge", camera_id="cam", event_id=event, event_onset=99.0,
-                       labels={"person": 1}, detections=[], severity=0.8)
+    return m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id=event, event_onset=99.0,
+                       labels={"person": 1}, detections=(), severity=0.8))
 
 
 def test_detected_then_described_once():
@@ -82,10 +83,8 @@ def test_a_described_stage_that_cannot_be_committed_is_kept_and_committed_when_s
         committed.append((alert.alert_id, alert.stage, alert.description_status))
 
     m = AlertManager(emit, describe_deadline_s=5.0, clock=lambda: now[0])
-    a1, _ = m.on_packet(edge_id="e", camera_id="c", event_id="ev1", event_onset=0.0, labels={}, detections=[],
-                        severity=0.5)
-    a2, _ = m.on_packet(edge_id="e", camera_id="c", event_id="ev2", event_onset=0.0, labels={}, detections=[],
-                        severity=0.5)
+    a1, _ = m.on_packet(EventPacket(edge_id="e", camera_id="c", event_id="ev1", event_onset=0.0, severity=0.5))
+    a2, _ = m.on_packet(EventPacket(edge_id="e", camera_id="c", event_id="ev2", event_onset=0.0, severity=0.5))
     assert m.claim_description(a1)
     disk_full[0] = True
     assert m.on_description(a1, {"summary": "a person"})     # taken, not yet committed

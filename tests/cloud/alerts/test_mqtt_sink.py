@@ -93,6 +93,24 @@ def test_a_description_after_the_end_is_its_own_message_only(broker):
     assert retained[-1]["after"]["stage"] == "described"   # the camera's latest stage is still kept
 
 
+def test_a_second_description_is_a_tracked_object_update_with_its_reason(broker):
+    """A ``redescribed`` stage (on escalation, or at the end from the best snapshot) is published as Frigate
+    publishes a regenerated GenAI description: tracked_object_update, and an update while the object is in view."""
+    again = Alert(**{**_alert("described").to_dict(), "stage": "redescribed", "sequence": 7,
+                     "redescribe_reason": "escalation", "description": {"summary": "two people at the gate"}})
+    at_end = Alert(**{**again.to_dict(), "sequence": 9, "redescribe_reason": "end",
+                      "description": {"summary": "two people in red coats"}})
+    alerts = [_alert("detected", event_stage="new"), _alert("described", event_stage="new"), again,
+              _alert("ended", event_stage="end", ended_at=3.0), at_end]
+    got = _published(broker, alerts, lambda g: len(_on(g, "vigil/tracked_object_update")) >= 3)
+    assert [e["type"] for e in _on(got, "vigil/events")] == ["new", "update", "update", "end"]
+    descs = _on(got, "vigil/tracked_object_update")
+    assert [(d["type"], d["description"], d["reason"]) for d in descs] == [
+        ("description", "two people", ""), ("description", "two people at the gate", "escalation"),
+        ("description", "two people in red coats", "end")]
+    assert descs[2]["idempotency_key"] == "a1.redescribed.9"
+
+
 def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
     from cloud.alerts.sinks.mqtt import MqttSink
     got, ready = [], []

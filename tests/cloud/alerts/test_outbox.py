@@ -2,6 +2,7 @@
 from cloud.alerts.alert import Alert
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.outbox import Outbox
+from cloud.answer.event_packet import EventPacket
 
 
 def _alert(stage="detected", aid="a1", status="pending"):
@@ -37,15 +38,13 @@ def test_delivered_rows_are_forgotten_after_retention():
 def test_restarted_manager_neither_realerts_nor_contradicts():
     box = Outbox(None)
     first = AlertManager(lambda a: box.add(a, ["hook"]), describe_deadline_s=30, clock=lambda: 100.0)
-    aid, new = first.on_packet(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, labels={}, detections=[],
-                               severity=0.5)
+    aid, new = first.on_packet(EventPacket(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, severity=0.5))
     assert new and first.on_description(aid, {"summary": "x"})
     # The process dies; its successor sees the edge's replayed packet.
     emitted = []
     second = AlertManager(emitted.append, describe_deadline_s=30, clock=lambda: 200.0, lookup=box.latest_stage)
     second.restore(box.open_alerts())
-    again, new = second.on_packet(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, labels={},
-                                  detections=[], severity=0.5)
+    again, new = second.on_packet(EventPacket(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, severity=0.5))
     assert again == aid and not new
     assert not second.claim_description(aid)            # already described: no second description
     assert second.expire() == 0 and emitted == []       # and no contradictory `timeout`
@@ -54,8 +53,7 @@ def test_restarted_manager_neither_realerts_nor_contradicts():
 def test_alert_left_open_by_a_crash_is_finished_by_the_successor():
     box = Outbox(None)
     first = AlertManager(lambda a: box.add(a, ["hook"]), describe_deadline_s=30, clock=lambda: 100.0)
-    aid, _ = first.on_packet(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, labels={}, detections=[],
-                             severity=0.5)
+    aid, _ = first.on_packet(EventPacket(edge_id="e", camera_id="c", event_id="ev", event_onset=1.0, severity=0.5))
     emitted = []
     now = [110.0]
     second = AlertManager(emitted.append, describe_deadline_s=30, clock=lambda: now[0], lookup=box.latest_stage)

@@ -2,6 +2,7 @@
 raises the threat level; a model that sees passes through unchanged (the negative control)."""
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.seeing import ModelCard, honest_description, measured_summary
+from cloud.answer.event_packet import EventPacket
 from cloud.models.capability import sees_images
 from cloud.answer.schema import EventDescription
 
@@ -13,8 +14,8 @@ HINTS = {"counts": {"person": 2, "car": 1}, "zone": "drive", "dwell_seconds": 4.
 def _described(card):
     out = []
     m = AlertManager(out.append, clock=lambda: 100.0, model=lambda: card)
-    aid, _ = m.on_packet(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0,
-                         labels={"person": 2, "car": 1}, detections=[], severity=0.9, hints=HINTS)
+    aid, _ = m.on_packet(EventPacket(edge_id="edge", camera_id="cam", event_id="e1", event_onset=99.0,
+                         labels={"person": 2, "car": 1}, detections=(), severity=0.9, hints=HINTS))
     m.on_description(aid, dict(INVENTED))
     return out[-1]
 

@@ -161,3 +161,45 @@ def test_pressure_is_the_fill_level():
 def test_the_queue_imports_no_torch():
     code = "import sys, cloud.answer.describe_queue; sys.exit(1 if 'torch' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# -- second descriptions (cloud/answer/redescribe.py): after every first one, shed first -------------
+def again(key, sev=0.5, deadline=100.0, t=0.0, payload=None):
+    return DescribeJob(key=key + "/again", severity=sev, deadline=deadline, arrival=t, payload=payload, tier=1)
+
+
+def test_a_second_description_waits_behind_every_first_one_whatever_its_severity():
+    q = DescribeQueue(capacity=8)
+    q.offer(again("intrusion", sev=1.0, deadline=5.0, t=0.0), now=0.0)
+    q.offer(job("passer-by", sev=0.1, deadline=50.0, t=1.0), now=1.0)
+    q.offer(job("cat", sev=0.2, deadline=60.0, t=2.0), now=2.0)
+    assert drain(q, now=3.0)[0] == ["cat", "passer-by", "intrusion/again"]
+
+
+def test_second_descriptions_of_one_event_coalesce_the_newest_frame_wins():
+    q = DescribeQueue(capacity=8)
+    q.offer(again("e1", t=0.0, payload="escalation frame"), now=0.0)
+    q.offer(again("e1", t=5.0, payload="end frame"), now=5.0)
+    j, _ = q.take(now=6.0)
+    assert (j.key, j.payload, j.arrival, j.tier) == ("e1/again", "end frame", 0.0, 1)
+    assert q.counts.coalesced == 1 and len(q) == 0
+
+
+def test_a_full_queue_sheds_a_second_description_before_any_first_one():
+    q = DescribeQueue(capacity=2)
+    q.offer(job("low", sev=0.1, t=0.0), now=0.0)
+    q.offer(again("high", sev=1.0, t=1.0), now=1.0)
+    dropped = q.offer(job("another-low", sev=0.1, t=2.0), now=2.0)
+    assert dropped == [Dropped(again("high", sev=1.0, t=1.0), "overloaded")]
+    # and a second description arriving at a full queue of first ones is the one that goes
+    dropped = q.offer(again("x", sev=1.0, t=3.0), now=3.0)
+    assert [(d.job.key, d.reason) for d in dropped] == [("x/again", "overloaded")]
+    assert drain(q, now=4.0)[0] == ["low", "another-low"]
+
+
+def test_a_dropped_second_description_is_counted_apart_from_the_alerts_timeouts():
+    q = DescribeQueue(capacity=1)
+    q.offer(job("first"), now=0.0)
+    q.offer(again("x"), now=0.0)                       # shed: the queue is full of a first description
+    q.offer(again("late", deadline=1.0), now=2.0)      # past its deadline on arrival
+    assert (q.counts.shed, q.counts.late, q.counts.shed_second, q.counts.late_second) == (0, 0, 1, 1)

@@ -129,5 +129,7 @@ def test_a_degraded_frame_is_decoded_at_half_size_and_hints_carry_the_ingest_pre
         assert svc._backpressure() == (0.0, "engine queue")
         svc.admission.hold(MIB // 4)                               # half of the context share
         assert svc._backpressure() == (0.5, "ingest memory budget")
+        svc.refusal = lambda: "outbox /x/outbox.db: 0 bytes free"     # the storage-fault state refuses packets
+        assert svc._backpressure() == (1.0, "cloud storage cannot write (outbox /x/outbox.db: 0 bytes free)")
     finally:
         svc.close()

@@ -42,6 +42,21 @@ def test_the_objects_stages_join_the_timeline_and_leave_the_description_alone():
     assert ev["stage"] == "ended" and ev["labels"] == {"person": 1}
 
 
+def test_a_second_description_replaces_the_events_description_and_joins_the_timeline_once():
+    store = EventStore(clock=Clock())
+    store.record_alert(_alert(1))
+    store.record_alert(_alert(1, "described", description={"summary": "a person", "threat_level": 1}))
+    again = Alert(**{**_alert(1, "redescribed", description={"summary": "a person climbs the fence",
+                                                          "threat_level": 3}).to_dict(),
+                     "sequence": 12, "redescribe_reason": "escalation"})
+    store.record_alert(again)
+    store.record_alert(again)                                    # resent after a restart: kept once
+    ev = store.get_event("a1")
+    assert [s["stage"] for s in ev["stages"]] == ["detected", "described", "redescribed"]
+    assert ev["stages"][2]["reason"] == "escalation" and ev["stages"][2]["sequence"] == 12
+    assert ev["summary"] == "a person climbs the fence" and ev["threat_level"] == 3 and ev["status"] == "ok"
+
+
 def test_images_by_id_and_thumbnail_prefers_the_semantic_frame():
     store = EventStore(clock=Clock())
     store.record_alert(_alert(1))

@@ -38,7 +38,7 @@ def cam(**kw) -> CameraConfig:
 
 def cfg(*rules, **kw) -> EventsConfig:
     return EventsConfig(rules=list(rules) or [RuleConfig(name="object", kind="object")],
-                        tracker=TrackerConfig(min_hits=2, max_age_s=1.0), **kw)
+                        tracker=TrackerConfig(min_hits=2, max_age_s=1.0, occlusion_max_age_s=1.0), **kw)
 
 
 def test_new_update_end_for_one_person():
