@@ -149,6 +149,15 @@ def _compose(profile: str, key: str, label: str, goal: Any = None, at_most: bool
     return f
 
 
+def _rss_slope(config: str, arm: str) -> Derived:
+    """edge_rss: the edge's RSS slope after warm-up for one configuration and arm (before/after the fix)."""
+    def f(data: dict) -> dict | None:
+        run = ((data.get("summary") or {}).get(config) or {}).get(arm) or {}
+        return ({"value": run["slope_mb_per_h"], "label": f"edge RSS slope MB/h, {config}, {arm} the fix"}
+                if "slope_mb_per_h" in run else None)
+    return f
+
+
 # What the whole system runs through, for the results of real processes end to end.
 SYSTEM = ("cloud", "edge", "vigil", "protos", "config", "testkit")
 
@@ -248,6 +257,11 @@ CATALOG: dict[str, Spec] = {
                  "scale_healthy": _compose("scale", "services_healthy", "every service healthy"),
                  "scale_first_alert_s": _compose("scale", "time_to_first_alert_s", "s to the first alert"),
                  "scale_lost": _compose("scale", "lost", "alerts lost", 0, True)}),
+    "edge_rss": Spec(
+        measures=("benchmarks/edge_rss.py", "edge/transmit", "edge/events", "edge/agent.py", "edge/sources"),
+        headlines=("after_default", "before_default", "after_evidence_cache_4"),
+        derived={"after_default": _rss_slope("default", "after"), "before_default": _rss_slope("default", "before"),
+                 "after_evidence_cache_4": _rss_slope("evidence_cache_4", "after")}),
     "vlm_eval": Spec(
         measures=("benchmarks/vlm_eval.py", *ENGINE, *BENCH_VLM, *SCENES),
         headlines=("field_accuracy", "count_accuracy", "shuffled_control"),

@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     every = [*(e for e in earlier if e["name"] != a.name), series]
     summary = {e["name"]: {r["arm"]: {k: r["rss"].get(k) for k in ("slope_mb_per_h", "first_mb", "last_mb")}
                            | r.get("edge_summary", {}) for r in e["runs"]} for e in every}
-    result = {"benchmark": "edge_rss", "summary": summary, "series": every}
+    # the file's provenance is the newest series' (each series keeps its own)
+    result = {"benchmark": "edge_rss", "summary": summary, "series": every, "provenance": series["provenance"]}
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"edge_rss: wrote {a.out}", flush=True)
