@@ -81,7 +81,8 @@ class OpenCVSource(FrameSource):
                 reason = f"video file is not readable: {path}"
                 raise SourceError(f"{self.describe()}: {reason}", reason=reason)
 
-    def open(self) -> None:
+    def open(self, quiet: bool = False) -> None:
+        """Open the capture (``quiet``: a looping file's next pass, logged at DEBUG, not INFO)."""
         if self._cap is not None:
             return
         if not _native_logs_set:
@@ -119,7 +120,7 @@ class OpenCVSource(FrameSource):
         self._cap = cap
         self._pos = 0
         self._opened_at = time.time()
-        log.info("%s opened (%.2f fps)", self.describe(), self._clip_fps)
+        log.log(logging.DEBUG if quiet else logging.INFO, "%s opened (%.2f fps)", self.describe(), self._clip_fps)
 
     def close(self) -> None:
         if self._cap is not None:
@@ -138,10 +139,16 @@ class OpenCVSource(FrameSource):
         return max(1, round(self._clip_fps / self.cfg.fps))
 
     def _rewind(self) -> bool:
+        """Start the file again from its first frame, by opening it again: seeking back with
+        ``CAP_PROP_POS_FRAMES`` is unreliable with FFmpeg (after the seek a read could fail at once or
+        mid-pass, and a looping camera in a soak ended with "end of file" in its second pass)."""
         assert self._cap is not None
         self._loops += 1
-        self._cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
-        self._pos = 0
+        opened_at = self._opened_at
+        self._cap.release()
+        self._cap = None
+        self.open(quiet=True)
+        self._opened_at = opened_at        # the clock runs on across passes (_loop_offset)
         return True
 
     def read(self) -> Frame | None:
@@ -180,7 +187,8 @@ class OpenCVSource(FrameSource):
             reason = "the stream ended or a read timed out"
             raise SourceError(f"{self.describe()}: {reason}", reason=reason)
         if self.cfg.loop and self._pos > 0:
-            self._frames_per_loop = self._pos
+            if self._loops == 0:           # the first pass's length sets the clock; a short later pass must not
+                self._frames_per_loop = self._pos
             self._rewind()
             return self.read()
         return None

@@ -35,6 +35,31 @@ def test_looping_file_continues_the_clock(tmp_path):
     assert all(b > a for a, b in zip(times, times[1:]))
 
 
+def test_a_looping_file_is_opened_again_for_each_pass_not_seeked(tmp_path, monkeypatch, caplog):
+    """Seeking back to frame 0 is unreliable with FFmpeg (a soak's camera ended in its second pass): each
+    pass opens the file again, every pass has all its frames, the clock runs on, and only the first open
+    is an INFO line."""
+    import logging
+    path = str(tmp_path / "tiny.avi")
+    vw = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48))
+    for i in range(10):
+        vw.write(np.full((48, 64, 3), i * 20, np.uint8))
+    vw.release()
+    seeks = []
+    real_set = cv2.VideoCapture.set
+    monkeypatch.setattr(cv2.VideoCapture, "set", lambda self, prop, v: seeks.append(prop) or real_set(self, prop, v))
+    caplog.set_level(logging.INFO, "edge.sources.opencv")
+    src = open_source(CameraConfig(id="t", url=path, fps=5, loop=True))
+    frames = [src.read() for _ in range(20)]           # four passes of 5
+    src.close()
+    assert [f.index for f in frames] == [0, 2, 4, 6, 8] * 4
+    assert [f.meta["loop"] for f in frames] == [0] * 5 + [1] * 5 + [2] * 5 + [3] * 5
+    assert cv2.CAP_PROP_POS_FRAMES not in seeks
+    times = [f.capture_time for f in frames]
+    assert all(abs((b - a) - 0.2) < 1e-6 for a, b in zip(times, times[1:]))   # one clock across passes
+    assert sum("opened" in r.getMessage() for r in caplog.records) == 1
+
+
 def test_missing_file_error_names_the_path(tmp_path):
     missing = tmp_path / "nope.mp4"
     with pytest.raises(SourceError, match="nope.mp4"):
