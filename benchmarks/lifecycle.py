@@ -93,7 +93,8 @@ PREVIOUS_ROUND = {
                "simulated": {"events_per_object": 1.0, "object_recall": 0.9333},
                "iou_tracker_on_these_clips": {"hog": {"events_per_object": 2.9091, "object_recall": 0.7333},
                                               "simulated": {"events_per_object": 1.5333, "object_recall": 1.0}}}}
-SETTINGS_FROZEN_AT = "b4e3742"
+SETTINGS_FROZEN_AT = "e5a7669"
+HELD_OUT_COMMITTED_AT = "83ca0e7"    # street_heldout7/8 written and committed before round 4 tuned anything
 
 
 def scenes_dir() -> Path:
@@ -264,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {"events": EventsConfig().model_dump(), "gate": GateConfig(detector="hog").model_dump()},
         "settings_frozen_before_held_out": True,
         "settings_frozen_at": SETTINGS_FROZEN_AT,
+        "held_out_clips_committed_at": HELD_OUT_COMMITTED_AT,
         "development_clips": list(DEV_CLIPS),
         "held_out_clips": list(HELD_OUT),
         "headline_clips": list(HEADLINE_CLIPS),
