@@ -30,7 +30,11 @@ tracker keeps ByteTrack's two-stage association and adds, for a bounded gap:
   ``stationary_max_s`` since its last detection. Leaving makes motion, so an object
   that walks away ages and ends as usual.
 - Frame edges: a lost track whose predicted centre is outside the picture has left;
-  it is not continued by someone entering at the same edge (only an overlap can).
+  it is not continued by someone entering at the same edge (only an overlap can). A confirmed
+  track walking out through the edge (its box there, its motion heading out) is not continued even
+  by an overlapping box that does not look like it (``appearance_max``): one walking in as another
+  walks out at the same place overlaps them without being them (the frame-to-frame overlap would
+  pass one identity to the other, and the one walking in would never open its own event).
 - Occlusions longer than ``max_age_s``: people leave a picture at its edges; one that vanishes
   inside it is hidden (behind a pillar, a parked car, another person) or missed by the detector.
   A confirmed track lost inside the picture survives ``occlusion_max_age_s``; beyond ``max_age_s``
@@ -127,6 +131,11 @@ class ObjectTracker:
         app = appearance_distance(tr.appearance, hist)
         if app is not None and app > self.cfg.appearance_veto and t - tr.last_detected > _CONTINUOUS_S:
             return _INF
+        # Frame to frame, an overlap continues a track even when its colour moves, except where someone else
+        # is the likelier owner of the box: the track was walking out at the picture's edge and the box there
+        # does not look like it (one walked out as another walked in at the same place; their boxes overlap).
+        if app is not None and app > self.cfg.appearance_max and self._leaving(tr, t):
+            return _INF
         if holding:   # after a cut positions mean nothing: appearance alone, and it must be close
             if app is None or app > self.cfg.appearance_max:
                 return _INF
@@ -158,6 +167,15 @@ class ObjectTracker:
         mx, my = W * _EDGE_MARGIN, H * _EDGE_MARGIN
         return any(b[0] <= mx or b[1] <= my or b[2] >= W - mx or b[3] >= H - my
                    for b in (tr.box, self._predict(tr, t)))
+
+    def _leaving(self, tr: ObjectTrack, t: float) -> bool:
+        """Confirmed, its box at the picture's edge and its motion heading out through that edge."""
+        if self._frame is None or not tr.confirmed:
+            return False
+        W, H = self._frame
+        mx, my = W * _EDGE_MARGIN, H * _EDGE_MARGIN
+        (x1, y1, x2, y2), (vx, vy) = tr.box, tr.velocity
+        return (x1 <= mx and vx < 0) or (x2 >= W - mx and vx > 0) or (y1 <= my and vy < 0) or (y2 >= H - my and vy > 0)
 
     def _age_limit(self, tr: ObjectTrack, t: float) -> float:
         if not tr.confirmed:

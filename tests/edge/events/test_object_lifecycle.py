@@ -297,6 +297,50 @@ def test_an_object_leaving_at_the_edge_is_not_continued_by_one_entering_there():
     assert len(events(out)) == 2
 
 
+def _clipped(track):
+    """A walk as a detector reports it at the picture's edge: boxes cut to the picture, none once out."""
+    out = []
+    for t, (name, (x1, y1, x2, y2), colour) in track:
+        x1, x2 = max(0.0, x1), min(float(W), x2)
+        if x2 - x1 >= 12:
+            out.append((t, (name, (x1, y1, x2, y2), colour)))
+    return out
+
+
+@pytest.mark.parametrize("kind,expected", [("object", 2), ("iou", 1)])
+def test_one_walking_out_at_the_edge_while_another_walks_in_there_are_two_events(kind, expected):
+    """Red walks out at the right edge; on the next frame blue walks in at the same place (red, half out, is
+    not detected any more). Blue's box overlaps red's predicted box, so frame-to-frame overlap alone continues
+    red's track onto blue: one event for two people. Red is leaving there and blue looks nothing like it:
+    red's track ends and blue opens its own event."""
+    red = _clipped(walk("red", "red", 370, 40, 0.0, 2.0))        # last seen at 450..480, walking out
+    blue = _clipped(walk("blue", "blue", 448, -40, 2.2, 6.0))    # walks in there 0.2 s later
+    out, _ = run(kind, compose(red, blue))
+    assert len(events(out)) == expected
+    if kind == "object":
+        for eid, xs in TRACE["boxes"].items():                   # each event moves one way only: no swap
+            steps = np.diff([x for _, x in xs])
+            assert (steps > 0).all() or (steps < 0).all(), (eid, xs)
+
+
+def test_a_slow_change_of_light_on_a_walker_at_the_edge_keeps_one_event():
+    """A person walking out at the edge while the light dims (their colour shifts a little every frame) is one
+    event: only an abrupt change of appearance ends a track."""
+    script = [(t, [obj], {}) for t, obj in _clipped(walk("a", "red", 200, 80, 0.0, 3.6))]
+    cam = CameraConfig(id="cam", name="Street", url="")
+    et = EventTracker(EventsConfig(tracker=TrackerConfig(kind="object", min_hits=2, max_age_s=1.0)), cam)
+    out = []
+    for k, (t, objs, _) in enumerate(script):
+        img = WALL.copy()
+        for _, (x1, y1, x2, y2), _ in objs:
+            shade = 1.0 - 0.04 * k                                  # the light dims 4% a frame
+            img[int(y1):int(y2), int(x1):int(x2)] = (np.array(COLOURS["red"]) * shade).astype(np.uint8)
+        dets = [Detection(*b, "person", 0.9) for _, b, _ in objs]
+        out += et.update(Frame("cam", k, t, img), GateResult(bool(dets), dets))
+    out += et.flush(script[-1][0] + 5.0)
+    assert len(events(out)) == 1
+
+
 def _gate(dets, motion, ran=True):
     """A gate result as the real gate says it: motion regions, and whether the detector ran."""
     return GateResult(bool(dets), dets, motion_regions=motion, reason="detected" if ran else "coasted",
