@@ -153,8 +153,12 @@ class Worker:
             self._describing.discard(aid)
             if not self._describing:
                 self._firsts_idle.set()
-        self.redescriber.first_done(aid)   # an escalation that came while it was computed, perhaps
         await self._reply(edge_id, pkt, aid, status, text)
+        try:
+            self.redescriber.first_done(aid)   # an escalation that came while it was computed, perhaps
+        except RedisError as exc:   # an extra: the job (its stages committed, its Result sent) is done
+            self.stats["redescribe_errors"] += 1
+            log.warning("alert %s: second description not started (%s)", aid, exc)
 
     def _claim_again(self, aid: str, sequence: int) -> bool:
         """The lease on packet ``sequence``'s second description, as long as it may take (its deadline)."""

@@ -111,3 +111,42 @@ def test_the_ledger_keeps_the_described_view_and_leases_each_second_description_
     assert not ledger.commit(Alert(stage="redescribed", sequence=9, description_status="ok", **base), small)
     assert ledger.view("a1") == big                                       # a repeat changes nothing
     client.close()
+
+
+def _stages(url: str, prefix: str) -> list[Alert]:
+    client = redis.Redis.from_url(url)
+    got = [Alert(**json.loads(f[b"alert"])) for _, f in client.xrange(f"{prefix}:alerts")]
+    client.close()
+    return got
+
+
+def test_an_escalation_behind_the_first_then_an_end_on_another_worker_are_described_again(redis_server):
+    """A gets an escalation while it is still describing the event's first frame: kept, and described once
+    that is done. B then gets the end (a better view than the escalation's frame, committed by A)."""
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "prefix": "r4"},
+                      alerts={"describe_deadline_s": 10})
+    engine = SeeingEngine(delay_s=0.2)
+
+    async def go():
+        a, b = Worker(cfg, engine=engine), Worker(cfg, engine=engine)
+        a.consumer, b.consumer = "a", "b"
+
+        async def reply(edge_id, pkt, aid, status, text):
+            pass
+        a._reply = b._reply = reply
+        first = asyncio.create_task(a._process(_job(1, "new", SMALL_BOX)))
+        await asyncio.sleep(0.05)
+        escalation = _job(2, "update", SMALL_BOX)
+        escalation.packet.hints.escalation = "zone"
+        await a._process(escalation)                     # while A computes the first description: kept
+        await first
+        await asyncio.gather(*a.redescriber.tasks())
+        await b._process(_job(3, "end", BIG_BOX))        # the end, on the other worker
+        await asyncio.gather(*b.redescriber.tasks())
+        for w in (a, b):
+            await w.stop(1.0)
+
+    asyncio.run(go())
+    again = [(s.sequence, s.redescribe_reason) for s in _stages(redis_server.url, "r4") if s.stage == "redescribed"]
+    assert again == [(2, "escalation"), (3, "end")]
+    assert [r.request_id for r in engine.requests] == [AID, AID + "/again", AID + "/again"]
