@@ -183,6 +183,16 @@ class AlertManager:
         it out (a later packet of it is looked up again)."""
         self._alerts.pop(alert_id, None)
 
+    def recall_described(self, alert_id: str) -> bool:
+        """Look a forgotten alert up again: True when its description is committed (it is held again, finished:
+        a later frame may be worth a second description); an alert still being described elsewhere stays forgotten."""
+        if not self._known(alert_id):
+            return False
+        if self._alerts[alert_id].finished:
+            return True
+        del self._alerts[alert_id]
+        return False
+
     def is_open(self, alert_id: str) -> bool:
         rec = self._alerts.get(alert_id)
         return rec is not None and not rec.finished

@@ -144,6 +144,8 @@ class Worker:
             self.alerts.forget(aid)   # its describer sends the stage, or a survivor its timeout
             self.stats["describe_skipped"] += 1
             log.info("alert %s is described by another worker: not described again", aid)
+            if self.alerts.recall_described(aid):   # done already (this worker held it open from a metadata packet)
+                self.redescriber.offer(aid, pkt, image)   # its end's best frame, perhaps
             return
         self._describing.add(aid)
         self._firsts_idle.clear()

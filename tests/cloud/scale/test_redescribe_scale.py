@@ -1,6 +1,6 @@
 """A second description across scale-out workers, against a real redis-server: worker A describes an
 event's first frame; worker B (which never saw it) gets its end with a materially better view and makes
-exactly one `redescribed` stage, judged against the frame A described (committed in the ledger); the same
+exactly one `redescribed` stage (also when B raised the alert from its metadata packet and holds it open), judged against the frame A described (committed in the ledger); the same
 end packet handled by A while B computes it, or again after B committed it, computes and commits nothing more. An end that
 adds nothing makes none."""
 import asyncio
@@ -57,7 +57,11 @@ def _run(url: str, prefix: str, end_box):
         async def reply(edge_id, pkt, aid, status, text):
             pass
         a._reply = b._reply = reply
-        await a._process(_job(1, "new", SMALL_BOX))   # A describes the first frame
+        meta = _job(1, "new", SMALL_BOX)
+        meta.packet.priority = pb.ALERT_METADATA
+        meta.packet.ClearField("jpeg")
+        await b._process(meta)                         # B raises the alert (and holds it open, not describing)
+        await a._process(_job(2, "new", SMALL_BOX))   # A describes the first frame
         end = _job(9, "end", end_box)
         await b._process(end)                          # B gets the end's best snapshot
         await a._process(end)                          # ... and so does A (a job claimed twice): B computes it
