@@ -100,7 +100,8 @@ class Worker:
     def _commit(self, alert: Alert) -> None:
         alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
         view = self.alerts.view_of(alert.alert_id) if alert.stage in ("described", "redescribed") else None
-        if not self.ledger.commit(alert, view):   # raises on a Redis error: the stage stays uncommitted, the job unacked
+        # Raises on a Redis error: the stage stays uncommitted, the job unacked.
+        if not self.ledger.commit(alert, view):
             self.stats["already_committed"] += 1
             return
         self.stats[f"committed_{alert.stage}"] += 1

@@ -1,8 +1,8 @@
 """A second description across scale-out workers, against a real redis-server: worker A describes an
-event's first frame; worker B (which never saw it) gets its end with a materially better view and makes
-exactly one `redescribed` stage (also when B raised the alert from its metadata packet and holds it open), judged against the frame A described (committed in the ledger); the same
-end packet handled by A while B computes it, or again after B committed it, computes and commits nothing more. An end that
-adds nothing makes none."""
+event's first frame; worker B (which never saw it, or raised the alert from its metadata packet and holds
+it open) gets its end with a materially better view and makes exactly one `redescribed` stage, judged
+against the frame A described (committed in the ledger); the same end packet handled by A while B computes
+it, or again after B committed it, computes and commits nothing more. An end that adds nothing makes none."""
 import asyncio
 import json
 import time
