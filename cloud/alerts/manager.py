@@ -88,8 +88,10 @@ class AlertManager:
     def __init__(self, emit: Callable[[Alert], None], describe_deadline_s: float = 30.0,
                  clock: Callable[[], float] = time.time, retain_s: float = 3600.0,
                  lookup: Callable[[str], Alert | None] | None = None,
-                 model: Callable[[], ModelCard | None] = lambda: None):
+                 model: Callable[[], ModelCard | None] = lambda: None,
+                 view_lookup: Callable[[str], FrameView | None] | None = None):
         self._emit = emit
+        self._view_lookup = view_lookup   # the committed view of an alert's latest description (scale-out)
         self._model = model
         self.describe_deadline_s = describe_deadline_s
         self._clock = clock
@@ -180,6 +182,16 @@ class AlertManager:
         """Another process describes this alert: drop it here, so this one neither describes it nor times
         it out (a later packet of it is looked up again)."""
         self._alerts.pop(alert_id, None)
+
+    def recall_described(self, alert_id: str) -> bool:
+        """Look a forgotten alert up again: True when its description is committed (it is held again, finished:
+        a later frame may be worth a second description); an alert still being described elsewhere stays forgotten."""
+        if not self._known(alert_id):
+            return False
+        if self._alerts[alert_id].finished:
+            return True
+        del self._alerts[alert_id]
+        return False
 
     def is_open(self, alert_id: str) -> bool:
         rec = self._alerts.get(alert_id)
@@ -277,8 +289,15 @@ class AlertManager:
         if rec is None or sequence in rec.redescribed or (rec.ended and stage == "update"):
             return None
         first_done = rec.finished and rec.alert.description_status == "ok"
+        # Another process may have described it (or again, from a newer frame): its committed view wins.
+        described = (self._view_lookup(alert_id) if self._view_lookup and first_done else None) or rec.view
         return redescribe_reason(rule, stage=stage, escalation=escalation, first_done=first_done,
-                                 described=rec.view, now=view)
+                                 described=described, now=view)
+
+    def view_of(self, alert_id: str) -> FrameView | None:
+        """The view of the frame the alert's latest description is made from (committed with it, scale-out)."""
+        rec = self._alerts.get(alert_id)
+        return rec.view if rec is not None else None
 
     def on_redescription(self, alert_id: str, *, reason: str, sequence: int, description: dict,
                          view: FrameView | None = None) -> bool:
@@ -295,16 +314,18 @@ class AlertManager:
                          "description_status": "ok", "description_error": "", "timeout_reason": "",
                          "emitted_at": now, "model": card.to_dict() if card else None, "sequence": sequence,
                          "redescribe_reason": reason})
+        before = rec.view
+        if view is not None:
+            rec.view = view   # set before the emit, which may commit it with the stage (view_of)
         try:
             self._emit(alert)
         except Exception as exc:   # noqa: BLE001 - the alert keeps its first description
+            rec.view = before
             log.warning("alert %s: second description (%s) not committed (%s: %s); dropped",
                         alert_id, reason, type(exc).__name__, exc)
             return False
         rec.redescribed.add(sequence)
         rec.last_at = now
-        if view is not None:
-            rec.view = view
         # Later stages (`updated`, `ended`) carry the description as it now stands.
         rec.alert = Alert(**{**base.to_dict(), "description": description, "model": alert.model})
         return True

@@ -24,6 +24,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -54,8 +55,12 @@ class _Want:
 
 
 class Redescriber:
-    def __init__(self, alerts, engine, stats: Counter[str], rule: RedescribeRule):
+    def __init__(self, alerts, engine, stats: Counter[str], rule: RedescribeRule,
+                 claim: Callable[[str, int], bool] | None = None):
         self.alerts, self.engine, self.stats, self.rule = alerts, engine, stats, rule
+        # (alert id, sequence) -> whether this process may compute it (scale-out: the ledger's lease, so two
+        # workers never both do); None: it alone decides.
+        self.claim = claim
         self._next: dict[str, _Want] = {}       # alert id -> the newest frame not yet handed to the engine
         self._current: dict[str, _Want] = {}    # alert id -> what its job in the engine stands for now
         self._tasks: dict[str, asyncio.Task] = {}
@@ -70,6 +75,9 @@ class Redescriber:
         if reason is None:
             if self._behind_first(aid, pkt):
                 self._deferred[aid] = (pkt, image)
+            return None
+        if self.claim is not None and not self.claim(aid, int(pkt.sequence)):
+            self.stats["redescribe_skipped"] += 1   # another worker computes it, or committed it
             return None
         want = _Want(self._request(aid, pkt, image), reason, int(pkt.sequence), view)
         if aid in self._tasks and self.engine.refresh(want.request):   # still queued: this newer frame instead

@@ -14,6 +14,15 @@ The object's stages (``updated``, one per edge packet, and ``ended``; docs/event
 stream entries only: they change neither what the alert still owes (its latest description stage)
 nor its deadline, so an object that ended before its description still gets one, or its timeout.
 
+A second description (``redescribed``, cloud/answer/redescribe_policy.py) is judged against the frame
+the alert's latest description was made from. That frame's view is committed with the description
+(``<prefix>:view:<alert id>``, set by the ``described`` or ``redescribed`` stage in the same script),
+so whichever worker later gets the escalation or end packet compares against it (``view``). Its lease
+(``claim_redescription``) is per (alert, edge sequence), ``<alert id>/again/<sequence>``: none while
+that ``redescribed`` stage is committed, nor while another worker holds it, so two workers never both
+compute one. It lasts as long as the second description may (its deadline): the describe queue never
+computes one past it, so it needs no renewal.
+
 One description per alert: a worker handed a frame to describe first takes the alert's describe lease
 (``claim_description``: none while the ``described`` stage is committed, nor while another worker holds
 the lease). Two workers can get frames of one event at once (its first frame and its end frame); the
@@ -31,9 +40,11 @@ import json
 import redis
 
 from cloud.alerts.alert import Alert
+from cloud.answer.redescribe_policy import FrameView
 
-# KEYS: stage marker, alert's latest stage, open set, alerts stream.
-# ARGV: ttl ms, alert id, stage, body, describe deadline. Returns 1 when committed, 0 when already there.
+# KEYS: stage marker, alert's latest stage, open set, alerts stream, the alert's described view.
+# ARGV: ttl ms, alert id, stage, body, describe deadline, view ('' when none).
+# Returns 1 when committed, 0 when already there.
 _COMMIT = """
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return 0 end
 redis.call('XADD', KEYS[4], '*', 'alert', ARGV[4])
@@ -43,6 +54,9 @@ if ARGV[3] == 'detected' then
 elseif ARGV[3] == 'described' then
   redis.call('SET', KEYS[2], ARGV[4], 'PX', ARGV[1])
   redis.call('ZREM', KEYS[3], ARGV[2])
+end
+if ARGV[6] ~= '' and (ARGV[3] == 'described' or ARGV[3] == 'redescribed') then
+  redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[1])
 end
 return 1
 """
@@ -76,13 +90,31 @@ class AlertLedger:
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
 
-    def commit(self, alert: Alert) -> bool:
-        """Commit one stage; False when it was committed before (by any worker)."""
+    def commit(self, alert: Alert, view: FrameView | None = None) -> bool:
+        """Commit one stage; False when it was committed before (by any worker). ``view``: for a
+        ``described`` or ``redescribed`` stage, the frame the description was made from."""
         marker = self._stage_key(alert.idempotency_key)
         latest = f"{self.prefix}:alert:{alert.alert_id}"
         deadline = alert.emitted_at + self.describe_deadline_s
-        return bool(self._commit(keys=[marker, latest, self.open_key, self.alerts_key],
-                                 args=[self.retain_ms, alert.alert_id, alert.stage, alert.to_json(), repr(deadline)]))
+        seen = json.dumps({"labels": view.labels, "quality": view.quality}) if view is not None else ""
+        return bool(self._commit(keys=[marker, latest, self.open_key, self.alerts_key, self._view_key(alert.alert_id)],
+                                 args=[self.retain_ms, alert.alert_id, alert.stage, alert.to_json(), repr(deadline),
+                                       seen]))
+
+    def view(self, alert_id: str) -> FrameView | None:
+        """The view of the frame the alert's latest description was made from (None when unknown)."""
+        body = self.r.get(self._view_key(alert_id))
+        if not body:
+            return None
+        d = json.loads(body)
+        return FrameView(labels=tuple((str(k), int(n)) for k, n in d["labels"]), quality=float(d["quality"]))
+
+    def claim_redescription(self, alert_id: str, sequence: int, holder: str, lease_s: float) -> bool:
+        """True when ``holder`` may compute the second description of packet ``sequence``'s frame: that
+        ``redescribed`` stage is not committed and no other holder's lease is on it."""
+        return bool(self._claim(keys=[self._stage_key(f"{alert_id}.redescribed.{sequence}"),
+                                      self._lease_key(f"{alert_id}/again/{sequence}")],
+                                args=[holder, max(1, int(lease_s * 1000))]))
 
     def claim_description(self, alert_id: str, holder: str, lease_s: float) -> bool:
         """True when ``holder`` may describe the alert: not described yet and no other holder's lease.
@@ -97,6 +129,9 @@ class AlertLedger:
 
     def _stage_key(self, idempotency_key: str) -> str:
         return f"{self.prefix}:stage:{idempotency_key}"
+
+    def _view_key(self, alert_id: str) -> str:
+        return f"{self.prefix}:view:{alert_id}"
 
     def _lease_key(self, alert_id: str) -> str:
         return f"{self.prefix}:describing:{alert_id}"

@@ -10,6 +10,12 @@ Describing is done once per alert: a worker takes the alert's describe lease in 
 runs the model, and a worker that cannot (another one describes or described it) skips the model and
 the edge's Result and acknowledges the job.
 
+A second description (``redescribed``: an escalation, or an end whose best snapshot adds information;
+cloud/answer/redescribe.py, the single process's rule and stage) is made by whichever worker gets that
+packet: the frame the first description was made from is committed with it (the ledger's view), a lease
+per (alert, edge sequence) lets one worker compute it, and the ledger commits it once. It waits behind
+this worker's first descriptions (cloud/scale/after_firsts.py); a shed or late one is only counted.
+
 Loops (``loops``, each under the loop guard: an exception in one iteration is logged and the loop
 goes on): ``read jobs`` (XREADGROUP while there is a free slot), ``heartbeat`` (keeps this worker's
 in-flight jobs from looking abandoned, and claims other workers' abandoned ones), ``describe
@@ -31,13 +37,17 @@ from redis.exceptions import RedisError
 from cloud.alerts.alert import Alert
 from cloud.alerts.manager import AlertManager
 from cloud.alerts.seeing import ModelCard
-from cloud.answer.describe import ALERT_MEMORY_S, describe_event
+from cloud.answer.describe import ALERT_MEMORY_S, DESCRIBABLE, describe_event
+from cloud.answer.describe_pump import QueuedEngine
+from cloud.answer.redescribe import Redescriber
+from cloud.answer.redescribe_policy import RedescribeRule
 from cloud.api.links import event_links
 from cloud.config import CloudConfig
 from cloud.engine.build import build_engine
 from cloud.ingest.packet_limits import check_image, short
 from cloud.ingest.packets import decode_jpeg, result_message
 from cloud.scale import edge_replies
+from cloud.scale.after_firsts import AfterFirsts
 from cloud.scale.jobs import Job, JobStream
 from cloud.scale.ledger import AlertLedger
 from cloud.loops import ErrorLog
@@ -66,7 +76,8 @@ class Worker:
         self.engine = engine if engine is not None else build_engine(cfg.engine)
         self.alerts = AlertManager(self._commit, describe_deadline_s=cfg.alerts.describe_deadline_s,
                                    retain_s=ALERT_MEMORY_S, lookup=self.ledger.latest_stage,
-                                   model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images))
+                                   model=lambda: ModelCard(self.engine.model_name, self.engine.sees_images),
+                                   view_lookup=self.ledger.view)
         self._decoder = ThreadPoolExecutor(max_workers=cfg.server.decode_threads, thread_name_prefix="vigil-jpeg")
         self._slots = asyncio.Semaphore(sc.worker_concurrency)
         self.in_flight: dict[str, asyncio.Task] = {}
@@ -74,13 +85,23 @@ class Worker:
         self._describing: set[str] = set()           # alerts whose describe lease this worker holds
         self._lease_s = describe_lease_s(sc.claim_idle_s)
         self.stats: Counter[str] = Counter()
+        self._firsts_idle = asyncio.Event()          # set while no first description is computed here
+        self._firsts_idle.set()
+        r = cfg.alerts.redescribe
+        self.again = QueuedEngine(AfterFirsts(self.engine, self._firsts_idle),
+                                  capacity=cfg.alerts.describe_queue_size, concurrency=1)
+        self.redescriber = Redescriber(self.alerts, self.again, self.stats, RedescribeRule(
+            on_escalation=r.on_escalation, on_end=r.on_end, min_quality_gain=r.min_quality_gain),
+            claim=self._claim_again)
         self._expire_errors = ErrorLog()
         self.tasks: list[asyncio.Task] = []
 
     # -- committing ---------------------------------------------------------------------------
     def _commit(self, alert: Alert) -> None:
         alert.links = event_links(self.cfg.api.public_url, alert.alert_id)
-        if not self.ledger.commit(alert):   # raises on a Redis error: the stage stays uncommitted, the job unacked
+        view = self.alerts.view_of(alert.alert_id) if alert.stage in ("described", "redescribed") else None
+        # Raises on a Redis error: the stage stays uncommitted, the job unacked.
+        if not self.ledger.commit(alert, view):
             self.stats["already_committed"] += 1
             return
         self.stats[f"committed_{alert.stage}"] += 1
@@ -117,18 +138,35 @@ class Worker:
         aid, describing = describe_event(self.alerts, self.engine, self.stats, edge_id, pkt, image,
                                          stop_at_deadline=True)
         if describing is None:
+            if image is not None and pkt.priority in DESCRIBABLE:
+                self.redescriber.offer(aid, pkt, image)   # an escalation or the end's best frame, perhaps
             return
         if not self.ledger.claim_description(aid, self.consumer, self._lease_s):
             self.alerts.forget(aid)   # its describer sends the stage, or a survivor its timeout
             self.stats["describe_skipped"] += 1
             log.info("alert %s is described by another worker: not described again", aid)
+            if self.alerts.recall_described(aid):   # done already (this worker held it open from a metadata packet)
+                self.redescriber.offer(aid, pkt, image)   # its end's best frame, perhaps
             return
         self._describing.add(aid)
+        self._firsts_idle.clear()
         try:
             status, text = await describing()
         finally:
             self._describing.discard(aid)
+            if not self._describing:
+                self._firsts_idle.set()
         await self._reply(edge_id, pkt, aid, status, text)
+        try:
+            self.redescriber.first_done(aid)   # an escalation that came while it was computed, perhaps
+        except RedisError as exc:   # an extra: the job (its stages committed, its Result sent) is done
+            self.stats["redescribe_errors"] += 1
+            log.warning("alert %s: second description not started (%s)", aid, exc)
+
+    def _claim_again(self, aid: str, sequence: int) -> bool:
+        """The lease on packet ``sequence``'s second description, as long as it may take (its deadline)."""
+        return self.ledger.claim_redescription(aid, sequence, self.consumer,
+                                               self.cfg.alerts.describe_deadline_s + self._lease_s)
 
     async def _reply(self, edge_id: str, pkt, aid: str, status: str, text: str) -> None:
         """The edge's Result, and later an evidence request if it sent none (through its gateway)."""
@@ -230,6 +268,8 @@ class Worker:
                 t.cancel()
         for t in [*self.tasks, *self._followups]:
             t.cancel()
+        self.redescriber.close()   # second descriptions are extra: one cut off here is not owed to anybody
+        self.again.close()
         if hasattr(self.engine, "close"):
             await self.engine.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)

@@ -188,3 +188,28 @@ def test_two_gateways_share_deduplication_and_route_results_to_the_edges_gateway
         rx.stop()
     per_alert, repeats = receipts(rx)
     assert len(per_alert) == 6 and repeats == 0 and len(rx.received) == 12
+
+
+def test_an_end_with_a_better_view_is_described_again_once(tmp_path):
+    """The end's best snapshot (a much bigger box) reaches whichever worker: one `redescribed` stage, after
+    `described`, judged against the frame the first description was made from (kept in the ledger)."""
+    rx = WebhookReceiver(SECRET, port=free_port(), quiet=True).start()
+    cluster = Cluster(tmp_path, f"http://127.0.0.1:{rx.port}/alerts", workers=2, latency_s=0.05).start()
+    try:
+        packets = event_packets(1, events="again", run_id="again")
+        first = send_events(cluster.port, packets, results=1)
+        assert first["results"] == [("ev-again-0", "ok")], first
+        end = pb.FramePacket()
+        end.CopyFrom(packets[1])
+        end.sequence, end.hints.event_stage = 3, "end"
+        end.detections[0].box.CopyFrom(pb.Box(x1=0, y1=0, x2=64, y2=64))
+        sent, again_sent = send_events(cluster.port, [end]), send_events(cluster.port, [end])   # a replay
+        assert sent["duplicates"] == 0 and again_sent["duplicates"] == 1, (sent, again_sent)
+        again = lambda: sum(s == "redescribed" for stages in receipts(rx)[0].values() for s in stages)  # noqa: E731
+        assert wait_for(lambda: again() == 1 and _complete(rx, 1), 20), (receipts(rx), cluster.logs())
+        time.sleep(0.5)
+    finally:
+        cluster.stop()
+        rx.stop()
+    per_alert, repeats = receipts(rx)
+    assert list(per_alert.values()) == [["detected", "described", "ended", "redescribed"]] and repeats == 0
