@@ -45,18 +45,24 @@ def _job(seq: int, stage: str, box) -> Job:
     return Job(entry_id=f"0-{seq}", edge_id="edge", packet=pkt, accepted_at=time.time())
 
 
+def _two_workers(cfg: CloudConfig, engine) -> tuple[Worker, Worker]:
+    """Workers "a" and "b" on one Redis, sharing one engine; their Results to the edge go nowhere."""
+    a, b = Worker(cfg, engine=engine), Worker(cfg, engine=engine)
+    a.consumer, b.consumer = "a", "b"
+
+    async def reply(edge_id, pkt, aid, status, text):
+        pass
+    a._reply = b._reply = reply
+    return a, b
+
+
 def _run(url: str, prefix: str, end_box):
     cfg = CloudConfig(scale={"mode": "redis", "redis_url": url, "prefix": prefix},
                       alerts={"describe_deadline_s": 10})
     engine = SeeingEngine(delay_s=0.05)
 
     async def go():
-        a, b = Worker(cfg, engine=engine), Worker(cfg, engine=engine)
-        a.consumer, b.consumer = "a", "b"
-
-        async def reply(edge_id, pkt, aid, status, text):
-            pass
-        a._reply = b._reply = reply
+        a, b = _two_workers(cfg, engine)
         meta = _job(1, "new", SMALL_BOX)
         meta.packet.priority = pb.ALERT_METADATA
         meta.packet.ClearField("jpeg")
@@ -132,12 +138,7 @@ def test_an_escalation_behind_the_first_then_an_end_on_another_worker_are_descri
     engine = SeeingEngine(delay_s=0.2)
 
     async def go():
-        a, b = Worker(cfg, engine=engine), Worker(cfg, engine=engine)
-        a.consumer, b.consumer = "a", "b"
-
-        async def reply(edge_id, pkt, aid, status, text):
-            pass
-        a._reply = b._reply = reply
+        a, b = _two_workers(cfg, engine)
         first = asyncio.create_task(a._process(_job(1, "new", SMALL_BOX)))
         await asyncio.sleep(0.05)
         escalation = _job(2, "update", SMALL_BOX)
