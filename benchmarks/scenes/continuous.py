@@ -122,7 +122,7 @@ STREET_HELDOUT2 = Script("street_heldout2", 70.0, 3, (
     _walk("k10-yellow", "yellow", 56.0, -30, 680, 322, 45),                           # walks beside k9
 ), camera_moves=((50.0, 30, -6),))
 
-# Development script 2 (issue 23, second round): settings may be chosen by looking at it. Seed 11.
+# Development script 2 (the tracker's second round): settings may be chosen by looking at it. Seed 11.
 STREET_DEV2 = Script("street_dev2", 60.0, 11, (
     _walk("d1-blue", "blue", 0.5, 680, -30, 306, 40, stops=((480, 4.0),)),         # stops, then walks on
     _walk("d2-red", "red", 2.0, -30, 680, 318, 46),                                  # crosses d1 while it stands
@@ -135,7 +135,7 @@ STREET_DEV2 = Script("street_dev2", 60.0, 11, (
     Actor("d8-green#2", "person", "green", ((47.5, 380, 308, 90), (52.0, 680, 308, 90))),   # ... and back out
 ), camera_moves=((35.0, -20, 5),))
 
-# Held-out scripts of the second round (issue 23): written and committed before any setting of that
+# Held-out scripts of the tracker's second round: written and committed before any setting of that
 # round was tuned, never rendered or looked at while tuning; measured once with the settings frozen.
 STREET_HELDOUT3 = Script("street_heldout3", 70.0, 21, (
     _walk("m1-yellow", "yellow", 0.5, -30, 680, 310, 44, stops=((200, 3.0),)),
