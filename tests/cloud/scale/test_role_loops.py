@@ -19,7 +19,8 @@ pytestmark = needs_redis
 
 def _cfg(url: str, tmp_path, prefix: str) -> CloudConfig:
     return CloudConfig(scale={"mode": "redis", "redis_url": url, "prefix": prefix},
-                       server={"host": "127.0.0.1", "port": 0}, engine={"model": "stub:0"},
+                       server={"host": "127.0.0.1", "port": 0}, api={"host": "127.0.0.1", "port": 0},
+                       engine={"model": "stub:0"},
                        auth={"reload_interval_s": 0.01},
                        store={"path": str(tmp_path / "events.db")}, alerts={"outbox_path": str(tmp_path / "outbox.db")})
 
