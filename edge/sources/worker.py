@@ -73,6 +73,15 @@ class FrameSlot:
         with self._cond:
             self._closed = False
 
+    def discard(self) -> None:
+        """Drop a frame not yet taken: its connection failed, and a frame from before an outage handed out
+        during it (or after it) would be stale."""
+        with self._cond:
+            if self._frame is not None:
+                self._frame = None
+                self.dropped += 1
+            self._cond.notify_all()
+
     @property
     def finished(self) -> bool:
         with self._cond:
@@ -224,6 +233,8 @@ class CameraWorker:
                 if self._watch or self.machine.state == CameraState.CONNECTING:
                     if self.machine.check(now):
                         self._gen += 1           # abandon the stuck reader
+                        if self.cfg.is_live:
+                            self.slot.discard()
                 if self.machine.should_retry(now):
                     self.machine.retrying(now)
                     self._spawn_reader()
@@ -243,6 +254,8 @@ class CameraWorker:
                 self.slot.close()
             else:
                 retry(time.monotonic(), error)
+                if self.cfg.is_live:
+                    self.slot.discard()
             self._log_transition()
 
     def _read_loop(self, gen: int) -> None:

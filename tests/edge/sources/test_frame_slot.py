@@ -50,3 +50,14 @@ def test_keep_all_slot_applies_back_pressure_and_loses_nothing():
     slot.close()
     t.join(5)
     assert got == list(range(20)) and slot.dropped == 0
+
+
+def test_a_pending_frame_of_a_failed_connection_is_discarded_not_handed_out_later():
+    """A live camera's connection fails: the frame it left in the slot is from before the outage, and handing
+    it out during or after the outage would be stale (the MJPEG reconnect test saw it under load)."""
+    slot = FrameSlot(keep_all=False)
+    slot.put(frame(1))
+    slot.discard()
+    assert slot.get(0.05) is None and slot.dropped == 1
+    slot.put(frame(2))                      # the next connection's frames flow as before
+    assert slot.get(0.05).index == 2
