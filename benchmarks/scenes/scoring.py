@@ -86,7 +86,7 @@ def mean_scores(all_scores: Iterable[dict[str, float]], recipe: int = 1) -> dict
     if not rows:
         return {}
     fields = fields_for(recipe)
-    extra = ("exact", "counts") if recipe == 2 else ("exact",)
+    extra = tuple(k for k in ("exact", "counts") if all(k in r for r in rows))   # agreement rows lack counts
     out = {k: sum(r[k] for r in rows) / len(rows) for k in (*fields, *extra)}
     out["field_accuracy"] = sum(out[f] for f in fields) / len(fields)
     return out
