@@ -166,29 +166,30 @@ def paired_fields(a_rows: list[list[int]], b_rows: list[list[int]], fields: tupl
 
 
 def summarize_multi_frame(scores: dict[str, dict], fields: tuple[str, ...], head: str, presses: list[str],
-                          baselines: list[str], near_chance: tuple[str, ...] = ("action",)) -> dict:
+                          baselines: list[str], unanswerable: tuple[str, ...] = ("action",)) -> dict:
     """HybridKV at budget `head` against each baseline press, paired over the same events, on
     correctness against the truth and on agreement with the full cache, over all fields and
-    over the fields without `near_chance` (fields every arm answers at chance carry only noise).
-    `beats_<press>` is True only when the interval of HybridKV minus that press lies above 0."""
+    over the fields without `unanswerable` (fields the model cannot answer, fixed before the run:
+    every arm is at chance or zero there, so they only dilute a difference)."""
+    # `beats_<press>` is True only when the interval of HybridKV minus that press lies above 0.
     arm = {name: f"{name}@{head}" for name in presses}
     hyb = scores[arm["hybridkv"]]
-    out: dict = {"fields": list(fields), "near_chance_fields": list(near_chance),
+    out: dict = {"fields": list(fields), "unanswerable_fields": list(unanswerable),
                  "field_accuracy": {"full": scores["full"]["field_accuracy"],
                                     **{name: scores[a]["field_accuracy"] for name, a in arm.items()}},
                  "agreement_with_full": {name: scores[a]["agreement_with_full"] for name, a in arm.items()},
                  "json_valid": {"full": scores["full"]["json_valid"],
                                 **{name: scores[a]["json_valid"] for name, a in arm.items()}},
-                 "paired_truth": {}, "paired_truth_without_near_chance": {}, "paired_agreement": {},
-                 "paired_agreement_without_near_chance": {}}
+                 "paired_truth": {}, "paired_truth_answerable": {}, "paired_agreement": {},
+                 "paired_agreement_answerable": {}}
     for name in baselines:
         other = scores[arm[name]]
         out["paired_truth"][name] = paired_fields(hyb["correct"], other["correct"], fields)
-        out["paired_truth_without_near_chance"][name] = paired_fields(hyb["correct"], other["correct"], fields,
-                                                                      near_chance)
+        out["paired_truth_answerable"][name] = paired_fields(hyb["correct"], other["correct"], fields,
+                                                             unanswerable)
         out["paired_agreement"][name] = paired_fields(hyb["agree"], other["agree"], fields)
-        out["paired_agreement_without_near_chance"][name] = paired_fields(hyb["agree"], other["agree"], fields,
-                                                                          near_chance)
+        out["paired_agreement_answerable"][name] = paired_fields(hyb["agree"], other["agree"], fields,
+                                                                 unanswerable)
         out[f"beats_{name}"] = out["paired_truth"][name]["beats"]
         out[f"beats_{name}_agreement"] = out["paired_agreement"][name]["beats"]
     full_acc = scores["full"]["field_accuracy"]["field_accuracy"]

@@ -155,7 +155,7 @@ def test_multi_frame_requests_share_the_prefill_and_a_full_budget_ties(llava):
     for name in ("uniform", "snapkv", "streaming_llm"):
         assert mf[f"beats_{name}"] is False and mf["paired_truth"][name]["verdict"] == "tie"
         assert mf["paired_agreement"][name]["diff"] == 0.0
-        assert "action" not in mf["paired_truth_without_near_chance"][name]["fields"]
+        assert "action" not in mf["paired_truth_answerable"][name]["fields"]
         assert set(mf["paired_truth"][name]["per_field"]) == set(events.FIELDS)
     json.dumps(mf)
 
@@ -172,4 +172,4 @@ def test_multi_frame_beats_only_when_the_interval_excludes_zero():
     mf = summarize_multi_frame(scores, fields, "0.1", ["hybridkv", "uniform", "snapkv"], ["uniform", "snapkv"])
     assert mf["beats_uniform"] is True and mf["paired_truth"]["uniform"]["ci95"][0] > 0
     assert mf["beats_snapkv"] is False                                     # a tie is not a win
-    assert mf["paired_truth_without_near_chance"]["uniform"]["fields"] == ["a", "b"]
+    assert mf["paired_truth_answerable"]["uniform"]["fields"] == ["a", "b"]
