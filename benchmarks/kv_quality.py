@@ -15,6 +15,11 @@ and decode tokens/s of the batch. Timing repeats decode `timing_tokens` steps of
 again, interleaved within the batch (arm A, B, ..., A, B, ...), on the first `timing_batches`
 batches (the CPU's time goes to answers on the rest); repeat 0 is the answer pass,
 whose throughput is kept apart (its rows finish at different steps).
+
+Multi-frame events (recipe v2, benchmarks/scenes/events.py) go through the same pass: a
+scenes module with `frames(item)` gives each row several images (one request, the engine's
+multi-image prompt), and `summarize_multi_frame` pairs HybridKV against each baseline press
+over the same events, field by field, against the truth and against the full cache's answer.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from typing import Any
 import torch
 
 from benchmarks.provenance import interleaved
+from benchmarks.stats import compare, paired_bootstrap, verdict
 from cloud.engine.runner import ModelRunner, RowState, left_pad_batch
 
 # Room for the longest answer (~34 tokens) with the grammar's closing tail (as benchmarks/scenes/evaluate.py).
@@ -40,8 +46,10 @@ def clone_cache(adapter, cache):
 
 @torch.inference_mode()
 def prefill_batch(adapter, images: list, prompt: str, system: str, capture) -> dict[str, Any]:
-    """One LM pass over one image per row; the capture's prefill attention is kept for the presses."""
-    pres = [adapter.embed(adapter.prepare([im], prompt, system)) for im in images]
+    """One LM pass over one request per row (an image, or a list of an event's frames); the
+    capture's prefill attention is kept for the presses."""
+    pres = [adapter.embed(adapter.prepare(list(im) if isinstance(im, (list, tuple)) else [im], prompt, system))
+            for im in images]
     embeds, positions, mask = left_pad_batch(pres)
     cache = adapter.new_cache()
     capture.clear()
@@ -84,16 +92,20 @@ def decode_batch(adapter, grammar, press, capture, batch: dict[str, Any], max_ne
 
 def run_quality(adapter, grammar, arms: dict[str, Any], capture, scenes_mod, n: int, seed: int,
                 batch_size: int = BATCH, repeats: int = 3, timing_tokens: int = 16,
-                split: str = "test", timing_batches: int | None = None, log=print) -> dict[str, Any]:
+                split: str = "test", timing_batches: int | None = None, log=print,
+                max_new_tokens: int = MAX_NEW_TOKENS) -> dict[str, Any]:
     """Every arm on `n` scenes of `split`; returns per arm the answers, bytes and tok/s lists.
-    Timing repeats run on the first `timing_batches` batches (None: all)."""
+    Timing repeats run on the first `timing_batches` batches (None: all). A scenes module with
+    `frames(item)` (recipe v2) gives each request that item's frames, else its one `image`."""
     test = scenes_mod.make_scenes(split, n, seed)
+    frames_of = getattr(scenes_mod, "frames", None)
     per_arm = {name: {"texts": [], "kv_bytes": [], "kv_read_bytes": [], "kv_allocated_bytes": [],
                       "answer_tok_s": [], "tok_s": []} for name in arms}
     prefill_s, prompt_tokens = [], 0
     for start in range(0, n, batch_size):
         group = test[start:start + batch_size]
-        batch = prefill_batch(adapter, [s.image for s in group], scenes_mod.QUESTION, scenes_mod.SYSTEM, capture)
+        rows = [frames_of(s) for s in group] if frames_of is not None else [s.image for s in group]
+        batch = prefill_batch(adapter, rows, scenes_mod.QUESTION, scenes_mod.SYSTEM, capture)
         prefill_s.append(batch["seconds"] / len(group))
         prompt_tokens = batch["pres"][0].length
         log(f"scenes {start + 1}-{start + len(group)}/{n}: {batch['pres'][0].length} tokens "
@@ -101,7 +113,7 @@ def run_quality(adapter, grammar, arms: dict[str, Any], capture, scenes_mod, n: 
         timed = timing_batches is None or start // batch_size < timing_batches
         for rep, name in interleaved(list(arms), 1 + (repeats if timed else 0)):
             res = decode_batch(adapter, grammar, arms[name], capture, batch,
-                               MAX_NEW_TOKENS if rep == 0 else timing_tokens)
+                               max_new_tokens if rep == 0 else timing_tokens)
             rec = per_arm[name]
             if rep == 0:
                 rec["texts"] += res["texts"]
@@ -133,7 +145,54 @@ def score_arms(scenes_mod, scenes: list, per_arm: dict[str, dict]) -> dict[str, 
         out[name] = {
             "field_accuracy": scenes_mod.mean_scores(rows),
             "correct": [[int(r[f]) for f in scenes_mod.FIELDS] for r in rows],   # per scene: paired comparisons
+            "agree": [[int(r[f]) for f in scenes_mod.FIELDS] for r in agree_rows],
             "agreement_with_full": scenes_mod.mean_scores(agree_rows),
             "json_valid": sum(f is not None for f in fields) / max(1, len(fields)),
         }
+    return out
+
+
+def paired_fields(a_rows: list[list[int]], b_rows: list[list[int]], fields: tuple[str, ...],
+                  leave_out: tuple[str, ...] = ()) -> dict:
+    """A against B on the same events: `compare` on the per-event mean over `fields` minus
+    `leave_out`, and each field's own paired difference (bootstrap interval, verdict)."""
+    keep = [i for i, f in enumerate(fields) if f not in leave_out]
+    overall = compare([[r[i] for i in keep] for r in a_rows], [[r[i] for i in keep] for r in b_rows])
+    per_field = {}
+    for i, f in enumerate(fields):
+        boot = paired_bootstrap([r[i] for r in a_rows], [r[i] for r in b_rows])
+        per_field[f] = {**boot, "verdict": verdict(boot["ci95"])}
+    return {**overall, "fields": [fields[i] for i in keep], "per_field": per_field}
+
+
+def summarize_multi_frame(scores: dict[str, dict], fields: tuple[str, ...], head: str, presses: list[str],
+                          baselines: list[str], unanswerable: tuple[str, ...] = ("action",)) -> dict:
+    """HybridKV at budget `head` against each baseline press, paired over the same events, on
+    correctness against the truth and on agreement with the full cache, over all fields and
+    over the fields without `unanswerable` (fields the model cannot answer, fixed before the run:
+    every arm is at chance or zero there, so they only dilute a difference)."""
+    # `beats_<press>` is True only when the interval of HybridKV minus that press lies above 0.
+    arm = {name: f"{name}@{head}" for name in presses}
+    hyb = scores[arm["hybridkv"]]
+    out: dict = {"fields": list(fields), "unanswerable_fields": list(unanswerable),
+                 "field_accuracy": {"full": scores["full"]["field_accuracy"],
+                                    **{name: scores[a]["field_accuracy"] for name, a in arm.items()}},
+                 "agreement_with_full": {name: scores[a]["agreement_with_full"] for name, a in arm.items()},
+                 "json_valid": {"full": scores["full"]["json_valid"],
+                                **{name: scores[a]["json_valid"] for name, a in arm.items()}},
+                 "paired_truth": {}, "paired_truth_answerable": {}, "paired_agreement": {},
+                 "paired_agreement_answerable": {}}
+    for name in baselines:
+        other = scores[arm[name]]
+        out["paired_truth"][name] = paired_fields(hyb["correct"], other["correct"], fields)
+        out["paired_truth_answerable"][name] = paired_fields(hyb["correct"], other["correct"], fields,
+                                                             unanswerable)
+        out["paired_agreement"][name] = paired_fields(hyb["agree"], other["agree"], fields)
+        out["paired_agreement_answerable"][name] = paired_fields(hyb["agree"], other["agree"], fields,
+                                                                 unanswerable)
+        out[f"beats_{name}"] = out["paired_truth"][name]["beats"]
+        out[f"beats_{name}_agreement"] = out["paired_agreement"][name]["beats"]
+    full_acc = scores["full"]["field_accuracy"]["field_accuracy"]
+    out["field_retention"] = {name: (scores[a]["field_accuracy"]["field_accuracy"] / full_acc if full_acc else None)
+                              for name, a in arm.items()}
     return out

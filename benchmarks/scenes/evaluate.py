@@ -3,7 +3,8 @@
 Every arm goes through the product path: `DescriptionEngine` (continuous
 batching, xgrammar-constrained JSON) on the `vigil-bench-vlm` adapter, with the
 arm's token pruner between projector and language model. The adapter is loaded
-once and shared by all arms.
+once and shared by all arms. A request is one image (recipe 1) or a list of frames of one
+event (recipe 2: several images in one request, as the edge sends an event's key frames).
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ MODEL = "vigil-bench-vlm"
 # The longest answer is ~34 tokens; the engine starts steering to close `close_reserve`
 # (~20) tokens before the limit, so the limit leaves that reserve above the longest answer.
 MAX_NEW_TOKENS = 64
+# Recipe 2's answers list two objects (~50 tokens): the same reserve above the longest.
+MAX_NEW_TOKENS_V2 = 80
 BATCH = 16
 GRID = 24
 PATCH = 14
@@ -33,10 +36,10 @@ PATCH = 14
 DEVICE = os.environ.get("VIGIL_BENCH_DEVICE", "cpu")
 
 
-def engine_config(pruner: PrunerConfig | None = None, threads: int = 2):
+def engine_config(pruner: PrunerConfig | None = None, threads: int = 2, max_new_tokens: int = MAX_NEW_TOKENS):
     from cloud.engine import EngineConfig
 
-    return EngineConfig(model=MODEL, max_new_tokens=MAX_NEW_TOKENS, max_batch_size=BATCH, device=DEVICE,
+    return EngineConfig(model=MODEL, max_new_tokens=max_new_tokens, max_batch_size=BATCH, device=DEVICE,
                         max_queue=100_000, torch_threads=threads, pruner=pruner or PrunerConfig())
 
 
@@ -47,8 +50,8 @@ def load_adapter(threads: int = 2):
     return load(engine_config(threads=threads))
 
 
-def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list[np.ndarray],
-                threads: int = 2) -> tuple[dict[str, list[str]], dict]:
+def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list,
+                threads: int = 2, max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[dict[str, list[str]], dict]:
     """Every image under every arm's pruner, all in ONE engine run (full batches, no idle rows).
 
     Requests are interleaved scene by scene (arm A scene 0, arm B scene 0, ...), and a
@@ -59,7 +62,8 @@ def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list[
         for arm in arms:
             ids.append(f"{arm}|{i}")
             imgs.append(im)
-    texts, stats = answer_images(adapter, imgs, pruner=RoutingPruner(arms), ids=ids, threads=threads)
+    texts, stats = answer_images(adapter, imgs, pruner=RoutingPruner(arms), ids=ids, threads=threads,
+                                 max_new_tokens=max_new_tokens)
     out = {arm: [""] * len(images) for arm in arms}
     for rid, text in zip(ids, texts):
         arm, i = rid.rsplit("|", 1)
@@ -67,19 +71,23 @@ def answer_arms(adapter: Any, arms: dict[str, TokenPruner | None], images: list[
     return out, stats
 
 
-def answer_images(adapter: Any, images: list[np.ndarray], pruner: TokenPruner | None = None,
-                  ids: list[str] | None = None, threads: int = 2) -> tuple[list[str], dict]:
-    """Raw answers (\"\" where the engine failed) for `images`, in order, and run stats."""
+def answer_images(adapter: Any, images: list, pruner: TokenPruner | None = None,
+                  ids: list[str] | None = None, threads: int = 2,
+                  max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[list[str], dict]:
+    """Raw answers (\"\" where the engine failed) for `images` (each one image or a list of
+    frames: one request), in order, and run stats."""
     from cloud.engine import DescribeRequest, DescriptionEngine
 
     ids = ids or [f"s{i}" for i in range(len(images))]
-    cfg = engine_config(pruner.config if pruner is not None else None, threads)
+    cfg = engine_config(pruner.config if pruner is not None else None, threads, max_new_tokens)
 
     async def run():
         engine = DescriptionEngine(cfg, adapter=adapter, pruner=pruner).start()
         await engine.ready()
         t0 = time.perf_counter()
-        reqs = [DescribeRequest(request_id=i, camera_id=i, event_id=i, images=[im]) for i, im in zip(ids, images)]
+        reqs = [DescribeRequest(request_id=i, camera_id=i, event_id=i,
+                                images=list(im) if isinstance(im, (list, tuple)) else [im])
+                for i, im in zip(ids, images)]
         results = await asyncio.gather(*[engine.describe(r) for r in reqs], return_exceptions=True)
         wall = time.perf_counter() - t0
         await engine.close()
@@ -100,8 +108,8 @@ def answer_images(adapter: Any, images: list[np.ndarray], pruner: TokenPruner | 
                    "generated_tokens_mean": float(np.mean(generated)) if generated else 0.0}
 
 
-def score(texts: list[str], truths: list[dict]) -> dict[str, float]:
-    return mean_scores(field_scores(t, truth) for t, truth in zip(texts, truths))
+def score(texts: list[str], truths: list[dict], recipe: int = 1) -> dict[str, float]:
+    return mean_scores((field_scores(t, truth, recipe) for t, truth in zip(texts, truths)), recipe)
 
 
 def derangement(n: int, seed: int = 0) -> list[int]:
@@ -111,6 +119,14 @@ def derangement(n: int, seed: int = 0) -> list[int]:
         perm = rng.permutation(n)
         if n < 2 or not np.any(perm == np.arange(n)):
             return [int(p) for p in perm]
+
+
+def outside_box_keep(arm: str, index: int, frame_boxes: list[list[list[int]]]) -> dict[str, torch.Tensor]:
+    """KeepListPruner entries of one request: the engine prunes each image of a request apart,
+    as stream "<camera>#<frame>" when there are several, so each frame keeps its own outside patches."""
+    if len(frame_boxes) == 1:
+        return {f"{arm}|{index}": outside_box_tokens(frame_boxes[0])}
+    return {f"{arm}|{index}#{f}": outside_box_tokens(b) for f, b in enumerate(frame_boxes)}
 
 
 def outside_box_tokens(boxes: list[list[int]]) -> torch.Tensor:

@@ -31,6 +31,10 @@ cloud/models/bench/weights/ with the scene recipe's hash and the training cost.
 A CPU run of the full recipe takes hours; a GPU run minutes:
   python -m benchmarks.scenes.train --device cuda
 A smoke run (tests, CPU): --stage1-steps 2 --stage2-steps 2 --train-scenes 8 ...
+--recipe 2 trains on recipe v2's events (benchmarks/scenes/events.py: two groups, FRAMES images
+per event; targets in targets_v2.py): the tower runs on each frame, the prompt holds one
+<image> per frame (the engine's multi-image prompt), and the weights go to
+vigil_bench_vlm_v2.safetensors unless --out says otherwise (the served v1 weights stay).
 """
 from __future__ import annotations
 
@@ -50,6 +54,8 @@ import torch.nn.functional as F
 
 from benchmarks.provenance import Provenance
 from benchmarks.scenes import generator as gen
+from benchmarks.scenes import targets_v2
+from benchmarks.scenes.recipes import recipe_task
 from benchmarks.scenes.scoring import fields_of
 
 OBJECT_COVER = 0.2            # share of a patch's pixels an object must cover to label the patch
@@ -68,6 +74,7 @@ AUX_WEIGHT = 0.5              # stage 2: weight of the stage-1 loss beside the L
 SUBSET_SHARE = 0.25           # stage 2: share of batches that keep a random subset of the visual tokens
 MIN_SUBSET = 16               # smallest random subset (tokens)
 WARMUP = 50                   # steps of linear warm-up, then cosine decay
+WEIGHTS_V2 = "vigil_bench_vlm_v2.safetensors"   # recipe 2's weights, beside the served v1 weights
 TIMING_STEPS = 20             # stage 2 steps timed before the schedule is fitted to --time-budget
 
 
@@ -90,26 +97,46 @@ def scene_labels(scene: gen.Scene) -> tuple[np.ndarray, np.ndarray]:
     return patch, cls_t
 
 
-def _render(job: tuple[str, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    scene = gen.render_scene(*job)
-    patch, cls_t = scene_labels(scene)
-    return scene.image, patch, cls_t, json.dumps(scene.truth)
+class Task:
+    """What one recipe version trains: frames per item, head sizes, targets, projector words."""
+
+    def __init__(self, recipe: int):
+        self.recipe = recipe
+        self.scenes = recipe_task(recipe)
+        self.frames = self.scenes.frames_per_item
+        self.patch_heads = PATCH_HEADS if recipe == 1 else targets_v2.PATCH_HEADS
+        self.cls_heads = CLS_HEADS if recipe == 1 else targets_v2.CLS_HEADS
+        self.words = (PROJECTOR_WORDS if recipe == 1 else targets_v2.PROJECTOR_WORDS)
+
+    def render(self, split: str, seed: int, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+        """(frames (F, 336, 336, 3), per-frame patch targets (F, 576, H), [CLS] targets, truth JSON)."""
+        item = self.scenes.make_scenes(split, 1, seed, start=index)[0]
+        if self.recipe == 1:
+            patch, cls_t = scene_labels(item)
+            return item.image[None], patch[None], cls_t, json.dumps(item.truth)
+        patch, cls_t = targets_v2.event_labels(item, OBJECT_COVER)
+        return np.stack(item.frames), patch, cls_t, json.dumps(item.truth)
+
+
+def _render(job: tuple[int, str, int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    return Task(job[0]).render(*job[1:])
 
 
 class SceneSet:
-    """Scenes `start..start+n-1` of a split rendered once (in `workers` processes), as tensors."""
+    """Items `start..start+n-1` of a split rendered once (in `workers` processes), as tensors:
+    images (n, F, 336, 336, 3), patch (n, F, 576, H), cls (n, H')."""
 
-    def __init__(self, split: str, seed: int, start: int, n: int, workers: int = 1):
-        jobs = [(split, seed, i) for i in range(start, start + n)]
+    def __init__(self, split: str, seed: int, start: int, n: int, workers: int = 1, recipe: int = 1):
+        jobs = [(recipe, split, seed, i) for i in range(start, start + n)]
         gen.background_frames(split)   # load the clip once before forking
         if workers > 1:
             with get_context("fork").Pool(workers) as pool:
                 rows = pool.map(_render, jobs, chunksize=max(1, n // (workers * 8)))
         else:
             rows = [_render(j) for j in jobs]
-        self.images = torch.from_numpy(np.stack([r[0] for r in rows]))          # (n, 336, 336, 3) uint8
-        self.patch = torch.from_numpy(np.stack([r[1] for r in rows]))           # (n, 576, 5)
-        self.cls = torch.from_numpy(np.stack([r[2] for r in rows]))             # (n, 5)
+        self.images = torch.from_numpy(np.stack([r[0] for r in rows]))          # (n, F, 336, 336, 3) uint8
+        self.patch = torch.from_numpy(np.stack([r[1] for r in rows]))           # (n, F, 576, H)
+        self.cls = torch.from_numpy(np.stack([r[2] for r in rows]))             # (n, H')
         self.truths = [json.loads(r[3]) for r in rows]
 
     def __len__(self) -> int:
@@ -121,7 +148,10 @@ class SceneSet:
 
 
 def pixels(images: torch.Tensor) -> torch.Tensor:
-    """What CLIPImageProcessor gives for (B, 336, 336, 3) uint8 RGB (no resize needed): (B, 3, 336, 336)."""
+    """What CLIPImageProcessor gives for (B, 336, 336, 3) uint8 RGB (no resize needed): (B, 3, 336, 336).
+    (B, F, 336, 336, 3) frames are flattened to (B * F, ...) in time order."""
+    if images.dim() == 5:
+        images = images.flatten(0, 1)
     x = images.permute(0, 3, 1, 2).float() / 255.0
     mean = torch.tensor(CLIP_MEAN, device=x.device).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD, device=x.device).view(1, 3, 1, 1)
@@ -129,11 +159,19 @@ def pixels(images: torch.Tensor) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------- stage 1
+def frame_targets(patch_t: torch.Tensor, cls_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, F, 576, H) and (B, H') -> per-frame (B * F, 576, H) and (B * F, H'), as `pixels` flattens."""
+    frames = patch_t.shape[1]
+    return patch_t.flatten(0, 1), cls_t.repeat_interleave(frames, dim=0)
+
+
 class Heads(torch.nn.Module):
-    def __init__(self, width: int):
+    def __init__(self, width: int, patch_heads: dict[str, int] | None = None, cls_heads: dict[str, int] | None = None):
         super().__init__()
-        self.patch = torch.nn.Linear(width, sum(PATCH_HEADS.values()))
-        self.cls = torch.nn.Linear(width, sum(CLS_HEADS.values()))
+        self.patch_heads = patch_heads or PATCH_HEADS
+        self.cls_heads = cls_heads or CLS_HEADS
+        self.patch = torch.nn.Linear(width, sum(self.patch_heads.values()))
+        self.cls = torch.nn.Linear(width, sum(self.cls_heads.values()))
 
     @staticmethod
     def split(logits: torch.Tensor, sizes: dict[str, int]) -> list[torch.Tensor]:
@@ -164,17 +202,21 @@ def tower_features(tower, px: torch.Tensor) -> torch.Tensor:
 
 
 def stage1_loss(heads: Heads, feats: torch.Tensor, patch_t: torch.Tensor, cls_t: torch.Tensor):
+    """feats (N, 577, W) of N frames; patch_t (N, 576, H) or (B, F, 576, H) with cls_t (B, H')."""
+    if patch_t.dim() == 4:
+        patch_t, cls_t = frame_targets(patch_t, cls_t)
     loss, accs = 0.0, {}
     feats = feats.float()
     background = patch_t[..., 0] == 0
-    for name, lg, t in zip(PATCH_HEADS, heads.split(heads.patch(feats[:, 1:]), PATCH_HEADS), patch_t.unbind(-1)):
+    ph, ch = heads.patch_heads, heads.cls_heads
+    for name, lg, t in zip(ph, heads.split(heads.patch(feats[:, 1:]), ph), patch_t.unbind(-1)):
         valid = t != IGNORE
         if valid.any():
             loss = loss + F.cross_entropy(lg[valid], t[valid])
             accs[f"patch_{name}"] = (lg[valid].argmax(-1) == t[valid]).float().mean().item()
         if name != "class" and background.any():
             loss = loss - BACKGROUND_FLAT_WEIGHT * F.log_softmax(lg[background], -1).mean()
-    for name, lg, t in zip(CLS_HEADS, heads.split(heads.cls(feats[:, 0]), CLS_HEADS), cls_t.unbind(-1)):
+    for name, lg, t in zip(ch, heads.split(heads.cls(feats[:, 0]), ch), cls_t.unbind(-1)):
         loss = loss + F.cross_entropy(lg, t)
         accs[f"cls_{name}"] = (lg.argmax(-1) == t).float().mean().item()
     return loss, accs
@@ -228,11 +270,13 @@ def answer_text(truth: dict) -> str:
 class SequenceBuilder:
     """The serving prompt's ids (576 image tokens) and the answer ids."""
 
-    def __init__(self, tok, image_token_id: int):
+    def __init__(self, tok, image_token_id: int, frames: int = 1):
         from cloud.models.bench.prompt import QUESTION, SYSTEM
 
+        # one <image> per frame, joined by newlines before the question: the LLaVA adapter's layout
+        content = "\n".join(["<image>"] * frames + [QUESTION])
         prompt = tok.apply_chat_template(
-            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "<image>\n" + QUESTION}],
+            [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}],
             tokenize=False, add_generation_prompt=True)
         prompt = prompt.replace("<image>", "<image>" * GRID * GRID)
         self.ids = tok(prompt, return_tensors="pt", add_special_tokens=False).input_ids[0]
@@ -248,7 +292,7 @@ def batch_inputs(model, builder: SequenceBuilder, visual: torch.Tensor, answers:
                  keep: torch.Tensor | None):
     """Embeddings, position ids, targets for a teacher-forced batch.
 
-    visual: (B, 576, D) projected tokens; keep: (B, n) sorted kept visual indices or None (all).
+    visual: (B, n_visual, D) projected tokens (frames concatenated); keep: (B, n) sorted kept visual indices or None (all).
     Rows have equal prompt length; answers are right-padded (pads come last, so causal attention
     never lets a real token see one) and carry no loss."""
     lm = model.model.language_model
@@ -299,13 +343,16 @@ def word_ids(tok, value: str) -> list[int]:
     return tok(value, add_special_tokens=False).input_ids
 
 
+PROJECTOR_WORDS = (["nothing"] + list(gen.CLASSES) + list(gen.COLOURS) + [str(c) for c in range(1, gen.MAX_COUNT + 1)]
+                   + list(gen.POSITIONS) + list(gen.ACTIONS))
+
+
 @torch.no_grad()
-def init_projector(model, heads: Heads, tok) -> None:
+def init_projector(model, heads: Heads, tok, values: list[str] | None = None) -> None:
     """First layer: the patch heads in the first rows; second layer: head output -> answer-word embedding."""
     proj = model.model.multi_modal_projector
     emb = model.model.language_model.embed_tokens.weight
-    values = (["nothing"] + list(gen.CLASSES) + list(gen.COLOURS) + [str(c) for c in range(1, gen.MAX_COUNT + 1)]
-              + list(gen.POSITIONS) + list(gen.ACTIONS))
+    values = values or PROJECTOR_WORDS
     n = len(values)
     assert n == heads.patch.out_features
     proj.linear_1.weight[:n] = heads.patch.weight
@@ -331,8 +378,11 @@ def match_rms(model, images: torch.Tensor, device: str) -> None:
 
 
 def encode(model, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (B, F, 336, 336, 3) -> per-frame tower features (B * F, 577, W) and the projected
+    visual tokens of each item, frames concatenated in time order (B, F * 576, D)."""
     feats = tower_features(model.model.vision_tower, pixels(images))
-    return feats, model.model.multi_modal_projector(feats[:, 1:])
+    visual = model.model.multi_modal_projector(feats[:, 1:])
+    return feats, visual.reshape(images.shape[0], -1, visual.shape[-1])
 
 
 def train_stage2(model, heads, builder, data: SceneSet, val: SceneSet, args, lora_params, gen_t) -> dict:
@@ -424,7 +474,7 @@ def eval_stage2(model, builder, val: SceneSet, args) -> dict:
         accs.append(acc)
         for i, a in zip(idx, answers):
             text = builder.tok.decode([t for t in a if t != builder.end])
-            scores.append(field_scores(text, val.truths[i]))
+            scores.append(field_scores(text, val.truths[i], recipe=args.recipe))
     out = {"token_accuracy": round(float(np.mean(accs)), 4)}
     for k in scores[0]:
         out[k] = round(float(np.mean([s[k] for s in scores])), 4)
@@ -452,6 +502,7 @@ def build(args):
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--recipe", type=int, default=1, choices=(1, 2), help="scene recipe (2: two-group events)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--train-scenes", type=int, default=20_000)
     ap.add_argument("--val-scenes", type=int, default=128)
@@ -464,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr2", type=float, default=1e-3)
     ap.add_argument("--lr-lora", type=float, default=1e-3)
     ap.add_argument("--lr-tower", type=float, default=3e-4)
-    ap.add_argument("--max-new", type=int, default=48)
+    ap.add_argument("--max-new", type=int, default=0, help="eval answer length (0: 48, recipe 2: 72)")
     ap.add_argument("--log-every", type=int, default=100)
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--time-budget", type=float, default=0.0,
@@ -472,6 +523,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    args.max_new = args.max_new or (48 if args.recipe == 1 else 72)
+    task = Task(args.recipe)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -480,8 +533,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from cloud.models.bench import vlm as bench_vlm
 
-    data = SceneSet("train", args.seed, 0, args.train_scenes, args.workers)   # forks: before CUDA starts
-    val = SceneSet("val", args.seed, 0, args.val_scenes, args.workers)
+    data = SceneSet("train", args.seed, 0, args.train_scenes, args.workers, args.recipe)  # forks before CUDA
+    val = SceneSet("val", args.seed, 0, args.val_scenes, args.workers, args.recipe)
     render_s = time.time() - t_start
     print(f"rendered {len(data)} train + {len(val)} val scenes in {render_s:.0f}s", flush=True)
     data, val = data.to(args.device), val.to(args.device)
@@ -489,19 +542,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model on {args.device} at {time.time() - t_start:.0f}s", flush=True)
 
     tower = model.model.vision_tower
-    heads = Heads(tower.config.hidden_size).to(args.device)
+    heads = Heads(tower.config.hidden_size, task.patch_heads, task.cls_heads).to(args.device)
     for p in tower.parameters():
         p.requires_grad_(True)
     init_positions(tower)
     report1 = train_stage1(tower, heads, data, val, args, gen_t)
 
-    init_projector(model, heads, tok)
+    init_projector(model, heads, tok, task.words)
     match_rms(model, data.images[:16], args.device)
     for p in model.model.multi_modal_projector.parameters():
         p.requires_grad_(True)
     lora_params = bench_vlm.add_lora(model)
     model.to(args.device)   # the adapters are made on the CPU; .to keeps the Parameter objects
-    builder = SequenceBuilder(tok, model.config.image_token_index)
+    builder = SequenceBuilder(tok, model.config.image_token_index, task.frames)
     report2 = train_stage2(model, heads, builder, data, val, args, lora_params, gen_t)
 
     model = model.to("cpu").float()
@@ -509,12 +562,12 @@ def main(argv: list[str] | None = None) -> None:
     machine = {"cpu": platform.processor() or platform.machine(), "threads": args.threads, "device": args.device}
     if args.device == "cuda":
         machine["gpu"] = torch.cuda.get_device_name(0)
-    meta = {"recipe_hash": gen.recipe_hash(), "seed": args.seed, "commit": Provenance().commit, "stage1": report1, "stage2": report2,
+    meta = {"recipe_hash": task.scenes.recipe_hash(), "recipe": args.recipe, "seed": args.seed, "commit": Provenance().commit, "stage1": report1, "stage2": report2,
             "render_seconds": round(render_s, 1), "machine": machine,
             "versions": {"torch": torch.__version__, "transformers": __import__("transformers").__version__},
             "args": {k: str(v) for k, v in vars(args).items()},
             "training_minutes": round((time.time() - t_start) / 60, 1)}
-    out = args.out or bench_vlm.WEIGHTS
+    out = args.out or (bench_vlm.WEIGHTS if args.recipe == 1 else bench_vlm.WEIGHTS.with_name(WEIGHTS_V2))
     bench_vlm.save_weights(model, out, meta)
     print("saved", out, json.dumps(meta)[:600], flush=True)
 

@@ -116,3 +116,60 @@ def test_physical_limit_reads_weights_once_per_batched_step():
     assert one == {"bytes_read_per_token": 110, "bandwidth_limit_tok_s": 1000.0 / 110}
     two = physical(10, 100, 1000.0, rows=2)
     assert two["bytes_read_per_token"] == 60 and two["bandwidth_limit_tok_s"] == 2000.0 / 120
+
+
+def tiny_events(n_events: int = 3, frames: int = 2):
+    """The recipe-v2 interface (several frames per request, eight fields) on the tiny model."""
+    from benchmarks.scenes import recipe_task
+
+    task = recipe_task(2)
+    truth = {**TRUTH, "objects": TRUTH["objects"] + [{"label": "red car", "count": 1}]}
+    rng = np.random.default_rng(1)
+    made = [SimpleNamespace(frames=[rng.integers(0, 255, (56, 56, 3), dtype=np.uint8) for _ in range(frames)],
+                            truth=truth) for _ in range(n_events)]
+    return SimpleNamespace(make_scenes=lambda split, n, seed=0: made[:n], QUESTION="Describe it as JSON.",
+                           SYSTEM="You answer in JSON.", frames=lambda e: list(e.frames), fields_of=task.fields_of,
+                           field_scores=task.field_scores, mean_scores=task.mean_scores, FIELDS=task.FIELDS)
+
+
+def test_multi_frame_requests_share_the_prefill_and_a_full_budget_ties(llava):
+    from benchmarks.kv_quality import summarize_multi_frame
+
+    events = tiny_events(3, frames=2)
+    grammar = grammar_for(llava.tokenizer, llava.vocab_size, stop_token_ids=llava.stop_token_ids)
+    capture = AttentionCapture(window=32)
+    arms = build_arms(llava, even_profile(llava), [0.25, 1.0], capture)
+    run = run_quality(llava, grammar, arms, capture, events, 3, 0, batch_size=2, repeats=0, timing_tokens=3,
+                      timing_batches=0, log=lambda *_: None, max_new_tokens=64)
+    one = llava.embed(llava.prepare([events.make_scenes("test", 1)[0].frames[0]], "Describe it as JSON.", "x"))
+    assert run["prompt_tokens"] > one.length          # two images in one request
+    per = run["per_arm"]
+    for method in ("hybridkv", "uniform", "snapkv", "streaming_llm"):
+        assert per[f"{method}@1.0"]["texts"] == per["full"]["texts"], method
+        assert max(per[f"{method}@0.25"]["kv_bytes"]) < min(per["full"]["kv_bytes"])
+        assert per[f"{method}@0.25"]["tok_s"] == []                           # no timing repeats
+    scores = score_arms(events, run["scenes"], per)
+    assert len(scores["full"]["correct"][0]) == 8 and scores["full"]["agree"][0] == [1] * 8
+    mf = summarize_multi_frame(scores, events.FIELDS, "1.0", ["hybridkv", "uniform", "snapkv", "streaming_llm"],
+                               ["uniform", "snapkv", "streaming_llm"])
+    for name in ("uniform", "snapkv", "streaming_llm"):
+        assert mf[f"beats_{name}"] is False and mf["paired_truth"][name]["verdict"] == "tie"
+        assert mf["paired_agreement"][name]["diff"] == 0.0
+        assert "action" not in mf["paired_truth_answerable"][name]["fields"]
+        assert set(mf["paired_truth"][name]["per_field"]) == set(events.FIELDS)
+    json.dumps(mf)
+
+
+def test_multi_frame_beats_only_when_the_interval_excludes_zero():
+    from benchmarks.kv_quality import summarize_multi_frame
+
+    fields = ("a", "b")
+    good, bad = [[1, 1]] * 40, [[1, 0]] * 20 + [[1, 1]] * 20
+    def arm(rows):
+        return {"field_accuracy": {"field_accuracy": 0.5}, "agreement_with_full": {}, "json_valid": 1.0,
+                "correct": rows, "agree": rows}
+    scores = {"full": arm(good), "hybridkv@0.1": arm(good), "uniform@0.1": arm(bad), "snapkv@0.1": arm(good)}
+    mf = summarize_multi_frame(scores, fields, "0.1", ["hybridkv", "uniform", "snapkv"], ["uniform", "snapkv"])
+    assert mf["beats_uniform"] is True and mf["paired_truth"]["uniform"]["ci95"][0] > 0
+    assert mf["beats_snapkv"] is False                                     # a tie is not a win
+    assert mf["paired_truth_answerable"]["uniform"]["fields"] == ["a", "b"]
