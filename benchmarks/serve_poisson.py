@@ -46,15 +46,17 @@ class Arrival:
 
 
 def poisson_schedule(rate: float, n: int, streams: int, seed: int) -> list[Arrival]:
-    """`n` arrivals of a Poisson process of `rate`/s: exponential gaps, a uniform stream each,
+    """`n` arrivals of a Poisson process of `rate`/s, the first at 0: exponential gaps, a uniform stream each,
     and 1..MAX_KINDS object kinds each (seeded: every arm of a repeat gets the same schedule).
     `rate` = inf is a burst: every arrival at t=0 (the closed-loop level of earlier runs)."""
     if not rate > 0 or streams < 1 or n < 1:
         raise ValueError(f"rate must be > 0, streams >= 1 and n >= 1 (got {rate}, {streams}, {n})")
     rng = random.Random(seed)
     t, out = 0.0, []
-    for _ in range(n):
-        t += 0.0 if math.isinf(rate) else rng.expovariate(rate)
+    for k in range(n):
+        # A run starts at its first arrival (the process seen from an arrival: the gaps after it are
+        # still exponential); waiting out a gap before it would only add idle time to every run.
+        t += 0.0 if k == 0 or math.isinf(rate) else rng.expovariate(rate)
         out.append(Arrival(round(t, 4), rng.randrange(streams), rng.randint(1, MAX_KINDS)))
     return out
 

@@ -33,7 +33,7 @@ def test_grid_spans_light_load_to_past_one_by_one_capacity_with_1_4_and_16_strea
     assert {s for _, s, _ in CELLS} == {1, 4, 16}
     assert parse_cells("0.5:1:3,2:16:6") == ((0.5, 1, 3), (2.0, 16, 6))
     # the arrival window bounds a light cell, one-by-one's busy time a loaded one
-    assert estimate_run_s(3, 0.1, 5.0) == 35.0 and estimate_run_s(6, 1.0, 5.0) == 35.0
+    assert estimate_run_s(3, 0.1, 5.0) == 25.0 and estimate_run_s(6, 1.0, 5.0) == 35.0
     assert estimate_run_s(4, math.inf, 5.0) == 25.0
 
 

@@ -19,7 +19,8 @@ def request(a: Arrival, i: int):
 
 def test_schedule_is_poisson_seeded_and_spread_over_streams_with_varied_events():
     s = poisson_schedule(2.0, 4000, 4, seed=1)
-    gaps = np.diff([0.0] + [a.at_s for a in s])
+    assert s[0].at_s == 0.0   # a run starts at its first arrival
+    gaps = np.diff([a.at_s for a in s])
     assert np.mean(gaps) == pytest.approx(0.5, rel=0.05) and np.std(gaps) == pytest.approx(0.5, rel=0.08)
     assert {a.stream for a in s} == {0, 1, 2, 3} and {a.kinds for a in s} == set(range(1, MAX_KINDS + 1))
     assert s == poisson_schedule(2.0, 4000, 4, seed=1) and s != poisson_schedule(2.0, 4000, 4, seed=2)
