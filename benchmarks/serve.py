@@ -190,6 +190,13 @@ async def build_arms(args):
     return describe, pcfg, cfg, closers
 
 
+def arm_order(rep: int) -> list[str]:
+    """The arms in the order repeat `rep` runs them: rotated each repeat, so no arm always runs first
+    after the others (machine load drifts at the scale of a cell)."""
+    k = rep % len(ARMS)
+    return list(ARMS[k:] + ARMS[:k])
+
+
 def estimate_run_s(n: int, rate: float, service_s: float) -> float:
     """Upper bound of one run's wall time: the arrival window or one-by-one's busy time, plus one answer."""
     window = 0.0 if math.isinf(rate) else (n - 1) / rate
@@ -230,10 +237,11 @@ async def bench(args, prov) -> dict:
     for rep in range(args.repeats):
         for ci, cell in enumerate(cells):
             sched = poisson_schedule(cell["rate_per_s"], cell["requests"], cell["streams"], seed=1000 * rep + ci)
-            for arm in ARMS:
+            for arm in arm_order(rep):
                 tag = f"{arm}-c{ci}-r{rep}"
+                load = os.getloadavg()[0]
                 outs = await run_open_loop(describe[arm], sched, lambda a, i, tag=tag: make_request(a, i, frames, tag))
-                st = run_stats(outs)
+                st = {**run_stats(outs), "load_1m_before": round(load, 2)}
                 runs[ci][arm].append(st)
                 load = "burst" if cell["load_factor"] is None else f"{cell['load_factor']:g}x"
                 print(f"rep {rep} cell {ci} ({load}, {cell['streams']:2d} streams) {arm:<14} "
@@ -327,8 +335,9 @@ def build_result(args, cells, runs, repeats, pcfg, ecfg, calibration, prov, comp
             "burst": "closed-loop context: every request at t=0 (only when run with --burst)",
         },
         "note": ("CPU run at 1 torch thread on a 2-core machine shared with other engineers' work (load in "
-                 "provenance); the arms of a cell run back to back on one schedule, cells and repeats "
-                 "interleaved, so drift hits every arm alike. A run is finite: past one-by-one's capacity its "
+                 "provenance, and each run's 1-minute load in its record); the arms of a cell run back to back on "
+                 "one schedule, in an order rotated each repeat, cells and repeats interleaved, so drift hits every "
+                 "arm alike. A run is finite: past one-by-one's capacity its "
                  "queue grows for the whole run, so its p95 there grows with the requests per run"),
     }
     result["provenance"] = prov.finish(repeats=repeats)

@@ -58,3 +58,11 @@ def test_importing_the_benchmark_loads_no_torch():
     code = "import sys, benchmarks.serve, benchmarks.serve_poisson; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_every_arm_runs_first_in_some_repeat():
+    from benchmarks.serve import ARMS, arm_order
+
+    orders = [arm_order(r) for r in range(len(ARMS))]
+    assert all(sorted(o) == sorted(ARMS) for o in orders) and {o[0] for o in orders} == set(ARMS)
+    assert arm_order(0) == list(ARMS)
