@@ -8,8 +8,9 @@ edge's boxes and count hints for 1-4 kinds of object; the model answers the aler
 (summary, threat level, objects, action, narrative) under its grammar, so answers vary in
 length with the event. The product's own budget (EngineConfig.max_new_tokens) applies.
 
-Arms, on the same arrival schedule within a repeat (paired), interleaved, >= 3 repeats; every
-arm decodes under the engine's own grammar object and closing reserve, greedy, so a valid
+Arms, on the same arrival schedule within a repeat (paired), back to back in an order rotated each
+repeat, >= 3 repeats of a cell before the next cell (the most loaded first, then the lightest:
+`--stop-at` cuts a late run between repeats and the JSON says complete: false); every arm decodes under the engine's own grammar object and closing reserve, greedy, so a valid
 answer means the same thing in every arm:
 - one_by_one: one worker calls transformers `generate()` on one request at a time, FIFO
   (cloud/engine/baselines.py): what a careful engineer deploys without a batching engine;
@@ -55,8 +56,9 @@ MAX_BATCH = 16      # rows the engine and the static batcher run at once
 REPEATS = 3         # interleaved repeats (the minimum for a median with an interval)
 # The grid: (load factor x one-by-one capacity, streams, requests per run). Stream count and load rise
 # together, as a site's cameras do; 2x is past one-by-one's capacity (its queue grows for the whole run).
-# Sized so the grid takes ~35 min at 1 torch thread on a 2-core machine shared with other work.
-CELLS = ((0.5, 1, 2), (1.0, 4, 3), (2.0, 16, 4))
+# Few requests per run: at 1 torch thread on a 2-core machine shared with other work, one-by-one takes
+# 20-30 s per narrative answer, and the grid (~37 one-by-one service times a repeat) must fit ~40 min.
+CELLS = ((0.5, 1, 2), (1.0, 4, 2), (2.0, 16, 4))
 CALIBRATION_KINDS = (1, 4)      # one-by-one requests timed before the grid (a short and a long answer)
 BUDGET_S = 2400                 # the grid's wall-time budget; requests per run shrink to fit (never below 2)
 # `estimate_run_s` bounds every arm by one-by-one's busy time; the batching arms take about half of it
@@ -190,6 +192,16 @@ async def build_arms(args):
     return describe, pcfg, cfg, closers
 
 
+def measure_order(cells: list[dict]) -> list[int]:
+    """Cells in the order they are measured: the most loaded, then the lightest, then the rest, so a
+    run cut short still spans light load to past one-by-one's capacity. All repeats of a cell run
+    before the next cell (a finished cell has all its repeats)."""
+    poisson = sorted((i for i, c in enumerate(cells) if c["load_factor"] is not None),
+                     key=lambda i: cells[i]["load_factor"])
+    first = [poisson[-1], poisson[0]] if len(poisson) > 1 else poisson
+    return first + [i for i in poisson[1:-1]] + [i for i, c in enumerate(cells) if c["load_factor"] is None]
+
+
 def arm_order(rep: int) -> list[str]:
     """The arms in the order repeat `rep` runs them: rotated each repeat, so no arm always runs first
     after the others (machine load drifts at the scale of a cell)."""
@@ -206,8 +218,12 @@ def estimate_run_s(n: int, rate: float, service_s: float) -> float:
 async def bench(args, prov) -> dict:
     describe, pcfg, ecfg, closers = await build_arms(args)
     frames = load_frames(16)
-    for arm in ARMS:   # warm-up: lazy inits, allocator, grammar compile
-        await run_open_loop(describe[arm], [Arrival(0.0, 0, 2)], lambda a, i: make_request(a, i, frames, f"warm-{arm}"))
+    # Warm-up (lazy inits, allocator, prefix cache): generate() once (static_batch runs the same code
+    # on the same model), the two engines together (their timing is not measured).
+    await run_open_loop(describe["one_by_one"], [Arrival(0.0, 0, 2)], lambda a, i: make_request(a, i, frames, "warm"))
+    await asyncio.gather(*(run_open_loop(describe[arm], [Arrival(0.0, 0, 2)],
+                                         lambda a, i, arm=arm: make_request(a, i, frames, f"warm-{arm}"))
+                           for arm in ("engine", "engine_pruned")))
     t0 = time.perf_counter()
     calib = await run_open_loop(describe["one_by_one"], [Arrival(0.0, 0, k) for k in CALIBRATION_KINDS],
                                 lambda a, i: make_request(a, 100 + i, frames, "calib"))
@@ -232,10 +248,13 @@ async def bench(args, prov) -> dict:
                    "estimated_grid_s_upper": round(est), "calibration_s": round(time.perf_counter() - t0, 1)}
 
     runs = [{arm: [] for arm in ARMS} for _ in cells]
-    result = None
-    started = time.perf_counter()
-    for rep in range(args.repeats):
-        for ci, cell in enumerate(cells):
+    result, stopped = None, False
+    for ci in measure_order(cells):
+        cell = cells[ci]
+        for rep in range(args.repeats):
+            if args.stop_at and time.time() > args.stop_at:
+                stopped = True
+                break
             sched = poisson_schedule(cell["rate_per_s"], cell["requests"], cell["streams"], seed=1000 * rep + ci)
             for arm in arm_order(rep):
                 tag = f"{arm}-c{ci}-r{rep}"
@@ -243,15 +262,15 @@ async def bench(args, prov) -> dict:
                 outs = await run_open_loop(describe[arm], sched, lambda a, i, tag=tag: make_request(a, i, frames, tag))
                 st = {**run_stats(outs), "load_1m_before": round(load, 2)}
                 runs[ci][arm].append(st)
-                load = "burst" if cell["load_factor"] is None else f"{cell['load_factor']:g}x"
-                print(f"rep {rep} cell {ci} ({load}, {cell['streams']:2d} streams) {arm:<14} "
+                name = "burst" if cell["load_factor"] is None else f"{cell['load_factor']:g}x"
+                print(f"cell {ci} ({name}, {cell['streams']:2d} streams) rep {rep} {arm:<14} "
                       f"p50 {st['ttd_p50_s']:6.1f}s p95 {st['ttd_p95_s']:6.1f}s {st['valid_answers_per_s']} valid/s "
                       f"valid {st['valid']}/{st['requests']} tokens {min(st['tokens'])}-{max(st['tokens'])}", flush=True)
-        complete = rep + 1 == args.repeats
-        result = build_result(args, cells, runs, rep + 1, pcfg, ecfg, calibration, prov, complete)
-        write(args.out, result)   # after every round: a run cut short keeps what it measured
-        if not complete and time.perf_counter() - started > args.budget_s * (rep + 1) / args.repeats * 1.5:
-            print("over budget: stopping after this round (complete: false)", flush=True)
+            done = all(len(r["one_by_one"]) == args.repeats for r in runs)
+            result = build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete=done)
+            write(args.out, result)   # after every repeat of a cell: a run cut short keeps what it measured
+        if stopped:
+            print("--stop-at passed: stopping (complete: false)", flush=True)
             break
     for close in closers:
         await close()
@@ -262,6 +281,8 @@ def headlines(cells: list[dict], stats: list[dict]) -> dict:
     """The most loaded Poisson cell's paired comparisons, and the pruned arm's latency at the lightest.
     Keys name the load they were measured at (an input), never the input as a result."""
     poisson = [i for i, c in enumerate(cells) if c["load_factor"] is not None]
+    if not poisson:
+        return {}
     top = max(poisson, key=lambda i: cells[i]["load_factor"])
     low = min(poisson, key=lambda i: cells[i]["load_factor"])
     t, lo = stats[top], stats[low]
@@ -279,12 +300,16 @@ def headlines(cells: list[dict], stats: list[dict]) -> dict:
     return out
 
 
-def build_result(args, cells, runs, repeats, pcfg, ecfg, calibration, prov, complete) -> dict:
-    stats = [cell_stats(r) for r in runs]
+def build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete) -> dict:
+    measured = [i for i, r in enumerate(runs) if r["one_by_one"]]
+    cells, runs = [cells[i] for i in measured], [runs[i] for i in measured]
+    stats = [cell_stats({arm: rs for arm, rs in r.items() if rs}) for r in runs]
+    repeats = min(min(len(rs) for rs in r.values() if rs) for r in runs)
     keyed = {}
-    for c, s in zip(cells, stats):
+    for c, s, r in zip(cells, stats, runs):
         name = "burst" if c["load_factor"] is None else f"{c['load_factor']:g}x/{c['streams']}"
-        keyed[name] = {**{k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in c.items()}, **s}
+        keyed[name] = {**{k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in c.items()},
+                       "repeats": min(len(rs) for rs in r.values() if rs), **s}
     heads = headlines(cells, stats)
     tokens = [t for r in runs for arm in r.values() for run in arm for t in run["tokens"]]
     failures = {arm: sum(run["requests"] - run["valid"] for r in runs for run in r[arm]) for arm in ARMS}
@@ -378,6 +403,8 @@ def main(argv=None) -> int:
     p.add_argument("--burst", type=int, default=0, help="also N requests at t=0 (closed-loop context); 0: none")
     p.add_argument("--repeats", type=int, default=REPEATS)
     p.add_argument("--budget-s", type=float, default=BUDGET_S, help="wall-time budget of the grid")
+    p.add_argument("--stop-at", type=float, default=None,
+                   help="unix time after which no further repeat starts (the JSON says complete: false)")
     p.add_argument("--max-new-tokens", type=int, default=0, help="0: the engine's default budget")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (1: skinny GEMMs collapse with 2 contended threads)")
@@ -393,6 +420,9 @@ def main(argv=None) -> int:
     # arrival schedule of (repeat r, cell c): seed 1000 * r + c; bootstrap seeds in benchmarks/serve_poisson.py
     prov = Provenance(seeds={"arrivals": 0, "engine": 0, "bootstrap": 0})
     result = asyncio.run(bench(a, prov))
+    if result is None:
+        print("nothing measured before --stop-at")
+        return 1
     print(json.dumps({k: result[k] for k in result["headline_keys"]}, indent=1))
     print(f"-> {a.out} (complete: {result['complete']})")
     return 0

@@ -66,3 +66,11 @@ def test_every_arm_runs_first_in_some_repeat():
     orders = [arm_order(r) for r in range(len(ARMS))]
     assert all(sorted(o) == sorted(ARMS) for o in orders) and {o[0] for o in orders} == set(ARMS)
     assert arm_order(0) == list(ARMS)
+
+
+def test_cells_are_measured_most_loaded_then_lightest_then_the_rest():
+    from benchmarks.serve import measure_order
+
+    cells = [{"load_factor": f} for f in (0.5, 1.0, 2.0)] + [{"load_factor": None}]
+    assert measure_order(cells) == [2, 0, 1, 3]
+    assert measure_order([{"load_factor": 1.0}]) == [0]
