@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test footage protos bench bench-quick compose-check clean
+.PHONY: install demo test footage protos bench bench-quick compose-check results-check clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ demo: footage
 
 test: footage
 	HF_HUB_OFFLINE=1 YOLO_CONFIG_DIR=$(CURDIR)/.cache/ultralytics $(PY) -m pytest -q
+
+# The release gate: fails for each committed benchmark result whose measured code changed after it was measured
+# (benchmarks/catalog.py names what each measures). Not part of `test`: refreshing a result means rerunning its benchmark.
+results-check: install
+	$(PY) -m pytest -q -m results tests/benchmarks/test_results_fresh.py
 
 # Regenerate the committed gRPC stubs (tests/vigil/test_protos.py checks they match the .proto).
 protos: install

@@ -159,6 +159,9 @@ def _rss_slope(config: str, arm: str) -> Derived:
 
 
 # What the whole system runs through, for the results of real processes end to end.
+# Files under benchmarks/results that are inputs, not results: calibration profiles the KV press loads.
+ARTIFACTS = ("kv_profile_*.json",)
+
 SYSTEM = ("cloud", "edge", "vigil", "protos", "config", "testkit")
 
 

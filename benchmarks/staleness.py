@@ -13,9 +13,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.catalog import CATALOG, benchmark_of
+from benchmarks.catalog import ARTIFACTS, CATALOG, benchmark_of
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
 FRESH, STALE, UNKNOWN = "fresh", "stale", "unknown"
 
 
@@ -65,3 +66,32 @@ def result_staleness(stem: str, data: dict, repo: Path = REPO) -> Staleness:
     spec = CATALOG.get(benchmark_of(stem, data))
     prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
     return staleness(prov.get("commit"), spec.measures if spec else (), repo)
+
+
+def stale_results(results_dir: Path | None = None, repo: Path = REPO) -> list[tuple[str, Staleness]]:
+    """(file name, staleness) of every committed result that no longer describes HEAD's code (a result
+    the catalog does not know is "unknown", so stale too)."""
+    import json
+
+    out = []
+    for path in sorted((results_dir or RESULTS).glob("*.json")):
+        if any(path.match(a) for a in ARTIFACTS):
+            continue
+        data = json.loads(path.read_text())
+        st = result_staleness(path.stem, data, repo)
+        if st.stale:
+            out.append((path.name, st))
+    return out
+
+
+def main() -> int:
+    """`python -m benchmarks.staleness`: list the stale results; exit 1 when there is any (the release gate)."""
+    stale = stale_results()
+    for name, st in stale:
+        print(f"stale: {name}: {st.why} (measured at {(st.commit or 'no commit')[:9]})")
+    print(f"{len(stale)} stale result(s)" if stale else "every result is fresh")
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

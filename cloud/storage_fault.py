@@ -59,14 +59,19 @@ def free_bytes(directory: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def write_bytes(path: Path, size: int) -> None:
+    """Write ``size`` zero bytes to ``path`` and sync them to disk (raises OSError when the disk cannot)."""
+    with open(path, "wb") as f:
+        f.write(b"\0" * size)
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def probe_write(directory: Path, size: int) -> None:
     """Write ``size`` bytes next to the store and remove them; raises OSError when the disk cannot."""
     probe = directory / ".vigil-write-probe"
     try:
-        with open(probe, "wb") as f:
-            f.write(b"\0" * size)
-            f.flush()
-            os.fsync(f.fileno())
+        write_bytes(probe, size)
     finally:
         probe.unlink(missing_ok=True)
 
@@ -93,7 +98,7 @@ class Reserve:
         """Write the reserve (raises OSError when the disk cannot take it; nothing half-written is left)."""
         path = self.path(directory)
         try:
-            probe_write_kept(path, self.size)
+            write_bytes(path, self.size)
         except OSError:
             path.unlink(missing_ok=True)
             raise
@@ -105,13 +110,6 @@ class Reserve:
             return True
         except FileNotFoundError:
             return False
-
-
-def probe_write_kept(path: Path, size: int) -> None:
-    with open(path, "wb") as f:
-        f.write(b"\0" * size)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 @dataclass
@@ -254,8 +252,9 @@ class StorageState:
             try:
                 if self.reserve is not None and not self.reserve.held(directory):
                     self.reserve.make(directory)   # written back first: it is the probe write too
-                    if self._free(directory) < self.min_free_bytes:
-                        self._enter(store, self._low(self._free(directory)))
+                    free = self._free(directory)
+                    if free < self.min_free_bytes:
+                        self._enter(store, self._low(free))
                         continue
                 else:
                     self._probe(directory, self.min_free_bytes)

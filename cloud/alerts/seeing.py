@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cloud.answer.narrative import counted, sentence, with_narrative
 from cloud.answer.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS
 
 NO_THREAT = 0            # EventDescription.threat_level's floor ("normal")
@@ -56,17 +57,34 @@ def measured_summary(labels: dict[str, int], hints: dict[str, Any]) -> str:
     return text[:MAX_SUMMARY_CHARS]
 
 
+def measured_narrative(labels: dict[str, int], hints: dict[str, Any]) -> str:
+    """The narrative in plain words, from the measurements only: "The edge detected 2 people and 1 car
+    in zone drive for 4.0 s." """
+    text = "the edge detected " + (counted(_counts(labels, hints)) or "motion")
+    if hints.get("zone"):
+        text += f" in zone {hints['zone']}"
+    dwell = float(hints.get("dwell_seconds") or 0.0)
+    if dwell > 0:
+        text += f" for {_seconds(dwell)}"
+    return sentence(text)
+
+
 def measured_description(labels: dict[str, int], hints: dict[str, Any]) -> dict[str, Any]:
     """An EventDescription-shaped dict built from the edge's measurements only."""
     objects = [{"label": label[:MAX_LABEL_CHARS], "count": min(MAX_COUNT, n)}
                for label, n in _counts(labels, hints)[:MAX_OBJECTS]]
-    return {"summary": measured_summary(labels, hints), "threat_level": NO_THREAT, "objects": objects, "action": ""}
+    return {"summary": measured_summary(labels, hints), "threat_level": NO_THREAT, "objects": objects, "action": "",
+            "narrative": measured_narrative(labels, hints)}
 
 
 def honest_description(description: dict[str, Any], card: ModelCard | None, *, labels: dict[str, int],
                        hints: dict[str, Any]) -> dict[str, Any]:
-    """`description` as the alert should carry it: unchanged from a model that sees (or an unknown
-    one), rebuilt from the edge's measurements, threat at the floor, when the model cannot see."""
-    if card is None or card.sees_images:
+    """`description` as the alert should carry it: from an unknown model, as given; from a model that
+    sees, as written, with a narrative composed from its fields where it wrote none
+    (cloud/answer/narrative.py); rebuilt from the edge's measurements, threat at the floor, when the
+    model cannot see."""
+    if card is None:
         return description
+    if card.sees_images:
+        return with_narrative(description)
     return measured_description(labels, hints)

@@ -50,7 +50,12 @@ CLOSER_RANK = {'"': 3.0, "]": 2.0, "}": 1.0}
 CLOSE_BONUS = 1e4
 FORCED_BONUS = 1e6   # the canonical token of a forced run beats every closer
 # The longest forced tail: closing the summary, then the required keys with shortest values.
+# With the narrative (required, last) a closing row may still open the optional action on the
+# way (nothing ranks "n" over "a"), so its empty value is in the tail, then the narrative's key,
+# one character of it and its closing quote.
 FORCED_TAIL = '","threat_level":0,"objects":[]}'
+FORCED_TAIL_NARRATIVE = '","threat_level":0,"objects":[],"action":"","narrative":"x"}'
+ANSWER_OPENING = '{"summary":"x'   # forced up to the first value, and one character of it
 # Slack over the tokenized tail: an escape or a multi-byte character may have to finish first.
 TAIL_SLACK_TOKENS = 8
 
@@ -73,11 +78,14 @@ class JsonGrammar:
     stop_token_ids: tuple[int, ...]
     min_reserve: int             # tokens the forced tail needs in this vocabulary, with slack
     encode: Any                  # text -> token ids (no special tokens), for forced runs
+    forced_tail: str = FORCED_TAIL
 
     @classmethod
     def compile(cls, tokenizer: Any, vocab_size: int | None = None,
-                schema: dict | None = None, stop_token_ids: Sequence[int] | None = None
-                ) -> "JsonGrammar":
+                schema: dict | None = None, stop_token_ids: Sequence[int] | None = None,
+                forced_tail: str = FORCED_TAIL) -> "JsonGrammar":
+        """`schema` defaults to the alert schema without the narrative; `forced_tail` is the longest
+        text the grammar forces after the first string closes (what the close reserve must hold)."""
         if xgr is None:
             raise ImportError("constrained decoding needs the xgrammar package (pip install xgrammar)")
         vocab_size = vocab_size or len(tokenizer)
@@ -86,32 +94,42 @@ class JsonGrammar:
             stop_token_ids=list(stop_token_ids) if stop_token_ids else None)
         compiler = xgr.GrammarCompiler(info, max_threads=1)
         compiled = compiler.compile_json_schema(
-            json.dumps(schema or description_json_schema()),
+            json.dumps(schema or description_json_schema(narrative=False)),
             any_whitespace=False, separators=JSON_SEPARATORS)
         closer_ids, closer_bonus = _closers(tokenizer)
         return cls(compiled=compiled, vocab_size=vocab_size,
                    closer_ids=closer_ids, closer_bonus=closer_bonus,
                    stop_token_ids=tuple(info.stop_token_ids),
-                   min_reserve=len(tokenizer.encode(FORCED_TAIL, add_special_tokens=False))
+                   min_reserve=len(tokenizer.encode(forced_tail, add_special_tokens=False))
                    + TAIL_SLACK_TOKENS,
-                   encode=lambda text: tokenizer.encode(text, add_special_tokens=False))
+                   encode=lambda text: tokenizer.encode(text, add_special_tokens=False),
+                   forced_tail=forced_tail)
+
+    def shortest_answer_tokens(self) -> int:
+        """Tokens of the shortest answer in this vocabulary: the opening up to the first value, one
+        character of it, then the forced tail."""
+        return len(self.encode(ANSWER_OPENING + self.forced_tail))
 
     def matcher(self) -> xgr.GrammarMatcher:
         return xgr.GrammarMatcher(self.compiled)
 
 
-_GRAMMAR_CACHE: dict[tuple[int, int], JsonGrammar] = {}
+_GRAMMAR_CACHE: dict[tuple[int, int, bool], JsonGrammar] = {}
 _GRAMMAR_LOCK = threading.Lock()
 
 
 def grammar_for(tokenizer: Any, vocab_size: int | None = None,
-                stop_token_ids: Sequence[int] | None = None) -> JsonGrammar:
-    """The alert-schema grammar for this tokenizer, compiled once per process."""
-    key = (id(tokenizer), vocab_size or len(tokenizer))
+                stop_token_ids: Sequence[int] | None = None, *, narrative: bool = False) -> JsonGrammar:
+    """The alert-schema grammar for this tokenizer, compiled once per process. `narrative`: the
+    model must write the narrative last; the engine passes its adapter's `writes_narrative`.
+    Off by default, so a caller reproducing a model's trained compact answer gets exactly it."""
+    key = (id(tokenizer), vocab_size or len(tokenizer), narrative)
     with _GRAMMAR_LOCK:
         if key not in _GRAMMAR_CACHE:
-            _GRAMMAR_CACHE[key] = JsonGrammar.compile(tokenizer, vocab_size,
-                                                      stop_token_ids=stop_token_ids)
+            _GRAMMAR_CACHE[key] = JsonGrammar.compile(
+                tokenizer, vocab_size, schema=description_json_schema(narrative),
+                stop_token_ids=stop_token_ids,
+                forced_tail=FORCED_TAIL_NARRATIVE if narrative else FORCED_TAIL)
         return _GRAMMAR_CACHE[key]
 
 

@@ -9,7 +9,8 @@ already has:
   camera name are written into the prompt, so the answer's `objects` and
   `threat_level` start from what was measured rather than guessed.
 The answer format itself is enforced by constrained decoding (cloud/answer/constrained.py);
-the prompt only names the fields so a real model fills them sensibly.
+the prompt only names the fields so a real model fills them sensibly. The narrative comes
+last and is told to keep to the fields: a model writes it conditioned on its own facts.
 
 Hint values come from the network: they are typed, clipped and stripped of
 control characters before they reach the prompt.
@@ -29,7 +30,8 @@ SYSTEM_PROMPT = (
     "camera; coloured boxes mark what the edge detector found. Answer with one JSON object: "
     "summary (one sentence, what happens), threat_level (0 = normal, 1 = suspicious, "
     "2 = dangerous), objects (label and count of each kind of object involved), action "
-    "(what the main subject is doing)."
+    "(what the main subject is doing), narrative (one or two plain sentences for the person on "
+    "duty: what happened, saying only what the fields above say)."
 )
 MAX_HINT_CHARS = 64          # a hint string longer than this is clipped
 MAX_LISTED_DETECTIONS = 12   # more boxes than this add nothing a count doesn't say

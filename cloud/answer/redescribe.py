@@ -16,6 +16,9 @@ an escalation, or an end whose best snapshot adds information), asked through
 - An escalation or end frame that arrives while the event's first description is being computed
   (too late to replace its frame in the queue) is kept, the newest only, and judged when that
   description is done (``first_done``): an escalation is not lost to a slow first description.
+  In scale-out the first description may be computed by another worker: the frame is kept the same
+  way (``defer``) and the worker calls ``first_done`` once the ledger has that description
+  (cloud/scale/worker.py).
 """
 from __future__ import annotations
 
@@ -37,6 +40,12 @@ from vigil.v1 import vigil_pb2 as pb
 
 log = logging.getLogger("vigil.cloud")
 
+
+
+def _lifecycle(pkt: pb.FramePacket) -> bool:
+    """An escalation or an end: the packets a second description is made from."""
+    h = pkt.hints
+    return (h.event_stage == "update" and bool(h.escalation)) or h.event_stage == "end"
 
 
 def packet_view(pkt: pb.FramePacket, image: np.ndarray | None = None) -> FrameView:
@@ -94,11 +103,23 @@ class Redescriber:
         kept = self._deferred.pop(aid, None)
         return self.offer(aid, *kept) if kept is not None else None
 
+    def defer(self, aid: str, pkt: pb.FramePacket, image: np.ndarray) -> bool:
+        """Keep an escalation or end frame until ``first_done`` (the newest only); True when kept."""
+        if not _lifecycle(pkt):
+            return False
+        self._deferred[aid] = (pkt, image)
+        return True
+
+    def deferred(self) -> list[str]:
+        """The alerts with a frame kept for after their first description."""
+        return list(self._deferred)
+
+    def drop_deferred(self, aid: str) -> bool:
+        return self._deferred.pop(aid, None) is not None
+
     def _behind_first(self, aid: str, pkt: pb.FramePacket) -> bool:
         """An escalation or end frame the first description (being computed now) will not see."""
-        h = pkt.hints
-        lifecycle = (h.event_stage == "update" and bool(h.escalation)) or h.event_stage == "end"
-        return lifecycle and self.alerts.is_open(aid) and not self.engine.queued(aid)
+        return _lifecycle(pkt) and self.alerts.is_open(aid) and not self.engine.queued(aid)
 
     def tasks(self) -> list[asyncio.Task]:
         return list(self._tasks.values())

@@ -101,6 +101,14 @@ class DescriptionEngine:
         from cloud.models.capability import sees_images
         return sees_images(self.config.model, self.config.family)
 
+    @property
+    def writes_narrative(self) -> bool:
+        """Whether the grammar asks this model for the narrative: it must see the images (a blind
+        model's description is rebuilt from the edge's measurements, cloud/alerts/seeing.py, so its
+        narrative would cost decode time and be thrown away) and declare that it writes one
+        (`ModelAdapter.writes_narrative`; the benchmark VLM does not)."""
+        return self.sees_images and self.adapter is not None and self.adapter.writes_narrative
+
     @classmethod
     def from_config(cls, config: EngineConfig) -> "DescriptionEngine":
         """An engine for `config`; the model loads in the model thread on start()."""
@@ -138,7 +146,12 @@ class DescriptionEngine:
             kv_press = build_press(self.config.kv, self.adapter.language_model, vlm=self.adapter.model,
                                    model=self.config.model, seed=self.config.seed)
         grammar = grammar_for(self.adapter.tokenizer, self.adapter.vocab_size,
-                              stop_token_ids=self.adapter.stop_token_ids)
+                              stop_token_ids=self.adapter.stop_token_ids, narrative=self.writes_narrative)
+        shortest = grammar.shortest_answer_tokens()
+        if self.config.max_new_tokens < shortest:
+            # Every answer would be cut (and fail): say so once, at start, not per request.
+            raise ValueError(f"engine.max_new_tokens {self.config.max_new_tokens} cannot hold the shortest answer "
+                             f"in this model's vocabulary ({shortest} tokens with the closing reserve)")
         self.runner = ModelRunner(self.adapter, grammar, pruner=self.pruner,
                                   close_reserve=self.config.close_reserve,
                                   temperature=self.config.temperature, seed=self.config.seed,

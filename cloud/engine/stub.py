@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from cloud.answer.narrative import narrative_from_fields
 from cloud.answer.request import DescribeRequest, DescribeResult
 from cloud.answer.schema import MAX_LABEL_CHARS, MAX_OBJECTS, MAX_SUMMARY_CHARS, EventDescription, ObjectCount
 
@@ -50,6 +51,7 @@ class FixedLatencyEngine:
         threat = 2 if req.severity >= HIGH_SEVERITY else (1 if req.severity >= MEDIUM_SEVERITY else 0)
         desc = EventDescription(summary=f"{sum(o.count for o in objs)} object(s) on {req.camera_id}"[:MAX_SUMMARY_CHARS],
                                 threat_level=threat, objects=objs, action="moving")
+        desc = desc.model_copy(update={"narrative": narrative_from_fields(desc.model_dump())})
         return DescribeResult(request_id=req.request_id, text=desc.model_dump_json(), description=desc,
                               prompt_tokens=0, visual_tokens=0, generated_tokens=0, queue_ms=0.0,
                               prefill_ms=0.0, decode_ms=self.latency_s * 1000)

@@ -113,13 +113,17 @@ class ModelAdapter(ABC):
     position_rows: ClassVar[int] = 1        # P in position_ids [P, B, L]
 
     def __init__(self, model: torch.nn.Module, tokenizer: Any, *, image_max_side: int = 448,
-                 fixed_prompt: FixedPrompt | None = None):
+                 fixed_prompt: FixedPrompt | None = None, writes_narrative: bool = True):
         self.model = model
         self.tokenizer = tokenizer
         self.image_max_side = image_max_side
         # A model trained to answer one question is asked that question (cloud/answer/prompting.py
         # builds it; `prepare` tokenizes what it is given).
         self.fixed_prompt = fixed_prompt
+        # Whether the grammar makes this model write the alert's narrative (cloud/answer/schema.py).
+        # A model trained on the compact answer without it declares False; its alert's narrative is
+        # then composed from its fields (cloud/answer/narrative.py).
+        self.writes_narrative = writes_narrative
 
     # -- facts -------------------------------------------------------------------------------
     @property

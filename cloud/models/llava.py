@@ -33,8 +33,10 @@ class LlavaAdapter(ModelAdapter):
     position_rows: ClassVar[int] = 1
 
     def __init__(self, model, tokenizer, image_processor, *, image_max_side: int = 448,
-                 image_token: str = IMAGE_TOKEN, fixed_prompt: FixedPrompt | None = None):
-        super().__init__(model.eval(), tokenizer, image_max_side=image_max_side, fixed_prompt=fixed_prompt)
+                 image_token: str = IMAGE_TOKEN, fixed_prompt: FixedPrompt | None = None,
+                 writes_narrative: bool = True):
+        super().__init__(model.eval(), tokenizer, image_max_side=image_max_side, fixed_prompt=fixed_prompt,
+                         writes_narrative=writes_narrative)
         self.image_processor = image_processor
         self.config = model.config
         self.image_token = image_token

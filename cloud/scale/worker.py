@@ -61,6 +61,7 @@ READ_BLOCK_MS = 1000        # an idle XREADGROUP returns this often (to notice a
 EXPIRE_INTERVAL_S = 0.25    # how often overdue alerts are looked for
 OVERDUE_BATCH = 100         # overdue alerts finished per round
 LOOP_ERROR_PAUSE_S = 1.0    # after a Redis error, wait before the loop tries again
+BEHIND_OTHERS_S = 0.5       # how often frames kept behind another worker's first description are looked at
 EXIT_MODEL_FAILED = 1       # as the single process (cloud/cli.py)
 
 
@@ -83,6 +84,7 @@ class Worker:
         self.in_flight: dict[str, asyncio.Task] = {}
         self._followups: set[asyncio.Task] = set()   # evidence requests waiting their turn (not job state)
         self._describing: set[str] = set()           # alerts whose describe lease this worker holds
+        self._behind_others: dict[str, float] = {}   # alert id -> when its kept frame is given up
         self._lease_s = describe_lease_s(sc.claim_idle_s)
         self.stats: Counter[str] = Counter()
         self._firsts_idle = asyncio.Event()          # set while no first description is computed here
@@ -147,6 +149,8 @@ class Worker:
             log.info("alert %s is described by another worker: not described again", aid)
             if self.alerts.recall_described(aid):   # done already (this worker held it open from a metadata packet)
                 self.redescriber.offer(aid, pkt, image)   # its end's best frame, perhaps
+            elif image is not None:
+                self.redescriber.defer(aid, pkt, image)   # being described there: judged once that is committed
             return
         self._describing.add(aid)
         self._firsts_idle.clear()
@@ -182,7 +186,8 @@ class Worker:
         """(name, one iteration, interval, sleep before the first); the reader comes first (stop() ends it)."""
         return [("read jobs", self._read_step, 0.0, False),
                 ("heartbeat", self._beat_step, heartbeat_s(self.cfg.scale.claim_idle_s), True),
-                ("describe deadlines", self._expire_step, EXPIRE_INTERVAL_S, True)]
+                ("describe deadlines", self._expire_step, EXPIRE_INTERVAL_S, True),
+                ("second descriptions behind other workers", self._behind_others_step, BEHIND_OTHERS_S, True)]
 
     async def _read_step(self) -> None:
         free = self.cfg.scale.worker_concurrency - len(self.in_flight)
@@ -197,6 +202,33 @@ class Worker:
             return
         for job in jobs:
             self._start(job)
+
+    async def _behind_others_step(self) -> None:
+        """Escalation and end frames kept while another worker computes the event's first description
+        (its lease in the ledger): once that description is committed, judge the frame for a second one;
+        given up (counted, one INFO line) when none is committed within the describe deadline and a lease."""
+        now = time.time()
+        for aid in self.redescriber.deferred():
+            if aid in self._describing:
+                continue   # this worker's own first description: its end calls first_done
+            give_up = self._behind_others.setdefault(aid, now + self.cfg.alerts.describe_deadline_s + self._lease_s)
+            try:
+                described = self.ledger.view(aid) is not None
+            except RedisError as exc:
+                log.warning("worker %s: reading alert %s's description failed: %s", self.consumer, aid, exc)
+                return
+            if described:
+                del self._behind_others[aid]
+                self.alerts.forget(aid)   # held open here from an earlier packet, perhaps; the ledger has it now
+                if self.alerts.recall_described(aid):
+                    self.redescriber.first_done(aid)
+                continue
+            if now >= give_up:
+                del self._behind_others[aid]
+                self.redescriber.drop_deferred(aid)
+                self.stats["redescribe_gave_up"] += 1
+                log.info("alert %s: no first description committed by another worker in time; its kept "
+                         "escalation/end frame is not described again", aid)
 
     async def _beat_step(self) -> None:
         sc = self.cfg.scale

@@ -27,12 +27,14 @@ function describedSection(ev) {
   if (!d) return section("Description", text("p", threatText(ev), "muted"));
   const objects = (d.objects || []).map((o) => o.count + " " + o.label).join(", ");
   const model = ev.model ? ev.model.name + (ev.model.sees_images ? " (sees the images)" : " (cannot see images)") : "";
-  const box = section("Description", text("p", d.summary, "detail-summary"),
+  // The narrative is read first (a stored description from before it existed has none: the summary leads).
+  const lead = d.narrative ? [text("p", d.narrative, "detail-narrative")] : [];
+  const box = section("Description", ...lead, text("p", d.summary, d.narrative ? "detail-summary muted" : "detail-summary"),
                       definitionList([["Threat", threatText(ev)], ["Objects", objects], ["Action", d.action],
                                       ["Written by", model]]));
   if (notSeeing(ev)) {
     box.insertBefore(text("p", ev.model.name + " cannot see images: this text is what the edge measured, "
-                               + "and the threat level stays at 0.", "warning not-seeing"), box.children[2]);
+                               + "and the threat level stays at 0.", "warning not-seeing"), box.children[1 + lead.length + 1]);
   }
   return box;
 }

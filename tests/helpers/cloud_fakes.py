@@ -17,7 +17,8 @@ class FakeEngine:
         await asyncio.sleep(self.delay)
         if self.fail:
             raise RuntimeError("model exploded")
-        d = EventDescription(summary="a person", threat_level=1, objects=[{"label": "person", "count": 1}])
+        d = EventDescription(summary="a person", threat_level=1, objects=[{"label": "person", "count": 1}],
+                             narrative="A person walks up to the door.")
         return DescribeResult(req.request_id, d.model_dump_json(), d, 10, 4, 5, 0, 1, 1)
 
     def backpressure(self):

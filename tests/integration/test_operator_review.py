@@ -182,6 +182,9 @@ def test_an_operator_reviews_events_with_the_keyboard_and_filters_by_date():
                           and "measured by the edge" in el.text.lower() and el, what="the detail")
             wait(driver, lambda d: d.execute_script(DETAIL_IMAGES) == 2, what="both images of the event, boxed")
             text = detail.text.lower()
+            # the narrative leads the description (here the edge's measurements in a sentence)
+            lead = driver.execute_script("return document.querySelector('#detail .detail-narrative')?.textContent")
+            assert lead == "The edge detected 4 people and 1 bus in zone kerb for 4.2 s.", lead
             for words in ("Edge detected 4 × person, 1 × bus in zone kerb for 4.2 s", "cannot see images",
                           "blind-test-model", "Timeline", "event began at the edge", "described", "kerb", "4.2 s",
                           "semantic frame", "evidence", "5 boxes", str(now.year)):

@@ -64,10 +64,12 @@ def event_payload(alert: Alert, before: dict | None) -> dict:
 
 
 def description_payload(alert: Alert) -> dict:
-    """Frigate's ``tracked_object_update`` for a GenAI description, with our status beside it."""
+    """Frigate's ``tracked_object_update`` for a GenAI description, with our status beside it: its
+    ``description`` text is the narrative (what Frigate's GenAI writes), the summary where there is none."""
     d = alert.description or {}
+    text = str(d.get("narrative") or d.get("summary", "")) if isinstance(d, dict) else str(d)
     return {"type": "description", "id": alert.alert_id, "event_id": alert.event_id, "camera": alert.camera_id,
-            "label": _label(alert), "description": str(d.get("summary", "")) if isinstance(d, dict) else str(d),
+            "label": _label(alert), "description": text,
             "description_json": alert.description, "description_status": alert.description_status,
             "description_error": alert.description_error, "idempotency_key": alert.idempotency_key,
             "reason": alert.redescribe_reason if alert.stage == "redescribed" else ""}

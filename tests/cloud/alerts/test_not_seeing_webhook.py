@@ -82,10 +82,13 @@ def test_webhook_marks_a_blind_model_and_keeps_its_threat_at_zero(sees):
     assert body["model"]["sees_images"] is sees
     if sees:
         assert body["description"]["threat_level"] == 2 and body["description"]["summary"] == ALARMING.summary
+        # it wrote no narrative: the payload carries one composed from its own fields
+        assert body["description"]["narrative"] == "A man is shot at a police car."
         return
     assert body["model"]["name"] == "smollm_llava" and "cannot see" in body["model"]["note"]
     assert body["description"]["threat_level"] == 0
     assert body["description"]["summary"] == "Edge detected 1 × bicycle, 1 × person in zone street for 2.2 s"
+    assert body["description"]["narrative"] == "The edge detected 1 bicycle and 1 person in zone street for 2.2 s."
     assert "police car" not in str(body) and "shooting" not in str(body)
     printed = format_alert(body)            # what `make demo` prints for it
     assert "cannot see images" in printed and "police car" not in printed

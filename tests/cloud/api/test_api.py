@@ -104,6 +104,7 @@ def test_api_end_to_end():
         one = (await http.get(f"/api/v1/events/{ev1['alert_id']}", headers=AUTH)).json()
         assert [s["stage"] for s in one["stages"]] == ["detected", "described"]
         assert one["summary"] == "a person" and one["status"] == "ok"
+        assert one["description"]["narrative"] == "A person walks up to the door."   # what the page leads with
         assert {(d["stage"], d["sink"]) for d in one["deliveries"]} == {("detected", "collect"), ("described", "collect")}
         kinds = sorted(i["kind"] for i in one["images"])
         assert kinds == ["evidence", "semantic_frame"]
@@ -242,5 +243,8 @@ def test_review_thumbnails_and_docs():
         assert doc["paths"]["/api/v1/events"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] \
             == {"$ref": "#/components/schemas/EventPage"}
         assert "$defs" not in str(doc) and "reviewed" in str(doc["paths"]["/api/v1/events"])
+        narrative = schemas["Description"]["properties"]["narrative"]
+        assert narrative["maxLength"] == 240 and "sentences" in narrative["description"]
+        assert "narrative" not in schemas["Description"].get("required", [])   # stored before it: still valid
 
     asyncio.run(_with_service(check))

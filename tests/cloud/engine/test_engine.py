@@ -222,3 +222,48 @@ def test_a_crashing_step_fails_its_requests_and_the_engine_keeps_serving(adapter
     first, after = _run(main())
     assert isinstance(first, EngineError)
     assert after.description.summary
+
+
+def test_a_model_that_sees_writes_the_narrative_last_and_others_keep_their_compact_answer():
+    """The grammar asks for the narrative only from a model that sees and declares it writes one: a blind
+    model's description is rebuilt from the edge's measurements, and a model trained on the compact answer
+    (the benchmark VLM) keeps it token for token."""
+    adapter = Qwen2_5_VLAdapter.tiny(seed=2)
+
+    def answer(model, writes):
+        adapter.writes_narrative = writes
+
+        async def main():
+            eng = DescriptionEngine(EngineConfig(model=model, max_new_tokens=160), adapter=adapter).start()
+            try:
+                return eng.writes_narrative, await eng.describe(_req(1))
+            finally:
+                await eng.close()
+        return _run(main())
+
+    try:
+        asked, seeing = answer("/models/a-checkpoint-that-sees", True)
+        assert asked
+        assert json.loads(seeing.raw_text)["narrative"] and list(json.loads(seeing.raw_text))[-1] == "narrative"
+        assert seeing.description.narrative
+        asked_compact, compact = answer("/models/a-checkpoint-that-sees", False)
+        asked_blind, blind = answer(None, True)
+        assert not asked_compact and not asked_blind
+        for r in (compact, blind):
+            assert "narrative" not in json.loads(r.raw_text) and r.description.narrative == ""
+    finally:
+        adapter.writes_narrative = True
+
+
+def test_a_budget_that_cannot_hold_the_shortest_answer_is_refused_at_start():
+    adapter = Qwen2_5_VLAdapter.tiny(seed=2)
+
+    async def main():
+        eng = DescriptionEngine(EngineConfig(model="/models/sees", max_new_tokens=24), adapter=adapter).start()
+        try:
+            await eng.ready()
+        finally:
+            await eng.close()
+
+    with pytest.raises(EngineError, match="max_new_tokens 24 cannot hold the shortest answer"):
+        _run(main())

@@ -155,3 +155,58 @@ def test_an_escalation_behind_the_first_then_an_end_on_another_worker_are_descri
     again = [(s.sequence, s.redescribe_reason) for s in _stages(redis_server.url, "r4") if s.stage == "redescribed"]
     assert again == [(2, "escalation"), (3, "end")]
     assert [r.request_id for r in engine.requests] == [AID, AID + "/again", AID + "/again"]
+
+
+def test_an_escalation_on_another_worker_while_the_first_is_computed_is_described_after_it(redis_server):
+    """B gets an escalation while A still computes the event's first description (A holds its lease): B keeps
+    the frame and, once A's description is in the ledger, describes it again; nothing is dropped."""
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "prefix": "r5"},
+                      alerts={"describe_deadline_s": 10})
+    engine = SeeingEngine(delay_s=0.3)
+
+    async def go():
+        a, b = _two_workers(cfg, engine)
+        first = asyncio.create_task(a._process(_job(1, "new", SMALL_BOX)))
+        await asyncio.sleep(0.1)
+        escalation = _job(2, "update", SMALL_BOX)
+        escalation.packet.hints.escalation = "zone"
+        await b._process(escalation)                     # A holds the describe lease: B keeps the frame
+        assert b.redescriber.deferred() == [AID]
+        await b._behind_others_step()                    # not described yet: still kept
+        assert b.redescriber.deferred() == [AID]
+        await first
+        await b._behind_others_step()                    # A's description is committed: B judges its frame
+        await asyncio.gather(*b.redescriber.tasks())
+        stats = b.stats
+        for w in (a, b):
+            await w.stop(1.0)
+        return stats
+
+    sb = asyncio.run(go())
+    again = [(s.sequence, s.redescribe_reason) for s in _stages(redis_server.url, "r5") if s.stage == "redescribed"]
+    assert again == [(2, "escalation")]
+    assert sb["redescribed"] == 1 and sb["redescribe_gave_up"] == 0
+    assert [r.request_id for r in engine.requests] == [AID, AID + "/again"]
+
+
+def test_a_kept_frame_is_given_up_when_no_first_description_comes(redis_server):
+    cfg = CloudConfig(scale={"mode": "redis", "redis_url": redis_server.url, "prefix": "r6"},
+                      alerts={"describe_deadline_s": 10})
+
+    async def go():
+        a, b = _two_workers(cfg, SeeingEngine(delay_s=0.0))
+        assert a.ledger.claim_description(AID, "a", 30)   # A took the lease, then died before describing
+        escalation = _job(2, "update", SMALL_BOX)
+        escalation.packet.hints.escalation = "zone"
+        await b._process(escalation)
+        assert b.redescriber.deferred() == [AID]
+        await b._behind_others_step()
+        b._behind_others[AID] = 0.0                       # its time is up
+        await b._behind_others_step()
+        stats, left = b.stats, b.redescriber.deferred()
+        for w in (a, b):
+            await w.stop(1.0)
+        return stats, left
+
+    stats, left = asyncio.run(go())
+    assert left == [] and stats["redescribe_gave_up"] == 1 and stats["redescribed"] == 0

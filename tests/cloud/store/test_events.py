@@ -194,3 +194,17 @@ def test_a_store_written_before_review_and_boxes_gains_the_columns(tmp_path):
     store = EventStore(path, clock=Clock())
     ev = store.set_reviewed("a0")
     assert ev["reviewed_at"] is not None and ev["images"][0]["boxes"] == [] and ev["model"] is None
+
+
+def test_a_description_stored_before_the_narrative_existed_still_loads():
+    from cloud.answer.schema import EventDescription
+
+    store = EventStore(clock=Clock())
+    old = {"summary": "far right", "threat_level": 0, "objects": [{"label": "green dog", "count": 2}],
+           "action": "moving right"}
+    store.record_alert(_alert(1, "described", description=old))
+    ev = store.get_event("a1")
+    assert ev["description"] == old and ev["summary"] == "far right"
+    assert EventDescription.model_validate(ev["description"]).narrative == ""
+    store.record_alert(_alert(2, "described", description={**old, "narrative": "Two green dogs run right."}))
+    assert store.get_event("a2")["description"]["narrative"] == "Two green dogs run right."
