@@ -57,8 +57,8 @@ REPEATS = 3         # interleaved repeats (the minimum for a median with an inte
 # The grid: (load factor x one-by-one capacity, streams, requests per run). Stream count and load rise
 # together, as a site's cameras do; 2x is past one-by-one's capacity (its queue grows for the whole run).
 # Few requests per run: at 1 torch thread on a 2-core machine shared with other work, one-by-one takes
-# 20-30 s per narrative answer, and the grid (~37 one-by-one service times a repeat) must fit ~40 min.
-CELLS = ((0.5, 1, 2), (1.0, 4, 2), (2.0, 16, 4))
+# 10-20 s an answer, and the grid (~44 one-by-one service times a repeat) must fit ~40 min.
+CELLS = ((0.5, 1, 2), (1.0, 4, 3), (2.0, 16, 5))
 CALIBRATION_KINDS = (1, 4)      # one-by-one requests timed before the grid (a short and a long answer)
 BUDGET_S = 2400                 # the grid's wall-time budget; requests per run shrink to fit (never below 2)
 # `estimate_run_s` bounds every arm by one-by-one's busy time; the batching arms take about half of it
@@ -162,7 +162,7 @@ class GenerateWorker:
 
 # -- the run -------------------------------------------------------------------------------
 async def build_arms(args):
-    """The four arms over ONE loaded model; returns (describe by arm, pruner config, closers)."""
+    """The four arms over ONE loaded model: (describe by arm, pruner config, engine facts, closers)."""
     import torch
 
     from cloud.engine import DescriptionEngine, EngineConfig
@@ -189,7 +189,9 @@ async def build_arms(args):
 
     describe = {**workers, "engine": lambda r: via(engine, r), "engine_pruned": lambda r: via(pruned, r)}
     closers = [engine.close, pruned.close, *(w.close for w in workers.values())]
-    return describe, pcfg, cfg, closers
+    facts = {"max_new_tokens": cfg.max_new_tokens, "close_reserve": cfg.close_reserve,
+             "writes_narrative": engine.writes_narrative}
+    return describe, pcfg, facts, closers
 
 
 def measure_order(cells: list[dict]) -> list[int]:
@@ -216,7 +218,7 @@ def estimate_run_s(n: int, rate: float, service_s: float) -> float:
 
 
 async def bench(args, prov) -> dict:
-    describe, pcfg, ecfg, closers = await build_arms(args)
+    describe, pcfg, efacts, closers = await build_arms(args)
     frames = load_frames(16)
     # Warm-up (lazy inits, allocator, prefix cache): generate() once (static_batch runs the same code
     # on the same model), the two engines together (their timing is not measured).
@@ -267,7 +269,7 @@ async def bench(args, prov) -> dict:
                       f"p50 {st['ttd_p50_s']:6.1f}s p95 {st['ttd_p95_s']:6.1f}s {st['valid_answers_per_s']} valid/s "
                       f"valid {st['valid']}/{st['requests']} tokens {min(st['tokens'])}-{max(st['tokens'])}", flush=True)
             done = all(len(r["one_by_one"]) == args.repeats for r in runs)
-            result = build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete=done)
+            result = build_result(args, cells, runs, pcfg, efacts, calibration, prov, complete=done)
             write(args.out, result)   # after every repeat of a cell: a run cut short keeps what it measured
         if stopped:
             print("--stop-at passed: stopping (complete: false)", flush=True)
@@ -300,7 +302,7 @@ def headlines(cells: list[dict], stats: list[dict]) -> dict:
     return out
 
 
-def build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete) -> dict:
+def build_result(args, cells, runs, pcfg, efacts, calibration, prov, complete) -> dict:
     measured = [i for i, r in enumerate(runs) if r["one_by_one"]]
     cells, runs = [cells[i] for i in measured], [runs[i] for i in measured]
     stats = [cell_stats({arm: rs for arm, rs in r.items() if rs}) for r in runs]
@@ -319,7 +321,8 @@ def build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete) -> 
         "model": args.model_name,
         "model_note": ("real SmolLM2-135M language weights + random vision tower (576 visual tokens)"
                        if args.model_name == "smollm_llava" else "tiny random Qwen2.5-VL (code paths only)"),
-        "device": "cpu", "torch_threads": args.threads, "max_new_tokens": ecfg.max_new_tokens,
+        "device": "cpu", "torch_threads": args.threads, "max_new_tokens": efacts["max_new_tokens"],
+        "writes_narrative": efacts["writes_narrative"],
         "quick": args.quick, "repeats": repeats, "complete": complete,
         "headline_keys": list(heads), **heads,
         "answer_tokens": {"min": min(tokens), "p50": statistics.median(tokens), "max": max(tokens)} if tokens else None,
@@ -363,7 +366,9 @@ def build_result(args, cells, runs, pcfg, ecfg, calibration, prov, complete) -> 
                  "provenance, and each run's 1-minute load in its record); the arms of a cell run back to back on "
                  "one schedule, in an order rotated each repeat, cells and repeats interleaved, so drift hits every "
                  "arm alike. A run is finite: past one-by-one's capacity its "
-                 "queue grows for the whole run, so its p95 there grows with the requests per run"),
+                 "queue grows for the whole run, so its p95 there grows with the requests per run. Pruning changes the "
+                 "model's input and so its answers (and their lengths: `tokens` per arm); every arm's answers are "
+                 "counted only when valid"),
     }
     result["provenance"] = prov.finish(repeats=repeats)
     return result

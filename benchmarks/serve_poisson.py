@@ -34,6 +34,7 @@ MAX_KINDS = 4                     # object kinds per event: 1..4 (the answer's o
 KINDS = ("person", "car", "bicycle", "dog")
 BOOTSTRAP_SAMPLES = 2000          # stable 2.5/97.5 percentiles at the tens of requests a cell pools
 BOOTSTRAP_SEED = 0
+MIN_REPEATS_FOR_VERDICT = 3       # a bootstrap over fewer repeats cannot bound their median: no verdict
 
 Describe = Callable[[object], Awaitable[tuple[str, int]]]   # request -> (raw answer text, generated tokens)
 
@@ -188,12 +189,13 @@ def paired_percentile_ratio(num: Sequence[float], den: Sequence[float], q: float
 
 def paired_throughput_ratio(num: Sequence[float], den: Sequence[float]) -> dict:
     """Per-repeat ratios of valid answers/s (both arms served the repeat's schedule); their median
-    and its bootstrap interval; `verdict` "win" when the interval lies above 1."""
+    and its bootstrap interval; `verdict` "win" when the interval lies above 1 (and there are at
+    least MIN_REPEATS_FOR_VERDICT repeats)."""
     per = [a / b for a, b in zip(num, den) if b]
     s = summarize(per)
     lo, hi = s["ci95"]
-    return {"value": s["median"], "ci95": s["ci95"], "n": s["n"], "values": per,
-            "verdict": verdict([None if lo is None else lo - 1.0, None if hi is None else hi - 1.0])}
+    v = verdict([lo - 1.0, hi - 1.0]) if s["n"] >= MIN_REPEATS_FOR_VERDICT else "tie"
+    return {"value": s["median"], "ci95": s["ci95"], "n": s["n"], "values": per, "verdict": v}
 
 
 def cell_stats(runs: dict[str, list[dict]], baseline: str = "one_by_one") -> dict:

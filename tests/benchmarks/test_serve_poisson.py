@@ -111,6 +111,7 @@ def test_paired_throughput_ratio_is_per_repeat():
     r = paired_throughput_ratio([0.2, 0.4, 0.3], [0.1, 0.2, 0.1])
     assert r["values"] == pytest.approx([2.0, 2.0, 3.0]) and r["value"] == 2.0 and r["verdict"] == "win"
     assert paired_throughput_ratio([0.1, 0.1, 0.1], [0.1, 0.1, 0.1])["verdict"] == "tie"
+    assert paired_throughput_ratio([0.4, 0.4], [0.1, 0.1])["verdict"] == "tie"   # two repeats bound nothing
 
 
 def _run(ttd, valid=None, tokens=10, rate=0.5):
