@@ -84,6 +84,7 @@ class Speculator(Protocol):
     config: Any                      # SpeculativeConfig: jump_forward, position_shift, fill_padding
     drafter: Any
     verifier: Any
+    visual: Any                      # VisualAnchors (loose, visual relevance) or None
 
     def rows_for(self, running: list[Any]) -> list[Any]:
         """The running rows with their speculative state, as the step takes them (rows that left the

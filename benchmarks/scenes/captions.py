@@ -1,30 +1,28 @@
-"""The free-text workload of the speculative benchmark: an alert sentence written from a scene's facts.
+"""The narrative workload of the speculative benchmark: the alert's free-text field, on the product path.
 
 The benchmark VLM's structured answer has no filler tokens: every token the model
 chooses is a scored field value, and the JSON between them is forced by the grammar.
-LVSpec's loose verification acts on fillers, so it is measured a second time on free
-text: SmolLM2-135M-Instruct (the benchmark VLM's language model, without its
-adapters), text only, writes one sentence for a security guard from the scene's
-truth ("2 red cars, far right, moving left"), under a one-field JSON schema.
+LVSpec's loose verification acts on fillers, so it is measured where the product has
+free text: the alert's `narrative` (cloud/answer/schema.py), written last, after the
+facts. Each scene becomes the request the edge would send (`scene_request`): the frame,
+the object group's boxes labelled with colour and class, its count, the place as the
+zone, the action as the rule that fired; the engine's prompt builder and the alert
+schema with the narrative do the rest (benchmarks/spec.py --workload narrative).
 
-Fidelity against ground truth is whether the sentence still says each fact
+Fidelity against ground truth is whether the narrative still says each fact
 (`mentions`): the colour word, the class word, the count, both place words, the
 action; a class, colour or count is wrong if the sentence also names another one
 ("... 6 yellow dogs ... a car accident": class wrong), so a run-on that invents
-things is not scored as faithful. Pure Python: no model, no torch.
+things is not scored as faithful. `retained`: of the facts one answer says, the share
+another still says (loose against the autoregressive answer, scene by scene). Pure
+Python: no model, no torch.
 """
 from __future__ import annotations
 
 import re
 
-SYSTEM = "You write short alerts for a security guard."
-MAX_NEW_TOKENS = 48
-SCHEMA = {
-    "type": "object",
-    "properties": {"summary": {"type": "string", "minLength": 1, "maxLength": 200}},
-    "required": ["summary"],
-    "additionalProperties": False,
-}
+CAMERA_NAME = "Yard"
+DETECTOR_SCORE = 0.9     # the edge's confidence written beside each box (the scenes have no detector)
 FIELDS = ("class", "colour", "count", "position", "action")
 PLURALS = {"person": "people", "bus": "buses"}
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
@@ -45,8 +43,37 @@ def facts(truth: dict) -> str:
     return f"{count} {colour} {plural(cls, count)}, {truth['summary']}, {truth['action']}"
 
 
-def question(truth: dict) -> str:
-    return f"Camera saw: {facts(truth)}. Write a one-sentence alert."
+def scene_hints(truth: dict) -> dict:
+    """The edge's hints for a scene: the group counted under its colour and class, the place as the zone,
+    the action as the rule that fired."""
+    hints: dict = {"camera_name": CAMERA_NAME, "rule": truth.get("action") or "motion"}
+    objects = truth.get("objects") or []
+    if objects:
+        hints["counts"] = {objects[0]["label"]: int(objects[0]["count"])}
+        hints["zone"] = truth["summary"]
+    return hints
+
+
+def scene_request(scene, index: int):
+    """The DescribeRequest the edge would send for `scene` (its frame, boxes and hints)."""
+    from cloud.answer.request import DescribeRequest
+
+    objects = scene.truth.get("objects") or []
+    label = objects[0]["label"] if objects else "object"
+    detections = [{"label": label, "score": DETECTOR_SCORE, "box": list(box)} for box in scene.boxes] if objects else []
+    return DescribeRequest(request_id=f"s{index}", camera_id=f"s{index}", event_id=f"s{index}",
+                           images=[scene.image], detections=detections, hints=scene_hints(scene.truth))
+
+
+def retained(reference: list[dict[str, float]], other: list[dict[str, float]]) -> float | None:
+    """Of the facts the reference answers say (scene by scene), the share the other answers still say."""
+    said = kept = 0
+    for ref, mine in zip(reference, other):
+        for f in FIELDS:
+            if ref.get(f) == 1.0:
+                said += 1
+                kept += int(mine.get(f) == 1.0)
+    return kept / said if said else None
 
 
 def _has(words: list[str], *wanted: str) -> bool:

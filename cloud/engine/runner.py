@@ -221,7 +221,7 @@ class ModelRunner:
         results = speculative_step(
             self.adapter, spec.drafter, spec.verifier, self.kv, spec_rows, self.constraint, self.stop_ids,
             jump_forward=c.jump_forward, position_shift=c.position_shift, encode=self.grammar.encode,
-            fill_padding=c.fill_padding)
+            fill_padding=c.fill_padding, visual=spec.visual)
         out = []
         for r, res in zip(self.rows, results):
             r.done = res.stopped or len(r.tokens) >= r.max_new_tokens

@@ -86,6 +86,13 @@ class SpeculativeConfig(BaseModel):
                                           "numbers, places, object classes, actions); a token "
                                           "overlapping one is exact-only (digits and a value's "
                                           "closing token always are)")
+    visual_anchor_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="loose: a drafted token is also an anchor when the target's "
+                                         "attention share on the image, at the position that chooses it, "
+                                         "reaches this (LVSpec's visual relevance; one layer read during "
+                                         "verification; 0 = off; LLaMA-style RoPE models only)")
+    visual_anchor_layer: int | float = Field(
+        0.5, ge=0, description="the layer whose attention is read (int index, or float fraction of the layers)")
     position_shift: bool = Field(True, description="loose: salvage a draft that is one position "
                                                    "off the target (reuse its tail as the next draft)")
     bandit_arms: tuple[BanditArm, ...] = Field(

@@ -34,6 +34,7 @@ mutates its caches; everything else it returns.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -59,6 +60,7 @@ class SpecRow:
     draft_len: int
     carry: list[int] = field(default_factory=list)   # salvaged tail from the last step
     is_anchor: Callable[[list[int], int], bool] | None = None   # (tokens before, token) -> anchor
+    visual_positions: Any = None   # prompt indices of the visual tokens (visual anchors)
 
 
 @dataclass
@@ -75,6 +77,7 @@ class RowResult:
     jump_forward: int = 0          # tokens emitted without verification
     anchors_checked: int = 0       # loose: anchor look-ups (token ranked high, not exact)
     anchors_rejected: int = 0
+    visual_anchors: int = 0        # loose: anchors by the target's attention on the image
     asked: int = 0                 # tokens the drafter was asked for
     loose_at: list[int] = field(default_factory=list)   # answer indices accepted loosely
     carry: list[int] = field(default_factory=list)
@@ -125,8 +128,11 @@ def _fill_to_width(rows: list[SpecRow], results: list[RowResult], draft_rows: li
 def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                      rows: list[SpecRow], constraint: Any, stop_ids: set[int], *,
                      jump_forward: bool, position_shift: bool,
-                     encode: Callable[[str], list[int]], fill_padding: bool = False) -> list[RowResult]:
-    """Draft, verify in one target pass, commit; rows are the running batch in KV order."""
+                     encode: Callable[[str], list[int]], fill_padding: bool = False,
+                     visual: Any = None) -> list[RowResult]:
+    """Draft, verify in one target pass, commit; rows are the running batch in KV order. `visual`
+    (cloud/speculative/visual.py's VisualAnchors, loose only) reads the verify pass's attention on
+    the image: a position the target chose while looking at it is an anchor."""
     results = [RowResult() for _ in rows]
     vocab = constraint.grammar.vocab_size
     bitmask = xgr.allocate_token_bitmask(1, vocab)
@@ -186,7 +192,11 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
         live = not res.stopped and row.max_new_tokens > len(row.tokens)
         blocks.append(row.tokens[row.in_kv:] + draft if live else [])
         starts.append(row.next_position + row.in_kv)
-    logits, kv.mask = ragged_forward(target, kv.cache, kv.mask, blocks, starts)
+    visual = visual if loose else None
+    with visual.probe.capture() if visual is not None else contextlib.nullcontext():
+        logits, kv.mask = ragged_forward(target, kv.cache, kv.mask, blocks, starts)
+    share = (visual.shares(kv.cache, kv.mask, [row.visual_positions for row in rows])
+             if visual is not None else None)
     width = logits.shape[1]
     drop = []
     for i, (row, res, draft, block) in enumerate(zip(rows, results, drafts, blocks)):
@@ -207,11 +217,15 @@ def speculative_step(target: Any, drafter: Drafter, verifier: Verifier, kv: Any,
                 tok = draft[j]
                 exact = tok == choice
 
-                def anchor(tok=tok, choice=choice):
-                    # An anchor position: the draft or the target's own choice touches one.
+                def anchor(tok=tok, choice=choice, column=m - 1 + j):
+                    # An anchor position: the draft or the target's own choice touches one, or the
+                    # target looked at the image to choose there.
                     res.anchors_checked += 1
                     hit = row.is_anchor is not None and (row.is_anchor(row.tokens, tok)
                                                          or row.is_anchor(row.tokens, choice))
+                    if not hit and share is not None and visual.is_anchor(float(share[i, column])):
+                        hit = True
+                        res.visual_anchors += 1
                     res.anchors_rejected += int(hit)
                     return hit
 

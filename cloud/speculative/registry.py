@@ -52,5 +52,10 @@ def load_draft_adapter(config: Any, device: str = "cpu"):
 def build_speculator(config: Any, adapter: Any, draft_adapter: Any = None):
     from cloud.speculative.speculator import Speculator
 
+    visual = None
+    if config.mode == "loose" and config.visual_anchor_share > 0:
+        from cloud.speculative.visual import VisualAnchors, VisualAttentionProbe
+        visual = VisualAnchors(VisualAttentionProbe.for_adapter(adapter, config.visual_anchor_layer),
+                               config.visual_anchor_share)
     return Speculator(config, build_drafter(config, draft_adapter=draft_adapter),
-                      tokenizer=adapter.tokenizer, image_token_id=image_token_id(adapter))
+                      tokenizer=adapter.tokenizer, image_token_id=image_token_id(adapter), visual=visual)

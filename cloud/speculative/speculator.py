@@ -40,6 +40,7 @@ class SpecStats:
     jump_forward: int = 0
     anchors_checked: int = 0
     anchors_rejected: int = 0
+    visual_anchors: int = 0
     loose_accepted: int = 0        # drafts accepted without matching the target
 
     def add(self, res: RowResult) -> None:
@@ -81,6 +82,7 @@ class _RowSpec:
     tracked: int = 0               # committed tokens fed to the tracker
     tail: str = ""                 # last characters of the answer (anchor terms across tokens)
     carry: list[int] = field(default_factory=list)
+    visual_positions: Any = None   # prompt indices of the visual tokens (visual anchors only)
 
 
 TAIL_CHARS = 32   # enough to see the word a token continues
@@ -88,8 +90,10 @@ TAIL_CHARS = 32   # enough to see the word a token continues
 
 class Speculator:
     def __init__(self, config: SpeculativeConfig, drafter: Drafter, verifier: Verifier | None = None,
-                 *, tokenizer: Any, image_token_id: int | None = None):
+                 *, tokenizer: Any, image_token_id: int | None = None, visual: Any = None):
         self.config = config
+        # LVSpec's visual-relevance anchors (cloud/speculative/visual.py), loose mode only.
+        self.visual = visual
         self.drafter = drafter
         self.verifier = verifier or build_verifier(config)
         self.tokenizer = tokenizer
@@ -113,7 +117,8 @@ class Speculator:
             c = self.config
             spec = _RowSpec(in_kv=0, context=context, tracker=JsonFieldTracker(),
                             draft_len=DraftLength(c.draft_tokens, c.min_draft_tokens,
-                                                  c.max_draft_tokens, c.adaptive))
+                                                  c.max_draft_tokens, c.adaptive),
+                            visual_positions=self._visual_positions(r, ids) if self.visual else None)
             self.rows[r.seq_id] = spec
         while spec.tracked < len(r.tokens):     # the answer so far, for anchor look-ups
             piece = self.text(r.tokens[spec.tracked])
@@ -121,6 +126,17 @@ class Speculator:
             spec.tail = (spec.tail + piece)[-TAIL_CHARS:]
             spec.tracked += 1
         return spec
+
+    def _visual_positions(self, r: Any, ids: list[int]):
+        """Prompt indices of the row's visual tokens. A pruned prompt keeps its visual tokens in order
+        where the image was: the first `visual_tokens` slots from the first visual index."""
+        import torch
+
+        at = [i for i, t in enumerate(ids) if t == self.image_token_id]
+        kept = int(getattr(r, "visual_tokens", 0) or len(at))
+        if at and kept < len(at):
+            at = list(range(at[0], at[0] + kept))
+        return torch.tensor(at, dtype=torch.long)
 
     def _anchor_fn(self, spec: _RowSpec):
         def is_anchor(tokens: list[int], token: int) -> bool:
@@ -147,7 +163,7 @@ class Speculator:
         return [SpecRow(seq_id=r.seq_id, state=r, tokens=r.tokens, in_kv=s.in_kv,
                         next_position=r.next_position, max_new_tokens=r.max_new_tokens,
                         matcher=r.matcher, context=s.context, draft_len=s.draft_len.value,
-                        carry=s.carry,
+                        carry=s.carry, visual_positions=s.visual_positions,
                         is_anchor=self._anchor_fn(s) if self.verifier.loose else None)
                 for r, s in zip(running, specs)]
 

@@ -28,3 +28,20 @@ def test_missing_or_contradicted_facts_are_wrong():
     assert s["count"] == 0.0 and s["action"] == 0.0 and s["position"] == 1.0
     assert captions.mentions("Nothing to report.", EMPTY)["exact"] == 1.0
     assert captions.mentions("A red car.", EMPTY)["exact"] == 0.0
+
+
+def test_a_scene_becomes_the_edges_request():
+    hints = captions.scene_hints(TRUTH)
+    assert hints["counts"] == {"yellow dog": 6} and hints["zone"] == "far right" and hints["rule"] == "moving left"
+    assert "counts" not in captions.scene_hints(EMPTY) and "zone" not in captions.scene_hints(EMPTY)
+
+
+def test_retained_counts_the_facts_the_reference_says():
+    ref = [captions.mentions("6 yellow dogs at the far right, moving left.", TRUTH),
+           captions.mentions("Yellow dogs.", TRUTH)]
+    same = captions.retained(ref, ref)
+    assert same == 1.0
+    lost = captions.retained(ref, [captions.mentions("6 dogs at the far right, moving left.", TRUTH),
+                                   captions.mentions("Yellow dogs.", TRUTH)])
+    assert lost == 6 / 7          # 5 facts + 2 facts said; the colour lost in the first
+    assert captions.retained([captions.mentions("", TRUTH)], [captions.mentions("", TRUTH)]) is None

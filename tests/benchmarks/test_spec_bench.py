@@ -29,30 +29,43 @@ def test_arms_decode_from_one_prefill_and_strict_arms_equal_autoregressive():
     assert spec_config("loose:history").mode == "loose"
 
 
-def test_caption_workload_decodes_free_text_under_its_one_field_schema():
-    """The free-text workload: text-only prompts, the one-field schema; strict equals greedy and
-    every loose answer still parses."""
-    import json
-
-    from benchmarks.scenes import captions
+def test_narrative_workload_decodes_the_alert_with_its_narrative_on_the_product_path():
+    """The narrative workload: the edge's request for a scene, the engine's prompt builder, the alert
+    schema with the narrative; strict equals greedy and every loose answer still parses, its
+    narrative what the scorer reads."""
+    from benchmarks.scenes import captions, make_scenes
     from benchmarks.spec import answer_text
-    from cloud.answer.constrained import JsonGrammar
+    from cloud.answer.constrained import parse_answer
+    from cloud.answer.prompting import build_prompt
     from cloud.models.llava import LlavaAdapter
 
     torch.set_num_threads(1)
-    adapter = LlavaAdapter.tiny(seed=2)          # a LLaVA prompt may hold no image
-    grammar = JsonGrammar.compile(adapter.tokenizer, adapter.vocab_size, schema=captions.SCHEMA,
-                                  stop_token_ids=adapter.stop_token_ids)
-    truth = {"summary": "near left", "objects": [{"label": "red car", "count": 2}], "action": "still"}
-    items = [PrefillItem(f"c{i}", adapter.prepare([], captions.question(truth), captions.SYSTEM), 24)
-             for i in range(2)]
+    adapter = LlavaAdapter.tiny(seed=2)
+    grammar = grammar_for(adapter.tokenizer, adapter.vocab_size, stop_token_ids=adapter.stop_token_ids,
+                          narrative=True)
+    items = []
+    for i, scene in enumerate(make_scenes("val", 2)):
+        guided = build_prompt(captions.scene_request(scene, i))
+        assert "Zone:" in guided.user and "Triggered rule:" in guided.user
+        items.append(PrefillItem(f"c{i}", adapter.prepare(guided.images, guided.user, guided.system), 96))
     pre = prefill_batch(adapter, grammar, items, close_reserve=0)
     greedy, _ = decode_arm(adapter, grammar, pre, None, 0)
     strict, _ = decode_arm(adapter, grammar, pre, new_speculator(adapter, spec_config("strict:prompt_lookup")), 0)
     assert strict == greedy
-    loose, _ = decode_arm(adapter, grammar, pre, new_speculator(adapter, spec_config("loose:prompt_lookup")), 0)
-    for tokens in loose.values():
-        text, ok = answer_text(adapter, tokens, "caption")
-        raw = adapter.tokenizer.decode(tokens, skip_special_tokens=True)
-        if ok:
-            assert json.loads(raw)["summary"] == text
+    loose_spec = spec_config("loose:prompt_lookup", {"visual_anchor_share": 0.5, "visual_anchor_layer": 1})
+    speculator = new_speculator(adapter, loose_spec)
+    assert speculator.visual is not None
+    loose, _ = decode_arm(adapter, grammar, pre, speculator, 0)
+    for tokens in list(loose.values()) + list(greedy.values()):
+        text, ok = answer_text(adapter, tokens, "narrative")
+        assert ok
+        assert parse_answer(adapter.tokenizer.decode(tokens, skip_special_tokens=True)).narrative.strip() == text.strip()
+
+
+def test_paired_gain_is_a_geometric_mean_with_an_interval():
+    from benchmarks.spec import paired_gain
+
+    even = paired_gain([(1.0, 20)] * 4, [(1.0, 10)] * 4)
+    assert abs(even["ratio"] - 2.0) < 1e-9 and even["excludes_1"] and even["ci95"][0] > 1.0
+    mixed = paired_gain([(1.0, 20), (1.0, 5), (1.0, 20), (1.0, 5)], [(1.0, 10)] * 4)
+    assert abs(mixed["ratio"] - 1.0) < 1e-9 and not mixed["excludes_1"]
