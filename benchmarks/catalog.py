@@ -215,14 +215,13 @@ CATALOG: dict[str, Spec] = {
                   "cloud/scale", "cloud/alerts", "cloud/cli.py", "cloud/config.py", *INGEST,
                   "vigil_tools/webhook_echo.py")),
     "serve": Spec(
-        measures=("benchmarks/serve.py", "cloud/prune", "kernels/id_selection", "cloud/models", *ENGINE),
-        headlines=("throughput_ratio_16", "throughput_ratio_16_pruned", "throughput_ratio_16_vs_static_batch")),
-    "serve_poisson": Spec(
-        measures=("benchmarks/serve_poisson.py", "benchmarks/serve.py", "cloud/prune", "kernels/id_selection",
+        measures=("benchmarks/serve.py", "benchmarks/serve_poisson.py", "cloud/prune", "kernels/id_selection",
                   "cloud/models", "config/cloud.yaml", *ENGINE),
-        headlines=("poisson_p95_ttd_s_one_by_one", "poisson_p95_ttd_s_engine", "poisson_p95_ttd_s_engine_pruned",
-                   "poisson_p95_ratio_one_by_one_over_engine", "poisson_p95_ratio_one_by_one_over_engine_pruned",
-                   "poisson_valid_answers_per_s_engine_pruned")),
+        headlines=("ttd_p95_ratio_one_by_one_over_engine_at_2x", "ttd_p95_ratio_one_by_one_over_engine_pruned_at_2x",
+                   "ttd_p95_ratio_static_batch_over_engine_at_2x", "ttd_p95_s_engine_pruned_at_2x",
+                   "throughput_ratio_engine_vs_one_by_one_at_2x", "throughput_ratio_engine_pruned_vs_one_by_one_at_2x",
+                   "throughput_ratio_engine_vs_static_batch_at_2x",
+                   "ttd_p50_ratio_one_by_one_over_engine_pruned_at_0.5x")),
     "spec": Spec(
         measures=("benchmarks/spec.py", "cloud/speculative", "cloud/models", *ENGINE, *SCENES,
                   "benchmarks/scenes/captions.py"),

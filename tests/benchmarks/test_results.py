@@ -48,13 +48,13 @@ def test_report_tolerates_unknown_and_partial_results(tmp_path):
     (tmp_path / "foo.json").write_text(json.dumps({"benchmark": "foo", "speedup": 2.5, "speedup_ci95": [2.1, 2.9],
                                                    "floors": {"speedup": {"floor": 2.0}}, "other": 1}))
     (tmp_path / "bar.json").write_text(json.dumps({"acceptance": 0.7, "note": "x"}))
-    (tmp_path / "serve.json").write_text(json.dumps({"benchmark": "serve", "throughput_ratio_16": None}))
+    (tmp_path / "serve.json").write_text(json.dumps({"benchmark": "serve", "ttd_p95_s_engine_pruned_at_2x": None}))
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "mem.json").write_text(json.dumps({"memory_ratio": {"value": 7.9, "goal": 8.0, "ci95": [7, 9]},
                                                    "weights": 5}))
     (tmp_path / "kv_profile_x.json").write_text(json.dumps({"threshold": 0.75}))
     out = render(tmp_path)
     assert "`foo.json` speedup | 2.5 | [2.1, 2.9] | 2 | yes | **stale** | no provenance |" in out
-    assert "`bar.json` acceptance | 0.7" in out and "`serve.json` throughput_ratio_16 | – |" in out
+    assert "`bar.json` acceptance | 0.7" in out and "`serve.json` ttd_p95_s_engine_pruned_at_2x | – |" in out
     assert "broken" not in out and "other" not in out and "kv_profile" not in out
     assert "`mem.json` memory_ratio | 7.9 | [7, 9] | 8 | **missed** |" in out and "weights" not in out
