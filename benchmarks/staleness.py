@@ -1,9 +1,10 @@
 """Is a result still about today's code? Compare its commit with the history of what it measures.
 
 A result JSON records the commit it was measured at (`provenance.commit`); the catalog
-(benchmarks/catalog.py) names the paths it measures. The result is stale when any commit
-reachable from HEAD but not from the measured commit touched one of those paths
-(`git rev-list <commit>..HEAD -- <paths>`): the number no longer describes the code that ships.
+(benchmarks/catalog.py) names the paths it measures. The result is stale when those paths
+differ between the measured commit and HEAD (`git diff <commit> HEAD -- <paths>`): the number no longer
+describes the code that ships; the commits since that touched them (`git rev-list <commit>..HEAD -- <paths>`)
+say where it went stale.
 A commit git does not know (measured on a branch never merged, or no repository here) is
 "unknown", which the report shows as stale too: nobody can say the number still holds.
 """
@@ -49,14 +50,18 @@ def staleness(commit: str | None, paths: tuple[str, ...] | list[str], repo: Path
             return Staleness(UNKNOWN, commit, why="commit not in this repository's history")
         if _git(repo, "merge-base", "--is-ancestor", commit, "HEAD").returncode != 0:
             return Staleness(UNKNOWN, commit, why="commit is not an ancestor of HEAD")
+        # The measured code is what counts, not the path of history to it: a merge that brings the
+        # measured commit's own files, or a change undone later, leaves the result about HEAD's code.
+        same = _git(repo, "diff", "--quiet", commit, "HEAD", "--", *paths)
+        if same.returncode == 0:
+            return Staleness(FRESH, commit)
         out = _git(repo, "rev-list", "--reverse", f"{commit}..HEAD", "--", *paths)
     except (OSError, subprocess.SubprocessError) as exc:
         return Staleness(UNKNOWN, commit, why=f"git unavailable: {exc}")
-    if out.returncode != 0:
-        return Staleness(UNKNOWN, commit, why=out.stderr.strip().splitlines()[-1] if out.stderr else "git failed")
+    if same.returncode != 1 or out.returncode != 0:
+        err = (same.stderr or out.stderr).strip()
+        return Staleness(UNKNOWN, commit, why=err.splitlines()[-1] if err else "git failed")
     later = out.stdout.split()
-    if not later:
-        return Staleness(FRESH, commit)
     return Staleness(STALE, commit, len(later), later[0],
                      why=f"{len(later)} later commit(s) changed the measured code, first {later[0][:9]}")
 

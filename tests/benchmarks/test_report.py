@@ -129,3 +129,14 @@ def test_kv_gpu_slowdown_against_dense_is_a_result_with_its_goal(tmp_path):
     (tmp_path / "kv_gpu.json").write_text(json.dumps({"ms_per_decode_step_all_layers": ms}))
     row = _row(render(tmp_path), "`kv_gpu.json` hybrid_triton decode step time / dense SDPA's")
     assert float(row[1]) == pytest.approx(12.96 / 0.64, rel=0.01) and row[3:5] == ["≤ 1", MISSED]
+
+
+def test_a_change_undone_later_leaves_the_result_fresh(repo):
+    """Staleness is about the measured code, not the history: a change reverted before HEAD changes nothing."""
+    measured = _git(repo, "rev-parse", "HEAD")
+    (repo / "code" / "a.py").write_text("x = 2\n")
+    _git(repo, "commit", "-qam", "changes it")
+    assert staleness(measured, ["code"], repo).state == STALE
+    (repo / "code" / "a.py").write_text("x = 1\n")
+    _git(repo, "commit", "-qam", "undoes it")
+    assert staleness(measured, ["code"], repo).state == FRESH
