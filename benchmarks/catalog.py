@@ -72,6 +72,18 @@ def _load_p99_at_capacity(data: dict) -> dict | None:
             "label": f"p99_detected_latency_s at {data['cameras']} cameras (the most tried)"}
 
 
+def _kv_multi_frame(baseline: str) -> Derived:
+    """kv: HybridKV minus `baseline` in per-event field accuracy against the truth on multi-frame events,
+    paired over the same events (bootstrap interval; a win only when it lies above 0)."""
+    def f(data: dict) -> dict | None:
+        p = (((data.get("multi_frame") or {}).get("paired_truth") or {}).get(baseline)) or {}
+        if "diff" not in p:
+            return None
+        return {"value": p["diff"], "ci95": p.get("ci95"), "goal": None,
+                "label": f"multi-frame events: HybridKV minus {baseline}, field accuracy, paired ({p.get('verdict')})"}
+    return f
+
+
 def _vlm_count(data: dict) -> dict | None:
     full = (data.get("per_field") or {}).get("full") or {}
     return {"value": full["count"]} if "count" in full else None
@@ -185,7 +197,9 @@ CATALOG: dict[str, Spec] = {
         measures=("benchmarks/kv.py", "benchmarks/kv_quality.py", "benchmarks/stats.py", "cloud/kvcache",
                   "kernels/hybridkv", "benchmarks/results/kv_profile_vigil-bench-vlm.json", *ENGINE, *BENCH_VLM,
                   *SCENES),
-        headlines=("kv_memory_ratio", "decode_speedup", "field_retention", "beats_uniform", "beats_baselines")),
+        headlines=("kv_memory_ratio", "decode_speedup", "field_retention", "beats_uniform", "beats_baselines",
+                   "multi_frame_vs_uniform", "multi_frame_vs_snapkv", "multi_frame_vs_streaming_llm"),
+        derived={f"multi_frame_vs_{b}": _kv_multi_frame(b) for b in ("uniform", "snapkv", "streaming_llm")}),
     "kv_gpu": Spec(
         measures=("benchmarks/kv_gpu.py", "kernels/hybridkv", "cloud/kvcache"),
         headlines=("triton_decode_step_vs_dense", "torch_decode_step_vs_dense", "triton_vs_reference_max_abs_err"),
