@@ -12,6 +12,7 @@ from cloud.answer.schema import EventDescription
 from cloud.engine.runner import ModelRunner, PrefillItem
 from cloud.models.qwen2_5_vl import Qwen2_5_VLAdapter
 from cloud.models.tiny import byte_level_tokenizer
+from tests.helpers.grammar_walk import random_answers
 
 
 @pytest.fixture(scope="module")
@@ -58,23 +59,9 @@ def test_byte_level_random_logits_fuzz_always_closes_inside_budget():
     constraint = BatchConstraint(grammar, close_reserve=40)
     gen = torch.Generator().manual_seed(0)
     budget = 80
-    for trial in range(20):
-        matchers = [grammar.matcher() for _ in range(4)]
-        out = [[] for _ in matchers]
-        live = list(range(4))
-        while live:
-            logits = torch.randn(len(live), len(tok), generator=gen) * 5
-            masked = constraint.mask(logits, [matchers[i] for i in live],
-                                     [budget - len(out[i]) for i in live])
-            for row, i in enumerate(list(live)):
-                t = int(masked[row].argmax())
-                assert matchers[i].accept_token(t)
-                out[i].append(t)
-                if matchers[i].is_completed() or len(out[i]) >= budget:
-                    live.remove(i)
-        for ids in out:
-            assert len(ids) <= budget
-            parse_answer(tok.decode(ids))
+    for ids in random_answers(grammar, constraint, len(tok), gen, budget=budget, trials=20):
+        assert len(ids) <= budget
+        parse_answer(tok.decode(ids))
 
 
 def test_cut_off_answer_is_reported_not_returned():

@@ -14,6 +14,7 @@ from cloud.answer.narrative import narrative_from_fields, plural, with_narrative
 from cloud.answer.schema import (MAX_ACTION_CHARS, MAX_LABEL_CHARS, MAX_NARRATIVE_CHARS, MAX_OBJECTS,
                                  MAX_SUMMARY_CHARS, EventDescription, description_json_schema)
 from cloud.models.tiny import byte_level_tokenizer
+from tests.helpers.grammar_walk import random_answers
 
 OLD_STORED = {"summary": "far right", "threat_level": 0, "objects": [{"label": "green dog", "count": 2}],
               "action": "moving right"}
@@ -63,22 +64,9 @@ def test_byte_level_random_logits_always_write_a_narrative_inside_the_budget():
     assert constraint.close_reserve >= len('","threat_level":0,"objects":[],"action":"","narrative":"x"}')
     gen = torch.Generator().manual_seed(1)
     budget = 96
-    for _ in range(10):
-        matchers = [grammar.matcher() for _ in range(4)]
-        out = [[] for _ in matchers]
-        live = list(range(4))
-        while live:
-            masked = constraint.mask(torch.randn(len(live), len(tok), generator=gen) * 5,
-                                     [matchers[i] for i in live], [budget - len(out[i]) for i in live])
-            for row, i in enumerate(list(live)):
-                t = int(masked[row].argmax())
-                assert matchers[i].accept_token(t)
-                out[i].append(t)
-                if matchers[i].is_completed() or len(out[i]) >= budget:
-                    live.remove(i)
-        for ids in out:
-            assert len(ids) <= budget
-            assert parse_answer(tok.decode(ids)).narrative
+    for ids in random_answers(grammar, constraint, len(tok), gen, budget=budget, trials=10):
+        assert len(ids) <= budget
+        assert parse_answer(tok.decode(ids)).narrative
 
 
 def test_the_longest_valid_answer_fits_the_engine_budget_in_a_real_vocabulary():

@@ -45,6 +45,12 @@ def _job(seq: int, stage: str, box) -> Job:
     return Job(entry_id=f"0-{seq}", edge_id="edge", packet=pkt, accepted_at=time.time())
 
 
+def _escalation(seq: int) -> Job:
+    job = _job(seq, "update", SMALL_BOX)
+    job.packet.hints.escalation = "zone"
+    return job
+
+
 def _two_workers(cfg: CloudConfig, engine) -> tuple[Worker, Worker]:
     """Workers "a" and "b" on one Redis, sharing one engine; their Results to the edge go nowhere."""
     a, b = Worker(cfg, engine=engine), Worker(cfg, engine=engine)
@@ -141,8 +147,7 @@ def test_an_escalation_behind_the_first_then_an_end_on_another_worker_are_descri
         a, b = _two_workers(cfg, engine)
         first = asyncio.create_task(a._process(_job(1, "new", SMALL_BOX)))
         await asyncio.sleep(0.05)
-        escalation = _job(2, "update", SMALL_BOX)
-        escalation.packet.hints.escalation = "zone"
+        escalation = _escalation(2)
         await a._process(escalation)                     # while A computes the first description: kept
         await first
         await asyncio.gather(*a.redescriber.tasks())
@@ -168,8 +173,7 @@ def test_an_escalation_on_another_worker_while_the_first_is_computed_is_describe
         a, b = _two_workers(cfg, engine)
         first = asyncio.create_task(a._process(_job(1, "new", SMALL_BOX)))
         await asyncio.sleep(0.1)
-        escalation = _job(2, "update", SMALL_BOX)
-        escalation.packet.hints.escalation = "zone"
+        escalation = _escalation(2)
         await b._process(escalation)                     # A holds the describe lease: B keeps the frame
         assert b.redescriber.deferred() == [AID]
         await b._behind_others_step()                    # not described yet: still kept
@@ -196,8 +200,7 @@ def test_a_kept_frame_is_given_up_when_no_first_description_comes(redis_server):
     async def go():
         a, b = _two_workers(cfg, SeeingEngine(delay_s=0.0))
         assert a.ledger.claim_description(AID, "a", 30)   # A took the lease, then died before describing
-        escalation = _job(2, "update", SMALL_BOX)
-        escalation.packet.hints.escalation = "zone"
+        escalation = _escalation(2)
         await b._process(escalation)
         assert b.redescriber.deferred() == [AID]
         await b._behind_others_step()
