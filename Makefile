@@ -23,7 +23,7 @@ demo: footage
 	HF_HUB_OFFLINE=1 YOLO_CONFIG_DIR=$(CURDIR)/.cache/ultralytics $(PY) -m vigil_tools.demo $(DEMO_ARGS)
 
 test: footage
-	HF_HUB_OFFLINE=1 YOLO_CONFIG_DIR=$(CURDIR)/.cache/ultralytics $(PY) -m pytest -q
+	HF_HUB_OFFLINE=1 YOLO_CONFIG_DIR=$(CURDIR)/.cache/ultralytics $(PY) -m pytest -q -o tmp_path_retention_policy=failed
 
 # The release gate: fails for each committed benchmark result whose measured code changed after it was measured
 # (benchmarks/catalog.py names what each measures). Not part of `test`: refreshing a result means rerunning its benchmark.

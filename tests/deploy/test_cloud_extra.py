@@ -5,7 +5,8 @@ install brings (pillow and torchvision came through `export` before) fails here,
 that crash-loops. The environment is built once per (cloud requirements, constraints.txt, interpreter)
 and kept under .cache/cloud-extra/, so later runs cost seconds (Vigil itself is reinstalled from this tree
 each run); the first takes several minutes (7 here: torch and its CUDA libraries, ~6 GB, from the package
-index pip is set up for). Then the installed `vigil-cloud`
+index pip is set up for). Files identical to the running (dev) environment's are then hard links to them, so the
+second environment costs ~1 GB of disk, not ~6 (CI's disk is shared and was once filled by it). Then the installed `vigil-cloud`
 (not the source tree) serves one real gRPC request end to end: the edge's hello and one frame, a
 described alert at a signed webhook receiver, and a clean exit on SIGTERM.
 """
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import sysconfig
 import tomllib
 from pathlib import Path
 
@@ -49,6 +51,44 @@ def _install_this_checkout(venv: Path) -> None:
                     str(ROOT)], check=True, timeout=300)
 
 
+def _site_packages(venv: Path) -> Path:
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(1 << 20), fb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def share_identical_files(target: Path, source: Path, min_bytes: int = 1 << 20) -> int:
+    """Replace each file under ``target`` that is byte-identical to the same path under ``source`` (and at least
+    ``min_bytes`` long) by a hard link to it; returns the bytes saved. pip replaces files, it never writes into
+    them, so two environments sharing a file cannot change each other. A different filesystem saves nothing."""
+    saved = 0
+    for path in target.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        twin = source / path.relative_to(target)
+        try:
+            st, tw = path.stat(), twin.stat()
+        except OSError:
+            continue
+        if st.st_size < min_bytes or st.st_size != tw.st_size or st.st_ino == tw.st_ino or st.st_dev != tw.st_dev:
+            continue
+        if not _same_bytes(path, twin):
+            continue
+        tmp = path.with_name(path.name + ".vigil-link")
+        os.link(twin, tmp)
+        os.replace(tmp, path)
+        saved += st.st_size
+    return saved
+
+
 @pytest.fixture(scope="module")
 def cloud_venv() -> Path:
     venv = ROOT / ".cache" / "cloud-extra" / _recipe_key()
@@ -62,6 +102,8 @@ def cloud_venv() -> Path:
     # Not editable: the installed package (its package data included) is what runs, as in the image.
     subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--progress-bar", "off",
                     "-c", str(ROOT / "constraints.txt"), f"{ROOT}[cloud]"], check=True, timeout=INSTALL_TIMEOUT_S)
+    saved = share_identical_files(_site_packages(venv), Path(sysconfig.get_paths()["purelib"]))
+    print(f"{saved / 1e9:.1f} GB shared with the running environment by hard links", flush=True)
     (venv / ".complete").write_text("ok\n")
     return venv
 
@@ -158,3 +200,24 @@ def test_installed_vigil_cloud_loads_the_default_model_and_answers_one_request(c
     assert "model loaded" in err
     stages = [(r.body["stage"], r.body.get("description_status")) for r in rx.received]
     assert stages == [("detected", "pending"), ("described", "ok")], (stages, err[-3000:])
+
+
+def test_share_identical_files_links_only_byte_identical_files(tmp_path):
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for root in (src, dst):
+        (root / "pkg").mkdir(parents=True)
+    same, other = b"a" * 4096, b"b" * 4096
+    (src / "pkg" / "same.so").write_bytes(same)
+    (dst / "pkg" / "same.so").write_bytes(same)
+    (src / "pkg" / "changed.so").write_bytes(same)
+    (dst / "pkg" / "changed.so").write_bytes(other)
+    (dst / "pkg" / "only_here.so").write_bytes(same)
+    (src / "pkg" / "small.py").write_bytes(b"x")
+    (dst / "pkg" / "small.py").write_bytes(b"x")
+    assert share_identical_files(dst, src, min_bytes=1024) == 4096
+    assert (dst / "pkg" / "same.so").stat().st_ino == (src / "pkg" / "same.so").stat().st_ino
+    assert (dst / "pkg" / "changed.so").read_bytes() == other
+    assert (dst / "pkg" / "small.py").stat().st_ino != (src / "pkg" / "small.py").stat().st_ino
+    assert (dst / "pkg" / "only_here.so").read_bytes() == same
+    assert not list(dst.rglob("*.vigil-link"))
+    assert share_identical_files(dst, src, min_bytes=1024) == 0     # already shared
