@@ -1,4 +1,6 @@
-"""A real Mosquitto broker on a free loopback port, as a pytest fixture (import it into a test module)."""
+"""A real Mosquitto broker on a free loopback port, as a pytest fixture (import it into a test module), and a
+subscriber that records what reaches ``vigil/#``."""
+import contextlib
 import socket
 import subprocess
 import time
@@ -26,3 +28,29 @@ def broker():
     yield port
     proc.kill()
     proc.wait()
+
+
+@contextlib.contextmanager
+def subscribed(port: int, topic: str = "vigil/#"):
+    """Yields the list that each message on ``topic`` is appended to, as ``(topic, payload bytes, retain)``,
+    once the subscription is in place (QoS 1); unsubscribes on leaving."""
+    import paho.mqtt.client as paho
+    got, ready = [], []
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe(topic, qos=1), ready.append(1))
+    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload, m.retain))
+    sub.connect("127.0.0.1", port)
+    sub.loop_start()
+    try:
+        wait_until(lambda: ready, 5)
+        yield got
+    finally:
+        sub.loop_stop()
+        sub.disconnect()
+
+
+def wait_until(done, timeout_s: float) -> bool:
+    end = time.time() + timeout_s
+    while not done() and time.time() < end:
+        time.sleep(0.05)
+    return bool(done())

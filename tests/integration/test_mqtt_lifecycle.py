@@ -2,7 +2,6 @@
 import asyncio
 import json
 import shutil
-import time
 
 import pytest
 
@@ -11,7 +10,7 @@ from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 
-from tests.helpers.mqtt import broker  # noqa: F401 (fixture)
+from tests.helpers.mqtt import broker, subscribed, wait_until  # noqa: F401 (broker: a fixture)
 
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = [pytest.mark.slow,
@@ -39,23 +38,10 @@ async def _run(broker_port):
 
 
 def test_one_object_is_one_frigate_event_and_its_description_its_own_message(broker):
-    got, ready = [], []
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe("vigil/#", qos=1), ready.append(1))
-    sub.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload) if m.payload[:1] == b"{" else m.payload))
-    sub.connect("127.0.0.1", broker)
-    sub.loop_start()
-    try:
-        end = time.time() + 5
-        while not ready and time.time() < end:
-            time.sleep(0.05)
+    with subscribed(broker) as raw:
         summary = asyncio.run(_run(broker))
-        end = time.time() + 5
-        while not any(t == "vigil/tracked_object_update" for t, _ in got) and time.time() < end:
-            time.sleep(0.05)
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
+        wait_until(lambda: any(t == "vigil/tracked_object_update" for t, _, _ in raw), 5)
+    got = [(t, json.loads(p) if p[:1] == b"{" else p) for t, p, _ in raw]
     # A man talks in a car for 4 s: one object, one event (the edge counted one), one Frigate "new".
     assert summary.events == 1
     events = [p for t, p in got if t == "vigil/events"]

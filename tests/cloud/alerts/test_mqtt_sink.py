@@ -11,7 +11,7 @@ from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher, RetryPolicy
 from cloud.alerts.outbox import Outbox
 
-from tests.helpers.mqtt import free_port, broker  # noqa: F401 (broker: a fixture)
+from tests.helpers.mqtt import free_port, broker, subscribed, wait_until  # noqa: F401 (broker: a fixture)
 
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (.ci/run installs it)")
@@ -28,17 +28,7 @@ def _alert(stage, aid="a1", **hints):
 def _published(broker, alerts, wait_for):
     """Publish ``alerts`` through a sink; returns what a `vigil/#` subscriber got."""
     from cloud.alerts.sinks.mqtt import MqttSink
-    got, ready = [], []
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe("vigil/#", qos=1), ready.append(1))
-    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode(), m.retain))
-    sub.connect("127.0.0.1", broker)
-    sub.loop_start()
-    try:
-        end = time.time() + 5
-        while not ready and time.time() < end:
-            time.sleep(0.05)
-
+    with subscribed(broker) as raw:
         async def go():
             # The sink's own contract, stage by stage (the end-to-end path is the test below and
             # tests/integration/test_mqtt_lifecycle.py).
@@ -50,13 +40,12 @@ def _published(broker, alerts, wait_for):
                 await sink.send(a)
             await sink.close()
         asyncio.run(go())
-        end = time.time() + 5
-        while not wait_for(got) and time.time() < end:
-            time.sleep(0.05)
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
-    return got
+        wait_until(lambda: wait_for(_decoded(raw)), 5)
+    return _decoded(raw)
+
+
+def _decoded(raw):
+    return [(t, p.decode(), r) for t, p, r in raw]
 
 
 def _on(got, topic):
@@ -113,17 +102,7 @@ def test_a_second_description_is_a_tracked_object_update_with_its_reason(broker)
 
 def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
     from cloud.alerts.sinks.mqtt import MqttSink
-    got, ready = [], []
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2)
-    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe("vigil/#", qos=1), ready.append(1))
-    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload.decode(), m.retain))
-    sub.connect("127.0.0.1", broker)
-    sub.loop_start()
-    try:
-        end = time.time() + 5
-        while not ready and time.time() < end:
-            time.sleep(0.05)
-
+    with subscribed(broker) as raw:
         async def go():
             sink = MqttSink("127.0.0.1", broker)
             d = Dispatcher(Outbox(None), [sink], RetryPolicy(backoff_initial_s=0.05, backoff_max_s=0.1))
@@ -133,12 +112,8 @@ def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
             assert await d.drain(10)
             await d.close()
         asyncio.run(go())
-        end = time.time() + 5
-        while sum(1 for t, _, _ in got if t == "vigil/events") < 2 and time.time() < end:
-            time.sleep(0.05)
-    finally:
-        sub.loop_stop()
-        sub.disconnect()
+        wait_until(lambda: sum(1 for t, _, _ in raw if t == "vigil/events") >= 2, 5)
+    got = _decoded(raw)
     events = [json.loads(p) for t, p, _ in got if t == "vigil/events"]
     assert [e["type"] for e in events] == ["new", "update"]          # described while in view: an update
     assert events[0]["before"] is None and events[1]["before"]["id"] == "a1"
