@@ -11,6 +11,7 @@ second environment costs ~1 GB of disk, not ~6 (CI's disk is shared and was once
 described alert at a signed webhook receiver, and a clean exit on SIGTERM.
 """
 import asyncio
+import filecmp
 import hashlib
 import json
 import os
@@ -55,16 +56,6 @@ def _site_packages(venv: Path) -> Path:
     return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
 
 
-def _same_bytes(a: Path, b: Path) -> bool:
-    with open(a, "rb") as fa, open(b, "rb") as fb:
-        while True:
-            x, y = fa.read(1 << 20), fb.read(1 << 20)
-            if x != y:
-                return False
-            if not x:
-                return True
-
-
 def share_identical_files(target: Path, source: Path, min_bytes: int = 1 << 20) -> int:
     """Replace each file under ``target`` that is byte-identical to the same path under ``source`` (and at least
     ``min_bytes`` long) by a hard link to it; returns the bytes saved. pip replaces files, it never writes into
@@ -80,7 +71,7 @@ def share_identical_files(target: Path, source: Path, min_bytes: int = 1 << 20) 
             continue
         if st.st_size < min_bytes or st.st_size != tw.st_size or st.st_ino == tw.st_ino or st.st_dev != tw.st_dev:
             continue
-        if not _same_bytes(path, twin):
+        if not filecmp.cmp(path, twin, shallow=False):
             continue
         tmp = path.with_name(path.name + ".vigil-link")
         os.link(twin, tmp)

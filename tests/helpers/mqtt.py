@@ -7,11 +7,7 @@ import time
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port, wait_for
 
 
 @pytest.fixture
@@ -42,15 +38,9 @@ def subscribed(port: int, topic: str = "vigil/#"):
     sub.connect("127.0.0.1", port)
     sub.loop_start()
     try:
-        wait_until(lambda: ready, 5)
+        wait_for(lambda: ready, 5)
         yield got
     finally:
         sub.loop_stop()
         sub.disconnect()
 
-
-def wait_until(done, timeout_s: float) -> bool:
-    end = time.time() + timeout_s
-    while not done() and time.time() < end:
-        time.sleep(0.05)
-    return bool(done())

@@ -10,7 +10,8 @@ from cloud.service import CloudService
 from edge.agent import EdgeAgent
 from edge.config import load_edge_config
 
-from tests.helpers.mqtt import broker, subscribed, wait_until  # noqa: F401 (broker: a fixture)
+from tests.helpers import wait_for
+from tests.helpers.mqtt import broker, subscribed  # noqa: F401 (broker: a fixture)
 
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = [pytest.mark.slow,
@@ -40,7 +41,7 @@ async def _run(broker_port):
 def test_one_object_is_one_frigate_event_and_its_description_its_own_message(broker):
     with subscribed(broker) as raw:
         summary = asyncio.run(_run(broker))
-        wait_until(lambda: any(t == "vigil/tracked_object_update" for t, _, _ in raw), 5)
+        wait_for(lambda: any(t == "vigil/tracked_object_update" for t, _, _ in raw), 5)
     got = [(t, json.loads(p) if p[:1] == b"{" else p) for t, p, _ in raw]
     # A man talks in a car for 4 s: one object, one event (the edge counted one), one Frigate "new".
     assert summary.events == 1

@@ -11,7 +11,8 @@ from cloud.alerts.alert import Alert
 from cloud.alerts.dispatcher import Dispatcher, RetryPolicy
 from cloud.alerts.outbox import Outbox
 
-from tests.helpers.mqtt import free_port, broker, subscribed, wait_until  # noqa: F401 (broker: a fixture)
+from tests.helpers import free_port, wait_for
+from tests.helpers.mqtt import broker, subscribed  # noqa: F401 (broker: a fixture)
 
 paho = pytest.importorskip("paho.mqtt.client")
 pytestmark = pytest.mark.skipif(shutil.which("mosquitto") is None, reason="mosquitto not installed (.ci/run installs it)")
@@ -25,8 +26,8 @@ def _alert(stage, aid="a1", **hints):
                  description_status="ok" if stage == "described" else "pending")
 
 
-def _published(broker, alerts, wait_for):
-    """Publish ``alerts`` through a sink; returns what a `vigil/#` subscriber got."""
+def _published(broker, alerts, arrived):
+    """Publish ``alerts`` through a sink; returns what a `vigil/#` subscriber got once ``arrived(got)`` holds (or 5 s)."""
     from cloud.alerts.sinks.mqtt import MqttSink
     with subscribed(broker) as raw:
         async def go():
@@ -40,7 +41,7 @@ def _published(broker, alerts, wait_for):
                 await sink.send(a)
             await sink.close()
         asyncio.run(go())
-        wait_until(lambda: wait_for(_decoded(raw)), 5)
+        wait_for(lambda: arrived(_decoded(raw)), 5)
     return _decoded(raw)
 
 
@@ -112,7 +113,7 @@ def test_alert_stages_reach_a_subscriber_in_frigate_shape(broker):
             assert await d.drain(10)
             await d.close()
         asyncio.run(go())
-        wait_until(lambda: sum(1 for t, _, _ in raw if t == "vigil/events") >= 2, 5)
+        wait_for(lambda: sum(1 for t, _, _ in raw if t == "vigil/events") >= 2, 5)
     got = _decoded(raw)
     events = [json.loads(p) for t, p, _ in got if t == "vigil/events"]
     assert [e["type"] for e in events] == ["new", "update"]          # described while in view: an update
